@@ -1,0 +1,216 @@
+"""Decode frames as uint8 RGB batches with their source frame index and presentation time.
+
+Two backends give the same frames for the same request (same indices and timestamps; pixels equal
+or within the tolerance documented in the README, as both convert YUV to RGB with swscale but their
+FFmpeg builds differ):
+
+* ``pyav`` (default): streams packets with frame-threaded decoding; converts to RGB only the frames
+  the sampling keeps; a corrupt packet or frame in the middle is reported in ``problems`` (and
+  logged) and skipped, the rest of the video still decodes.
+* ``decord``: random access by index; reads remote objects into memory first.
+
+Rotation from the container's display matrix is applied (``autorotate``) the way players show it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import logging
+from typing import Iterator
+
+import av
+import numpy as np
+
+from bmp_ray.errors import ConfigError, VideoError
+from bmp_ray.video.probe import VideoInfo, check_exists, frame_times, open_container, open_image, probe
+from bmp_ray.video.sampling import Sampler, Sampling
+from bmp_ray.video.sources import Source, filesystem, is_url, kind_of
+
+log = logging.getLogger(__name__)
+BACKENDS = ("pyav", "decord")
+
+
+@dataclasses.dataclass(frozen=True)
+class FrameBatch:
+    """Consecutive kept frames of one video.
+
+    Attributes:
+        video_id: id of the source (see :class:`~bmp_ray.video.sources.Source`).
+        frames: (B, H, W, 3) uint8, RGB, rotation applied.
+        frame_index: (B,) int64, index of each frame in the source video (presentation order).
+        pts_s: (B,) float64, presentation time in seconds.
+    """
+
+    video_id: str
+    frames: np.ndarray
+    frame_index: np.ndarray
+    pts_s: np.ndarray
+
+    def __post_init__(self):
+        f = self.frames
+        if f.dtype != np.uint8 or f.ndim != 4 or f.shape[-1] != 3:
+            raise ValueError(f"FrameBatch.frames must be (B, H, W, 3) uint8, got {f.shape} {f.dtype}")
+        b = f.shape[0]
+        for name in ("frame_index", "pts_s"):
+            a = getattr(self, name)
+            if a.shape != (b,):
+                raise ValueError(f"FrameBatch.{name} must have shape ({b},), got {a.shape}")
+
+    def __len__(self) -> int:
+        return self.frames.shape[0]
+
+
+def _rotate(img: np.ndarray, rotation: int) -> np.ndarray:
+    """Rotate (H, W, 3) clockwise by ``rotation`` degrees (a multiple of 90)."""
+    return np.ascontiguousarray(np.rot90(img, k=-(rotation // 90))) if rotation else img
+
+
+class FrameReader:
+    """Iterate over the kept frames of one input in :class:`FrameBatch` es.
+
+    Args:
+        source: a :class:`Source`, or a path / URL (its ``video_id`` is then the file name).
+        backend: ``"pyav"`` or ``"decord"``.
+        sampling: frame range and stride or target rate.
+        batch_size: frames per batch (the last batch may be shorter).
+        threads: decoder threads (0: FFmpeg's choice).
+        autorotate: apply the container's display rotation.
+        skip_corrupt: drop frames FFmpeg flags as corrupt (concealed) instead of passing them on.
+
+    After iteration, ``problems`` lists what was wrong (corrupt packets, fewer frames than the header
+    said) and ``frames_decoded`` counts the frames kept. Opening errors raise :class:`VideoError`.
+    """
+
+    def __init__(self, source: Source | str, *, backend: str = "pyav", sampling: Sampling = Sampling(),
+                 batch_size: int = 16, threads: int = 0, autorotate: bool = True, skip_corrupt: bool = True):
+        if backend not in BACKENDS:
+            raise ConfigError(f"decode backend must be one of {BACKENDS}, got {backend!r}")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ConfigError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        if isinstance(source, str):
+            source = Source(source, source.rstrip("/").rsplit("/", 1)[-1], kind_of(source))
+        self.source, self.backend, self.sampling = source, backend, sampling
+        self.batch_size, self.threads = batch_size, threads
+        self.autorotate, self.skip_corrupt = autorotate, skip_corrupt
+        self.info: VideoInfo = probe(source.uri)
+        self.problems: list[str] = []
+        self.frames_decoded = 0
+
+    def _problem(self, msg: str) -> None:
+        self.problems.append(msg)
+        log.warning("%s: %s", self.source.uri, msg)
+
+    def __iter__(self) -> Iterator[FrameBatch]:
+        if self.info.kind == "image":
+            it = self._image()
+        else:
+            it = self._pyav() if self.backend == "pyav" else self._decord()
+        rot = self.info.rotation if self.autorotate else 0
+        buf: list[tuple[int, float, np.ndarray]] = []
+        for item in it:
+            buf.append(item)
+            if len(buf) == self.batch_size:
+                yield self._batch(buf, rot)
+                buf = []
+        if buf:
+            yield self._batch(buf, rot)
+
+    def _batch(self, buf, rotation) -> FrameBatch:
+        self.frames_decoded += len(buf)
+        frames = np.stack([_rotate(a, rotation) for _, _, a in buf])
+        return FrameBatch(self.source.video_id, frames, np.array([i for i, _, _ in buf], np.int64),
+                          np.array([t for _, t, _ in buf], np.float64))
+
+    # -- backends: each yields (frame_index, pts_s, (H, W, 3) uint8 RGB) for the kept frames --------
+
+    def _image(self):
+        if self.sampling.in_range(0):
+            with open_image(self.source.uri) as img:
+                yield 0, 0.0, np.asarray(img.convert("RGB"), dtype=np.uint8)
+
+    def _pyav(self):
+        s, info, uri = self.sampling, self.info, self.source.uri
+        times = None
+        container, stream = open_container(uri, self.threads)
+        try:
+            tb = float(stream.time_base)
+            if s.start > 0:  # seek: the exact pts table turns decoded times back into frame indices
+                times = frame_times(uri)
+                if s.start >= len(times):
+                    return
+                container.seek(int(round(times[s.start] / tb)), stream=stream, backward=True, any_frame=False)
+                sampler = Sampler(s, info.fps, info.start_time_s, times[s.start - 1])
+            else:
+                sampler = Sampler(s, info.fps, info.start_time_s)
+            index, last_t, seen = 0, None, 0
+            for packet in container.demux(stream):
+                try:
+                    frames = packet.decode()
+                except av.error.FFmpegError as exc:
+                    self._problem(f"corrupt packet at pts {packet.pts} (after frame {index - 1}) skipped: {exc}")
+                    continue
+                for frame in frames:
+                    t = frame.time if frame.pts is not None else (last_t or 0.0) + 1.0 / (info.fps or 30.0)
+                    if times is not None:
+                        index = int(np.searchsorted(times, t - 1e-7))
+                        if index < s.start:
+                            last_t = t
+                            sampler.prev = t
+                            continue
+                    seen += 1
+                    if sampler.done(index):
+                        return
+                    if frame.is_corrupt and self.skip_corrupt:
+                        self._problem(f"frame {index} (t={t:.3f}s) is corrupt and was skipped")
+                    elif sampler.keep(index, t):
+                        yield index, t, frame.to_ndarray(format="rgb24")
+                    last_t = t
+                    index += 1
+            if times is None and s.stop is None and info.frames_exact and seen < info.num_frames:
+                self._problem(f"truncated or damaged: {seen} of {info.num_frames} frames could be decoded")
+        except av.error.FFmpegError as exc:
+            self._problem(f"decoding stopped after frame {index - 1}: {exc}")
+        finally:
+            container.close()
+
+    def _decord(self):
+        import decord
+
+        uri = self.source.uri
+        check_exists(uri)
+        try:
+            if is_url(uri):
+                fs, path = filesystem(uri)
+                with fs.open_input_file(path) as f:
+                    handle = io.BytesIO(f.read())
+            else:
+                handle = uri
+            vr = decord.VideoReader(handle, ctx=decord.cpu(0), num_threads=self.threads)
+        except (decord.DECORDError, RuntimeError) as exc:
+            raise VideoError(uri, "corrupt", f"decord cannot open it ({str(exc).splitlines()[0][:200]})") from exc
+        n = len(vr)
+        times = vr.get_frame_timestamp(range(n))[:, 0].astype(np.float64) if n else np.zeros(0)
+        t0 = times[0] if n else 0.0
+        sampler = Sampler(self.sampling, self.info.fps, t0, times[self.sampling.start - 1]
+                          if 0 < self.sampling.start <= n else None)
+        keep = [i for i in range(min(self.sampling.start, n), n) if not sampler.done(i) and sampler.keep(i, times[i])]
+        for lo in range(0, len(keep), self.batch_size):
+            chunk = keep[lo:lo + self.batch_size]
+            try:
+                arrs = list(vr.get_batch(chunk).asnumpy())
+                good = chunk
+            except decord.DECORDError:  # one bad frame fails the batch: retry frame by frame
+                good, arrs = [], []
+                for i in chunk:
+                    try:
+                        arrs.append(vr[i].asnumpy())
+                        good.append(i)
+                    except decord.DECORDError as exc:
+                        self._problem(f"frame {i} cannot be decoded and was skipped: {str(exc).splitlines()[0][:120]}")
+            yield from ((i, float(times[i]), a) for i, a in zip(good, arrs))
+
+
+def decode(source: Source | str, **kwargs) -> FrameReader:
+    """Shorthand for :class:`FrameReader` (iterate over it for :class:`FrameBatch` es)."""
+    return FrameReader(source, **kwargs)

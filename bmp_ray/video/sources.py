@@ -1,0 +1,176 @@
+"""List the videos and still images of an archive: local paths, folders, globs and URLs.
+
+A URL is any ``scheme://...`` input. ``s3://``, ``gs://``, ``hdfs://`` and ``file://`` go through
+pyarrow's native filesystems (no extra packages); any other scheme that fsspec knows (``memory://``,
+``az://`` with adlfs, ``http://``...) goes through fsspec wrapped in a pyarrow filesystem, so the rest
+of bmp_ray sees one API.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import logging
+import os
+from typing import Iterable
+
+import pyarrow.fs as pafs
+
+from bmp_ray.errors import VideoError
+
+log = logging.getLogger(__name__)
+
+VIDEO_EXTENSIONS = frozenset(
+    {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts", ".flv", ".wmv"}
+)
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
+_NATIVE_SCHEMES = ("s3", "gs", "gcs", "hdfs", "viewfs", "file")
+_GLOB_CHARS = set("*?[")
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """One input file.
+
+    Attributes:
+        uri: absolute local path, or a URL with its scheme.
+        video_id: stable id: the path relative to the root the user named (a folder, the fixed prefix
+            of a glob, or the file's own folder for a file named directly), with ``/`` separators.
+        kind: ``"video"`` or ``"image"`` (a still image is a one-frame video).
+    """
+
+    uri: str
+    video_id: str
+    kind: str
+
+    def __post_init__(self):
+        if self.kind not in ("video", "image"):
+            raise ValueError(f"Source.kind must be 'video' or 'image', got {self.kind!r}")
+
+    @property
+    def is_remote(self) -> bool:
+        return is_url(self.uri)
+
+
+def is_url(path: str) -> bool:
+    return "://" in str(path)
+
+
+def kind_of(path: str) -> str:
+    return "image" if os.path.splitext(str(path))[1].lower() in IMAGE_EXTENSIONS else "video"
+
+
+def _is_media(path: str) -> bool:
+    ext = os.path.splitext(path)[1].lower()
+    return ext in VIDEO_EXTENSIONS or ext in IMAGE_EXTENSIONS
+
+
+def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
+    """Return ``(pyarrow filesystem, path inside it)`` for a URL or local path.
+
+    Raises:
+        VideoError: (cause ``unreadable``) the scheme is unknown or its client is not installed.
+    """
+    if not is_url(uri):
+        return pafs.LocalFileSystem(), os.path.abspath(uri)
+    scheme = uri.split("://", 1)[0].lower()
+    try:
+        if scheme in _NATIVE_SCHEMES:
+            return pafs.FileSystem.from_uri(uri)
+        import fsspec
+        from pyarrow.fs import FSSpecHandler, PyFileSystem
+
+        fs, path = fsspec.core.url_to_fs(uri)
+        return PyFileSystem(FSSpecHandler(fs)), path
+    except (ImportError, ValueError, OSError) as exc:
+        raise VideoError(
+            uri, "unreadable",
+            f"no filesystem for {scheme}:// ({exc}); install its fsspec client or use s3://, gs://, file://",
+        ) from exc
+
+
+def _join(uri_root: str, rel: str) -> str:
+    return uri_root.rstrip("/") + "/" + rel
+
+
+def _list_url(uri: str) -> list[Source]:
+    fs, path = filesystem(uri)
+    try:
+        info = fs.get_file_info(path)
+    except OSError as exc:
+        raise VideoError(uri, "unreadable", f"cannot stat the object: {exc}") from exc
+    if info.type == pafs.FileType.Directory:
+        infos = fs.get_file_info(pafs.FileSelector(path, recursive=True))
+        found = []
+        for f in infos:
+            if f.type == pafs.FileType.File and _is_media(f.path):
+                rel = os.path.relpath(f.path, path).replace(os.sep, "/")
+                found.append(Source(_join(uri, rel), rel, kind_of(f.path)))
+        return sorted(found, key=lambda s: s.video_id)
+    # A file, or a missing object: keep it, so that probing reports it as an error row.
+    return [Source(uri, uri.rstrip("/").rsplit("/", 1)[-1], kind_of(uri))]
+
+
+def _glob_root(pattern: str) -> str:
+    parts = pattern.split(os.sep)
+    fixed = []
+    for p in parts:
+        if _GLOB_CHARS & set(p):
+            break
+        fixed.append(p)
+    return os.sep.join(fixed) or "."
+
+
+def _list_local(path: str) -> list[Source]:
+    if _GLOB_CHARS & set(path):
+        root = _glob_root(path)
+        hits = [h for h in glob.glob(path, recursive=True) if os.path.isfile(h) and _is_media(h)]
+        if not hits:
+            log.warning("the pattern %s matched no video or image file", path)
+        return [Source(os.path.abspath(h), os.path.relpath(h, root).replace(os.sep, "/"), kind_of(h))
+                for h in sorted(hits)]
+    if os.path.isdir(path):
+        found = []
+        for dirpath, dirnames, filenames in os.walk(path, followlinks=True):
+            dirnames.sort()
+            for name in sorted(filenames):
+                full = os.path.join(dirpath, name)
+                if _is_media(name) and not name.startswith("."):
+                    rel = os.path.relpath(full, path).replace(os.sep, "/")
+                    found.append(Source(os.path.abspath(full), rel, kind_of(name)))
+        if not found:
+            log.warning("the folder %s holds no video or image file (extensions: %s)", path,
+                        ", ".join(sorted(VIDEO_EXTENSIONS | IMAGE_EXTENSIONS)))
+        return found
+    # A file named directly (existing or not): always an input, whatever its extension.
+    return [Source(os.path.abspath(path), os.path.basename(path), kind_of(path))]
+
+
+def list_inputs(inputs: Iterable[str]) -> list[Source]:
+    """Expand the user's inputs into sources, in a deterministic order, without duplicates.
+
+    Folders are walked recursively and keep only files with a video or image extension; a file named
+    directly is kept whatever it is (a missing or broken one then fails at probe time with a
+    ``VideoError``, so it becomes an error row instead of vanishing).
+
+    Raises:
+        VideoError: a URL whose filesystem cannot be reached at all.
+        ValueError: two different files would get the same ``video_id``.
+    """
+    out: list[Source] = []
+    seen_uri: set[str] = set()
+    by_id: dict[str, str] = {}
+    for raw in inputs:
+        raw = str(raw)
+        for src in (_list_url(raw) if is_url(raw) else _list_local(raw)):
+            if src.uri in seen_uri:
+                continue
+            if src.video_id in by_id:
+                raise ValueError(
+                    f"two inputs get the same video_id {src.video_id!r}: {by_id[src.video_id]} and "
+                    f"{src.uri}; name their common parent folder instead of each file"
+                )
+            seen_uri.add(src.uri)
+            by_id[src.video_id] = src.uri
+            out.append(src)
+    return out
