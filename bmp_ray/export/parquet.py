@@ -1,0 +1,91 @@
+"""Write and read the Parquet output folder, atomically and with deterministic file names.
+
+Layout of an output folder ``OUT`` (local path or URL)::
+
+    OUT/poses/<name>.parquet    one row per person per frame of one video (or video segment)
+    OUT/frames/<name>.parquet   one row per processed frame of it
+    OUT/videos.parquet          the manifest, one row per input
+
+``<name>`` comes from the video id alone (:func:`output_name`), so a rerun writes the same names
+and never duplicates rows. Each file is written under a hidden temporary name in the same folder
+and then renamed: readers (pyarrow datasets, DuckDB globs on ``*.parquet``) never see partial files.
+The ``frames`` file of a video is written after its ``poses`` file, so its presence marks the pair
+complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import uuid
+from typing import Sequence
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from bmp_ray.export.schema import manifest_schema, results_from_arrow, results_to_arrow
+from bmp_ray.result import FrameResult
+from bmp_ray.video.sources import filesystem
+
+log = logging.getLogger(__name__)
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def output_name(video_id: str, suffix: str = "") -> str:
+    """Deterministic, collision-free file stem for a video id (and segment suffix).
+
+    ``"clips/day 1/a.mp4"`` -> ``"clips__day_1__a.mp4.<8 hex of sha1(video_id)>"`` + suffix.
+    """
+    readable = _SAFE.sub("_", video_id.replace("/", "__")).strip("._")[:120] or "video"
+    return f"{readable}.{hashlib.sha1(video_id.encode()).hexdigest()[:8]}{suffix}"
+
+
+def _join(base: str, *parts: str) -> str:
+    return "/".join([base.rstrip("/"), *parts])
+
+
+def write_table_atomic(table: pa.Table, uri: str, compression: str = "zstd") -> None:
+    """Write ``table`` to ``uri`` (local or URL) through a hidden temporary file and a rename."""
+    fs, path = filesystem(uri)
+    folder, name = path.rsplit("/", 1) if "/" in path else ("", path)
+    if folder:
+        fs.create_dir(folder, recursive=True)
+    tmp = f"{folder}/.{name}.tmp-{uuid.uuid4().hex}" if folder else f".{name}.tmp-{uuid.uuid4().hex}"
+    try:
+        pq.write_table(table, tmp, filesystem=fs, compression=compression)
+        fs.move(tmp, path)
+    except BaseException:
+        try:
+            fs.delete_file(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def write_results(out: str, name: str, results: Sequence[FrameResult], run: dict | None = None) -> None:
+    """Write the ``poses`` then the ``frames`` file of one video or segment."""
+    frames, poses = results_to_arrow(results, run)
+    write_table_atomic(poses, _join(out, "poses", f"{name}.parquet"))
+    write_table_atomic(frames, _join(out, "frames", f"{name}.parquet"))
+    log.debug("wrote %s: %d frames, %d people", name, frames.num_rows, poses.num_rows)
+
+
+def write_manifest(out: str, rows: Sequence[dict], run: dict | None = None) -> pa.Table:
+    """Write ``OUT/videos.parquet`` from dicts with the manifest's columns (missing ones are null)."""
+    schema = manifest_schema(run)
+    table = pa.Table.from_pylist([{f.name: r.get(f.name) for f in schema} for r in rows], schema=schema)
+    write_table_atomic(table, _join(out, "videos.parquet"))
+    return table
+
+
+def read_results(out: str, name: str | None = None) -> list[FrameResult]:
+    """Read frame results back from an output folder (one video's file, or all of them)."""
+    fs, path = filesystem(out)
+    if name is not None:
+        frames = pq.read_table(_join(path, "frames", f"{name}.parquet"), filesystem=fs)
+        poses = pq.read_table(_join(path, "poses", f"{name}.parquet"), filesystem=fs)
+    else:
+        frames = pq.read_table(_join(path, "frames"), filesystem=fs)
+        poses = pq.read_table(_join(path, "poses"), filesystem=fs)
+    return results_from_arrow(frames, poses)
