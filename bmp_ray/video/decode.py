@@ -66,6 +66,14 @@ def _rotate(img: np.ndarray, rotation: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(img, k=-(rotation // 90))) if rotation else img
 
 
+def _rgb_view(frame: "av.VideoFrame") -> np.ndarray:
+    """(H, W, 3) uint8 RGB view of the converted frame's own buffer (no copy beyond swscale's)."""
+    rgb = frame.reformat(format="rgb24")
+    plane = rgb.planes[0]
+    rows = np.frombuffer(plane, np.uint8).reshape(rgb.height, plane.line_size)
+    return rows[:, : rgb.width * 3].reshape(rgb.height, rgb.width, 3)
+
+
 class FrameReader:
     """Iterate over the kept frames of one input in :class:`FrameBatch` es.
 
@@ -107,20 +115,27 @@ class FrameReader:
         else:
             it = self._pyav() if self.backend == "pyav" else self._decord()
         rot = self.info.rotation if self.autorotate else 0
-        buf: list[tuple[int, float, np.ndarray]] = []
-        for item in it:
-            buf.append(item)
-            if len(buf) == self.batch_size:
-                yield self._batch(buf, rot)
-                buf = []
-        if buf:
-            yield self._batch(buf, rot)
+        buf, idx, pts, n = None, [], [], 0
+        for index, t, img in it:
+            img = _rotate(img, rot)
+            if buf is None or img.shape != buf.shape[1:]:
+                if n:  # a size change mid-stream ends the batch
+                    yield self._batch(buf[:n], idx, pts)
+                    idx, pts, n = [], [], 0
+                buf = np.empty((self.batch_size, *img.shape), np.uint8)
+            buf[n] = img  # the one copy of each frame: from the decoder's buffer into the batch
+            idx.append(index)
+            pts.append(t)
+            n += 1
+            if n == self.batch_size:
+                yield self._batch(buf, idx, pts)
+                buf, idx, pts, n = None, [], [], 0
+        if n:
+            yield self._batch(buf[:n], idx, pts)
 
-    def _batch(self, buf, rotation) -> FrameBatch:
-        self.frames_decoded += len(buf)
-        frames = np.stack([_rotate(a, rotation) for _, _, a in buf])
-        return FrameBatch(self.source.video_id, frames, np.array([i for i, _, _ in buf], np.int64),
-                          np.array([t for _, t, _ in buf], np.float64))
+    def _batch(self, frames: np.ndarray, idx: list, pts: list) -> FrameBatch:
+        self.frames_decoded += len(idx)
+        return FrameBatch(self.source.video_id, frames, np.array(idx, np.int64), np.array(pts, np.float64))
 
     # -- backends: each yields (frame_index, pts_s, (H, W, 3) uint8 RGB) for the kept frames --------
 
@@ -164,7 +179,7 @@ class FrameReader:
                     if frame.is_corrupt and self.skip_corrupt:
                         self._problem(f"frame {index} (t={t:.3f}s) is corrupt and was skipped")
                     elif sampler.keep(index, t):
-                        yield index, t, frame.to_ndarray(format="rgb24")
+                        yield index, t, _rgb_view(frame)
                     last_t = t
                     index += 1
             if times is None and s.stop is None and info.frames_exact and seen < info.num_frames:
@@ -208,9 +223,22 @@ class FrameReader:
                         good.append(i)
                     except decord.DECORDError as exc:
                         self._problem(f"frame {i} cannot be decoded and was skipped: {str(exc).splitlines()[0][:120]}")
-            yield from ((i, float(times[i]), a) for i, a in zip(good, arrs))
+            yield from zip(good, (float(times[i]) for i in good), arrs)
 
 
 def decode(source: Source | str, **kwargs) -> FrameReader:
     """Shorthand for :class:`FrameReader` (iterate over it for :class:`FrameBatch` es)."""
     return FrameReader(source, **kwargs)
+
+
+def decode_all(sources, **kwargs) -> Iterator[tuple[Source, FrameBatch | VideoError]]:
+    """Decode several inputs in order: ``(source, batch)`` items, or one ``(source, VideoError)`` for an
+    input that cannot be opened. A bad input never stops the others."""
+    for src in sources:
+        try:
+            reader = FrameReader(src, **kwargs)
+            for batch in reader:
+                yield src, batch
+        except VideoError as exc:
+            log.warning("%s", exc)
+            yield src, exc

@@ -169,24 +169,33 @@ def open_image(uri: str):
         else:
             img = Image.open(uri)
         img.load()
-        return ImageOps.exif_transpose(img)
+        fmt = img.format
+        img = ImageOps.exif_transpose(img)
+        img.format = fmt  # the transposed copy forgets it
+        return img
     except UnidentifiedImageError as exc:
         raise VideoError(uri, "not_video", f"not an image Pillow can read ({exc})") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise VideoError(uri, "corrupt", f"the image cannot be decoded ({exc})") from exc
 
 
-def _rotation(stream) -> int:
-    """Clockwise display rotation from the stream's display matrix, rounded to a multiple of 90."""
-    rot = 0.0
+def _rotation(container, stream) -> int:
+    """Clockwise display rotation in degrees (0, 90, 180, 270), as FFmpeg's players apply it.
+
+    PyAV exposes the display matrix on decoded frames only (``frame.rotation``, counter-clockwise,
+    FFmpeg's ``av_display_rotation_get``), so the first frame is decoded; the container is rewound.
+    """
     try:
-        for sd in stream.side_data or ():  # PyAV >= 15 exposes stream side data
-            if "DISPLAYMATRIX" in str(getattr(sd, "type", "")).upper():
-                m = np.frombuffer(bytes(sd), dtype=np.int32).reshape(3, 3).astype(np.float64)
-                rot = -np.degrees(np.arctan2(m[0, 1], m[0, 0]))
-    except (AttributeError, TypeError, ValueError):
-        rot = float(stream.metadata.get("rotate", 0) or 0)
-    return int(round(rot / 90.0)) * 90 % 360
+        frame = next(container.decode(stream))
+        ccw = float(getattr(frame, "rotation", 0) or 0)
+    except (StopIteration, av.error.FFmpegError):
+        return 0
+    finally:
+        try:
+            container.seek(0, stream=stream)
+        except av.error.FFmpegError:
+            pass
+    return int(round(-ccw / 90.0)) * 90 % 360
 
 
 def probe(uri: str, *, count_frames: bool = False) -> VideoInfo:
@@ -217,6 +226,7 @@ def probe(uri: str, *, count_frames: bool = False) -> VideoInfo:
             duration = container.duration / av.time_base
         else:
             duration = 0.0
+        rotation = _rotation(container, stream)  # decodes one frame, then rewinds
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         fps = float(rate) if rate else 0.0
         n, exact = int(stream.frames or 0), bool(stream.frames)
@@ -227,8 +237,7 @@ def probe(uri: str, *, count_frames: bool = False) -> VideoInfo:
                 n, exact = int(round(duration * fps)), False
         if n == 0:
             raise VideoError(uri, "corrupt", "the video stream holds no frames")
-        return VideoInfo(uri, "video", n, fps, width, height, codec, duration, _rotation(stream),
-                         start, exact)
+        return VideoInfo(uri, "video", n, fps, width, height, codec, duration, rotation, start, exact)
     finally:
         container.close()
 
@@ -243,7 +252,8 @@ def frame_times(uri: str, *, container=None, stream=None) -> np.ndarray:
     if own:
         container, stream = open_container(uri)
     try:
-        container.seek(0, stream=stream) if not own else None
+        if not own:
+            container.seek(0, stream=stream)
         tb = float(stream.time_base)
         pts = [p.pts for p in container.demux(stream) if p.pts is not None and p.size]
         return np.sort(np.asarray(pts, dtype=np.int64)) * tb

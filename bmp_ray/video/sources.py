@@ -138,6 +138,7 @@ def _list_local(path: str) -> list[Source]:
                 if _is_media(name) and not name.startswith("."):
                     rel = os.path.relpath(full, path).replace(os.sep, "/")
                     found.append(Source(os.path.abspath(full), rel, kind_of(name)))
+        found.sort(key=lambda s: s.video_id)
         if not found:
             log.warning("the folder %s holds no video or image file (extensions: %s)", path,
                         ", ".join(sorted(VIDEO_EXTENSIONS | IMAGE_EXTENSIONS)))

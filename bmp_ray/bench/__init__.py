@@ -1,0 +1,22 @@
+"""Benchmarks: each measures bmp_ray against a reference side by side in one run and reports a ratio.
+
+Every benchmark is a function ``run(args) -> dict`` whose dict holds the figures, a ``ratio`` key and
+a ``rows`` list for the human-readable table. ``bmp-ray bench NAME [--json]`` runs one.
+"""
+
+from __future__ import annotations
+
+import statistics
+
+
+def median(xs: list[float]) -> float:
+    return float(statistics.median(xs))
+
+
+def format_table(rows: list[list]) -> str:
+    """Rows of cells (the first row is the header) as an aligned plain-text table."""
+    cells = [[f"{c:.3g}" if isinstance(c, float) else str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(cells[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

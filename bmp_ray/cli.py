@@ -1,0 +1,95 @@
+"""The ``bmp-ray`` command. Subcommands are thin: they parse, call the library, and print results.
+
+``bmp-ray probe PATH...``   one JSON object per input: the probe, or the error
+``bmp-ray bench NAME``      a side-by-side benchmark (table, or one JSON object with ``--json``)
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import sys
+from typing import Sequence
+
+from bmp_ray.errors import BmpRayError, VideoError
+
+log = logging.getLogger("bmp_ray")
+BENCHMARKS = {"decode": "bmp_ray.bench.decode"}
+
+
+def emit(text: str) -> None:
+    """The CLI's output to the user (results go to stdout; logs go to stderr)."""
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _cmd_probe(args: argparse.Namespace) -> int:
+    from bmp_ray.video import list_inputs, probe
+
+    failed = 0
+    try:
+        sources = list_inputs(args.paths)
+    except (VideoError, ValueError) as exc:
+        emit(json.dumps({"input": " ".join(args.paths), "ok": False, "error": str(exc)}))
+        return 1
+    for src in sources:
+        try:
+            info = probe(src.uri, count_frames=args.count_frames)
+            emit(json.dumps({"video_id": src.video_id, "ok": True, **info.to_dict()}))
+        except VideoError as exc:
+            failed += 1
+            emit(json.dumps({"video_id": src.video_id, "uri": src.uri, "ok": False, "cause": exc.cause,
+                             "error": str(exc)}))
+    log.info("probed %d inputs, %d failed", len(sources), failed)
+    return 1 if failed else 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from bmp_ray.bench import format_table
+
+    mod = importlib.import_module(BENCHMARKS[args.name])
+    result = mod.run(args)
+    if args.json:
+        emit(json.dumps({k: v for k, v in result.items() if k != "rows"}, sort_keys=True))
+    else:
+        emit(format_table(result["rows"]))
+        emit(f"ratio: {result['ratio']:.3f} (goal {result.get('goal', 'n/a')})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bmp-ray", description="BBox-Mask-Pose over video archives on Ray.")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    pp = sub.add_parser("probe", help="probe videos and images; one JSON line per input")
+    pp.add_argument("paths", nargs="+", help="files, folders, globs or URLs (s3://, gs://, ...)")
+    pp.add_argument("--count-frames", action="store_true", help="count frames exactly by demuxing")
+    pp.set_defaults(func=_cmd_probe)
+
+    pb = sub.add_parser("bench", help="side-by-side benchmarks (see README)")
+    bsub = pb.add_subparsers(dest="name", required=True, metavar="NAME")
+    for name, modname in BENCHMARKS.items():
+        mod = importlib.import_module(modname)
+        b = bsub.add_parser(name, help=(mod.__doc__ or "").strip().splitlines()[0])
+        b.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+        mod.add_arguments(b)
+    pb.set_defaults(func=_cmd_bench)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose + 1, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        return args.func(args)
+    except BmpRayError as exc:
+        log.error("%s", exc)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
