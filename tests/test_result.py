@@ -1,0 +1,76 @@
+import numpy as np
+import pytest
+
+from bmp_ray.result import FrameResult
+
+
+def make(n=3, k=21, h=11, w=9, seed=0):
+    rng = np.random.default_rng(seed)
+    m = rng.random((n, h, w)) > 0.5
+    return FrameResult.from_dense("v.mp4", 4, 0.25, boxes=rng.random((n, 4)) * 5, box_scores=rng.random(n),
+                                  keypoints=rng.random((n, k, 3)), masks=m, mask_scores=rng.random(n),
+                                  iterations=np.arange(1, n + 1), det_masks=m), m
+
+
+def test_from_dense_validates_and_freezes():
+    r, m = make()
+    assert len(r) == 3 and r.num_keypoints == 21 and r.boxes.dtype == np.float32 and r.iterations.dtype == np.int8
+    np.testing.assert_allclose(r.pose_scores, r.keypoints[:, :17, 2].mean(axis=1))
+    np.testing.assert_array_equal(r.mask_array(), m)
+    np.testing.assert_array_equal(r.mask_array(refined=False), m)
+    assert (r.track_ids == -1).all()
+    with pytest.raises(ValueError, match="read-only"):
+        r.boxes[0, 0] = 1
+    with pytest.raises(AttributeError):
+        r.frame_index = 5
+
+
+def test_callers_arrays_are_not_frozen():
+    boxes = np.zeros((1, 4), np.float32)
+    FrameResult("v", 0, 0.0, 4, 4, boxes, np.zeros(1), np.zeros((1, 17, 3)), np.zeros(1), np.array([b"4"], object),
+                np.zeros(1), np.array([b""], object), np.ones(1, np.int8), np.full(1, -1))
+    boxes[0, 0] = 1.0  # still writable
+
+
+def test_boolean_and_index_selection():
+    r, m = make()
+    sel = r[np.array([True, False, True])]
+    assert len(sel) == 2 and sel.iterations.tolist() == [1, 3]
+    np.testing.assert_array_equal(sel.mask_array(), m[[0, 2]])
+    assert len(r[1]) == 1 and len(r[1:]) == 2 and len(r[np.zeros(3, bool)]) == 0
+    with pytest.raises(IndexError, match=r"shape \(3,\)"):
+        r[np.array([True])]
+
+
+def test_empty_frame_has_no_people():
+    e = FrameResult.empty("v", 0, 0.0, 480, 640)
+    assert len(e) == 0 and e.keypoints.shape == (0, 17, 3) and e.mask_array().shape == (0, 480, 640)
+
+
+@pytest.mark.parametrize("field, value, match", [
+    ("boxes", np.zeros((3, 5)), r"boxes: expected shape \(N, 4\)"),
+    ("box_scores", np.zeros(2), r"box_scores: expected shape \(3,\)"),
+    ("keypoints", np.zeros((3, 5, 3)), r"keypoints: expected shape \(3, K>=17, 3\)"),
+    ("iterations", np.ones(3) * 1.5, "iterations: expected integers"),
+    ("masks", np.array(["abc"] * 3, object), "masks: expected"),
+    ("video_id", "", "video_id: expected a non-empty str"),
+    ("height", -1, "height: expected an integer >= 0"),
+])
+def test_bad_columns_name_field_expected_and_got(field, value, match):
+    import dataclasses
+
+    r, _ = make()
+    kwargs = {f.name: getattr(r, f.name) for f in dataclasses.fields(r)}
+    kwargs[field] = value
+    with pytest.raises(ValueError, match=match):
+        FrameResult(**kwargs)
+
+
+def test_equals_tolerance():
+    a, _ = make(seed=1)
+    b, _ = make(seed=1)
+    assert a.equals(b)
+    import dataclasses
+
+    c = dataclasses.replace(b, boxes=b.boxes + 1e-5)
+    assert not a.equals(c) and a.equals(c, atol=1e-4)

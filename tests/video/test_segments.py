@@ -1,0 +1,26 @@
+import pytest
+
+from bmp_ray.errors import ConfigError
+from bmp_ray.video import VideoInfo, split_segments
+
+
+def info(n, exact=True):
+    return VideoInfo("x.mp4", "video", n, 30.0, 64, 48, "h264", n / 30, frames_exact=exact)
+
+
+def test_split_covers_every_frame_once_with_stable_suffixes():
+    segs = split_segments(info(25), 10)
+    assert [(s.start, s.stop) for s in segs] == [(0, 10), (10, 20), (20, 25)]
+    assert [s.suffix for s in segs] == ["-s0000", "-s0001", "-s0002"]
+
+
+def test_short_or_unsplit_or_estimated_videos_are_one_segment():
+    assert [(s.start, s.stop, s.suffix) for s in split_segments(info(25), None)] == [(0, 25, "")]
+    assert len(split_segments(info(5), 10)) == 1
+    (s,) = split_segments(info(100, exact=False), 10)
+    assert s.start == 0 and s.stop > 100  # open end: an estimated count never drops frames
+
+
+def test_bad_segment_size():
+    with pytest.raises(ConfigError, match="segment_frames must be None or an integer >= 1, got 0"):
+        split_segments(info(10), 0)
