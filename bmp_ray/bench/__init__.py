@@ -13,9 +13,15 @@ def median(xs: list[float]) -> float:
     return float(statistics.median(xs))
 
 
+def _fmt(c) -> str:
+    if isinstance(c, float):
+        return f"{c:.0f}" if abs(c) >= 100 else f"{c:.3g}"
+    return str(c)
+
+
 def format_table(rows: list[list]) -> str:
     """Rows of cells (the first row is the header) as an aligned plain-text table."""
-    cells = [[f"{c:.3g}" if isinstance(c, float) else str(c) for c in r] for r in rows]
+    cells = [[_fmt(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(cells[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))

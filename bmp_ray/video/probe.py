@@ -182,12 +182,11 @@ def open_image(uri: str):
 def _rotation(container, stream) -> int:
     """Clockwise display rotation in degrees (0, 90, 180, 270), as FFmpeg's players apply it.
 
-    PyAV exposes the display matrix on decoded frames only (``frame.rotation``, counter-clockwise,
-    FFmpeg's ``av_display_rotation_get``), so the first frame is decoded; the container is rewound.
+    PyAV exposes the display matrix on decoded frames only, so the first frame is decoded; the
+    container is rewound.
     """
     try:
-        frame = next(container.decode(stream))
-        ccw = float(getattr(frame, "rotation", 0) or 0)
+        return rotation_of(next(container.decode(stream)))
     except (StopIteration, av.error.FFmpegError):
         return 0
     finally:
@@ -195,7 +194,6 @@ def _rotation(container, stream) -> int:
             container.seek(0, stream=stream)
         except av.error.FFmpegError:
             pass
-    return int(round(-ccw / 90.0)) * 90 % 360
 
 
 def probe(uri: str, *, count_frames: bool = False) -> VideoInfo:
@@ -214,32 +212,46 @@ def probe(uri: str, *, count_frames: bool = False) -> VideoInfo:
             return VideoInfo(uri, "image", 1, 0.0, img.width, img.height, (img.format or "").lower(), 0.0)
     container, stream = open_container(uri)
     try:
-        codec = stream.codec_context.name
-        width, height = stream.codec_context.width, stream.codec_context.height
-        if not width or not height:
-            raise VideoError(uri, "corrupt", "the video stream gives no frame size")
-        tb = stream.time_base or Fraction(1, 1)
-        start = float((stream.start_time or 0) * tb)
-        if stream.duration:
-            duration = float(stream.duration * tb)
-        elif container.duration:
-            duration = container.duration / av.time_base
-        else:
-            duration = 0.0
-        rotation = _rotation(container, stream)  # decodes one frame, then rewinds
-        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-        fps = float(rate) if rate else 0.0
-        n, exact = int(stream.frames or 0), bool(stream.frames)
-        if count_frames or not n:
-            if count_frames:
-                n, exact = len(frame_times(uri, container=container, stream=stream)), True
-            else:
-                n, exact = int(round(duration * fps)), False
-        if n == 0:
-            raise VideoError(uri, "corrupt", "the video stream holds no frames")
-        return VideoInfo(uri, "video", n, fps, width, height, codec, duration, rotation, start, exact)
+        return describe(uri, container, stream, rotation=_rotation(container, stream), count_frames=count_frames)
     finally:
         container.close()
+
+
+def describe(uri: str, container, stream, *, rotation: int, count_frames: bool = False) -> VideoInfo:
+    """The :class:`VideoInfo` of an open container from its headers alone (no decoding).
+
+    The rotation is passed in: PyAV shows the display matrix only on decoded frames (see ``_rotation``).
+    """
+    codec = stream.codec_context.name
+    width, height = stream.codec_context.width, stream.codec_context.height
+    if not width or not height:
+        raise VideoError(uri, "corrupt", "the video stream gives no frame size")
+    tb = stream.time_base or Fraction(1, 1)
+    start = float((stream.start_time or 0) * tb)
+    if stream.duration:
+        duration = float(stream.duration * tb)
+    elif container.duration:
+        duration = container.duration / av.time_base
+    else:
+        duration = 0.0
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    fps = float(rate) if rate else 0.0
+    n, exact = int(stream.frames or 0), bool(stream.frames)
+    if count_frames:
+        n, exact = len(frame_times(uri, container=container, stream=stream)), True
+    elif not n:
+        n, exact = int(round(duration * fps)), False
+    if n == 0:
+        raise VideoError(uri, "corrupt", "the video stream holds no frames")
+    return VideoInfo(uri, "video", n, fps, width, height, codec, duration, rotation, start, exact)
+
+
+def rotation_of(frame) -> int:
+    """Clockwise display rotation (0, 90, 180, 270) of a decoded PyAV frame, as players apply it.
+
+    PyAV's ``frame.rotation`` is FFmpeg's ``av_display_rotation_get``: counter-clockwise degrees.
+    """
+    return int(round(-float(getattr(frame, "rotation", 0) or 0) / 90.0)) * 90 % 360
 
 
 def frame_times(uri: str, *, container=None, stream=None) -> np.ndarray:

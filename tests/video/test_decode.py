@@ -161,3 +161,12 @@ def test_wrong_arguments_are_config_errors(make_video):
 def test_batches_have_the_requested_size(make_video):
     sizes = [len(b) for b in FrameReader(str(make_video(n=10)), batch_size=4)]
     assert sizes == [4, 4, 2]
+
+
+def test_batches_kept_by_the_consumer_are_never_overwritten(make_video):
+    path = str(make_video(n=40))
+    kept = list(FrameReader(path, batch_size=4))  # all held at once: each needs its own buffer
+    ref, _ = plain_pyav(path)
+    np.testing.assert_array_equal(np.concatenate([b.frames for b in kept]), ref)
+    views = [b.frames[0] for b in FrameReader(path, batch_size=4)]  # views keep their buffer alive too
+    np.testing.assert_array_equal(np.stack(views), ref[::4])
