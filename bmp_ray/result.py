@@ -8,7 +8,6 @@ placeholder person. Arrays are made read-only, so a ``FrameResult`` is frozen al
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
 
 import numpy as np
 

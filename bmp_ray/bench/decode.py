@@ -10,10 +10,11 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import time
 
 import av
 
-from bmp_ray.bench import format_table, median
+from bmp_ray.bench import median
 from bmp_ray.errors import ConfigError
 from bmp_ray.testdata import data_dir
 from bmp_ray.video import FrameReader, probe
@@ -39,8 +40,6 @@ def _ours(path: str, backend: str, batch_size: int) -> int:
 
 
 def run(args: argparse.Namespace) -> dict:
-    import time
-
     path = args.video
     if path is None:
         root = data_dir()
@@ -51,7 +50,7 @@ def run(args: argparse.Namespace) -> dict:
     fns = {"pyav": lambda: _plain_pyav(path), "bmp_ray": lambda: _ours(path, "pyav", args.batch_size),
            "bmp_ray_decord": lambda: _ours(path, "decord", args.batch_size)}
     rates: dict[str, list[float]] = {k: [] for k in fns}
-    for name, fn in fns.items():  # warm-up: file cache, decoder libraries
+    for fn in fns.values():  # warm-up: file cache, decoder libraries
         fn()
     for _ in range(args.repeats):
         for name, fn in fns.items():

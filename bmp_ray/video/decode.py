@@ -29,7 +29,7 @@ from bmp_ray.video.probe import (
     VideoInfo, check_exists, describe, frame_times, open_container, open_image, probe, rotation_of,
 )
 from bmp_ray.video.sampling import Sampler, Sampling
-from bmp_ray.video.sources import Source, filesystem, is_url, kind_of
+from bmp_ray.video.sources import Source, is_url, kind_of, read_bytes
 
 log = logging.getLogger(__name__)
 BACKENDS = ("pyav", "decord")
@@ -261,13 +261,10 @@ class FrameReader:
         uri = self.source.uri
         check_exists(uri)
         try:
-            if is_url(uri):
-                fs, path = filesystem(uri)
-                with fs.open_input_file(path) as f:
-                    handle = io.BytesIO(f.read())
-            else:
-                handle = uri
+            handle = io.BytesIO(read_bytes(uri)) if is_url(uri) else uri
             vr = decord.VideoReader(handle, ctx=decord.cpu(0), num_threads=self.threads)
+        except OSError as exc:
+            raise VideoError(uri, "unreadable", f"cannot read it: {exc}") from exc
         except (decord.DECORDError, RuntimeError) as exc:
             raise VideoError(uri, "corrupt", f"decord cannot open it ({str(exc).splitlines()[0][:200]})") from exc
         n = len(vr)

@@ -16,7 +16,7 @@ import av
 import numpy as np
 
 from bmp_ray.errors import VideoError
-from bmp_ray.video.sources import filesystem, is_url, kind_of
+from bmp_ray.video.sources import filesystem, is_url, kind_of, read_bytes, stat_url
 
 log = logging.getLogger(__name__)
 
@@ -64,11 +64,7 @@ def check_exists(uri: str) -> None:
     if is_url(uri):
         import pyarrow.fs as pafs
 
-        fs, path = filesystem(uri)
-        try:
-            info = fs.get_file_info(path)
-        except OSError as exc:
-            raise VideoError(uri, "unreadable", f"cannot read the remote object: {exc}") from exc
+        _, _, info = stat_url(uri)
         if info.type == pafs.FileType.NotFound:
             raise VideoError(uri, "missing", "no such object; check the URL and the credentials")
         if info.type != pafs.FileType.File:
@@ -96,13 +92,7 @@ _SIGNATURES = (  # (offset, bytes) of container formats FFmpeg reads
 def _looks_like_video(uri: str) -> bool:
     """Whether the first bytes carry a known video container signature."""
     try:
-        if is_url(uri):
-            fs, path = filesystem(uri)
-            with fs.open_input_file(path) as f:
-                head = f.read(16)
-        else:
-            with open(uri, "rb") as f:
-                head = f.read(16)
+        head = read_bytes(uri, 16)
     except OSError:
         return False
     return any(head[o:o + len(sig)] == sig for o, sig in _SIGNATURES)
@@ -162,12 +152,7 @@ def open_image(uri: str):
 
     check_exists(uri)
     try:
-        if is_url(uri):
-            fs, path = filesystem(uri)
-            with fs.open_input_file(path) as f:
-                img = Image.open(io.BytesIO(f.read()))
-        else:
-            img = Image.open(uri)
+        img = Image.open(io.BytesIO(read_bytes(uri))) if is_url(uri) else Image.open(uri)
         img.load()
         fmt = img.format
         img = ImageOps.exif_transpose(img)

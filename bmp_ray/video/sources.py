@@ -89,16 +89,31 @@ def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
         ) from exc
 
 
+def stat_url(uri: str) -> tuple[pafs.FileSystem, str, pafs.FileInfo]:
+    """``(filesystem, path, file info)`` of a URL; ``VideoError`` (``unreadable``) when it cannot be asked."""
+    fs, path = filesystem(uri)
+    try:
+        return fs, path, fs.get_file_info(path)
+    except OSError as exc:
+        raise VideoError(uri, "unreadable", f"cannot read the remote object: {exc}") from exc
+
+
+def read_bytes(uri: str, size: int | None = None) -> bytes:
+    """The first ``size`` bytes (all when None) of a local file or URL. Raises ``OSError``."""
+    if not is_url(uri):
+        with open(uri, "rb") as f:
+            return f.read() if size is None else f.read(size)
+    fs, path = filesystem(uri)
+    with fs.open_input_file(path) as f:
+        return f.read() if size is None else f.read(size)
+
+
 def _join(uri_root: str, rel: str) -> str:
     return uri_root.rstrip("/") + "/" + rel
 
 
 def _list_url(uri: str) -> list[Source]:
-    fs, path = filesystem(uri)
-    try:
-        info = fs.get_file_info(path)
-    except OSError as exc:
-        raise VideoError(uri, "unreadable", f"cannot stat the object: {exc}") from exc
+    fs, path, info = stat_url(uri)
     if info.type == pafs.FileType.Directory:
         infos = fs.get_file_info(pafs.FileSelector(path, recursive=True))
         found = []

@@ -7,7 +7,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
-from bmp_ray.export import output_name, read_results, write_manifest, write_results, write_table_atomic
+from bmp_ray.export import output_name, read_results, write_manifest, write_results
 from bmp_ray.export import parquet as pqmod
 from tests.export.test_schema import frame
 
