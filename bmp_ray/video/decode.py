@@ -227,11 +227,13 @@ class FrameReader:
                     frames = packet.decode()
                 except av.error.FFmpegError as exc:
                     self._problem(f"corrupt packet at pts {packet.pts} (after frame {index - 1}) skipped: {exc}")
+                    if times is None:  # frames may be lost: counting no longer gives indices
+                        times = frame_times(uri)
                     continue
                 for frame in frames:
                     t = frame.time if frame.pts is not None else (last_t or 0.0) + 1.0 / (info.fps or 30.0)
                     if times is not None:
-                        index = int(np.searchsorted(times, t - 1e-7))
+                        index = min(int(np.searchsorted(times, t - 1e-7)), len(times) - 1)
                         if index < s.start:
                             last_t = t
                             sampler.prev = t
@@ -248,7 +250,7 @@ class FrameReader:
                         yield index, t, _rgb_view(frame), rot
                     last_t = t
                     index += 1
-            if times is None and s.stop is None and info.frames_exact and seen < info.num_frames:
+            if s.start == 0 and s.stop is None and info.frames_exact and seen < info.num_frames:
                 self._problem(f"truncated or damaged: {seen} of {info.num_frames} frames could be decoded")
         except av.error.FFmpegError as exc:
             self._problem(f"decoding stopped after frame {index - 1}: {exc}")
@@ -261,8 +263,10 @@ class FrameReader:
         uri = self.source.uri
         check_exists(uri)
         try:
-            handle = io.BytesIO(read_bytes(uri)) if is_url(uri) else uri
-            vr = decord.VideoReader(handle, ctx=decord.cpu(0), num_threads=self.threads)
+            data = read_bytes(uri) if is_url(uri) else None
+            reopen = lambda: decord.VideoReader(io.BytesIO(data) if data is not None else uri,  # noqa: E731
+                                                ctx=decord.cpu(0), num_threads=self.threads)
+            vr = reopen()
         except OSError as exc:
             raise VideoError(uri, "unreadable", f"cannot read it: {exc}") from exc
         except (decord.DECORDError, RuntimeError) as exc:
@@ -278,14 +282,18 @@ class FrameReader:
             try:
                 arrs = list(vr.get_batch(chunk).asnumpy())
                 good = chunk
-            except decord.DECORDError:  # one bad frame fails the batch: retry frame by frame
-                good, arrs = [], []
+            except decord.DECORDError:
+                # One bad frame fails the batch and leaves decord's threaded decoder in a state where
+                # even good frames of the same GOP may fail: retry frame by frame on a fresh reader,
+                # and open a fresh one again after every bad frame.
+                good, arrs, vr = [], [], reopen()
                 for i in chunk:
                     try:
                         arrs.append(vr[i].asnumpy())
                         good.append(i)
                     except decord.DECORDError as exc:
                         self._problem(f"frame {i} cannot be decoded and was skipped: {str(exc).splitlines()[0][:120]}")
+                        vr = reopen()
             rot = self.info.rotation
             yield from ((i, float(times[i]), a, rot) for i, a in zip(good, arrs))
 
