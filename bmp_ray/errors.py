@@ -32,3 +32,7 @@ class ConfigError(BmpRayError, ValueError):
 
 class SchemaError(BmpRayError, ValueError):
     """A table or result does not have the shape, type or schema version bmp_ray expects."""
+
+
+class CheckpointError(BmpRayError):
+    """A checkpoint cannot be found, downloaded, verified or loaded, or has the wrong layout."""

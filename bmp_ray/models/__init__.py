@@ -1,0 +1,1 @@
+"""Models: checkpoint resolution and loading (the model registry and stages come with issue #3)."""

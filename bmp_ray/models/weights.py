@@ -1,0 +1,237 @@
+"""Find, download, cache, verify and load checkpoints.
+
+A :class:`CheckpointSource` says where the official file lives: a Hugging Face repository and file
+(downloaded with ``huggingface_hub``, into its cache, honouring ``HF_ENDPOINT``) and/or a plain URL
+(downloaded into ``$BMP_RAY_CACHE``, default ``~/.cache/bmp_ray``), with its sha256 when known.
+``resolve`` also takes a local file, or a folder laid out like the official repository, which is how
+air-gapped clusters and tests use it. Offline mode (``offline=True``, ``BMP_RAY_OFFLINE=1`` or
+``HF_HUB_OFFLINE=1``) uses only what is cached.
+
+Loading is ``torch.load(..., weights_only=True)`` always: MMEngine checkpoints whose meta holds numpy
+scalars or dtypes are loaded with exactly those numpy types allow-listed; anything else that needs
+full unpickling is refused with an error that names the type, because unpickling runs arbitrary code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import os
+import pickle
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import torch
+
+from bmp_ray.errors import CheckpointError
+
+log = logging.getLogger(__name__)
+_CHUNK = 1 << 20
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckpointSource:
+    """Where a checkpoint lives.
+
+    Attributes:
+        filename: path of the file inside the official repository (``"MaskPose/MaskPose-b-1.0.0.pth"``);
+            also where it is looked for inside a local weights folder.
+        hf_repo: Hugging Face repository id, or None.
+        url: direct download URL, or None (tried when there is no ``hf_repo``).
+        sha256: expected hex digest, or None when not published.
+        revision: Hugging Face revision (branch, tag or commit).
+    """
+
+    filename: str
+    hf_repo: str | None = None
+    url: str | None = None
+    sha256: str | None = None
+    revision: str = "main"
+
+
+def _env_true(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def is_offline() -> bool:
+    return _env_true("BMP_RAY_OFFLINE") or _env_true("HF_HUB_OFFLINE")
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("BMP_RAY_CACHE") or Path.home() / ".cache" / "bmp_ray")
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def verify(path: Path, sha256: str | None) -> None:
+    """Raise ``CheckpointError`` when ``path``'s digest is not ``sha256`` (no-op when None)."""
+    if sha256 is None:
+        return
+    got = sha256_of(path)
+    if got != sha256.lower():
+        raise CheckpointError(
+            f"{path}: sha256 {got} but {sha256} was expected; the file is damaged or not the official "
+            "one: delete it so that it is downloaded again, or pass the right file"
+        )
+
+
+def _from_folder(folder: Path, source: CheckpointSource) -> Path:
+    for candidate in (folder / source.filename, folder / Path(source.filename).name):
+        if candidate.is_file():
+            return candidate
+    raise CheckpointError(
+        f"{folder}: no {source.filename} (nor {Path(source.filename).name}) in this weights folder; "
+        "lay it out like the official repository, or pass the file itself"
+    )
+
+
+def _download_url(url: str, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.part-{uuid.uuid4().hex}")
+    try:
+        with urllib.request.urlopen(url, timeout=60) as r, open(tmp, "wb") as f:
+            while chunk := r.read(_CHUNK):
+                f.write(chunk)
+        os.replace(tmp, dest)
+    except (urllib.error.URLError, OSError) as exc:
+        raise CheckpointError(f"{url}: download failed ({exc}); check the network, or pass a local file "
+                              "or folder with --weights") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _from_hub(source: CheckpointSource, offline: bool, cache: Path | None) -> Path:
+    import huggingface_hub
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    try:
+        return Path(huggingface_hub.hf_hub_download(
+            source.hf_repo, source.filename, revision=source.revision, local_files_only=offline,
+            cache_dir=str(cache) if cache else None, endpoint=os.environ.get("HF_ENDPOINT") or None,
+        ))
+    except LocalEntryNotFoundError as exc:
+        what = "offline mode is on and it is not cached" if offline else "the hub cannot be reached"
+        raise CheckpointError(
+            f"{source.hf_repo}/{source.filename}: {what}; download it once where the hub is reachable "
+            "(or set HF_ENDPOINT to a mirror), or pass a local file or folder with --weights"
+        ) from exc
+    except (HfHubHTTPError, OSError) as exc:
+        raise CheckpointError(f"{source.hf_repo}/{source.filename}: download failed ({exc})") from exc
+
+
+def resolve(source: CheckpointSource, weights: str | os.PathLike | None = None, *,
+            offline: bool | None = None, cache: Path | None = None) -> Path:
+    """Return the local path of a verified checkpoint.
+
+    Args:
+        source: where the official file lives.
+        weights: None (download or reuse the cache), a checkpoint file, or a folder laid out like the
+            official repository.
+        offline: use only local files and caches (default: ``is_offline()``).
+        cache: cache folder (default: Hugging Face's own cache for hub files, ``cache_dir()`` for URLs).
+
+    Raises:
+        CheckpointError: missing, not downloadable, or the checksum differs.
+    """
+    offline = is_offline() if offline is None else offline
+    if weights is not None:
+        p = Path(weights).expanduser()
+        if p.is_dir():
+            path = _from_folder(p, source)
+        elif p.is_file():
+            path = p
+        else:
+            raise CheckpointError(f"{p}: no such checkpoint file or weights folder")
+    elif source.hf_repo:
+        path = _from_hub(source, offline, cache)
+    elif source.url:
+        path = (cache or cache_dir()) / "urls" / hashlib.sha1(source.url.encode()).hexdigest()[:16] / Path(source.filename).name
+        if not path.is_file():
+            if offline:
+                raise CheckpointError(f"{source.url}: offline mode is on and {path} is not cached; pass "
+                                      "a local file or folder with --weights")
+            log.info("downloading %s to %s", source.url, path)
+            _download_url(source.url, path)
+    else:
+        raise CheckpointError(f"{source.filename}: no hub repository or URL is known for it; pass --weights")
+    verify(path, source.sha256)
+    return path
+
+
+# numpy types that MMEngine checkpoints keep in their meta (plain data, no code runs when loaded)
+_SAFE_NUMPY = [np.dtype, type(np.dtype(np.float32)), type(np.dtype(np.int64)), type(np.dtype(np.float64))]
+try:  # numpy >= 1.25 keeps the scalar reconstructor here; older in numpy.core
+    from numpy._core.multiarray import scalar as _np_scalar
+except ImportError:  # pragma: no cover
+    from numpy.core.multiarray import scalar as _np_scalar
+_SAFE_NUMPY.append(_np_scalar)
+
+
+def load_checkpoint(path: Path) -> dict:
+    """``torch.load(path, weights_only=True)`` on the CPU, with numpy scalars allowed in the meta.
+
+    Raises:
+        CheckpointError: not a torch file, truncated, or it needs unsafe unpickling (names the type).
+    """
+    try:
+        with torch.serialization.safe_globals(_SAFE_NUMPY):
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        unsafe = [ln.strip() for ln in str(exc).splitlines() if "Unsupported global" in ln]
+        if unsafe:
+            raise CheckpointError(
+                f"{path}: refusing to unpickle it: {unsafe[0]}. weights_only loading allows tensors, "
+                "plain containers and numpy scalars, because unpickling other types runs code; re-save "
+                "the checkpoint with plain types"
+            ) from exc
+        raise CheckpointError(f"{path}: not a readable torch checkpoint (truncated or damaged?): "
+                              f"{str(exc).splitlines()[0]}") from exc
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError) as exc:
+        # torch's weights-only unpickler fails on a cut file with KeyError/IndexError as well
+        raise CheckpointError(f"{path}: not a readable torch checkpoint (truncated or damaged?): "
+                              f"{type(exc).__name__}: {exc}") from exc
+    if not isinstance(obj, Mapping):
+        raise CheckpointError(f"{path}: expected a dict checkpoint, got {type(obj).__name__}")
+    return dict(obj)
+
+
+def state_dict_of(checkpoint: Mapping, path: Path) -> dict[str, torch.Tensor]:
+    """The weights of an MMEngine checkpoint (``{"meta", "state_dict"}``) or of a plain state dict."""
+    sd = checkpoint.get("state_dict", checkpoint)
+    if not isinstance(sd, Mapping) or not sd:
+        raise CheckpointError(f"{path}: no weights found (expected a 'state_dict' entry or a plain state dict)")
+    bad = [k for k, v in sd.items() if not isinstance(v, torch.Tensor)]
+    if bad:
+        raise CheckpointError(f"{path}: entries that are not tensors: {bad[:5]}")
+    return {k[7:] if k.startswith("module.") else k: v for k, v in sd.items()}
+
+
+def check_layout(state_dict: Mapping[str, torch.Tensor], model: torch.nn.Module, path: Path,
+                 name: str, ignore: tuple[str, ...] = ()) -> None:
+    """Raise ``CheckpointError`` listing missing, unexpected and wrongly shaped keys.
+
+    ``ignore`` lists key prefixes that may be absent or extra (buffers a model computes itself).
+    """
+    want = {k: tuple(v.shape) for k, v in model.state_dict().items() if not k.startswith(ignore)}
+    got = {k: tuple(v.shape) for k, v in state_dict.items() if not k.startswith(ignore)}
+    missing = sorted(set(want) - set(got))
+    unexpected = sorted(set(got) - set(want))
+    shapes = sorted(f"{k} {got[k]} != {want[k]}" for k in set(want) & set(got) if got[k] != want[k])
+    if missing or unexpected or shapes:
+        def few(keys):
+            return ", ".join(keys[:8]) + (f" ... ({len(keys)} in all)" if len(keys) > 8 else "")
+        parts = [f"missing keys: {few(missing)}" if missing else "",
+                 f"unexpected keys: {few(unexpected)}" if unexpected else "",
+                 f"wrong shapes (checkpoint != model): {few(shapes)}" if shapes else ""]
+        raise CheckpointError(f"{path}: not a {name} checkpoint; " + "; ".join(p for p in parts if p))

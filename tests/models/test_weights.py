@@ -1,0 +1,137 @@
+import hashlib
+
+import numpy as np
+import pytest
+import torch
+
+from bmp_ray.errors import CheckpointError
+from bmp_ray.models.weights import (
+    CheckpointSource, check_layout, load_checkpoint, resolve, state_dict_of, verify,
+)
+from tests.models.hub_server import HubServer
+
+
+def mm_checkpoint(path, model: torch.nn.Module, meta=None):
+    """An MMEngine-layout checkpoint: {"meta": ..., "state_dict": ...}."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"meta": meta or {"epoch": 3, "dataset_meta": {"classes": ["person"]}},
+                "state_dict": model.state_dict()}, path)
+    return path
+
+
+def sha(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def model():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
+
+
+def test_local_file_and_official_folder_layout(tmp_path, model):
+    f = mm_checkpoint(tmp_path / "repo" / "MaskPose" / "MaskPose-b-1.0.0.pth", model)
+    src = CheckpointSource("MaskPose/MaskPose-b-1.0.0.pth", sha256=sha(f))
+    assert resolve(src, f) == f
+    assert resolve(src, tmp_path / "repo") == f
+    flat = mm_checkpoint(tmp_path / "flat" / "MaskPose-b-1.0.0.pth", model)
+    assert resolve(CheckpointSource("MaskPose/MaskPose-b-1.0.0.pth"), tmp_path / "flat") == flat
+    with pytest.raises(CheckpointError, match="no MaskPose/MaskPose-b-1.0.0.pth .* in this weights folder"):
+        resolve(src, tmp_path / "flat" / "..")
+    with pytest.raises(CheckpointError, match="no such checkpoint file"):
+        resolve(src, tmp_path / "nope.pth")
+
+
+def test_wrong_checksum_names_file_expected_and_got(tmp_path, model):
+    f = mm_checkpoint(tmp_path / "a.pth", model)
+    with pytest.raises(CheckpointError) as e:
+        verify(f, "0" * 64)
+    msg = str(e.value)
+    assert str(f) in msg and "0" * 64 in msg and sha(f) in msg and "delete it" in msg
+
+
+def test_hub_download_cache_and_offline(tmp_path, model, monkeypatch):
+    served = tmp_path / "hub"
+    f = mm_checkpoint(served / "vrg-prague" / "BBoxMaskPose" / "MaskPose" / "MaskPose-b-1.0.0.pth", model)
+    src = CheckpointSource("MaskPose/MaskPose-b-1.0.0.pth", hf_repo="vrg-prague/BBoxMaskPose", sha256=sha(f))
+    cache = tmp_path / "hf-cache"
+    with HubServer(served) as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        path = resolve(src, cache=cache, offline=False)
+        assert path.read_bytes() == f.read_bytes() and cache in path.parents
+        assert any("/vrg-prague/BBoxMaskPose/resolve/main/MaskPose/MaskPose-b-1.0.0.pth" in r for r in hub.requests)
+        n = len(hub.requests)
+        assert resolve(src, cache=cache, offline=True) == path  # offline: from the cache
+        assert len(hub.requests) == n  # ... without asking the hub
+        with pytest.raises(CheckpointError, match="offline mode is on and it is not cached"):
+            resolve(src, cache=tmp_path / "empty-cache", offline=True)
+        bad = CheckpointSource(src.filename, hf_repo=src.hf_repo, sha256="f" * 64)
+        with pytest.raises(CheckpointError, match="sha256"):
+            resolve(bad, cache=cache, offline=False)
+
+
+def test_url_download_cache_and_offline(tmp_path, model, monkeypatch):
+    served = tmp_path / "srv"
+    f = mm_checkpoint(served / "sam_vit_b_01ec64.pth", model)
+    monkeypatch.setenv("BMP_RAY_CACHE", str(tmp_path / "cache"))
+    with HubServer(served) as hub:
+        src = CheckpointSource("sam_vit_b_01ec64.pth", url=f"{hub.url}/files/sam_vit_b_01ec64.pth", sha256=sha(f))
+        path = resolve(src, offline=False)
+        assert path.read_bytes() == f.read_bytes() and (tmp_path / "cache") in path.parents
+        n = len(hub.requests)
+        assert resolve(src, offline=True) == path and len(hub.requests) == n
+        missing = CheckpointSource("x.pth", url=f"{hub.url}/files/x.pth")
+        with pytest.raises(CheckpointError, match="download failed"):
+            resolve(missing, offline=False)
+        assert not list((tmp_path / "cache").rglob(".*part*"))  # no partial file left
+    with pytest.raises(CheckpointError, match="offline mode is on"):
+        resolve(CheckpointSource("y.pth", url="http://127.0.0.1:9/y.pth"), offline=True)
+
+
+def test_load_weights_only_with_numpy_meta(tmp_path, model):
+    f = mm_checkpoint(tmp_path / "a.pth", model, meta={"epoch": np.int64(3), "lr": np.float32(0.1),
+                                                       "dtype": np.dtype("float32")})
+    ckpt = load_checkpoint(f)
+    sd = state_dict_of(ckpt, f)
+    assert set(sd) == set(model.state_dict())
+    check_layout(sd, model, f, "test")
+
+
+class Evil:
+    """Any class: unpickling it would import and run code of the checkpoint's choosing."""
+
+
+def test_unsafe_pickle_is_refused_with_the_type_named(tmp_path):
+    f = tmp_path / "evil.pth"
+    torch.save({"state_dict": {}, "meta": {"x": Evil()}}, f)
+    with pytest.raises(CheckpointError, match="refusing to unpickle.*Evil"):
+        load_checkpoint(f)
+
+
+def test_truncated_and_not_a_checkpoint(tmp_path, model):
+    f = mm_checkpoint(tmp_path / "a.pth", model)
+    cut = tmp_path / "cut.pth"
+    cut.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match="truncated or damaged"):
+        load_checkpoint(cut)
+    (tmp_path / "t.pth").write_text("hello")
+    with pytest.raises(CheckpointError, match=r"t\.pth: not a readable torch checkpoint"):
+        load_checkpoint(tmp_path / "t.pth")
+
+
+def test_wrong_layout_lists_missing_unexpected_and_shapes(tmp_path, model):
+    sd = dict(model.state_dict())
+    sd.pop("1.weight")
+    sd["head.extra"] = torch.zeros(1)
+    sd["0.bias"] = torch.zeros(7)
+    with pytest.raises(CheckpointError) as e:
+        check_layout(sd, model, tmp_path / "x.pth", "MaskPose-B")
+    msg = str(e.value)
+    assert "not a MaskPose-B checkpoint" in msg and "missing keys: 1.weight" in msg
+    assert "unexpected keys: head.extra" in msg and "0.bias (7,) != (4,)" in msg
+
+
+def test_module_prefix_is_stripped_and_plain_state_dicts_load(tmp_path, model):
+    f = tmp_path / "ddp.pth"
+    torch.save({f"module.{k}": v for k, v in model.state_dict().items()}, f)
+    assert set(state_dict_of(load_checkpoint(f), f)) == set(model.state_dict())
