@@ -298,11 +298,6 @@ class FrameReader:
             yield from ((i, float(times[i]), a, rot) for i, a in zip(good, arrs))
 
 
-def decode(source: Source | str, **kwargs) -> FrameReader:
-    """Shorthand for :class:`FrameReader` (iterate over it for :class:`FrameBatch` es)."""
-    return FrameReader(source, **kwargs)
-
-
 def decode_all(sources, **kwargs) -> Iterator[tuple[Source, FrameBatch | VideoError]]:
     """Decode several inputs in order: ``(source, batch)`` items, or one ``(source, VideoError)`` for an
     input that cannot be opened. A bad input never stops the others."""
