@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 from bmp_ray.export.schema import manifest_schema, results_from_arrow, results_to_arrow
 from bmp_ray.result import FrameResult
-from bmp_ray.video.sources import filesystem
+from bmp_ray.video.sources import filesystem, join_uri
 
 log = logging.getLogger(__name__)
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -39,10 +39,6 @@ def output_name(video_id: str, suffix: str = "") -> str:
     """
     readable = _SAFE.sub("_", video_id.replace("/", "__")).strip("._")[:120] or "video"
     return f"{readable}.{hashlib.sha1(video_id.encode()).hexdigest()[:8]}{suffix}"
-
-
-def _join(base: str, *parts: str) -> str:
-    return "/".join([base.rstrip("/"), *parts])
 
 
 def write_table_atomic(table: pa.Table, uri: str, compression: str = "zstd") -> None:
@@ -66,8 +62,8 @@ def write_table_atomic(table: pa.Table, uri: str, compression: str = "zstd") -> 
 def write_results(out: str, name: str, results: Sequence[FrameResult], run: dict | None = None) -> None:
     """Write the ``poses`` then the ``frames`` file of one video or segment."""
     frames, poses = results_to_arrow(results, run)
-    write_table_atomic(poses, _join(out, "poses", f"{name}.parquet"))
-    write_table_atomic(frames, _join(out, "frames", f"{name}.parquet"))
+    write_table_atomic(poses, join_uri(out, "poses", f"{name}.parquet"))
+    write_table_atomic(frames, join_uri(out, "frames", f"{name}.parquet"))
     log.debug("wrote %s: %d frames, %d people", name, frames.num_rows, poses.num_rows)
 
 
@@ -75,7 +71,7 @@ def write_manifest(out: str, rows: Sequence[dict], run: dict | None = None) -> p
     """Write ``OUT/videos.parquet`` from dicts with the manifest's columns (missing ones are null)."""
     schema = manifest_schema(run)
     table = pa.Table.from_pylist([{f.name: r.get(f.name) for f in schema} for r in rows], schema=schema)
-    write_table_atomic(table, _join(out, "videos.parquet"))
+    write_table_atomic(table, join_uri(out, "videos.parquet"))
     return table
 
 
@@ -83,9 +79,9 @@ def read_results(out: str, name: str | None = None) -> list[FrameResult]:
     """Read frame results back from an output folder (one video's file, or all of them)."""
     fs, path = filesystem(out)
     if name is not None:
-        frames = pq.read_table(_join(path, "frames", f"{name}.parquet"), filesystem=fs)
-        poses = pq.read_table(_join(path, "poses", f"{name}.parquet"), filesystem=fs)
+        frames = pq.read_table(join_uri(path, "frames", f"{name}.parquet"), filesystem=fs)
+        poses = pq.read_table(join_uri(path, "poses", f"{name}.parquet"), filesystem=fs)
     else:
-        frames = pq.read_table(_join(path, "frames"), filesystem=fs)
-        poses = pq.read_table(_join(path, "poses"), filesystem=fs)
+        frames = pq.read_table(join_uri(path, "frames"), filesystem=fs)
+        poses = pq.read_table(join_uri(path, "poses"), filesystem=fs)
     return results_from_arrow(frames, poses)

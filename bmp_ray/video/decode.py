@@ -26,10 +26,10 @@ import numpy as np
 
 from bmp_ray.errors import ConfigError, VideoError
 from bmp_ray.video.probe import (
-    VideoInfo, check_exists, describe, frame_times, open_container, open_image, probe, rotation_of,
+    VideoInfo, describe, frame_times, open_container, open_image, probe, rotation_of,
 )
 from bmp_ray.video.sampling import Sampler, Sampling
-from bmp_ray.video.sources import Source, is_url, kind_of, read_bytes
+from bmp_ray.video.sources import Source, is_url, read_bytes
 
 log = logging.getLogger(__name__)
 BACKENDS = ("pyav", "decord")
@@ -145,7 +145,7 @@ class FrameReader:
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ConfigError(f"batch_size must be an integer >= 1, got {batch_size!r}")
         if isinstance(source, str):
-            source = Source(source, source.rstrip("/").rsplit("/", 1)[-1], kind_of(source))
+            source = Source.for_file(source)
         self.source, self.backend, self.sampling = source, backend, sampling
         self.batch_size, self.threads = batch_size, threads
         self.autorotate, self.skip_corrupt = autorotate, skip_corrupt
@@ -260,8 +260,7 @@ class FrameReader:
     def _decord(self):
         import decord
 
-        uri = self.source.uri
-        check_exists(uri)
+        uri = self.source.uri  # existence was checked by probe() in __init__
         try:
             data = read_bytes(uri) if is_url(uri) else None
             reopen = lambda: decord.VideoReader(io.BytesIO(data) if data is not None else uri,  # noqa: E731

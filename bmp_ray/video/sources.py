@@ -51,6 +51,12 @@ class Source:
     def is_remote(self) -> bool:
         return is_url(self.uri)
 
+    @classmethod
+    def for_file(cls, path: str) -> "Source":
+        """A file named directly: absolute path (URLs kept as given), the file name as its id."""
+        uri = str(path) if is_url(path) else os.path.abspath(path)
+        return cls(uri, str(path).rstrip("/").rsplit("/", 1)[-1], kind_of(path))
+
 
 def is_url(path: str) -> bool:
     return "://" in str(path)
@@ -108,8 +114,9 @@ def read_bytes(uri: str, size: int | None = None) -> bytes:
         return f.read() if size is None else f.read(size)
 
 
-def _join(uri_root: str, rel: str) -> str:
-    return uri_root.rstrip("/") + "/" + rel
+def join_uri(base: str, *parts: str) -> str:
+    """``base/part/...`` for a local path or a URL (always ``/``, which pyarrow and fsspec accept)."""
+    return "/".join([base.rstrip("/"), *parts])
 
 
 def _list_url(uri: str) -> list[Source]:
@@ -120,10 +127,10 @@ def _list_url(uri: str) -> list[Source]:
         for f in infos:
             if f.type == pafs.FileType.File and _is_media(f.path):
                 rel = os.path.relpath(f.path, path).replace(os.sep, "/")
-                found.append(Source(_join(uri, rel), rel, kind_of(f.path)))
+                found.append(Source(join_uri(uri, rel), rel, kind_of(f.path)))
         return sorted(found, key=lambda s: s.video_id)
     # A file, or a missing object: keep it, so that probing reports it as an error row.
-    return [Source(uri, uri.rstrip("/").rsplit("/", 1)[-1], kind_of(uri))]
+    return [Source.for_file(uri)]
 
 
 def _glob_root(pattern: str) -> str:
@@ -159,7 +166,7 @@ def _list_local(path: str) -> list[Source]:
                         ", ".join(sorted(VIDEO_EXTENSIONS | IMAGE_EXTENSIONS)))
         return found
     # A file named directly (existing or not): always an input, whatever its extension.
-    return [Source(os.path.abspath(path), os.path.basename(path), kind_of(path))]
+    return [Source.for_file(path)]
 
 
 def list_inputs(inputs: Iterable[str]) -> list[Source]:
