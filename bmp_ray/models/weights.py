@@ -169,31 +169,44 @@ def resolve(source: CheckpointSource, weights: str | os.PathLike | None = None, 
     return path
 
 
-# numpy types that MMEngine checkpoints keep in their meta (plain data, no code runs when loaded)
-_SAFE_NUMPY = [np.dtype, type(np.dtype(np.float32)), type(np.dtype(np.int64)), type(np.dtype(np.float64))]
-try:  # numpy >= 1.25 keeps the scalar reconstructor here; older in numpy.core
-    from numpy._core.multiarray import scalar as _np_scalar
+# Types that MMEngine checkpoints keep in their meta: numpy scalars, dtypes and arrays (dataset_meta's
+# sigmas). Plain data: no code runs when they load.
+_SAFE_NUMPY = [np.dtype, np.ndarray] + sorted({type(np.dtype(t)) for t in (
+    np.bool_, np.int8, np.uint8, np.int16, np.int32, np.int64, np.float16, np.float32, np.float64)},
+    key=str)
+try:  # numpy >= 2 keeps the reconstructors in numpy._core; older in numpy.core
+    from numpy._core.multiarray import _reconstruct as _np_reconstruct, scalar as _np_scalar
 except ImportError:  # pragma: no cover
-    from numpy.core.multiarray import scalar as _np_scalar
-_SAFE_NUMPY.append(_np_scalar)
+    from numpy.core.multiarray import _reconstruct as _np_reconstruct, scalar as _np_scalar
+_SAFE_NUMPY += [_np_scalar, _np_reconstruct]
+TRUST_ENV = "BMP_RAY_TRUST_CHECKPOINTS"
 
 
-def load_checkpoint(path: Path) -> dict:
-    """``torch.load(path, weights_only=True)`` on the CPU, with numpy scalars allowed in the meta.
+def load_checkpoint(path: Path, trusted: bool | None = None) -> dict:
+    """``torch.load(path, weights_only=True)`` on the CPU, with the plain-data types above allowed.
+
+    Where the format does not allow it (a training checkpoint whose ``message_hub`` holds mmengine
+    ``HistoryBuffer`` objects, or any other Python object) the file is refused unless it is trusted
+    (``trusted=True`` or ``BMP_RAY_TRUST_CHECKPOINTS=1``): unpickling arbitrary objects runs code.
 
     Raises:
         CheckpointError: not a torch file, truncated, or it needs unsafe unpickling (names the type).
     """
+    trusted = _env_true(TRUST_ENV) if trusted is None else trusted
     try:
         with torch.serialization.safe_globals(_SAFE_NUMPY):
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         unsafe = [ln.strip() for ln in str(exc).splitlines() if "Unsupported global" in ln]
+        if unsafe and trusted:
+            log.warning("%s: loading with full unpickling because it is trusted (%s): %s", path,
+                        TRUST_ENV, unsafe[0])
+            return _load_trusted(path)
         if unsafe:
             raise CheckpointError(
                 f"{path}: refusing to unpickle it: {unsafe[0]}. weights_only loading allows tensors, "
-                "plain containers and numpy scalars, because unpickling other types runs code; re-save "
-                "the checkpoint with plain types"
+                "plain containers and numpy data, because unpickling other types runs code; re-save "
+                f"the checkpoint with plain types, or set {TRUST_ENV}=1 if you trust this file"
             ) from exc
         raise CheckpointError(f"{path}: not a readable torch checkpoint (truncated or damaged?): "
                               f"{str(exc).splitlines()[0]}") from exc
@@ -201,6 +214,16 @@ def load_checkpoint(path: Path) -> dict:
         # torch's weights-only unpickler fails on a cut file with KeyError/IndexError as well
         raise CheckpointError(f"{path}: not a readable torch checkpoint (truncated or damaged?): "
                               f"{type(exc).__name__}: {exc}") from exc
+    if not isinstance(obj, Mapping):
+        raise CheckpointError(f"{path}: expected a dict checkpoint, got {type(obj).__name__}")
+    return dict(obj)
+
+
+def _load_trusted(path: Path) -> dict:
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means the file is unusable
+        raise CheckpointError(f"{path}: not a readable torch checkpoint: {type(exc).__name__}: {exc}") from exc
     if not isinstance(obj, Mapping):
         raise CheckpointError(f"{path}: expected a dict checkpoint, got {type(obj).__name__}")
     return dict(obj)
@@ -218,16 +241,19 @@ def state_dict_of(checkpoint: Mapping, path: Path) -> dict[str, torch.Tensor]:
 
 
 def check_layout(state_dict: Mapping[str, torch.Tensor], model: torch.nn.Module, path: Path,
-                 name: str, ignore: tuple[str, ...] = ()) -> None:
+                 name: str, ignore: tuple[str, ...] = (), adapt: tuple[str, ...] = ()) -> None:
     """Raise ``CheckpointError`` listing missing, unexpected and wrongly shaped keys.
 
-    ``ignore`` lists key prefixes that may be absent or extra (buffers a model computes itself).
+    ``ignore`` lists key prefixes that may be absent or extra (buffers a model computes itself);
+    ``adapt`` lists keys whose shape may differ because the model's own load hook adapts them
+    (mmpretrain's ViT drops the class token from ``pos_embed`` and resizes it).
     """
     want = {k: tuple(v.shape) for k, v in model.state_dict().items() if not k.startswith(ignore)}
     got = {k: tuple(v.shape) for k, v in state_dict.items() if not k.startswith(ignore)}
     missing = sorted(set(want) - set(got))
     unexpected = sorted(set(got) - set(want))
-    shapes = sorted(f"{k} {got[k]} != {want[k]}" for k in set(want) & set(got) if got[k] != want[k])
+    shapes = sorted(f"{k} {got[k]} != {want[k]}" for k in set(want) & set(got)
+                    if got[k] != want[k] and k not in adapt)
     if missing or unexpected or shapes:
         def few(keys):
             return ", ".join(keys[:8]) + (f" ... ({len(keys)} in all)" if len(keys) > 8 else "")

@@ -1,0 +1,142 @@
+"""Build a registered model and load its weights through the one checkpoint loader.
+
+``new_model(spec)`` constructs the architecture with random weights (no download);
+``load_model(name, weights)`` resolves the checkpoint (local file or folder, Hugging Face hub, URL
+cache), verifies it, loads it with ``weights_only=True``, checks its layout against the architecture
+(missing, unexpected and wrongly shaped keys are named) and returns the model in eval mode.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import warnings
+from pathlib import Path
+
+import torch
+
+from bmp_ray.errors import CheckpointError, ConfigError
+from bmp_ray.models import registry
+from bmp_ray.models.registry import ModelSpec
+from bmp_ray.models.weights import check_layout, load_checkpoint, resolve, state_dict_of
+
+log = logging.getLogger(__name__)
+
+# keys the architectures' own load hooks adapt: mmpretrain's ViT drops a class token from pos_embed
+# and resizes it; original ViTPose checkpoints carry that class token
+_ADAPT = {"pose": ("backbone.pos_embed",)}
+_IGNORE = {"pose": ("backbone.cls_token",)}
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadedModel:
+    """A model in eval mode with where its weights came from.
+
+    Attributes:
+        module: the ``torch.nn.Module`` (mmdet ``RTMDet``, mmpose ``TopdownPoseEstimator`` or SAM ``Sam``).
+        spec: its registry entry.
+        path: the checkpoint file it was loaded from.
+        meta: the checkpoint's ``meta`` (empty for plain state dicts).
+    """
+
+    module: torch.nn.Module
+    spec: ModelSpec
+    path: Path
+    meta: dict
+
+
+def mm_config(spec: ModelSpec):
+    """The mmengine ``Config`` of a detector or pose spec."""
+    from mmengine import Config
+
+    return Config.fromfile(str(spec.config_path))
+
+
+def check_device(device: str | torch.device) -> torch.device:
+    """A ``torch.device`` that exists here, or ``ConfigError`` saying what is available."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ConfigError(f"device {device!r} is not a torch device; expected 'cpu', 'cuda' or 'cuda:N'") from exc
+    if dev.type == "cuda":
+        n = torch.cuda.device_count()
+        if n == 0 or (dev.index or 0) >= n:
+            raise ConfigError(f"device {device!r} requested but this machine has {n} CUDA device(s); "
+                              "use device='cpu'")
+    elif dev.type != "cpu":
+        raise ConfigError(f"device {device!r} is not supported; expected 'cpu' or 'cuda[:N]'")
+    return dev
+
+
+def new_model(spec: ModelSpec | str) -> torch.nn.Module:
+    """The architecture of ``spec`` on the CPU with freshly initialised (random) weights."""
+    spec = registry.get(spec)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "checkpoint is None, use COCO classes by default"
+        if spec.family == "detector":
+            from mmdet.apis import init_detector
+            return init_detector(mm_config(spec), checkpoint=None, device="cpu")
+        if spec.family == "pose":
+            from mmpose.apis import init_model
+            return init_model(mm_config(spec), checkpoint=None, device="cpu")
+    from segment_anything.build_sam import _build_sam
+
+    a = spec.arch
+    return _build_sam(a.embed_dim, a.depth, a.num_heads, list(a.global_attn_indexes), checkpoint=None)
+
+
+def load_model(name: ModelSpec | str, weights: str | os.PathLike | None = None, *,
+               device: str | torch.device = "cpu", offline: bool | None = None,
+               trusted: bool | None = None) -> LoadedModel:
+    """Resolve, verify, load and layout-check the checkpoint of a registered model.
+
+    Args:
+        name: registry name or spec.
+        weights: None (hub / URL / cache), a checkpoint file, or a folder in the official layout.
+        device: "cpu" or "cuda[:N]".
+        offline: only local files and caches (default from ``BMP_RAY_OFFLINE`` / ``HF_HUB_OFFLINE``).
+        trusted: allow full unpickling where weights_only cannot load the file (see ``load_checkpoint``).
+
+    Raises:
+        ConfigError: unknown name or device. CheckpointError: missing, damaged, wrong checksum or layout.
+    """
+    spec = registry.get(name)
+    dev = check_device(device)
+    if spec.test_variant and weights is None and not os.environ.get("HF_ENDPOINT"):
+        raise CheckpointError(f"{spec.name} is a test variant with random weights: write them with "
+                              "`bmp-ray weights synth --out DIR` and pass --weights DIR")
+    path = resolve(spec.checkpoint, weights, offline=offline)
+    ckpt = load_checkpoint(path, trusted=trusted)
+    sd = state_dict_of(ckpt, path)
+    model = new_model(spec)
+    check_layout(sd, model, path, f"{spec.name} ({spec.family})", ignore=_IGNORE.get(spec.family, ()),
+                 adapt=_ADAPT.get(spec.family, ()))
+    try:
+        model.load_state_dict(sd, strict=False)
+    except RuntimeError as exc:  # a load hook that could not adapt a key
+        raise CheckpointError(f"{path}: does not fit {spec.name}: {exc}") from exc
+    meta = dict(ckpt.get("meta") or {}) if "state_dict" in ckpt else {}
+    _apply_meta(model, spec, meta, path)
+    log.info("loaded %s from %s", spec.name, path)
+    return LoadedModel(model.to(dev).eval(), spec, path, meta)
+
+
+def _apply_meta(model: torch.nn.Module, spec: ModelSpec, meta: dict, path: Path) -> None:
+    """Take ``dataset_meta`` from the checkpoint as mmdet/mmpose's own loaders do, and check it."""
+    dm = meta.get("dataset_meta")
+    if spec.family == "detector" and dm and "classes" in dm:
+        classes = tuple(dm["classes"])
+        if not classes or classes[0] != "person":
+            raise CheckpointError(f"{path}: class 0 of this detector is {classes[:1]}, expected 'person'")
+        model.dataset_meta = {**getattr(model, "dataset_meta", {}), "classes": classes}
+    elif spec.family == "pose" and dm:
+        from mmpose.datasets.datasets.utils import parse_pose_metainfo
+
+        if "num_keypoints" not in dm:
+            dm = parse_pose_metainfo(dm)
+        k = model.head.out_channels
+        if dm.get("num_keypoints") != k:
+            raise CheckpointError(f"{path}: dataset_meta has {dm.get('num_keypoints')} keypoints but the "
+                                  f"head predicts {k}")
+        model.dataset_meta = dm

@@ -1,0 +1,127 @@
+"""Named models: architecture, checkpoint source and preprocessing of each.
+
+The official models (``rtmdet-ins-l-bmp``, ``maskpose-b``, ``vitpose-b-multi``, ``sam-vit-b/l/h``) and
+small test variants of each family (``*-tiny``): the same code paths with narrow and shallow
+networks, whose checkpoints exist only as seeded random weights written by ``bmp-ray weights synth``
+in the same file layouts. ``get(name)`` looks a model up; an unknown name lists the known ones.
+
+mmdet/mmpose architectures are our own config files in ``bmp_ray/models/configs`` (for mmdet 3.3,
+mmpose 1.3, mmpretrain 1.2); SAM architectures are segment-anything's own builders.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Literal
+
+from bmp_ray.errors import ConfigError
+from bmp_ray.models.weights import CheckpointSource
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+BMP_HF_REPO = "vrg-prague/BBoxMaskPose"
+# the test variants' "repository": it exists only where `bmp-ray weights synth` output is served
+TEST_HF_REPO = "bmp-ray/test-variants"
+SAM_URL = "https://dl.fbaipublicfiles.com/segment_anything/"
+
+Family = Literal["detector", "pose", "sam"]
+
+
+@dataclasses.dataclass(frozen=True)
+class SamArch:
+    """Arguments of ``segment_anything.build_sam._build_sam`` (image encoder size)."""
+
+    embed_dim: int
+    depth: int
+    num_heads: int
+    global_attn_indexes: tuple[int, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """One named model.
+
+    Attributes:
+        name: registry name.
+        family: "detector" (mmdet RTMDet-Ins), "pose" (mmpose top-down heatmap) or "sam".
+        arch: config file name in ``configs/`` (detector, pose) or a ``SamArch``.
+        checkpoint: where the weights live and the official file layout.
+        conditioning: pose only: MaskPose conditioning (dim the background) on or off.
+        test_variant: True for the small random-weight variants (never downloaded).
+        full: the full-size model a test variant stands in for.
+    """
+
+    name: str
+    family: Family
+    arch: str | SamArch
+    checkpoint: CheckpointSource
+    conditioning: bool = False
+    test_variant: bool = False
+    full: str | None = None
+    description: str = ""
+
+    @property
+    def config_path(self) -> Path:
+        if not isinstance(self.arch, str):
+            raise ConfigError(f"{self.name}: a {self.family} model has no mm config file")
+        return CONFIG_DIR / self.arch
+
+
+_SAM_ARCHS = {
+    "vit_b": SamArch(768, 12, 12, (2, 5, 8, 11)),
+    "vit_l": SamArch(1024, 24, 16, (5, 11, 17, 23)),
+    "vit_h": SamArch(1280, 32, 16, (7, 15, 23, 31)),
+    "tiny": SamArch(64, 2, 2, (1,)),
+}
+
+MODELS: dict[str, ModelSpec] = {s.name: s for s in [
+    ModelSpec("rtmdet-ins-l-bmp", "detector", "rtmdet_ins_l_bmp.py",
+              CheckpointSource("rtmdet-ins-l-mask.pth", hf_repo=BMP_HF_REPO),
+              description="RTMDet-Ins-L fine-tuned by BMP to ignore blacked-out people (80 COCO classes)"),
+    ModelSpec("maskpose-b", "pose", "vitpose_b_21kpt.py",
+              CheckpointSource("MaskPose/MaskPose-b-1.0.0.pth", hf_repo=BMP_HF_REPO), conditioning=True,
+              description="MaskPose-B: ViT-B pose model conditioned by the person's mask, 21 keypoints"),
+    ModelSpec("vitpose-b-multi", "pose", "vitpose_b_21kpt.py",
+              CheckpointSource("ViTPose-b-multi_mmpose20.pth", hf_repo=BMP_HF_REPO),
+              description="ViTPose-B multi-dataset baseline, 21 keypoints, no mask input"),
+    ModelSpec("sam-vit-b", "sam", _SAM_ARCHS["vit_b"],
+              CheckpointSource("sam_vit_b_01ec64.pth", url=SAM_URL + "sam_vit_b_01ec64.pth"),
+              description="Segment Anything ViT-B (Meta)"),
+    ModelSpec("sam-vit-l", "sam", _SAM_ARCHS["vit_l"],
+              CheckpointSource("sam_vit_l_0b3195.pth", url=SAM_URL + "sam_vit_l_0b3195.pth"),
+              description="Segment Anything ViT-L (Meta)"),
+    ModelSpec("sam-vit-h", "sam", _SAM_ARCHS["vit_h"],
+              CheckpointSource("sam_vit_h_4b8939.pth", url=SAM_URL + "sam_vit_h_4b8939.pth"),
+              description="Segment Anything ViT-H (Meta)"),
+    # test variants: same code paths, small networks, seeded random weights from `weights synth`
+    ModelSpec("rtmdet-ins-tiny", "detector", "rtmdet_ins_tiny.py",
+              CheckpointSource("rtmdet-ins-tiny-mask.pth", hf_repo=TEST_HF_REPO), test_variant=True,
+              full="rtmdet-ins-l-bmp", description="RTMDet-Ins tiny widths, 320 px letterbox (tests)"),
+    ModelSpec("maskpose-tiny", "pose", "vitpose_tiny_21kpt.py",
+              CheckpointSource("MaskPose/MaskPose-tiny.pth", hf_repo=TEST_HF_REPO), conditioning=True,
+              test_variant=True, full="maskpose-b", description="2-layer 64-wide ViT MaskPose (tests)"),
+    ModelSpec("vitpose-tiny", "pose", "vitpose_tiny_21kpt.py",
+              CheckpointSource("ViTPose-tiny.pth", hf_repo=TEST_HF_REPO), test_variant=True,
+              full="vitpose-b-multi", description="2-layer 64-wide ViTPose, no mask input (tests)"),
+    ModelSpec("sam-tiny", "sam", _SAM_ARCHS["tiny"],
+              CheckpointSource("sam_tiny.pth", hf_repo=TEST_HF_REPO), test_variant=True,
+              full="sam-vit-b", description="SAM with a 2-block 64-wide image encoder (tests)"),
+]}
+
+
+def get(name: str | ModelSpec, family: Family | None = None) -> ModelSpec:
+    """The spec of a registered model; ``ConfigError`` listing the known names otherwise."""
+    spec = name if isinstance(name, ModelSpec) else MODELS.get(name)
+    if spec is None:
+        known = ", ".join(n for n, s in MODELS.items() if family in (None, s.family))
+        raise ConfigError(f"unknown model {name!r}; known {family or ''} models: {known}".replace("  ", " "))
+    if family is not None and spec.family != family:
+        raise ConfigError(f"model {spec.name!r} is a {spec.family} model, but a {family} model is "
+                          f"needed here; {family} models: "
+                          + ", ".join(n for n, s in MODELS.items() if s.family == family))
+    return spec
+
+
+def names(family: Family | None = None, test_variants: bool | None = None) -> list[str]:
+    return [n for n, s in MODELS.items()
+            if family in (None, s.family) and test_variants in (None, s.test_variant)]

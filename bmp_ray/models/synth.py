@@ -1,0 +1,79 @@
+"""Write seeded random checkpoints in exactly the official file layouts.
+
+mmdet/mmpose models are saved as MMEngine checkpoints ``{"meta": {...}, "state_dict": {...}}`` whose
+meta holds only plain Python types (so ``weights_only=True`` loads them); SAM as a plain state dict.
+Files go to ``OUT/<the official path>`` (``MaskPose/MaskPose-b-1.0.0.pth``, ...), so ``OUT`` can be
+passed as ``--weights`` or served as a Hugging Face repository. ``SHA256SUMS`` lists every file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import uuid
+from pathlib import Path
+
+import torch
+
+from bmp_ray.models import registry
+from bmp_ray.models.build import mm_config, new_model
+from bmp_ray.models.weights import sha256_of
+
+log = logging.getLogger(__name__)
+
+
+def _seed_for(name: str, seed: int) -> int:
+    return seed * 1_000_003 + int(hashlib.sha1(name.encode()).hexdigest()[:8], 16)
+
+
+def _meta(spec: registry.ModelSpec, seed: int) -> dict:
+    meta = {"bmp_ray_synthetic": True, "seed": seed, "model": spec.name}
+    if spec.family == "detector":
+        import mmdet
+        from mmdet.evaluation import get_classes
+
+        meta.update(mmdet_version=mmdet.__version__, dataset_meta={"classes": list(get_classes("coco"))})
+    elif spec.family == "pose":
+        import mmpose
+        from mmengine import Config
+
+        info = Config.fromfile(mm_config(spec).dataset_info_file).dataset_info.to_dict()
+        meta.update(mmpose_version=mmpose.__version__, dataset_meta=info)
+    return meta
+
+
+def synthesize(out: str | os.PathLike, names: list[str] | None = None, *, full: bool = False,
+               seed: int = 0) -> dict[str, Path]:
+    """Write random checkpoints; return ``{model name: file}``.
+
+    Args:
+        out: output folder (created).
+        names: models to write (default: every test variant, plus the full-size models when ``full``).
+        full: include the full-size official architectures (hundreds of MB each; SAM ViT-H 2.5 GB).
+        seed: the same seed writes bit-identical weights.
+    """
+    out = Path(out)
+    if names is None:
+        names = registry.names(test_variants=None if full else True)
+    written = {}
+    for name in names:
+        spec = registry.get(name)
+        torch.manual_seed(_seed_for(name, seed))
+        model = new_model(spec)
+        sd = model.state_dict()
+        obj = sd if spec.family == "sam" else {"meta": _meta(spec, seed), "state_dict": sd}
+        dest = out / spec.checkpoint.filename
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp")
+        torch.save(obj, tmp)
+        os.replace(tmp, dest)
+        written[name] = dest
+        log.info("wrote %s (%d tensors) to %s", name, len(sd), dest)
+    sums = out / "SHA256SUMS"
+    lines = dict(ln.split("  ", 1)[::-1] for ln in sums.read_text().splitlines() if "  " in ln) \
+        if sums.is_file() else {}
+    for dest in written.values():
+        lines[dest.relative_to(out).as_posix()] = sha256_of(dest)
+    sums.write_text("".join(f"{h}  {p}\n" for p, h in sorted(lines.items())))
+    return written
