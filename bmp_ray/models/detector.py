@@ -1,0 +1,158 @@
+"""The detector stage: RTMDet-Ins person boxes and instance masks, batched over frames.
+
+Frames go through mmdet's own test pipeline of the model's config (letterbox to the model's input
+size, pad value 114, BGR) and one batched ``test_step``; the detector's internal thresholds are those
+of the config (score 0.05, NMS IoU 0.6, at most 40 instances, mask threshold 0.5). Then, as BMP does,
+only label 0 (person) with score > ``score_thr`` is kept, sorted by score, with greedy box NMS at
+``nms_iou``. Masks leave the stage as COCO RLE at frame size; boxes are in frame pixels.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from typing import Sequence
+
+import numpy as np
+import torch
+import torchvision
+
+from bmp_ray import masks as _masks
+from bmp_ray.models.build import check_device, load_model
+from bmp_ray.models.common import check_frames, check_precision, inference
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Detections:
+    """Person detections in one frame, sorted by decreasing score.
+
+    Attributes:
+        boxes: (N, 4) float32, xyxy, frame pixels.
+        scores: (N,) float32 in [0, 1].
+        masks: (N,) object array of bytes, COCO RLE counts of the instance masks at (height, width).
+        height, width: frame size in pixels.
+    """
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    masks: np.ndarray
+    height: int
+    width: int
+
+    def __post_init__(self):
+        n = len(self.scores)
+        if self.boxes.shape != (n, 4) or self.masks.shape != (n,):
+            raise ValueError(f"Detections: expected boxes (N, 4) and masks (N,) with N = {n}, got "
+                             f"{self.boxes.shape} and {self.masks.shape}")
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    def mask_array(self) -> np.ndarray:
+        """(N, H, W) bool instance masks."""
+        return _masks.decode(self.masks, self.height, self.width)
+
+
+def person_nms(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, score_thr: float,
+               iou: float) -> np.ndarray:
+    """Indices of kept people: label 0, score > ``score_thr``, greedy NMS at ``iou``, by score."""
+    idx = np.flatnonzero((labels == 0) & (scores > score_thr))
+    if idx.size == 0:
+        return idx
+    keep = torchvision.ops.nms(torch.as_tensor(boxes[idx], dtype=torch.float32),
+                               torch.as_tensor(scores[idx], dtype=torch.float32), iou).numpy()
+    return idx[keep]
+
+
+def fit_masks(masks: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(N, h', w') masks cut or zero-padded to (N, height, width).
+
+    mmdet 3.3 rescales RTMDet-Ins masks to ``ceil(input * 1/scale)`` and cuts at the original size,
+    which can leave them a pixel short of the frame (640x425 at a 320 letterbox gives width 639).
+    """
+    n, h, w = masks.shape
+    if (h, w) == (height, width):
+        return masks
+    out = np.zeros((n, height, width), masks.dtype)
+    out[:, :min(h, height), :min(w, width)] = masks[:, :height, :width]
+    return out
+
+
+class Detector:
+    """Person detection with instance masks on batches of frames.
+
+    Args:
+        model: registry name of a detector ("rtmdet-ins-l-bmp", or "rtmdet-ins-tiny" in tests).
+        weights: checkpoint file or official-layout folder (None: hub / cache).
+        device: "cpu" or "cuda[:N]".
+        precision: "fp32", or "fp16" / "bf16" autocast on CUDA.
+        score_thr: keep people with score strictly above this (BMP: 0.3).
+        nms_iou: greedy box NMS IoU between kept people (BMP: 0.3).
+    """
+
+    def __init__(self, model: str = "rtmdet-ins-l-bmp", weights: str | os.PathLike | None = None, *,
+                 device: str = "cpu", precision: str = "fp32", score_thr: float = 0.3,
+                 nms_iou: float = 0.3, offline: bool | None = None):
+        from mmcv.transforms import Compose
+        from mmdet.utils import get_test_pipeline_cfg
+
+        for name, v in (("score_thr", score_thr), ("nms_iou", nms_iou)):
+            if not 0.0 <= float(v) <= 1.0:
+                raise ValueError(f"Detector {name}: expected a number in [0, 1], got {v!r}")
+        self.device = check_device(device)
+        self.dtype = check_precision(precision, self.device)
+        self.loaded = load_model(model, weights, device=device, offline=offline)
+        if self.loaded.spec.family != "detector":
+            raise ValueError(f"Detector: {model!r} is a {self.loaded.spec.family} model")
+        self.model = self.loaded.module
+        self.score_thr, self.nms_iou = float(score_thr), float(nms_iou)
+        pipeline = get_test_pipeline_cfg(self.model.cfg.copy())
+        pipeline[0].type = "mmdet.LoadImageFromNDArray"
+        self.pipeline = Compose(pipeline)
+
+    def __call__(self, frames: np.ndarray | Sequence[np.ndarray],
+                 erase: Sequence[np.ndarray | None] | None = None) -> list[Detections]:
+        """Detect people.
+
+        Args:
+            frames: (B, H, W, 3) uint8 RGB, or a list of RGB / grayscale frames of any sizes.
+            erase: optional per frame (H, W) bool mask of pixels painted black (0, 0, 0) before detection
+                (BMP's mask-out of people already found); None leaves a frame as it is.
+
+        Returns:
+            one ``Detections`` per frame.
+        """
+        frames = check_frames(frames)
+        if erase is not None and len(erase) != len(frames):
+            raise ValueError(f"erase: expected one mask (or None) per frame ({len(frames)}), got {len(erase)}")
+        if not frames:
+            return []
+        data = []
+        for i, f in enumerate(frames):
+            bgr = np.ascontiguousarray(f[..., ::-1])
+            if erase is not None and erase[i] is not None:
+                m = np.asarray(erase[i], bool)
+                if m.shape != f.shape[:2]:
+                    raise ValueError(f"erase[{i}]: expected shape {f.shape[:2]}, got {m.shape}")
+                bgr[m] = 0
+            data.append(self.pipeline(dict(img=bgr, img_id=i)))
+        from mmengine.dataset import pseudo_collate
+
+        with inference(self.device, self.dtype):
+            results = self.model.test_step(pseudo_collate(data))
+        return [self._convert(r.pred_instances, f.shape[:2]) for r, f in zip(results, frames)]
+
+    def _convert(self, inst, size: tuple[int, int]) -> Detections:
+        boxes = inst.bboxes.float().cpu().numpy()
+        scores = inst.scores.float().cpu().numpy()
+        keep = person_nms(boxes, scores, inst.labels.cpu().numpy(), self.score_thr, self.nms_iou)
+        h, w = size
+        if keep.size:
+            m = fit_masks(inst.masks[torch.as_tensor(keep, device=inst.masks.device)].cpu().numpy(), h, w)
+            rles = np.array(_masks.encode(m), object)
+        else:
+            rles = np.zeros(0, object)
+        return Detections(boxes[keep].astype(np.float32), scores[keep].astype(np.float32), rles, h, w)
