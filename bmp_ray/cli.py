@@ -2,6 +2,9 @@
 
 ``bmp-ray probe PATH...``   one JSON object per input: the probe, or the error
 ``bmp-ray bench NAME``      a side-by-side benchmark (table, or one JSON object with ``--json``)
+``bmp-ray weights list``    the registered models and where their checkpoints come from
+``bmp-ray weights fetch``   download (or find), verify and layout-check checkpoints; print their paths
+``bmp-ray weights synth``   seeded random checkpoints in the official layouts (tests, benchmarks)
 """
 
 from __future__ import annotations
@@ -59,6 +62,31 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_weights(args: argparse.Namespace) -> int:
+    from bmp_ray.models import registry
+
+    if args.action == "list":
+        for name, spec in registry.MODELS.items():
+            c = spec.checkpoint
+            where = f"hf://{c.hf_repo}/{c.filename}" if c.hf_repo else (c.url or c.filename)
+            emit(json.dumps({"name": name, "family": spec.family, "test_variant": spec.test_variant,
+                             "checkpoint": where, "sha256": c.sha256, "description": spec.description}))
+        return 0
+    if args.action == "synth":
+        from bmp_ray.models.synth import synthesize
+
+        written = synthesize(args.out, args.model or None, full=args.full, seed=args.seed)
+        for name, path in written.items():
+            emit(json.dumps({"name": name, "path": str(path)}))
+        return 0
+    from bmp_ray.models.build import load_model
+
+    for name in args.model:
+        loaded = load_model(name, args.weights, offline=args.offline or None)
+        emit(json.dumps({"name": name, "path": str(loaded.path)}))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bmp-ray", description="BBox-Mask-Pose over video archives on Ray.")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)")
@@ -68,6 +96,20 @@ def build_parser() -> argparse.ArgumentParser:
     pp.add_argument("paths", nargs="+", help="files, folders, globs or URLs (s3://, gs://, ...)")
     pp.add_argument("--count-frames", action="store_true", help="count frames exactly by demuxing")
     pp.set_defaults(func=_cmd_probe)
+
+    pw = sub.add_parser("weights", help="list, fetch or synthesize model checkpoints")
+    wsub = pw.add_subparsers(dest="action", required=True, metavar="ACTION")
+    wsub.add_parser("list", help="registered models, one JSON line each")
+    wf = wsub.add_parser("fetch", help="download or find, verify and load checkpoints (prints paths)")
+    wf.add_argument("model", nargs="+", help="registry names (see `weights list`)")
+    wf.add_argument("--weights", help="a checkpoint file or a folder in the official layout")
+    wf.add_argument("--offline", action="store_true", help="use only local files and caches")
+    ws = wsub.add_parser("synth", help="write seeded random checkpoints in the official layouts")
+    ws.add_argument("--out", required=True, help="output folder")
+    ws.add_argument("--full", action="store_true", help="also the full-size models (several GB)")
+    ws.add_argument("--model", action="append", help="only this model (repeatable)")
+    ws.add_argument("--seed", type=int, default=0)
+    pw.set_defaults(func=_cmd_weights)
 
     pb = sub.add_parser("bench", help="side-by-side benchmarks (see README)")
     bsub = pb.add_subparsers(dest="name", required=True, metavar="NAME")

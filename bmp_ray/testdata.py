@@ -6,8 +6,12 @@ repository.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 from pathlib import Path
+
+import numpy as np
 
 ENV = "BMP_RAY_TEST_DATA"
 
@@ -17,3 +21,45 @@ def data_dir() -> Path | None:
     env = os.environ.get(ENV)
     path = Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "data"
     return path if (path / "MANIFEST.md").is_file() else None
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class AnnotatedImage:
+    """One image of the shared COCO-format sets with its people.
+
+    Attributes:
+        path: the image file.
+        image_id: COCO image id.
+        rgb: (H, W, 3) uint8 RGB.
+        boxes: (N, 4) float32, xyxy, pixels (from the COCO xywh boxes).
+        keypoints: (N, 17, 3) float32, x, y, visibility (COCO).
+    """
+
+    path: Path
+    image_id: int
+    rgb: np.ndarray
+    boxes: np.ndarray
+    keypoints: np.ndarray
+
+
+def annotated_images(root: Path, subset: str = "coco") -> list[AnnotatedImage]:
+    """The images of ``images/<subset>`` (``coco`` or ``ochuman``) with their ground-truth people."""
+    import cv2
+
+    folder = root / "images" / subset
+    data = json.loads((folder / f"test_{subset}.json").read_text())
+    by_image: dict[int, list[dict]] = {}
+    for a in data["annotations"]:
+        by_image.setdefault(a["image_id"], []).append(a)
+    out = []
+    for img in sorted(data["images"], key=lambda i: i["id"]):
+        anns = by_image.get(img["id"], [])
+        boxes = np.array([a["bbox"] for a in anns], np.float32).reshape(-1, 4)
+        boxes[:, 2:] += boxes[:, :2]
+        kpts = np.array([a.get("keypoints", [0] * 51) for a in anns], np.float32).reshape(-1, 17, 3)
+        bgr = cv2.imread(str(folder / img["file_name"]), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise FileNotFoundError(f"{folder / img['file_name']}: missing or unreadable image")
+        out.append(AnnotatedImage(folder / img["file_name"], img["id"], np.ascontiguousarray(bgr[..., ::-1]),
+                                  boxes, kpts))
+    return out

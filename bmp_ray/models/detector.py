@@ -4,7 +4,7 @@ Frames go through mmdet's own test pipeline of the model's config (letterbox to 
 size, pad value 114, BGR) and one batched ``test_step``; the detector's internal thresholds are those
 of the config (score 0.05, NMS IoU 0.6, at most 40 instances, mask threshold 0.5). Then, as BMP does,
 only label 0 (person) with score > ``score_thr`` is kept, sorted by score, with greedy box NMS at
-``nms_iou``. Masks leave the stage as COCO RLE at frame size; boxes are in frame pixels.
+``nms_iou``. Boxes are clipped to the frame (boxes left without area are dropped). Masks leave the stage as COCO RLE at frame size; boxes are in frame pixels.
 """
 
 from __future__ import annotations
@@ -65,6 +65,25 @@ def person_nms(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, score_
     keep = torchvision.ops.nms(torch.as_tensor(boxes[idx], dtype=torch.float32),
                                torch.as_tensor(scores[idx], dtype=torch.float32), iou).numpy()
     return idx[keep]
+
+
+def clip_boxes(boxes: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(N, 4) xyxy boxes clipped to the frame. mmdet clamps boxes to the letterboxed image, which after
+    rescaling can reach a little past the frame (far past it for extreme aspect ratios); a box left
+    with no area is dropped by the caller."""
+    out = boxes.astype(np.float32, copy=True)
+    np.clip(out[:, 0::2], 0, width, out=out[:, 0::2])
+    np.clip(out[:, 1::2], 0, height, out=out[:, 1::2])
+    return out
+
+
+def select_people(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, height: int, width: int,
+                  score_thr: float, iou: float) -> tuple[np.ndarray, np.ndarray]:
+    """BMP's rule on a detector's raw output: boxes clipped to the frame, those left without area
+    dropped, then ``person_nms``. Returns the clipped (N, 4) boxes and the kept indices."""
+    boxes = clip_boxes(boxes, height, width)
+    labels = np.where((boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1]), labels, -1)
+    return boxes, person_nms(boxes, scores, labels, score_thr, iou)
 
 
 def fit_masks(masks: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -146,10 +165,10 @@ class Detector:
         return [self._convert(r.pred_instances, f.shape[:2]) for r, f in zip(results, frames)]
 
     def _convert(self, inst, size: tuple[int, int]) -> Detections:
-        boxes = inst.bboxes.float().cpu().numpy()
-        scores = inst.scores.float().cpu().numpy()
-        keep = person_nms(boxes, scores, inst.labels.cpu().numpy(), self.score_thr, self.nms_iou)
         h, w = size
+        scores = inst.scores.float().cpu().numpy()
+        boxes, keep = select_people(inst.bboxes.float().cpu().numpy(), scores, inst.labels.cpu().numpy(),
+                                    h, w, self.score_thr, self.nms_iou)
         if keep.size:
             m = fit_masks(inst.masks[torch.as_tensor(keep, device=inst.masks.device)].cpu().numpy(), h, w)
             rles = np.array(_masks.encode(m), object)

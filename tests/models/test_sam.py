@@ -1,0 +1,71 @@
+import numpy as np
+import pytest
+import torch
+
+from bmp_ray.models.sam import Segmenter
+
+
+@pytest.fixture(scope="module")
+def sam(weights_dir):
+    return Segmenter("sam-tiny", weights_dir, encoder_batch=2)
+
+
+def prompts(s):
+    """Per person the labelled keypoints (1 to 17 points; at least the box center when none)."""
+    out = []
+    for box, k in zip(s.boxes, s.keypoints):
+        vis = k[k[:, 2] > 0, :2][:6]
+        out.append(vis if len(vis) else ((box[:2] + box[2:]) / 2)[None])
+    return out
+
+
+def test_equals_sam_predictor_per_person(sam, all_images):
+    from segment_anything import SamPredictor
+
+    predictor = SamPredictor(sam.model)
+    embs = sam.embed([s.rgb for s in all_images])
+    checked, flips = 0, []
+    for s, emb in zip(all_images, embs):
+        pts = prompts(s)
+        boxes = [None] * len(pts)
+        boxes[0] = s.boxes[0]  # one person also gets a box prompt
+        masks, ious = sam.segment(emb, pts, boxes)
+        predictor.set_image(s.rgb, image_format="RGB")
+        assert torch.allclose(predictor.features[0], emb.features, atol=1e-4)
+        for j, p in enumerate(pts):
+            m, q, _ = predictor.predict(p, np.ones(len(p)), box=boxes[j], multimask_output=False)
+            # the batched encoder differs from one image at a time by float noise only: a pixel whose
+            # logit is within that noise of the threshold may flip
+            assert (m[0] == masks[j]).mean() > 0.9999
+            assert abs(q[0] - ious[j]) < 1e-4
+            checked += 1
+        predictor.features = emb.features[None]  # the same embedding: only the decoder's batching differs
+        for j, p in enumerate(pts):
+            m, q, _ = predictor.predict(p, np.ones(len(p)), box=boxes[j], multimask_output=False)
+            flips.append(int((m[0] != masks[j]).sum()))
+            assert flips[-1] <= 3 and abs(q[0] - ious[j]) < 1e-5
+    assert checked == 19
+    assert sum(flips) <= 5, flips
+
+
+def test_box_only_prompt_and_empty_frames(sam, coco_images):
+    s = coco_images[1]
+    (emb,) = sam.embed([s.rgb])
+    masks, ious = sam.segment(emb, [np.zeros((0, 2))], [s.boxes[0]])
+    assert masks.shape == (1, *s.rgb.shape[:2]) and ious.shape == (1,)
+    out = sam([s.rgb, coco_images[0].rgb], [[], prompts(coco_images[0])])
+    assert out[0][0].shape == (0, *s.rgb.shape[:2]) and out[0][1].shape == (0,)
+    assert out[1][0].shape == (1, *coco_images[0].rgb.shape[:2])
+
+
+def test_grayscale_odd_sizes_and_bad_inputs(sam):
+    gray = np.full((13, 1031), 90, np.uint8)
+    (masks, ious), = sam([gray], [[np.array([[5.0, 6.0]])]])
+    assert masks.shape == (1, 13, 1031) and np.isfinite(ious).all()
+    (emb,) = sam.embed([gray])
+    with pytest.raises(ValueError, match="person 0: needs at least one point or a box prompt"):
+        sam.segment(emb, [np.zeros((0, 2))])
+    with pytest.raises(ValueError, match=r"points: expected one list per frame \(1\), got 2"):
+        sam([gray], [[], []])
+    with pytest.raises(ValueError, match=r"frames\[0\]: expected uint8 pixels, got int64"):
+        sam.embed([np.zeros((4, 4, 3), np.int64)])
