@@ -19,7 +19,7 @@ from typing import Sequence
 from bmp_ray.errors import BmpRayError, VideoError
 
 log = logging.getLogger("bmp_ray")
-BENCHMARKS = {"decode": "bmp_ray.bench.decode"}
+BENCHMARKS = {"decode": "bmp_ray.bench.decode", "stages": "bmp_ray.bench.stages"}
 
 
 def emit(text: str) -> None:
@@ -58,7 +58,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         emit(json.dumps({k: v for k, v in result.items() if k != "rows"}, sort_keys=True))
     else:
         emit(format_table(result["rows"]))
-        emit(f"ratio: {result['ratio']:.3f} (goal {result.get('goal', 'n/a')})")
+        for key in sorted(k for k in result if k.startswith("ratio")):
+            goal = f" (goal {result['goal']})" if key == "ratio" and "goal" in result else ""
+            emit(f"{key}: {result[key]:.3f}{goal}")
     return 0
 
 

@@ -63,3 +63,21 @@ def annotated_images(root: Path, subset: str = "coco") -> list[AnnotatedImage]:
         out.append(AnnotatedImage(folder / img["file_name"], img["id"], np.ascontiguousarray(bgr[..., ::-1]),
                                   boxes, kpts))
     return out
+
+
+def middle_masks(sample: AnnotatedImage) -> np.ndarray:
+    """(N, H, W) bool: the middle half (in width) of each box, a stand-in for detector masks."""
+    h, w = sample.rgb.shape[:2]
+    m = np.zeros((len(sample.boxes), h, w), bool)
+    for j, (x1, y1, x2, y2) in enumerate(sample.boxes.astype(int)):
+        m[j, y1:y2, (x1 + x2) // 2 - (x2 - x1) // 4:(x1 + x2) // 2 + (x2 - x1) // 4 + 1] = True
+    return m
+
+
+def keypoint_prompts(sample: AnnotatedImage, most: int = 6) -> list[np.ndarray]:
+    """Per person up to ``most`` labelled keypoints as (P, 2) points (the box center when none)."""
+    out = []
+    for box, k in zip(sample.boxes, sample.keypoints):
+        vis = k[k[:, 2] > 0, :2][:most]
+        out.append(vis if len(vis) else ((box[:2] + box[2:]) / 2)[None])
+    return out

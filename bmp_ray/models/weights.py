@@ -175,9 +175,11 @@ _SAFE_NUMPY = [np.dtype, np.ndarray] + sorted({type(np.dtype(t)) for t in (
     np.bool_, np.int8, np.uint8, np.int16, np.int32, np.int64, np.float16, np.float32, np.float64)},
     key=str)
 try:  # numpy >= 2 keeps the reconstructors in numpy._core; older in numpy.core
-    from numpy._core.multiarray import _reconstruct as _np_reconstruct, scalar as _np_scalar
+    from numpy._core.multiarray import _reconstruct as _np_reconstruct
+    from numpy._core.multiarray import scalar as _np_scalar
 except ImportError:  # pragma: no cover
-    from numpy.core.multiarray import _reconstruct as _np_reconstruct, scalar as _np_scalar
+    from numpy.core.multiarray import _reconstruct as _np_reconstruct
+    from numpy.core.multiarray import scalar as _np_scalar
 _SAFE_NUMPY += [_np_scalar, _np_reconstruct]
 TRUST_ENV = "BMP_RAY_TRUST_CHECKPOINTS"
 

@@ -3,20 +3,12 @@ import pytest
 import torch
 
 from bmp_ray.models.sam import Segmenter
+from bmp_ray.testdata import keypoint_prompts
 
 
 @pytest.fixture(scope="module")
 def sam(weights_dir):
     return Segmenter("sam-tiny", weights_dir, encoder_batch=2)
-
-
-def prompts(s):
-    """Per person the labelled keypoints (1 to 17 points; at least the box center when none)."""
-    out = []
-    for box, k in zip(s.boxes, s.keypoints):
-        vis = k[k[:, 2] > 0, :2][:6]
-        out.append(vis if len(vis) else ((box[:2] + box[2:]) / 2)[None])
-    return out
 
 
 def test_equals_sam_predictor_per_person(sam, all_images):
@@ -26,7 +18,7 @@ def test_equals_sam_predictor_per_person(sam, all_images):
     embs = sam.embed([s.rgb for s in all_images])
     checked, flips = 0, []
     for s, emb in zip(all_images, embs):
-        pts = prompts(s)
+        pts = keypoint_prompts(s)
         boxes = [None] * len(pts)
         boxes[0] = s.boxes[0]  # one person also gets a box prompt
         masks, ious = sam.segment(emb, pts, boxes)
@@ -53,7 +45,7 @@ def test_box_only_prompt_and_empty_frames(sam, coco_images):
     (emb,) = sam.embed([s.rgb])
     masks, ious = sam.segment(emb, [np.zeros((0, 2))], [s.boxes[0]])
     assert masks.shape == (1, *s.rgb.shape[:2]) and ious.shape == (1,)
-    out = sam([s.rgb, coco_images[0].rgb], [[], prompts(coco_images[0])])
+    out = sam([s.rgb, coco_images[0].rgb], [[], keypoint_prompts(coco_images[0])])
     assert out[0][0].shape == (0, *s.rgb.shape[:2]) and out[0][1].shape == (0,)
     assert out[1][0].shape == (1, *coco_images[0].rgb.shape[:2])
 

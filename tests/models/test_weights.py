@@ -6,7 +6,12 @@ import torch
 
 from bmp_ray.errors import CheckpointError
 from bmp_ray.models.weights import (
-    CheckpointSource, check_layout, load_checkpoint, resolve, state_dict_of, verify,
+    CheckpointSource,
+    check_layout,
+    load_checkpoint,
+    resolve,
+    state_dict_of,
+    verify,
 )
 from tests.models.hub_server import HubServer
 
