@@ -2,7 +2,8 @@
 
 The same transforms as segment-anything's ``SamPredictor`` (RGB input, ``ResizeLongestSide`` to the
 encoder size, normalise and pad; prompts mapped with ``apply_coords``; masks upsampled with
-``postprocess_masks`` and thresholded at ``mask_threshold``), but the encoder runs on a batch of frames
+``postprocess_masks``, computed without its discarded padding, and thresholded at ``mask_threshold``),
+but the encoder runs on a batch of frames
 and the decoder on all people of a frame at once. People are grouped by prompt shape (number of points,
 with or without a box) so that no padding token changes a person's result: each group is one decoder
 call, identical to ``SamPredictor.predict`` per person.
@@ -17,6 +18,7 @@ from typing import Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from bmp_ray.models.build import check_device, load_model
 from bmp_ray.models.common import check_frames, check_precision, inference
@@ -37,6 +39,26 @@ class Embedding:
     features: torch.Tensor
     original_size: tuple[int, int]
     input_size: tuple[int, int]
+
+
+def upsample(low: torch.Tensor, input_size: tuple[int, int], original_size: tuple[int, int],
+             encoder_size: int = 1024) -> torch.Tensor:
+    """``Sam.postprocess_masks`` without computing the padding it throws away.
+
+    SAM upsamples (N, 1, 256, 256) logits to the padded encoder size, cuts the resized image's part
+    and resizes that to the frame. Bilinear (align_corners=False) upsampling by the exact factor reads
+    only a few source rows and columns past the part it keeps, so cutting the low-resolution logits
+    first (with two spare rows and columns) gives the same values for less work.
+
+    Returns:
+        (N, 1, H, W) float logits at ``original_size``.
+    """
+    factor = encoder_size // low.shape[-1]
+    h, w = input_size
+    rows = min(low.shape[-2], -(-h // factor) + 2)
+    cols = min(low.shape[-1], -(-w // factor) + 2)
+    up = F.interpolate(low[..., :rows, :cols], scale_factor=factor, mode="bilinear", align_corners=False)
+    return F.interpolate(up[..., :h, :w], original_size, mode="bilinear", align_corners=False)
 
 
 class Segmenter:
@@ -129,8 +151,10 @@ class Segmenter:
             low, iou = sam.mask_decoder(image_embeddings=emb.features[None], image_pe=sam.prompt_encoder.get_dense_pe(),
                                         sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense,
                                         multimask_output=False)
-            up = sam.postprocess_masks(low.float(), emb.input_size, emb.original_size)
-        return (up[:, 0] > sam.mask_threshold).cpu().numpy(), iou[:, 0].float().cpu().numpy()
+            masks = np.stack([(upsample(low[i:i + 1].float(), emb.input_size, emb.original_size,
+                                        sam.image_encoder.img_size)[0, 0] > sam.mask_threshold).cpu().numpy()
+                              for i in range(low.shape[0])])
+        return masks, iou[:, 0].float().cpu().numpy()
 
     def __call__(self, frames: np.ndarray | Sequence[np.ndarray], points: Sequence[Sequence[np.ndarray]]
                  ) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -61,3 +61,14 @@ def test_grayscale_odd_sizes_and_bad_inputs(sam):
         sam([gray], [[], []])
     with pytest.raises(ValueError, match=r"frames\[0\]: expected uint8 pixels, got int64"):
         sam.embed([np.zeros((4, 4, 3), np.int64)])
+
+
+@pytest.mark.parametrize("input_size,original_size", [((1024, 683), (1500, 1000)), ((680, 1024), (425, 640)),
+                                                      ((1024, 1024), (64, 64)), ((13, 1024), (13, 1031)),
+                                                      ((1024, 7), (481, 7))])
+def test_upsample_equals_sam_postprocess_masks_bit_for_bit(sam, input_size, original_size):
+    from bmp_ray.models.sam import upsample
+
+    low = torch.randn(3, 1, 256, 256, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(upsample(low, input_size, original_size),
+                       sam.model.postprocess_masks(low, input_size, original_size))
