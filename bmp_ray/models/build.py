@@ -72,12 +72,16 @@ def check_device(device: str | torch.device) -> torch.device:
 def new_model(spec: ModelSpec | str) -> torch.nn.Module:
     """The architecture of ``spec`` on the CPU with freshly initialised (random) weights."""
     spec = registry.get(spec)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "checkpoint is None, use COCO classes by default"
-        if spec.family == "detector":
-            from mmdet.apis import init_detector
-            return init_detector(mm_config(spec), checkpoint=None, device="cpu")
-        if spec.family == "pose":
+    if spec.family in ("detector", "pose"):
+        from mmengine.registry import DefaultScope
+
+        scope = "mmdet" if spec.family == "detector" else "mmpose"
+        # entering the scope first keeps mmengine from logging a scope switch (to stdout)
+        with warnings.catch_warnings(), DefaultScope.overwrite_default_scope(scope):
+            warnings.simplefilter("ignore")  # "checkpoint is None, use COCO classes by default"
+            if spec.family == "detector":
+                from mmdet.apis import init_detector
+                return init_detector(mm_config(spec), checkpoint=None, device="cpu")
             from mmpose.apis import init_model
             return init_model(mm_config(spec), checkpoint=None, device="cpu")
     from segment_anything.build_sam import _build_sam

@@ -116,6 +116,7 @@ class Detector:
                  device: str = "cpu", precision: str = "fp32", score_thr: float = 0.3,
                  nms_iou: float = 0.3, offline: bool | None = None):
         from mmcv.transforms import Compose
+        from mmengine.registry import DefaultScope
         from mmdet.utils import get_test_pipeline_cfg
 
         for name, v in (("score_thr", score_thr), ("nms_iou", nms_iou)):
@@ -130,7 +131,8 @@ class Detector:
         self.score_thr, self.nms_iou = float(score_thr), float(nms_iou)
         pipeline = get_test_pipeline_cfg(self.model.cfg.copy())
         pipeline[0].type = "mmdet.LoadImageFromNDArray"
-        self.pipeline = Compose(pipeline)
+        with DefaultScope.overwrite_default_scope("mmdet"):
+            self.pipeline = Compose(pipeline)
 
     def __call__(self, frames: np.ndarray | Sequence[np.ndarray],
                  erase: Sequence[np.ndarray | None] | None = None) -> list[Detections]:

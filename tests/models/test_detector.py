@@ -12,8 +12,10 @@ def detector(weights_dir):
 def reference(det: Detector, rgb: np.ndarray):
     """mmdet's own API on the same weights, filtered by the same BMP rule."""
     from mmdet.apis import inference_detector
+    from mmengine.registry import DefaultScope
 
-    inst = inference_detector(det.model, np.ascontiguousarray(rgb[..., ::-1])).pred_instances
+    with DefaultScope.overwrite_default_scope("mmdet"):  # inference_detector does not set it
+        inst = inference_detector(det.model, np.ascontiguousarray(rgb[..., ::-1])).pred_instances
     boxes, keep = select_people(inst.bboxes.numpy(), inst.scores.numpy(), inst.labels.numpy(), *rgb.shape[:2],
                                 det.score_thr, det.nms_iou)
     return boxes[keep], inst.scores.numpy()[keep], fit_masks(inst.masks.numpy()[keep], *rgb.shape[:2])
