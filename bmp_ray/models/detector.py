@@ -110,14 +110,16 @@ class Detector:
         precision: "fp32", or "fp16" / "bf16" autocast on CUDA.
         score_thr: keep people with score strictly above this (BMP: 0.3).
         nms_iou: greedy box NMS IoU between kept people (BMP: 0.3).
+        max_per_img: the detector's own cap on instances per image, all classes (default: the model
+            config's, 40 for BMP).
     """
 
     def __init__(self, model: str = "rtmdet-ins-l-bmp", weights: str | os.PathLike | None = None, *,
                  device: str = "cpu", precision: str = "fp32", score_thr: float = 0.3,
-                 nms_iou: float = 0.3, offline: bool | None = None):
+                 nms_iou: float = 0.3, max_per_img: int | None = None, offline: bool | None = None):
         from mmcv.transforms import Compose
-        from mmengine.registry import DefaultScope
         from mmdet.utils import get_test_pipeline_cfg
+        from mmengine.registry import DefaultScope
 
         for name, v in (("score_thr", score_thr), ("nms_iou", nms_iou)):
             if not 0.0 <= float(v) <= 1.0:
@@ -129,19 +131,25 @@ class Detector:
             raise ValueError(f"Detector: {model!r} is a {self.loaded.spec.family} model")
         self.model = self.loaded.module
         self.score_thr, self.nms_iou = float(score_thr), float(nms_iou)
+        if max_per_img is not None:
+            if isinstance(max_per_img, bool) or not isinstance(max_per_img, int) or max_per_img < 1:
+                raise ValueError(f"Detector max_per_img: expected an integer >= 1, got {max_per_img!r}")
+            self.model.bbox_head.test_cfg["max_per_img"] = max_per_img
         pipeline = get_test_pipeline_cfg(self.model.cfg.copy())
         pipeline[0].type = "mmdet.LoadImageFromNDArray"
         with DefaultScope.overwrite_default_scope("mmdet"):
             self.pipeline = Compose(pipeline)
 
     def __call__(self, frames: np.ndarray | Sequence[np.ndarray],
-                 erase: Sequence[np.ndarray | None] | None = None) -> list[Detections]:
+                 erase: Sequence[np.ndarray | None] | None = None, *, score_thr: float | None = None,
+                 nms_iou: float | None = None) -> list[Detections]:
         """Detect people.
 
         Args:
             frames: (B, H, W, 3) uint8 RGB, or a list of RGB / grayscale frames of any sizes.
             erase: optional per frame (H, W) bool mask of pixels painted black (0, 0, 0) before detection
                 (BMP's mask-out of people already found); None leaves a frame as it is.
+            score_thr, nms_iou: this call's person thresholds (default: the stage's own).
 
         Returns:
             one ``Detections`` per frame.
@@ -164,13 +172,15 @@ class Detector:
 
         with inference(self.device, self.dtype):
             results = self.model.test_step(pseudo_collate(data))
-        return [self._convert(r.pred_instances, f.shape[:2]) for r, f in zip(results, frames)]
+        thr = self.score_thr if score_thr is None else float(score_thr)
+        iou = self.nms_iou if nms_iou is None else float(nms_iou)
+        return [self._convert(r.pred_instances, f.shape[:2], thr, iou) for r, f in zip(results, frames)]
 
-    def _convert(self, inst, size: tuple[int, int]) -> Detections:
+    def _convert(self, inst, size: tuple[int, int], score_thr: float, nms_iou: float) -> Detections:
         h, w = size
         scores = inst.scores.float().cpu().numpy()
         boxes, keep = select_people(inst.bboxes.float().cpu().numpy(), scores, inst.labels.cpu().numpy(),
-                                    h, w, self.score_thr, self.nms_iou)
+                                    h, w, score_thr, nms_iou)
         if keep.size:
             m = fit_masks(inst.masks[torch.as_tensor(keep, device=inst.masks.device)].cpu().numpy(), h, w)
             rles = np.array(_masks.encode(m), object)

@@ -62,6 +62,13 @@ def test_erase_paints_pixels_black_before_detection(detector, coco_images):
     assert not np.array_equal(a.boxes, b.boxes)
 
 
+def test_max_per_img_caps_the_detector_itself(weights_dir, coco_images):
+    (few,) = Detector("rtmdet-ins-tiny", weights_dir, max_per_img=5)([coco_images[1].rgb])
+    assert 0 < len(few) <= 5
+    with pytest.raises(ValueError, match="max_per_img: expected an integer >= 1, got 0"):
+        Detector("rtmdet-ins-tiny", weights_dir, max_per_img=0)
+
+
 def test_grayscale_and_odd_sizes(detector):
     rng = np.random.default_rng(0)
     frames = [rng.integers(0, 255, (37, 53), np.uint8), rng.integers(0, 255, (481, 7, 3), np.uint8),

@@ -1,0 +1,65 @@
+"""Every threshold and count of the BMP loop, in one validated, typed, frozen config."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Mapping
+
+from bmp_ray.errors import ConfigError
+
+
+@dataclasses.dataclass(frozen=True)
+class BMPConfig:
+    """The BMP loop's settings; the defaults are the method's (``shared/spec/bmp-method.md``).
+
+    Attributes:
+        iterations: detect-pose-segment rounds per frame (>= 1).
+        det_score_thr: keep detections of label 0 with score strictly above this.
+        det_nms_iou: greedy box NMS IoU between the detections of one round.
+        oks_thr: pose NMS: a pair with OKS strictly above this is a duplicate.
+        oks_vis_thr: pose NMS: a keypoint counts as visible when its score is strictly above this.
+        prompt_thr: SAM prompts: keypoints with a score below this are discarded.
+        max_prompts: at most this many positive points per person.
+        prompt_percentile: each next point is taken among candidates whose score is at least this
+            percentile of the remaining ones.
+    """
+
+    iterations: int = 2
+    det_score_thr: float = 0.3
+    det_nms_iou: float = 0.3
+    oks_thr: float = 0.8
+    oks_vis_thr: float = 0.3
+    prompt_thr: float = 0.3
+    max_prompts: int = 6
+    prompt_percentile: float = 80.0
+
+    def __post_init__(self):
+        def check(name, ok, want):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not ok(v):
+                raise ConfigError(f"BMPConfig.{name}: expected {want}, got {v!r}")
+
+        def is_int(v):
+            return isinstance(v, int)
+
+        def is_num(v):
+            return isinstance(v, (int, float))
+
+        check("iterations", lambda v: is_int(v) and v >= 1, "an integer >= 1")
+        check("max_prompts", lambda v: is_int(v) and v >= 1, "an integer >= 1")
+        for name in ("det_score_thr", "det_nms_iou", "oks_thr", "oks_vis_thr", "prompt_thr"):
+            check(name, lambda v: is_num(v) and 0.0 <= v <= 1.0, "a number in [0, 1]")
+        check("prompt_percentile", lambda v: is_num(v) and 0.0 <= v <= 100.0, "a number in [0, 100]")
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any] | None) -> "BMPConfig":
+        """From a mapping (a config file's ``bmp`` section); unknown keys are an error naming the known."""
+        d = dict(d or {})
+        known = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(d) - set(known))
+        if unknown:
+            raise ConfigError(f"BMPConfig: unknown setting(s) {', '.join(unknown)}; known: {', '.join(known)}")
+        return cls(**d)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)

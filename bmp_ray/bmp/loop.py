@@ -1,0 +1,201 @@
+"""The BMP loop over a batch of frames, on the three stage objects; plain Python, no Ray.
+
+Per frame and iteration: detect (iteration 1 on the frame, later ones with every accepted person's
+refined mask painted black), MaskPose on the ORIGINAL frame conditioned by each detection's mask, OKS
+pose NMS against everyone accepted so far (losers removed, old or new), SAM on the ORIGINAL frame from
+keypoint prompts with the frame's embedding computed once, exclusive masks for the new people.
+Every stage call covers all frames of the batch at once (the detector and pose stages), or all
+people of a frame at once (the SAM decoder).
+
+Departures from the research code (release 1.1.0), each pinned by a test in ``tests/bmp``:
+
+- boxes are xyxy everywhere (the research code reads them as xywh for the OKS area and box IoU);
+- people that lose the pose NMS are removed, also earlier ones, and a removed person cannot
+  suppress others (``rules.pose_nms``);
+- the masked-out frame has only mask pixels changed, to pure black (no text label drawn in it);
+- SAM gets RGB; its embedding is computed once per frame and reused in every iteration;
+- SAM decodes all people of a frame per call and the mask bookkeeping works in box windows;
+- a person with no keypoint above the prompt threshold is prompted with its detector box (the method
+  does not say; no prompt is no mask);
+- a frame whose masked-out image did not change since its last detection is not detected again: the
+  same input would give the same detections, poses and NMS outcome (the method would repeat them).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Sequence
+
+import numpy as np
+
+from bmp_ray import masks as _masks
+from bmp_ray.bmp.config import BMPConfig
+from bmp_ray.bmp.rules import pose_nms, select_prompts
+from bmp_ray.models.common import check_frames
+from bmp_ray.result import FrameResult
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class _Person:
+    box: np.ndarray  # (4,) xyxy
+    box_score: float
+    det_mask: bytes  # COCO RLE counts at frame size
+    kpts: np.ndarray  # (K, 3)
+    score: float  # mean of the 17 COCO keypoint scores
+    iteration: int
+    window: tuple[int, int, int, int] = (0, 0, 0, 0)  # y0, y1, x0, x1 of the refined mask
+    mask: np.ndarray | None = None  # (y1 - y0, x1 - x0) bool, the refined mask inside ``window``
+    mask_score: float = 0.0
+
+
+def _window(mask: np.ndarray) -> tuple[int, int, int, int]:
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    if rows.size == 0:
+        return 0, 0, 0, 0
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+class _Frame:
+    """One frame's loop state: accepted people and, per pixel, the best score of their masks."""
+
+    def __init__(self, rgb: np.ndarray):
+        self.rgb = rgb
+        self.people: list[_Person] = []
+        self.best = np.full(rgb.shape[:2], -np.inf, np.float32)  # -inf: nobody's pixel
+        self.embedding = None
+        self.changed = True  # the masked-out image differs from the one last detected on
+
+    def erase(self) -> np.ndarray | None:
+        """(H, W) bool: pixels of accepted people's refined masks (painted black before detecting)."""
+        return np.isfinite(self.best) if self.people else None
+
+    def rebuild(self) -> None:
+        self.best.fill(-np.inf)
+        for p in self.people:
+            y0, y1, x0, x1 = p.window
+            view = self.best[y0:y1, x0:x1]
+            np.maximum(view, np.where(p.mask, np.float32(p.mask_score), -np.inf), out=view)
+
+    def add_exclusive(self, new: list[_Person], masks: np.ndarray, ious: np.ndarray) -> None:
+        """Give the new people their masks, minus pixels an accepted or higher-scoring new person has."""
+        order = sorted(range(len(new)), key=lambda i: (-float(ious[i]), i))
+        work: dict[tuple[int, int], np.ndarray] = {}
+        windows = [_window(m) for m in masks]
+        # the pixel map the new people compete in: accepted people's best, then each new mask in turn
+        competing = self.best.copy() if len(new) > 1 else self.best
+        for i in order:
+            y0, y1, x0, x1 = windows[i]
+            m = masks[i, y0:y1, x0:x1]
+            s = np.float32(ious[i])
+            keep = m & (s > competing[y0:y1, x0:x1])
+            if len(new) > 1:
+                view = competing[y0:y1, x0:x1]
+                np.maximum(view, np.where(m, s, -np.inf), out=view)
+            work[i] = keep
+        for i, p in enumerate(new):
+            keep = work[i]
+            y0, y1, x0, x1 = windows[i]
+            sy0, sy1, sx0, sx1 = _window(keep)
+            p.window = (y0 + sy0, y0 + sy1, x0 + sx0, x0 + sx1)
+            p.mask = keep[sy0:sy1, sx0:sx1]
+            p.mask_score = float(ious[i])
+        self.people += new
+        for p in new:
+            y0, y1, x0, x1 = p.window
+            view = self.best[y0:y1, x0:x1]
+            np.maximum(view, np.where(p.mask, np.float32(p.mask_score), -np.inf), out=view)
+
+
+class BMPLoop:
+    """BBox-Mask-Pose on frames: detector, pose and SAM stage objects plus a ``BMPConfig``.
+
+    The detection thresholds of the config are passed to every detector call.
+    """
+
+    def __init__(self, detector, pose, sam, config: BMPConfig | None = None):
+        self.detector, self.pose, self.sam = detector, pose, sam
+        self.config = config or BMPConfig()
+
+    def __call__(self, frames: np.ndarray | Sequence[np.ndarray], *, video_id: str = "image",
+                 frame_indices: Sequence[int] | None = None,
+                 pts_s: Sequence[float] | None = None) -> list[FrameResult]:
+        """Run the loop.
+
+        Args:
+            frames: (B, H, W, 3) uint8 RGB, or a list of RGB / grayscale frames of any sizes.
+            video_id, frame_indices, pts_s: written into the results (default: 0..B-1 and 0.0).
+
+        Returns:
+            one ``FrameResult`` per frame (N = 0 where nobody was found).
+        """
+        rgb = check_frames(frames)
+        idx = list(range(len(rgb))) if frame_indices is None else [int(i) for i in frame_indices]
+        pts = [0.0] * len(rgb) if pts_s is None else [float(t) for t in pts_s]
+        if len(idx) != len(rgb) or len(pts) != len(rgb):
+            raise ValueError(f"frame_indices / pts_s: expected {len(rgb)} values, got {len(idx)} / {len(pts)}")
+        state = [_Frame(f) for f in rgb]
+        for it in range(1, self.config.iterations + 1):
+            active = [s for s in state if s.changed]
+            if not active:
+                break
+            self._iteration(active, it)
+        return [self._result(s, video_id, i, t) for s, i, t in zip(state, idx, pts)]
+
+    def _iteration(self, frames: list[_Frame], it: int) -> None:
+        cfg = self.config
+        dets = self.detector([s.rgb for s in frames], erase=[s.erase() for s in frames],
+                             score_thr=cfg.det_score_thr, nms_iou=cfg.det_nms_iou)
+        for s in frames:
+            s.changed = False
+        kpts = self.pose([s.rgb for s in frames], [d.boxes for d in dets], [list(d.masks) for d in dets])
+        to_segment: list[tuple[_Frame, list[_Person]]] = []
+        for s, d, k in zip(frames, dets, kpts):
+            if len(d) == 0:
+                continue
+            new = [_Person(d.boxes[j], float(d.scores[j]), d.masks[j], k[j], float(k[j, :17, 2].mean()), it)
+                   for j in range(len(d))]
+            everyone = s.people + new
+            alive = pose_nms(np.stack([p.kpts for p in everyone]), np.stack([p.box for p in everyone]),
+                             np.array([p.score for p in everyone]), cfg.oks_thr, cfg.oks_vis_thr)
+            m = len(s.people)
+            if not alive[:m].all():
+                s.people = [p for p, a in zip(s.people, alive[:m]) if a]
+                s.rebuild()
+                s.changed = True
+            survivors = [p for p, a in zip(new, alive[m:]) if a]
+            if survivors:
+                to_segment.append((s, survivors))
+        need = [s for s, _ in to_segment if s.embedding is None]
+        for s, e in zip(need, self.sam.embed([s.rgb for s in need]) if need else []):
+            s.embedding = e
+        for s, new in to_segment:
+            points, boxes = [], []
+            for p in new:
+                pp = select_prompts(p.kpts, cfg.prompt_thr, cfg.max_prompts, cfg.prompt_percentile)
+                points.append(pp)
+                boxes.append(None if len(pp) else p.box)
+            masks, ious = self.sam.segment(s.embedding, points, boxes)
+            s.add_exclusive(new, masks, ious)
+            s.changed = True
+
+    def _result(self, s: _Frame, video_id: str, index: int, pts: float) -> FrameResult:
+        h, w = s.rgb.shape[:2]
+        k = self.pose.num_keypoints
+        if not s.people:
+            return FrameResult.empty(video_id, index, pts, h, w, num_keypoints=k)
+        full = np.zeros((h, w), bool)
+        rles = []
+        for p in s.people:
+            y0, y1, x0, x1 = p.window
+            full[y0:y1, x0:x1] = p.mask
+            rles.append(_masks.encode(full)[0])
+            full[y0:y1, x0:x1] = False
+        ps = s.people
+        return FrameResult(
+            video_id, index, pts, h, w, np.stack([p.box for p in ps]), np.array([p.box_score for p in ps]),
+            np.stack([p.kpts for p in ps]), np.array([p.score for p in ps]), np.array(rles, object),
+            np.array([p.mask_score for p in ps]), np.array([p.det_mask for p in ps], object),
+            np.array([p.iteration for p in ps], np.int8), np.full(len(ps), -1, np.int64))
