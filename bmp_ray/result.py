@@ -13,6 +13,7 @@ import numpy as np
 
 from bmp_ray import masks as _masks
 
+
 def _readonly(a: np.ndarray) -> np.ndarray:
     """A read-only array; a copy when ``a`` is writable, so the caller's array is never frozen."""
     if a.flags.writeable:

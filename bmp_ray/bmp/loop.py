@@ -79,34 +79,33 @@ class _Frame:
             view = self.best[y0:y1, x0:x1]
             np.maximum(view, np.where(p.mask, np.float32(p.mask_score), -np.inf), out=view)
 
-    def add_exclusive(self, new: list[_Person], masks: np.ndarray, ious: np.ndarray) -> None:
-        """Give the new people their masks, minus pixels an accepted or higher-scoring new person has."""
+    def add_exclusive(self, new: list[_Person], windows: list, ious: np.ndarray) -> None:
+        """Give the new people their masks, minus pixels an accepted or higher-scoring new person has.
+
+        Args:
+            windows: per new person ``((y0, y1, x0, x1), mask)`` from ``Segmenter.segment_windows``.
+            ious: (N,) SAM's predicted IoU, the score each mask competes with.
+        """
         order = sorted(range(len(new)), key=lambda i: (-float(ious[i]), i))
-        work: dict[tuple[int, int], np.ndarray] = {}
-        windows = [_window(m) for m in masks]
         # the pixel map the new people compete in: accepted people's best, then each new mask in turn
         competing = self.best.copy() if len(new) > 1 else self.best
+        kept = {}
         for i in order:
-            y0, y1, x0, x1 = windows[i]
-            m = masks[i, y0:y1, x0:x1]
+            (y0, y1, x0, x1), m = windows[i]
             s = np.float32(ious[i])
-            keep = m & (s > competing[y0:y1, x0:x1])
+            kept[i] = m & (s > competing[y0:y1, x0:x1])
             if len(new) > 1:
                 view = competing[y0:y1, x0:x1]
                 np.maximum(view, np.where(m, s, -np.inf), out=view)
-            work[i] = keep
         for i, p in enumerate(new):
-            keep = work[i]
-            y0, y1, x0, x1 = windows[i]
+            (y0, _, x0, _), keep = windows[i][0], kept[i]
             sy0, sy1, sx0, sx1 = _window(keep)
             p.window = (y0 + sy0, y0 + sy1, x0 + sx0, x0 + sx1)
             p.mask = keep[sy0:sy1, sx0:sx1]
             p.mask_score = float(ious[i])
-        self.people += new
-        for p in new:
-            y0, y1, x0, x1 = p.window
-            view = self.best[y0:y1, x0:x1]
+            view = self.best[p.window[0]:p.window[1], p.window[2]:p.window[3]]
             np.maximum(view, np.where(p.mask, np.float32(p.mask_score), -np.inf), out=view)
+        self.people += new
 
 
 class BMPLoop:
@@ -177,8 +176,8 @@ class BMPLoop:
                 pp = select_prompts(p.kpts, cfg.prompt_thr, cfg.max_prompts, cfg.prompt_percentile)
                 points.append(pp)
                 boxes.append(None if len(pp) else p.box)
-            masks, ious = self.sam.segment(s.embedding, points, boxes)
-            s.add_exclusive(new, masks, ious)
+            windows, ious = self.sam.segment_windows(s.embedding, points, boxes)
+            s.add_exclusive(new, windows, ious)
             s.changed = True
 
     def _result(self, s: _Frame, video_id: str, index: int, pts: float) -> FrameResult:

@@ -1,10 +1,19 @@
 """The Parquet contract: versioned Arrow schemas, conversion from/to ``FrameResult``, atomic writes."""
 
 from bmp_ray.export.parquet import (
-    output_name, read_results, write_manifest, write_results, write_table_atomic,
+    output_name,
+    read_results,
+    write_manifest,
+    write_results,
+    write_table_atomic,
 )
 from bmp_ray.export.schema import (
-    SCHEMA_VERSION, frames_schema, manifest_schema, poses_schema, results_from_arrow, results_to_arrow,
+    SCHEMA_VERSION,
+    frames_schema,
+    manifest_schema,
+    poses_schema,
+    results_from_arrow,
+    results_to_arrow,
 )
 
 __all__ = [

@@ -2,8 +2,8 @@
 
 The same transforms as segment-anything's ``SamPredictor`` (RGB input, ``ResizeLongestSide`` to the
 encoder size, normalise and pad; prompts mapped with ``apply_coords``; masks upsampled with
-``postprocess_masks``, computed without its discarded padding, and thresholded at ``mask_threshold``),
-but the encoder runs on a batch of frames
+``postprocess_masks``, computed only in the window a mask can occupy (``MaskResampler``), and
+thresholded at ``mask_threshold``), but the encoder runs on a batch of frames
 and the decoder on all people of a frame at once. People are grouped by prompt shape (number of points,
 with or without a box) so that no padding token changes a person's result: each group is one decoder
 call, identical to ``SamPredictor.predict`` per person.
@@ -18,10 +18,10 @@ from typing import Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from bmp_ray.models.build import check_device, load_model
 from bmp_ray.models.common import check_frames, check_precision, inference
+from bmp_ray.models.sam_resample import MaskResampler
 
 log = logging.getLogger(__name__)
 
@@ -39,26 +39,6 @@ class Embedding:
     features: torch.Tensor
     original_size: tuple[int, int]
     input_size: tuple[int, int]
-
-
-def upsample(low: torch.Tensor, input_size: tuple[int, int], original_size: tuple[int, int],
-             encoder_size: int = 1024) -> torch.Tensor:
-    """``Sam.postprocess_masks`` without computing the padding it throws away.
-
-    SAM upsamples (N, 1, 256, 256) logits to the padded encoder size, cuts the resized image's part
-    and resizes that to the frame. Bilinear (align_corners=False) upsampling by the exact factor reads
-    only a few source rows and columns past the part it keeps, so cutting the low-resolution logits
-    first (with two spare rows and columns) gives the same values for less work.
-
-    Returns:
-        (N, 1, H, W) float logits at ``original_size``.
-    """
-    factor = encoder_size // low.shape[-1]
-    h, w = input_size
-    rows = min(low.shape[-2], -(-h // factor) + 2)
-    cols = min(low.shape[-1], -(-w // factor) + 2)
-    up = F.interpolate(low[..., :rows, :cols], scale_factor=factor, mode="bilinear", align_corners=False)
-    return F.interpolate(up[..., :h, :w], original_size, mode="bilinear", align_corners=False)
 
 
 class Segmenter:
@@ -88,6 +68,7 @@ class Segmenter:
         self.model = self.loaded.module
         self.encoder_batch = int(encoder_batch)
         self.transform = ResizeLongestSide(self.model.image_encoder.img_size)
+        self._resamplers: dict[tuple, MaskResampler] = {}
 
     def embed(self, frames: np.ndarray | Sequence[np.ndarray]) -> list[Embedding]:
         """Image embeddings of (B, H, W, 3) uint8 RGB frames (or a list of frames of any sizes)."""
@@ -117,12 +98,21 @@ class Segmenter:
         Returns:
             masks (N, H, W) bool at frame size, and SAM's predicted IoU (N,) float32.
         """
+        windows, ious = self.segment_windows(emb, points, boxes)
+        masks = np.zeros((len(windows), *emb.original_size), bool)
+        for j, ((y0, y1, x0, x1), m) in enumerate(windows):
+            masks[j, y0:y1, x0:x1] = m
+        return masks, ious
+
+    def segment_windows(self, emb: Embedding, points: Sequence[np.ndarray],
+                        boxes: Sequence[np.ndarray | None] | None = None):
+        """Like ``segment``, with each mask as ``((y0, y1, x0, x1), (y1-y0, x1-x0) bool)`` in frame
+        pixels: only the window a mask can occupy is computed (``MaskResampler``)."""
         n = len(points)
         boxes = [None] * n if boxes is None else list(boxes)
         if len(boxes) != n:
             raise ValueError(f"boxes: expected one entry per person ({n}), got {len(boxes)}")
-        h, w = emb.original_size
-        masks = np.zeros((n, h, w), bool)
+        windows: list = [None] * n
         ious = np.zeros(n, np.float32)
         groups: dict[tuple[int, bool], list[int]] = {}
         for j, (p, b) in enumerate(zip(points, boxes)):
@@ -130,6 +120,7 @@ class Segmenter:
             if len(p) == 0 and b is None:
                 raise ValueError(f"person {j}: needs at least one point or a box prompt")
             groups.setdefault((len(p), b is not None), []).append(j)
+        resample = self._resampler(emb)
         for (k, has_box), idx in groups.items():
             pts = lbl = box = None
             if k:
@@ -139,22 +130,30 @@ class Segmenter:
             if has_box:
                 bx = torch.as_tensor(np.stack([np.asarray(boxes[j], np.float32) for j in idx]), device=self.device)
                 box = self.transform.apply_boxes_torch(bx, emb.original_size)
-            m, q = self._decode(emb, pts, lbl, box)
-            masks[idx] = m
+            low, q = self._decode(emb, pts, lbl, box)
+            for j, win in zip(idx, resample(low[:, 0], self.model.mask_threshold)):
+                windows[j] = win
             ious[idx] = q
-        return masks, ious
+        return windows, ious
 
-    def _decode(self, emb: Embedding, pts, lbl, box) -> tuple[np.ndarray, np.ndarray]:
+    def _resampler(self, emb: Embedding) -> MaskResampler:
+        key = (emb.input_size, emb.original_size)
+        if key not in self._resamplers:
+            if len(self._resamplers) >= 16:
+                self._resamplers.pop(next(iter(self._resamplers)))
+            self._resamplers[key] = MaskResampler(emb.input_size, emb.original_size,
+                                                  encoder_size=self.model.image_encoder.img_size)
+        return self._resamplers[key]
+
+    def _decode(self, emb: Embedding, pts, lbl, box) -> tuple[torch.Tensor, np.ndarray]:
+        """(G, 1, 256, 256) float logits and (G,) predicted IoU of one group of prompts."""
         sam = self.model
         with inference(self.device, self.dtype):
             sparse, dense = sam.prompt_encoder(points=None if pts is None else (pts, lbl), boxes=box, masks=None)
             low, iou = sam.mask_decoder(image_embeddings=emb.features[None], image_pe=sam.prompt_encoder.get_dense_pe(),
                                         sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense,
                                         multimask_output=False)
-            masks = np.stack([(upsample(low[i:i + 1].float(), emb.input_size, emb.original_size,
-                                        sam.image_encoder.img_size)[0, 0] > sam.mask_threshold).cpu().numpy()
-                              for i in range(low.shape[0])])
-        return masks, iou[:, 0].float().cpu().numpy()
+        return low.float(), iou[:, 0].float().cpu().numpy()
 
     def __call__(self, frames: np.ndarray | Sequence[np.ndarray], points: Sequence[Sequence[np.ndarray]]
                  ) -> list[tuple[np.ndarray, np.ndarray]]:

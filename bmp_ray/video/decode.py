@@ -26,7 +26,13 @@ import numpy as np
 
 from bmp_ray.errors import ConfigError, VideoError
 from bmp_ray.video.probe import (
-    VideoInfo, describe, frame_times, open_container, open_image, probe, rotation_of,
+    VideoInfo,
+    describe,
+    frame_times,
+    open_container,
+    open_image,
+    probe,
+    rotation_of,
 )
 from bmp_ray.video.sampling import Sampler, Sampling
 from bmp_ray.video.sources import Source, is_url, read_bytes

@@ -49,7 +49,7 @@ def run(stages, shared_data):
     image = annotated_images(shared_data, "coco")[1].rgb
     grey = np.full((120, 90, 3), 128, np.uint8)
     d, p = SpyCall(det), SpyCall(pose)
-    with Spy(sam, "embed") as embed, Spy(sam, "segment") as segment:
+    with Spy(sam, "embed") as embed, Spy(sam, "segment_windows") as segment:
         loop = BMPLoop(d, p, sam, BMPConfig())
         detector_calls_before = len(d.calls)
         results = loop([image, grey], video_id="v", frame_indices=[7, 8], pts_s=[0.5, 0.6])
@@ -128,7 +128,7 @@ def test_no_detections_means_no_people_no_sam_and_no_second_pass(stages, shared_
 def test_people_without_confident_keypoints_are_prompted_by_their_box(stages, shared_data):
     det, pose, sam = stages
     image = annotated_images(shared_data, "coco")[1].rgb
-    with Spy(sam, "segment") as segment:
+    with Spy(sam, "segment_windows") as segment:
         (r,) = BMPLoop(det, pose, sam, BMPConfig(iterations=1, prompt_thr=1.0))([image])
     (args, _), = segment.calls
     points, boxes = args[1], args[2]
@@ -142,3 +142,46 @@ def test_one_iteration_config(stages, shared_data):
     calls = SpyCall(det)
     (r,) = BMPLoop(calls, pose, sam, BMPConfig(iterations=1))([image])
     assert len(calls.calls) == 1 and (r.iterations == 1).all()
+
+
+def test_windowed_bookkeeping_equals_the_dense_rule():
+    """The loop's box-window exclusivity gives exactly ``rules.exclusive`` on full-frame masks."""
+    from bmp_ray.bmp.loop import _Frame, _Person, _window
+    from bmp_ray.bmp.rules import exclusive
+
+    rng = np.random.default_rng(3)
+    h, w = 40, 60
+    frame = _Frame(np.zeros((h, w, 3), np.uint8))
+
+    def people(n, it):
+        out, dense = [], np.zeros((n, h, w), bool)
+        for j in range(n):
+            y, x = rng.integers(0, h - 15), rng.integers(0, w - 15)
+            dense[j, y:y + rng.integers(5, 15), x:x + rng.integers(5, 15)] = True
+            out.append(_Person(np.zeros(4), 1.0, b"", np.zeros((21, 3)), 0.5, it))
+        return out, dense
+
+    def windows(dense):
+        wins = []
+        for m in dense:
+            y0, y1, x0, x1 = _window(m)
+            wins.append(((y0, y1, x0, x1), m[y0:y1, x0:x1]))
+        return wins
+
+    def as_dense(ps):
+        out = np.zeros((len(ps), h, w), bool)
+        for i, p in enumerate(ps):
+            y0, y1, x0, x1 = p.window
+            out[i, y0:y1, x0:x1] = p.mask
+        return out
+
+    first, d1 = people(4, 1)
+    s1 = np.array([0.5, 0.9, 0.9, 0.7], np.float32)
+    frame.add_exclusive(first, windows(d1), s1)
+    np.testing.assert_array_equal(as_dense(first), exclusive(d1, s1, np.zeros((0, h, w), bool), np.zeros(0)))
+    second, d2 = people(5, 2)
+    s2 = np.array([0.95, 0.6, 0.9, 0.2, 0.7], np.float32)
+    old = as_dense(first)
+    frame.add_exclusive(second, windows(d2), s2)
+    np.testing.assert_array_equal(as_dense(second), exclusive(d2, s2, old, s1))
+    np.testing.assert_array_equal(frame.erase(), np.concatenate([old, as_dense(second)]).any(0))

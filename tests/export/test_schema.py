@@ -3,7 +3,12 @@ import pyarrow as pa
 import pytest
 
 from bmp_ray.errors import SchemaError
-from bmp_ray.export import SCHEMA_VERSION, poses_schema, results_from_arrow, results_to_arrow
+from bmp_ray.export import (
+    SCHEMA_VERSION,
+    poses_schema,
+    results_from_arrow,
+    results_to_arrow,
+)
 from bmp_ray.result import FrameResult
 
 

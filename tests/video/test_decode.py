@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 
 from bmp_ray.errors import ConfigError, VideoError
-from bmp_ray.video import FrameReader, Sampling, decode_all, list_inputs, probe, split_segments
+from bmp_ray.video import (
+    FrameReader,
+    Sampling,
+    decode_all,
+    list_inputs,
+    probe,
+    split_segments,
+)
 from tests.conftest import corrupt_packets
 
 BACKENDS = ["pyav", "decord"]

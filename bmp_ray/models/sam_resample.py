@@ -1,0 +1,98 @@
+"""SAM's mask upsampling computed only where a mask can be, as cropped masks.
+
+``Sam.postprocess_masks`` turns (256, 256) logits into frame-sized ones in two bilinear steps (to the
+padded encoder size, cut, then to the frame). Both steps are fixed linear maps with non-negative
+weights, separable in rows and columns, so their composition is ``R @ L @ C.T`` with ``R`` (H, 256) and
+``C`` (W, 256) having at most four non-zeros per row. A frame pixel can only be positive if a logit it
+draws from is positive: the mask lies in the frame rows and columns reached from the low-resolution
+rows and columns that hold a positive logit. Only that window is computed, by gathering; the values
+equal SAM's up to float rounding (a pixel within ~1e-6 of the threshold may flip).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def bilinear_matrix(n_in: int, n_out: int, scale: float) -> np.ndarray:
+    """(n_out, n_in) float64 weights of PyTorch's bilinear resize (align_corners=False) along one axis.
+
+    ``scale`` is input/output as PyTorch uses it (``1 / scale_factor``, or ``n_in / n_out`` for a size).
+    """
+    m = np.zeros((n_out, n_in))
+    src = np.maximum(scale * (np.arange(n_out) + 0.5) - 0.5, 0.0)
+    i0 = np.floor(src).astype(int)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    lam = src - i0
+    np.add.at(m, (np.arange(n_out), i0), 1.0 - lam)
+    np.add.at(m, (np.arange(n_out), i1), lam)
+    return m
+
+
+class _Axis:
+    """One axis of the composite map: per output index up to 4 (source index, weight) pairs, and per
+    source index the range of outputs it reaches."""
+
+    def __init__(self, composite: np.ndarray):
+        nz = composite > 0
+        k = max(1, int(nz.sum(1).max()))
+        order = np.argsort(~nz, axis=1, kind="stable")[:, :k]
+        self.index = torch.as_tensor(order, dtype=torch.long)
+        self.weight = torch.as_tensor(np.take_along_axis(composite, order, 1), dtype=torch.float32)
+        rows = np.arange(len(composite))
+        any_ = nz.any(0)
+        self.lo = np.where(any_, np.array([rows[nz[:, c]].min() if any_[c] else 0 for c in range(nz.shape[1])]), 0)
+        self.hi = np.where(any_, np.array([rows[nz[:, c]].max() + 1 if any_[c] else 0 for c in range(nz.shape[1])]), 0)
+
+    def span(self, sources: np.ndarray) -> tuple[int, int]:
+        if sources.size == 0:
+            return 0, 0
+        return int(self.lo[sources].min()), int(self.hi[sources].max())
+
+
+class MaskResampler:
+    """Frame-sized masks from SAM's low-resolution logits, computed in windows.
+
+    Args:
+        input_size: (h', w') of the frame resized to the encoder's long side.
+        original_size: (H, W) of the frame.
+        low_size: side of the decoder's logits (256); encoder_size: SAM's input side (1024).
+    """
+
+    def __init__(self, input_size: tuple[int, int], original_size: tuple[int, int], low_size: int = 256,
+                 encoder_size: int = 1024):
+        factor = encoder_size // low_size
+        axes = []
+        for cut, out in zip(input_size, original_size):
+            up = bilinear_matrix(low_size, encoder_size, 1.0 / factor)[:cut]
+            axes.append(_Axis(bilinear_matrix(cut, out, cut / out) @ up))
+        self.rows, self.cols = axes
+        self.original_size = tuple(original_size)
+
+    def __call__(self, low: torch.Tensor, threshold: float = 0.0) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
+        """Per person ``((y0, y1, x0, x1), mask)``: the window in frame pixels and the (y1-y0, x1-x0) bool
+        mask inside it (an empty window when the mask is empty).
+
+        Args:
+            low: (N, 256, 256) float logits.
+        """
+        out = []
+        low = low.float().cpu()
+        for logits in low:
+            pos = (logits > threshold).numpy()
+            y0, y1 = self.rows.span(np.flatnonzero(pos.any(1)))
+            x0, x1 = self.cols.span(np.flatnonzero(pos.any(0)))
+            if y1 <= y0 or x1 <= x0:
+                out.append(((0, 0, 0, 0), np.zeros((0, 0), bool)))
+                continue
+            ri, rw = self.rows.index[y0:y1], self.rows.weight[y0:y1]
+            a = logits[ri[:, 0]] * rw[:, :1]  # (h, 256): the rows step, one source at a time
+            for k in range(1, ri.shape[1]):
+                a += logits[ri[:, k]] * rw[:, k:k + 1]
+            ci, cw = self.cols.index[x0:x1], self.cols.weight[x0:x1]
+            b = a[:, ci[:, 0]] * cw[:, 0]  # (h, w): the columns step
+            for k in range(1, ci.shape[1]):
+                b += a[:, ci[:, k]] * cw[:, k]
+            out.append(((y0, y1, x0, x1), (b > threshold).numpy()))
+        return out
