@@ -19,7 +19,7 @@ from typing import Sequence
 from bmp_ray.errors import BmpRayError, VideoError
 
 log = logging.getLogger("bmp_ray")
-BENCHMARKS = {"decode": "bmp_ray.bench.decode", "stages": "bmp_ray.bench.stages"}
+BENCHMARKS = {"decode": "bmp_ray.bench.decode", "stages": "bmp_ray.bench.stages", "loop": "bmp_ray.bench.loop"}
 
 
 def emit(text: str) -> None:

@@ -5,8 +5,9 @@ padded encoder size, cut, then to the frame). Both steps are fixed linear maps w
 weights, separable in rows and columns, so their composition is ``R @ L @ C.T`` with ``R`` (H, 256) and
 ``C`` (W, 256) having at most four non-zeros per row. A frame pixel can only be positive if a logit it
 draws from is positive: the mask lies in the frame rows and columns reached from the low-resolution
-rows and columns that hold a positive logit. Only that window is computed, by gathering; the values
-equal SAM's up to float rounding (a pixel within ~1e-6 of the threshold may flip).
+rows and columns that hold a positive logit. Only that window is computed, by gathering (or, for a
+window over 1/16 of the frame, by SAM's own interpolation of the whole frame, which is faster per
+pixel); the values equal SAM's up to float rounding (a pixel within ~1e-6 of the threshold may flip).
 """
 
 from __future__ import annotations
@@ -69,6 +70,17 @@ class MaskResampler:
             axes.append(_Axis(bilinear_matrix(cut, out, cut / out) @ up))
         self.rows, self.cols = axes
         self.original_size = tuple(original_size)
+        self.input_size, self.factor = tuple(input_size), factor
+        # gathering costs more per pixel than PyTorch's interpolation: above this window size, use that
+        self.dense_above = original_size[0] * original_size[1] // 16
+
+    def _dense(self, logits: torch.Tensor) -> torch.Tensor:
+        """SAM's ``postprocess_masks`` of one (256, 256) logit map: (H, W) float."""
+        import torch.nn.functional as F
+
+        up = F.interpolate(logits[None, None], scale_factor=self.factor, mode="bilinear", align_corners=False)
+        h, w = self.input_size
+        return F.interpolate(up[..., :h, :w], self.original_size, mode="bilinear", align_corners=False)[0, 0]
 
     def __call__(self, low: torch.Tensor, threshold: float = 0.0) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
         """Per person ``((y0, y1, x0, x1), mask)``: the window in frame pixels and the (y1-y0, x1-x0) bool
@@ -85,6 +97,11 @@ class MaskResampler:
             x0, x1 = self.cols.span(np.flatnonzero(pos.any(0)))
             if y1 <= y0 or x1 <= x0:
                 out.append(((0, 0, 0, 0), np.zeros((0, 0), bool)))
+                continue
+            if (y1 - y0) * (x1 - x0) > self.dense_above:
+                # a large window: SAM's own two interpolations over the whole frame are faster
+                full = self._dense(logits)
+                out.append(((y0, y1, x0, x1), (full[y0:y1, x0:x1] > threshold).numpy()))
                 continue
             ri, rw = self.rows.index[y0:y1], self.rows.weight[y0:y1]
             a = logits[ri[:, 0]] * rw[:, :1]  # (h, 256): the rows step, one source at a time
