@@ -26,3 +26,30 @@ def format_table(rows: list[list]) -> str:
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def data_path(bench: str, given: str | None, default: str) -> str:
+    """``given``, or ``default`` inside the shared test data; ``ConfigError`` naming ``bench`` if absent."""
+    from bmp_ray.errors import ConfigError
+    from bmp_ray.testdata import data_dir
+
+    if given is not None:
+        return given
+    root = data_dir()
+    if root is None:
+        raise ConfigError(f"bench {bench}: no input given and no test data found; set BMP_RAY_TEST_DATA")
+    return str(root / default)
+
+
+def stages_from(args, build):
+    """``build(weights)`` with ``args.weights``, or with the seeded random checkpoints of
+    ``args.detector``, ``args.pose`` and ``args.sam`` written to a temporary folder."""
+    import tempfile
+
+    from bmp_ray.models.synth import synthesize
+
+    if args.weights is not None:
+        return build(args.weights)
+    with tempfile.TemporaryDirectory() as tmp:
+        synthesize(tmp, [args.detector, args.pose, args.sam])
+        return build(tmp)

@@ -14,9 +14,7 @@ import time
 
 import av
 
-from bmp_ray.bench import median
-from bmp_ray.errors import ConfigError
-from bmp_ray.testdata import data_dir
+from bmp_ray.bench import data_path, median
 from bmp_ray.video import FrameReader, probe
 
 DEFAULT_VIDEO = "videos/mmaction2_demo_skeleton.mp4"
@@ -40,12 +38,7 @@ def _ours(path: str, backend: str, batch_size: int) -> int:
 
 
 def run(args: argparse.Namespace) -> dict:
-    path = args.video
-    if path is None:
-        root = data_dir()
-        if root is None:
-            raise ConfigError("bench decode: no --video given and no test data found; set BMP_RAY_TEST_DATA")
-        path = str(root / DEFAULT_VIDEO)
+    path = data_path("decode", args.video, DEFAULT_VIDEO)
     info = probe(path)
     fns = {"pyav": lambda: _plain_pyav(path), "bmp_ray": lambda: _ours(path, "pyav", args.batch_size),
            "bmp_ray_decord": lambda: _ours(path, "decord", args.batch_size)}

@@ -11,12 +11,10 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import tempfile
 import time
 
-from bmp_ray.bench import median
+from bmp_ray.bench import data_path, median, stages_from
 from bmp_ray.errors import ConfigError
-from bmp_ray.testdata import data_dir
 
 DEFAULT_VIDEO = "videos/mmtracking_demo.mp4"
 
@@ -46,23 +44,12 @@ def run(args: argparse.Namespace) -> dict:
     from bmp_ray.models.detector import Detector
     from bmp_ray.models.pose import PoseEstimator
     from bmp_ray.models.sam import Segmenter
-    from bmp_ray.models.synth import synthesize
 
-    path = args.video
-    if path is None:
-        root = data_dir()
-        if root is None:
-            raise ConfigError("bench loop: no --video given and no test data found; set BMP_RAY_TEST_DATA")
-        path = str(root / DEFAULT_VIDEO)
+    path = data_path("loop", args.video, DEFAULT_VIDEO)
     frame = _frame(path, args.frame)
-    with tempfile.TemporaryDirectory() as tmp:
-        weights = args.weights
-        if weights is None:
-            synthesize(tmp, [args.detector, args.pose, args.sam])
-            weights = tmp
-        det = Detector(args.detector, weights, max_per_img=args.max_per_img)
-        pose = PoseEstimator(args.pose, weights)
-        sam = Segmenter(args.sam, weights)
+    det, pose, sam = stages_from(args, lambda w: (
+        Detector(args.detector, w, max_per_img=args.max_per_img), PoseEstimator(args.pose, w),
+        Segmenter(args.sam, w)))
     config = BMPConfig()
     loop = BMPLoop(det, pose, sam, config)
     times: dict[str, list[float]] = {"bmp_ray": [], "research": []}

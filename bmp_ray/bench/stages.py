@@ -20,14 +20,13 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import tempfile
 import time
 
 import numpy as np
 import torch
 
 from bmp_ray import masks as _masks
-from bmp_ray.bench import median
+from bmp_ray.bench import median, stages_from
 from bmp_ray.errors import ConfigError
 from bmp_ray.testdata import annotated_images, data_dir, keypoint_prompts, middle_masks
 
@@ -64,7 +63,6 @@ def run(args: argparse.Namespace) -> dict:
     from bmp_ray.models.detector import Detector
     from bmp_ray.models.pose import PoseEstimator
     from bmp_ray.models.sam import Segmenter
-    from bmp_ray.models.synth import synthesize
 
     root = data_dir()
     if root is None:
@@ -74,14 +72,10 @@ def run(args: argparse.Namespace) -> dict:
     bgr = [np.ascontiguousarray(f[..., ::-1]) for f in frames]
     boxes = [s.boxes for s in samples]
     people = sum(len(b) for b in boxes)
-    with tempfile.TemporaryDirectory() as tmp:
-        weights = args.weights
-        if weights is None:
-            synthesize(tmp, [args.detector, args.pose, args.sam])
-            weights = tmp
-        det = Detector(args.detector, weights, device=args.device)
-        pose = PoseEstimator(args.pose, weights, device=args.device, conditioning=False)
-        seg = Segmenter(args.sam, weights, device=args.device)
+    det, pose, seg = stages_from(args, lambda w: (
+        Detector(args.detector, w, device=args.device),
+        PoseEstimator(args.pose, w, device=args.device, conditioning=False),
+        Segmenter(args.sam, w, device=args.device)))
     reps = args.repeats
     rows = [["stage", "unit", "bmp_ray /s", "reference /s", "ratio", "reference API"]]
     out: dict = {}
