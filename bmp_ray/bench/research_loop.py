@@ -15,7 +15,7 @@ import numpy as np
 
 from bmp_ray.bmp.config import BMPConfig
 from bmp_ray.bmp.rules import pose_nms, select_prompts
-from bmp_ray.models.detector import select_people
+from bmp_ray.models.detector import fit_masks, select_people
 from bmp_ray.models.pose import DIM_BACKGROUND, fill_holes
 
 
@@ -42,12 +42,10 @@ def research_loop(frame: np.ndarray, detector, pose, sam, config: BMPConfig) -> 
                                     config.det_score_thr, config.det_nms_iou)
         if keep.size == 0:
             continue
-        det_masks = inst.masks.numpy()
+        det_masks = fit_masks(inst.masks.numpy(), h, w)
         new = []
         for j in keep:
-            m = np.zeros((h, w), bool)
-            mh, mw = min(h, det_masks.shape[1]), min(w, det_masks.shape[2])
-            m[:mh, :mw] = det_masks[j, :mh, :mw]
+            m = det_masks[j]
             weight = DIM_BACKGROUND + (1 - DIM_BACKGROUND) * fill_holes(m).astype(np.float32)
             dimmed = frame.astype(np.float32) * weight[..., None]
             (res,) = inference_topdown(pose.model, np.ascontiguousarray(dimmed[..., ::-1]), boxes[j][None], "xyxy")

@@ -58,6 +58,13 @@ def _window(mask: np.ndarray) -> tuple[int, int, int, int]:
     return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
 
 
+def _raise(scores: np.ndarray, window: tuple[int, int, int, int], mask: np.ndarray, score: float) -> None:
+    """``scores[window] = max(scores[window], score)`` where ``mask`` is set (in place)."""
+    y0, y1, x0, x1 = window
+    view = scores[y0:y1, x0:x1]
+    np.maximum(view, np.where(mask, np.float32(score), -np.inf), out=view)
+
+
 class _Frame:
     """One frame's loop state: accepted people and, per pixel, the best score of their masks."""
 
@@ -75,9 +82,7 @@ class _Frame:
     def rebuild(self) -> None:
         self.best.fill(-np.inf)
         for p in self.people:
-            y0, y1, x0, x1 = p.window
-            view = self.best[y0:y1, x0:x1]
-            np.maximum(view, np.where(p.mask, np.float32(p.mask_score), -np.inf), out=view)
+            _raise(self.best, p.window, p.mask, p.mask_score)
 
     def add_exclusive(self, new: list[_Person], windows: list, ious: np.ndarray) -> None:
         """Give the new people their masks, minus pixels an accepted or higher-scoring new person has.
@@ -92,19 +97,16 @@ class _Frame:
         kept = {}
         for i in order:
             (y0, y1, x0, x1), m = windows[i]
-            s = np.float32(ious[i])
-            kept[i] = m & (s > competing[y0:y1, x0:x1])
+            kept[i] = m & (np.float32(ious[i]) > competing[y0:y1, x0:x1])
             if len(new) > 1:
-                view = competing[y0:y1, x0:x1]
-                np.maximum(view, np.where(m, s, -np.inf), out=view)
+                _raise(competing, windows[i][0], m, ious[i])
         for i, p in enumerate(new):
             (y0, _, x0, _), keep = windows[i][0], kept[i]
             sy0, sy1, sx0, sx1 = _window(keep)
             p.window = (y0 + sy0, y0 + sy1, x0 + sx0, x0 + sx1)
             p.mask = keep[sy0:sy1, sx0:sx1]
             p.mask_score = float(ious[i])
-            view = self.best[p.window[0]:p.window[1], p.window[2]:p.window[3]]
-            np.maximum(view, np.where(p.mask, np.float32(p.mask_score), -np.inf), out=view)
+            _raise(self.best, p.window, p.mask, p.mask_score)
         self.people += new
 
 

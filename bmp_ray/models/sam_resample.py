@@ -41,10 +41,9 @@ class _Axis:
         order = np.argsort(~nz, axis=1, kind="stable")[:, :k]
         self.index = torch.as_tensor(order, dtype=torch.long)
         self.weight = torch.as_tensor(np.take_along_axis(composite, order, 1), dtype=torch.float32)
-        rows = np.arange(len(composite))
-        any_ = nz.any(0)
-        self.lo = np.where(any_, np.array([rows[nz[:, c]].min() if any_[c] else 0 for c in range(nz.shape[1])]), 0)
-        self.hi = np.where(any_, np.array([rows[nz[:, c]].max() + 1 if any_[c] else 0 for c in range(nz.shape[1])]), 0)
+        reached = nz.any(0)
+        self.lo = np.where(reached, nz.argmax(0), 0)  # first output each source reaches
+        self.hi = np.where(reached, len(nz) - nz[::-1].argmax(0), 0)  # one past the last
 
     def span(self, sources: np.ndarray) -> tuple[int, int]:
         if sources.size == 0:

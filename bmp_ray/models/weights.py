@@ -203,15 +203,9 @@ def load_checkpoint(path: Path, trusted: bool | None = None) -> dict:
         if unsafe and trusted:
             log.warning("%s: loading with full unpickling because it is trusted (%s): %s", path,
                         TRUST_ENV, unsafe[0])
-            return _load_trusted(path)
-        if unsafe:
-            raise CheckpointError(
-                f"{path}: refusing to unpickle it: {unsafe[0]}. weights_only loading allows tensors, "
-                "plain containers and numpy data, because unpickling other types runs code; re-save "
-                f"the checkpoint with plain types, or set {TRUST_ENV}=1 if you trust this file"
-            ) from exc
-        raise CheckpointError(f"{path}: not a readable torch checkpoint (truncated or damaged?): "
-                              f"{str(exc).splitlines()[0]}") from exc
+            obj = _load_trusted(path)
+        else:
+            _refuse(path, exc, unsafe)
     except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError) as exc:
         # torch's weights-only unpickler fails on a cut file with KeyError/IndexError as well
         raise CheckpointError(f"{path}: not a readable torch checkpoint (truncated or damaged?): "
@@ -221,14 +215,23 @@ def load_checkpoint(path: Path, trusted: bool | None = None) -> dict:
     return dict(obj)
 
 
-def _load_trusted(path: Path) -> dict:
+def _refuse(path: Path, exc: Exception, unsafe: list[str]) -> None:
+    """Raise the error for a file weights_only loading rejected: an unsafe type, or damage."""
+    if unsafe:
+        raise CheckpointError(
+            f"{path}: refusing to unpickle it: {unsafe[0]}. weights_only loading allows tensors, "
+            "plain containers and numpy data, because unpickling other types runs code; re-save "
+            f"the checkpoint with plain types, or set {TRUST_ENV}=1 if you trust this file"
+        ) from exc
+    raise CheckpointError(f"{path}: not a readable torch checkpoint (truncated or damaged?): "
+                          f"{str(exc).splitlines()[0]}") from exc
+
+
+def _load_trusted(path: Path):
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=False)
+        return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means the file is unusable
         raise CheckpointError(f"{path}: not a readable torch checkpoint: {type(exc).__name__}: {exc}") from exc
-    if not isinstance(obj, Mapping):
-        raise CheckpointError(f"{path}: expected a dict checkpoint, got {type(obj).__name__}")
-    return dict(obj)
 
 
 def state_dict_of(checkpoint: Mapping, path: Path) -> dict[str, torch.Tensor]:
