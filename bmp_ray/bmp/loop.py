@@ -28,6 +28,7 @@ import logging
 from typing import Sequence
 
 import numpy as np
+import torch
 
 from bmp_ray import masks as _masks
 from bmp_ray.bmp.config import BMPConfig
@@ -65,15 +66,50 @@ def _raise(scores: np.ndarray, window: tuple[int, int, int, int], mask: np.ndarr
     np.maximum(view, np.where(mask, np.float32(score), -np.inf), out=view)
 
 
-class _Frame:
-    """One frame's loop state: accepted people and, per pixel, the best score of their masks."""
+class FrameState:
+    """One frame's loop state: accepted people, this round's detections and poses, the SAM embedding.
+
+    It travels between the pipeline's stages: pickling keeps everything but the frame itself and the
+    dense best-score map (``attach`` puts the frame back and rebuilds the map from the people's
+    windows); the embedding travels as a CPU numpy array.
+
+    Attributes:
+        rgb: (H, W, 3) uint8 RGB frame (not pickled).
+        people: accepted people so far.
+        best: (H, W) float32, per pixel the highest mask score of an accepted person (-inf: nobody).
+        embedding: the frame's SAM ``Embedding`` once computed, else None.
+        changed: the masked-out image differs from the one last detected on.
+        dets, kpts: this round's ``Detections`` and (N, K, 3) keypoints, between the detect, pose and
+            segment steps (None otherwise).
+        num_keypoints: K of the pose model (set by the first pose step).
+    """
 
     def __init__(self, rgb: np.ndarray):
-        self.rgb = rgb
         self.people: list[_Person] = []
-        self.best = np.full(rgb.shape[:2], -np.inf, np.float32)  # -inf: nobody's pixel
         self.embedding = None
-        self.changed = True  # the masked-out image differs from the one last detected on
+        self.changed = True
+        self.dets = None
+        self.kpts = None
+        self.num_keypoints = 0
+        self.attach(rgb)
+
+    def attach(self, rgb: np.ndarray) -> "FrameState":
+        """Give the state its frame (after unpickling) and rebuild the best-score map."""
+        self.rgb = rgb
+        self.best = np.full(rgb.shape[:2], -np.inf, np.float32)  # -inf: nobody's pixel
+        self.rebuild()
+        return self
+
+    def __getstate__(self):
+        d = {k: v for k, v in self.__dict__.items() if k not in ("rgb", "best")}
+        e = self.embedding
+        if e is not None and not isinstance(e.features, np.ndarray):
+            d["embedding"] = dataclasses.replace(e, features=e.features.detach().cpu().numpy())
+        return d
+
+    def __setstate__(self, d):
+        self.__dict__.update(d)
+        self.rgb = self.best = None
 
     def erase(self) -> np.ndarray | None:
         """(H, W) bool: pixels of accepted people's refined masks (painted black before detecting)."""
@@ -110,10 +146,101 @@ class _Frame:
         self.people += new
 
 
+def detect_step(detector, frames: Sequence[FrameState], config: BMPConfig) -> None:
+    """Detect people in every frame whose masked-out image changed (accepted people painted black).
+
+    Sets ``dets`` on those frames (and clears ``changed``); other frames keep ``dets = None``.
+    """
+    active = [s for s in frames if s.changed]
+    if not active:
+        return
+    dets = detector([s.rgb for s in active], erase=[s.erase() for s in active],
+                    score_thr=config.det_score_thr, nms_iou=config.det_nms_iou)
+    for s, d in zip(active, dets):
+        s.dets, s.changed = d, False
+
+
+def pose_step(pose, frames: Sequence[FrameState]) -> None:
+    """MaskPose on the ORIGINAL frames, conditioned by each detection's mask; sets ``kpts`` (N, K, 3)."""
+    active = [s for s in frames if s.dets is not None]
+    for s in frames:
+        s.num_keypoints = pose.num_keypoints
+    if not active:
+        return
+    kpts = pose([s.rgb for s in active], [s.dets.boxes for s in active], [list(s.dets.masks) for s in active])
+    for s, k in zip(active, kpts):
+        s.kpts = k
+
+
+def segment_step(sam, frames: Sequence[FrameState], iteration: int, config: BMPConfig) -> None:
+    """Pose NMS against everyone accepted so far, then SAM masks (exclusive) for the survivors.
+
+    ``iteration`` (1-based) is recorded on the new people. The embedding is computed here, once per
+    frame, the first time a frame has someone to segment. Clears ``dets`` and ``kpts``.
+    """
+    to_segment: list[tuple[FrameState, list[_Person]]] = []
+    for s in frames:
+        d, k = s.dets, s.kpts
+        s.dets = s.kpts = None
+        if d is None or len(d) == 0:
+            continue
+        new = [_Person(d.boxes[j], float(d.scores[j]), d.masks[j], k[j], float(k[j, :17, 2].mean()), iteration)
+               for j in range(len(d))]
+        everyone = s.people + new
+        alive = pose_nms(np.stack([p.kpts for p in everyone]), np.stack([p.box for p in everyone]),
+                         np.array([p.score for p in everyone]), config.oks_thr, config.oks_vis_thr)
+        m = len(s.people)
+        if not alive[:m].all():
+            s.people = [p for p, a in zip(s.people, alive[:m]) if a]
+            s.rebuild()
+            s.changed = True
+        survivors = [p for p, a in zip(new, alive[m:]) if a]
+        if survivors:
+            to_segment.append((s, survivors))
+    need = [s for s, _ in to_segment if s.embedding is None]
+    for s, e in zip(need, sam.embed([s.rgb for s in need]) if need else []):
+        s.embedding = e
+    for s, new in to_segment:
+        if isinstance(s.embedding.features, np.ndarray):  # unpickled in another process
+            s.embedding = dataclasses.replace(
+                s.embedding, features=torch.from_numpy(s.embedding.features).to(sam.device))
+        points, boxes = [], []
+        for p in new:
+            pp = select_prompts(p.kpts, config.prompt_thr, config.max_prompts, config.prompt_percentile)
+            points.append(pp)
+            boxes.append(None if len(pp) else p.box)
+        windows, ious = sam.segment_windows(s.embedding, points, boxes)
+        s.add_exclusive(new, windows, ious)
+        s.changed = True
+
+
+def frame_result(s: FrameState, video_id: str, index: int, pts: float) -> FrameResult:
+    """The frozen result of a finished frame (refined masks as full-frame COCO RLE)."""
+    h, w = s.rgb.shape[:2]
+    k = s.num_keypoints or 21
+    if not s.people:
+        return FrameResult.empty(video_id, index, pts, h, w, num_keypoints=k)
+    full = np.zeros((h, w), bool)
+    rles = []
+    for p in s.people:
+        y0, y1, x0, x1 = p.window
+        full[y0:y1, x0:x1] = p.mask
+        rles.append(_masks.encode(full)[0])
+        full[y0:y1, x0:x1] = False
+    ps = s.people
+    return FrameResult(
+        video_id, index, pts, h, w, np.stack([p.box for p in ps]), np.array([p.box_score for p in ps]),
+        np.stack([p.kpts for p in ps]), np.array([p.score for p in ps]), np.array(rles, object),
+        np.array([p.mask_score for p in ps]), np.array([p.det_mask for p in ps], object),
+        np.array([p.iteration for p in ps], np.int8), np.full(len(ps), -1, np.int64))
+
+
 class BMPLoop:
     """BBox-Mask-Pose on frames: detector, pose and SAM stage objects plus a ``BMPConfig``.
 
-    The detection thresholds of the config are passed to every detector call.
+    Each iteration is ``detect_step``, ``pose_step`` and ``segment_step``: the same functions the
+    pipeline's Ray stages call, one model per stage. The detection thresholds of the config are passed
+    to every detector call.
     """
 
     def __init__(self, detector, pose, sam, config: BMPConfig | None = None):
@@ -137,66 +264,11 @@ class BMPLoop:
         pts = [0.0] * len(rgb) if pts_s is None else [float(t) for t in pts_s]
         if len(idx) != len(rgb) or len(pts) != len(rgb):
             raise ValueError(f"frame_indices / pts_s: expected {len(rgb)} values, got {len(idx)} / {len(pts)}")
-        state = [_Frame(f) for f in rgb]
+        state = [FrameState(f) for f in rgb]
         for it in range(1, self.config.iterations + 1):
-            active = [s for s in state if s.changed]
-            if not active:
+            if not any(s.changed for s in state):
                 break
-            self._iteration(active, it)
-        return [self._result(s, video_id, i, t) for s, i, t in zip(state, idx, pts)]
-
-    def _iteration(self, frames: list[_Frame], it: int) -> None:
-        cfg = self.config
-        dets = self.detector([s.rgb for s in frames], erase=[s.erase() for s in frames],
-                             score_thr=cfg.det_score_thr, nms_iou=cfg.det_nms_iou)
-        for s in frames:
-            s.changed = False
-        kpts = self.pose([s.rgb for s in frames], [d.boxes for d in dets], [list(d.masks) for d in dets])
-        to_segment: list[tuple[_Frame, list[_Person]]] = []
-        for s, d, k in zip(frames, dets, kpts):
-            if len(d) == 0:
-                continue
-            new = [_Person(d.boxes[j], float(d.scores[j]), d.masks[j], k[j], float(k[j, :17, 2].mean()), it)
-                   for j in range(len(d))]
-            everyone = s.people + new
-            alive = pose_nms(np.stack([p.kpts for p in everyone]), np.stack([p.box for p in everyone]),
-                             np.array([p.score for p in everyone]), cfg.oks_thr, cfg.oks_vis_thr)
-            m = len(s.people)
-            if not alive[:m].all():
-                s.people = [p for p, a in zip(s.people, alive[:m]) if a]
-                s.rebuild()
-                s.changed = True
-            survivors = [p for p, a in zip(new, alive[m:]) if a]
-            if survivors:
-                to_segment.append((s, survivors))
-        need = [s for s, _ in to_segment if s.embedding is None]
-        for s, e in zip(need, self.sam.embed([s.rgb for s in need]) if need else []):
-            s.embedding = e
-        for s, new in to_segment:
-            points, boxes = [], []
-            for p in new:
-                pp = select_prompts(p.kpts, cfg.prompt_thr, cfg.max_prompts, cfg.prompt_percentile)
-                points.append(pp)
-                boxes.append(None if len(pp) else p.box)
-            windows, ious = self.sam.segment_windows(s.embedding, points, boxes)
-            s.add_exclusive(new, windows, ious)
-            s.changed = True
-
-    def _result(self, s: _Frame, video_id: str, index: int, pts: float) -> FrameResult:
-        h, w = s.rgb.shape[:2]
-        k = self.pose.num_keypoints
-        if not s.people:
-            return FrameResult.empty(video_id, index, pts, h, w, num_keypoints=k)
-        full = np.zeros((h, w), bool)
-        rles = []
-        for p in s.people:
-            y0, y1, x0, x1 = p.window
-            full[y0:y1, x0:x1] = p.mask
-            rles.append(_masks.encode(full)[0])
-            full[y0:y1, x0:x1] = False
-        ps = s.people
-        return FrameResult(
-            video_id, index, pts, h, w, np.stack([p.box for p in ps]), np.array([p.box_score for p in ps]),
-            np.stack([p.kpts for p in ps]), np.array([p.score for p in ps]), np.array(rles, object),
-            np.array([p.mask_score for p in ps]), np.array([p.det_mask for p in ps], object),
-            np.array([p.iteration for p in ps], np.int8), np.full(len(ps), -1, np.int64))
+            detect_step(self.detector, state, self.config)
+            pose_step(self.pose, state)
+            segment_step(self.sam, state, it, self.config)
+        return [frame_result(s, video_id, i, t) for s, i, t in zip(state, idx, pts)]

@@ -146,12 +146,12 @@ def test_one_iteration_config(stages, shared_data):
 
 def test_windowed_bookkeeping_equals_the_dense_rule():
     """The loop's box-window exclusivity gives exactly ``rules.exclusive`` on full-frame masks."""
-    from bmp_ray.bmp.loop import _Frame, _Person, _window
+    from bmp_ray.bmp.loop import FrameState, _Person, _window
     from bmp_ray.bmp.rules import exclusive
 
     rng = np.random.default_rng(3)
     h, w = 40, 60
-    frame = _Frame(np.zeros((h, w, 3), np.uint8))
+    frame = FrameState(np.zeros((h, w, 3), np.uint8))
 
     def people(n, it):
         out, dense = [], np.zeros((n, h, w), bool)
