@@ -1,5 +1,6 @@
 """The ``bmp-ray`` command. Subcommands are thin: they parse, call the library, and print results.
 
+``bmp-ray run INPUT... --out DIR``   BMP over videos and images into Parquet (Ray, or ``--no-ray``)
 ``bmp-ray probe PATH...``   one JSON object per input: the probe, or the error
 ``bmp-ray bench NAME``      a side-by-side benchmark (table, or one JSON object with ``--json``)
 ``bmp-ray weights list``    the registered models and where their checkpoints come from
@@ -64,6 +65,36 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    from bmp_ray.pipeline import config as run_config
+    from bmp_ray.pipeline.runner import run
+
+    cfg = run_config.load(args.config, args.set, **{
+        "models.preset": args.preset, "models.weights": args.weights, "models.offline": args.offline or None,
+        "decode.stride": args.stride, "decode.target_fps": args.target_fps, "bmp.iterations": args.iterations})
+    summary = run(args.inputs, args.out, cfg, address=args.address, use_ray=not args.no_ray)
+    emit(json.dumps(summary.to_dict(), sort_keys=True))
+    return 1 if args.fail_on_error and summary.failed else 0
+
+
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``bmp-ray run`` (also those of ``jobs/process_archive.py``)."""
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="video/image files, folders, globs or URLs")
+    p.add_argument("--out", required=True, help="output folder (local path, s3://, gs://, ...)")
+    p.add_argument("--config", help="a TOML or YAML run config (see README)")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override any config field, e.g. sam.num_gpus=0.5 (repeatable)")
+    p.add_argument("--preset", help="model set: bmp (official, default) or test (small variants)")
+    p.add_argument("--weights", help="checkpoint folder in the official layout (default: hub cache)")
+    p.add_argument("--offline", action="store_true", help="never download weights")
+    p.add_argument("--stride", type=int, help="keep every Nth frame")
+    p.add_argument("--target-fps", type=float, help="keep frames at about this rate")
+    p.add_argument("--iterations", type=int, help="BMP iterations (default 2)")
+    p.add_argument("--address", help="Ray cluster to join (default: RAY_ADDRESS, else a local Ray)")
+    p.add_argument("--no-ray", action="store_true", help="run in this process, without Ray")
+    p.add_argument("--fail-on-error", action="store_true", help="exit 1 when any input failed")
+
+
 def _cmd_weights(args: argparse.Namespace) -> int:
     from bmp_ray.models import registry
 
@@ -98,6 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     pp.add_argument("paths", nargs="+", help="files, folders, globs or URLs (s3://, gs://, ...)")
     pp.add_argument("--count-frames", action="store_true", help="count frames exactly by demuxing")
     pp.set_defaults(func=_cmd_probe)
+
+    pr = sub.add_parser("run", help="run BMP over videos and images into Parquet")
+    add_run_arguments(pr)
+    pr.set_defaults(func=_cmd_run)
 
     pw = sub.add_parser("weights", help="list, fetch or synthesize model checkpoints")
     wsub = pw.add_subparsers(dest="action", required=True, metavar="ACTION")

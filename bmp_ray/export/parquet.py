@@ -59,9 +59,14 @@ def write_table_atomic(table: pa.Table, uri: str, compression: str = "zstd") -> 
         raise
 
 
-def write_results(out: str, name: str, results: Sequence[FrameResult], run: dict | None = None) -> None:
-    """Write the ``poses`` then the ``frames`` file of one video or segment."""
+def write_results(out: str, name: str, results: Sequence[FrameResult], run: dict | None = None,
+                  extra: dict[bytes, bytes] | None = None) -> None:
+    """Write the ``poses`` then the ``frames`` file of one video or segment (``extra``: more key-value
+    metadata for both files)."""
     frames, poses = results_to_arrow(results, run)
+    if extra:
+        frames = frames.replace_schema_metadata({**frames.schema.metadata, **extra})
+        poses = poses.replace_schema_metadata({**poses.schema.metadata, **extra})
     write_table_atomic(poses, join_uri(out, "poses", f"{name}.parquet"))
     write_table_atomic(frames, join_uri(out, "frames", f"{name}.parquet"))
     log.debug("wrote %s: %d frames, %d people", name, frames.num_rows, poses.num_rows)

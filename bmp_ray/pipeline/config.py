@@ -1,0 +1,309 @@
+"""The run configuration: one typed, validated, frozen tree read from TOML or YAML, overridable by ``--set``.
+
+Sections (every key optional; the defaults run on one CPU-only machine)::
+
+    [models]    preset = "bmp" | "test", detector / pose / sam (registry names; default: the preset's),
+                weights (file, folder or None for the hub cache), offline
+    [bmp]       the BMP loop's settings (``BMPConfig``)
+    [decode]    backend, stride, target_fps, start, stop, segment_frames, batch_size, num_cpus
+    [detector] [pose] [sam]
+                per-stage resources (``StageResources``): actor pool sizes, num_cpus, num_gpus,
+                batch_size (frames), pool (custom resource), label_selector, device, precision, threads
+
+Unknown sections and keys are errors that name the known ones; a value of the wrong type or range is
+an error that names the key, what was expected and what came.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import types
+import typing
+from typing import Any, Mapping, Sequence
+
+from bmp_ray.bmp.config import BMPConfig
+from bmp_ray.errors import ConfigError
+
+PRESETS = {
+    "bmp": {"detector": "rtmdet-ins-l-bmp", "pose": "maskpose-b", "sam": "sam-vit-b"},
+    "test": {"detector": "rtmdet-ins-tiny", "pose": "maskpose-tiny", "sam": "sam-tiny"},
+}
+DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("fp32", "fp16", "bf16")
+
+
+def _check(ok: bool, name: str, want: str, got: Any) -> None:
+    if not ok:
+        raise ConfigError(f"{name}: expected {want}, got {got!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelsConfig:
+    """Which models run and where their weights come from.
+
+    Attributes:
+        preset: "bmp" (the official BMP set, SAM ViT-B) or "test" (the small variants).
+        detector, pose, sam: registry names overriding the preset's (``bmp-ray weights list``).
+        weights: checkpoint folder in the official layout (None: the Hugging Face / URL cache).
+        offline: never download; use only ``weights`` or the cache.
+        max_people: at most this many detections per frame and iteration (None: the detector
+            config's, 40 for the BMP detector).
+    """
+
+    preset: str = "bmp"
+    detector: str | None = None
+    pose: str | None = None
+    sam: str | None = None
+    weights: str | None = None
+    offline: bool = False
+    max_people: int | None = None
+
+    def __post_init__(self):
+        _check(self.max_people is None or self.max_people >= 1, "models.max_people", "an integer >= 1",
+               self.max_people)
+        if self.preset not in PRESETS:
+            raise ConfigError(f"models.preset: expected one of {', '.join(PRESETS)}, got {self.preset!r}")
+
+    def name(self, role: str) -> str:
+        """Registry name of the model of ``role`` ("detector", "pose" or "sam")."""
+        return getattr(self, role) or PRESETS[self.preset][role]
+
+
+@dataclasses.dataclass(frozen=True)
+class DecodeConfig:
+    """Decoding and sampling (``bmp_ray.video``).
+
+    Attributes:
+        backend: "pyav" or "decord".
+        stride, target_fps, start, stop: the ``Sampling`` of every video (frame indices, [start, stop)).
+        segment_frames: split videos into segments of this many source frames, each decoded by its own
+            task and written to its own file (0: one segment per video).
+        batch_size: frames per decoded block.
+        num_cpus: CPUs reserved by each decode task.
+    """
+
+    backend: str = "pyav"
+    stride: int = 1
+    target_fps: float | None = None
+    start: int = 0
+    stop: int | None = None
+    segment_frames: int = 0
+    batch_size: int = 4
+    num_cpus: float = 0.5
+
+    def __post_init__(self):
+        _check(self.backend in ("pyav", "decord"), "decode.backend", "'pyav' or 'decord'", self.backend)
+        _check(self.stride >= 1, "decode.stride", "an integer >= 1", self.stride)
+        _check(self.target_fps is None or self.target_fps > 0, "decode.target_fps", "a number > 0", self.target_fps)
+        _check(self.start >= 0, "decode.start", "an integer >= 0", self.start)
+        _check(self.stop is None or self.stop > self.start, "decode.stop", "an integer > start", self.stop)
+        _check(self.segment_frames >= 0, "decode.segment_frames", "an integer >= 0", self.segment_frames)
+        _check(self.batch_size >= 1, "decode.batch_size", "an integer >= 1", self.batch_size)
+        _check(self.num_cpus > 0, "decode.num_cpus", "a number > 0", self.num_cpus)
+
+
+@dataclasses.dataclass(frozen=True)
+class StageResources:
+    """Resources of one model stage (a Ray Data actor pool).
+
+    Attributes:
+        min_size, max_size, initial_size: the ``ActorPoolStrategy`` (initial_size None: min_size).
+        num_cpus, num_gpus: per actor (fractions allowed).
+        batch_size: frames per ``__call__``.
+        pool: a custom resource every actor asks 0.001 of (e.g. "pool_sam"), pinning the stage to the
+            nodes that have it; None: anywhere.
+        label_selector: node labels the actors require (Ray >= 2.49), e.g. {"bmp-pool": "sam"}.
+        device: "auto" (CUDA when num_gpus > 0), "cpu" or "cuda".
+        precision: "fp32", or "fp16" / "bf16" autocast on CUDA.
+        threads: torch CPU threads per actor (None: max(1, round(num_cpus))).
+    """
+
+    min_size: int = 1
+    max_size: int = 1
+    initial_size: int | None = None
+    num_cpus: float = 0.25
+    num_gpus: float = 0.0
+    batch_size: int = 4
+    pool: str | None = None
+    label_selector: dict | None = None
+    device: str = "auto"
+    precision: str = "fp32"
+    threads: int | None = None
+
+    def __post_init__(self):
+        _check(self.min_size >= 1, "min_size", "an integer >= 1", self.min_size)
+        _check(self.max_size >= self.min_size, "max_size", f"an integer >= min_size ({self.min_size})",
+               self.max_size)
+        _check(self.initial_size is None or self.min_size <= self.initial_size <= self.max_size, "initial_size",
+               f"an integer in [{self.min_size}, {self.max_size}]", self.initial_size)
+        _check(self.num_cpus >= 0, "num_cpus", "a number >= 0", self.num_cpus)
+        _check(self.num_gpus >= 0, "num_gpus", "a number >= 0", self.num_gpus)
+        _check(self.batch_size >= 1, "batch_size", "an integer >= 1", self.batch_size)
+        _check(self.device in DEVICES, "device", " or ".join(DEVICES), self.device)
+        _check(self.precision in PRECISIONS, "precision", " or ".join(PRECISIONS), self.precision)
+        _check(self.threads is None or self.threads >= 1, "threads", "an integer >= 1", self.threads)
+        _check(self.label_selector is None or all(isinstance(k, str) and isinstance(v, str)
+                                                   for k, v in self.label_selector.items()),
+               "label_selector", "a table of string labels", self.label_selector)
+
+    def torch_device(self) -> str:
+        return ("cuda" if self.num_gpus > 0 else "cpu") if self.device == "auto" else self.device
+
+    def torch_threads(self) -> int:
+        return self.threads or max(1, round(self.num_cpus))
+
+    def remote_args(self) -> dict:
+        """Keyword arguments of ``Dataset.map_batches`` for this stage's resources and placement."""
+        import ray.data
+
+        args: dict[str, Any] = {
+            "compute": ray.data.ActorPoolStrategy(min_size=self.min_size, max_size=self.max_size,
+                                                  initial_size=self.initial_size or self.min_size),
+            "num_cpus": self.num_cpus, "num_gpus": self.num_gpus, "batch_size": self.batch_size}
+        if self.pool:
+            args["resources"] = {self.pool: 0.001}
+        if self.label_selector:
+            args["label_selector"] = dict(self.label_selector)
+        return args
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """The whole run: models, BMP settings, decoding, and each model stage's resources."""
+
+    models: ModelsConfig = ModelsConfig()
+    bmp: BMPConfig = BMPConfig()
+    decode: DecodeConfig = DecodeConfig()
+    detector: StageResources = StageResources()
+    pose: StageResources = StageResources()
+    sam: StageResources = StageResources()
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any] | None) -> "RunConfig":
+        d = dict(d or {})
+        _unknown(d, [f.name for f in dataclasses.fields(cls)], "config")
+        parts = {}
+        for f in dataclasses.fields(cls):
+            sub = d.get(f.name, {})
+            if not isinstance(sub, Mapping):
+                raise ConfigError(f"config.{f.name}: expected a table of settings, got {sub!r}")
+            if f.name == "bmp":
+                parts[f.name] = BMPConfig.from_dict(sub)
+            else:
+                parts[f.name] = _build(_TYPES[f.name], sub, f.name)
+        return cls(**parts)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+_TYPES = {"models": ModelsConfig, "decode": DecodeConfig, "detector": StageResources,
+          "pose": StageResources, "sam": StageResources}
+
+
+def _unknown(d: Mapping, known: Sequence[str], where: str) -> None:
+    extra = sorted(set(d) - set(known))
+    if extra:
+        raise ConfigError(f"{where}: unknown setting(s) {', '.join(map(str, extra))}; known: {', '.join(known)}")
+
+
+def _accepts(tp, v) -> bool:
+    """Whether ``v`` is a value of the annotated type ``tp`` (int for float is fine, bool for int is not)."""
+    if tp is Any:
+        return True
+    args = typing.get_args(tp)
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return any(_accepts(a, v) for a in args)
+    if tp is type(None):
+        return v is None
+    if tp is bool:
+        return isinstance(v, bool)
+    if tp is int:
+        return isinstance(v, int) and not isinstance(v, bool)
+    if tp is float:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+    origin = typing.get_origin(tp) or tp
+    return isinstance(v, origin)
+
+
+def _build(cls, d: Mapping[str, Any], where: str):
+    hints = typing.get_type_hints(cls)
+    _unknown(d, list(hints), where)
+    for k, v in d.items():
+        if not _accepts(hints[k], v):
+            want = str(hints[k]).replace("typing.", "").replace("<class '", "").replace("'>", "")
+            raise ConfigError(f"{where}.{k}: expected {want}, got {v!r} ({type(v).__name__})")
+    try:
+        return cls(**{k: (float(v) if hints[k] in (float, float | None) and v is not None else v)
+                      for k, v in d.items()})
+    except ConfigError as exc:
+        raise ConfigError(f"{where}.{exc}") if not str(exc).startswith(where) else exc
+
+
+def read_file(path: str | os.PathLike) -> dict:
+    """Parse a TOML (``.toml``) or YAML (``.yaml``/``.yml``) config file into a dict."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ConfigError(f"config file {path!r}: not found")
+    ext = os.path.splitext(path)[1].lower()
+    try:
+        if ext == ".toml":
+            import tomllib
+
+            with open(path, "rb") as f:
+                return tomllib.load(f)
+        if ext in (".yaml", ".yml"):
+            import yaml
+
+            with open(path) as f:
+                data = yaml.safe_load(f) or {}
+            if not isinstance(data, dict):
+                raise ConfigError(f"config file {path!r}: expected a mapping at the top, got {type(data).__name__}")
+            return data
+    except ConfigError:
+        raise
+    except Exception as exc:  # tomllib.TOMLDecodeError, yaml.YAMLError, OSError
+        raise ConfigError(f"config file {path!r}: {exc}") from exc
+    raise ConfigError(f"config file {path!r}: expected a .toml, .yaml or .yml file")
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """``"sam.num_gpus=0.5"`` -> (["sam", "num_gpus"], 0.5); the value is read as YAML (so numbers,
+    booleans, ``null``, lists and ``{a: b}`` tables work) and stays a string otherwise."""
+    import yaml
+
+    if "=" not in item:
+        raise ConfigError(f"--set {item!r}: expected SECTION.KEY=VALUE, e.g. sam.num_gpus=0.5")
+    key, raw = item.split("=", 1)
+    path = key.strip().split(".")
+    if len(path) != 2 or not all(path):
+        raise ConfigError(f"--set {item!r}: expected SECTION.KEY=VALUE, e.g. bmp.iterations=3")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return path, value
+
+
+def load(path: str | os.PathLike | None = None, overrides: Sequence[str] = (),
+         **fields: Any) -> RunConfig:
+    """The run config: defaults <- file (if given) <- ``--set`` overrides <- ``fields``
+    (``{"models.preset": "test"}`` style keys, None values ignored)."""
+    d: dict[str, dict] = {}
+    for section, values in (read_file(path) if path else {}).items():
+        d[section] = dict(values) if isinstance(values, Mapping) else values
+    items = [parse_override(o) for o in overrides]
+    items += [(k.split("."), v) for k, v in fields.items() if v is not None]
+    for (section, key), value in items:
+        target = d.setdefault(section, {})
+        if not isinstance(target, dict):
+            raise ConfigError(f"config.{section}: expected a table of settings, got {target!r}")
+        target[key] = value
+    return RunConfig.from_dict(d)
+
+
+def dumps(config: RunConfig) -> str:
+    """The config as canonical JSON (file metadata, fingerprints)."""
+    return json.dumps(config.to_dict(), sort_keys=True)

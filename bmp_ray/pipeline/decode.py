@@ -1,0 +1,59 @@
+"""Decode one work item into frame batches, ending with its summary (the manifest's facts about it)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Iterator
+
+from bmp_ray.errors import VideoError
+from bmp_ray.pipeline.config import DecodeConfig
+from bmp_ray.pipeline.plan import WorkItem
+from bmp_ray.video import FrameBatch, FrameReader
+
+log = logging.getLogger(__name__)
+
+
+def summary_of(item: WorkItem, *, error: str | None = None, reader: FrameReader | None = None,
+               started: float | None = None) -> dict:
+    """The decode summary of an item: manifest columns (see ``export.schema.manifest_schema``) plus
+    ``name``, ``segment``, ``segments``, ``problems`` and ``started`` (epoch seconds)."""
+    info = reader.info if reader is not None else None
+    return {
+        "name": item.name, "video_id": item.source.video_id, "path": item.source.uri,
+        "segment": item.segment.index, "segments": item.segment.count,
+        "status": "error" if error else "ok", "error": error,
+        "frames_decoded": reader.frames_decoded if reader is not None else 0,
+        "problems": list(reader.problems) if reader is not None else [],
+        "num_frames": info.num_frames if info else None, "fps": info.fps if info else None,
+        "width": info.display_size[0] if info else None, "height": info.display_size[1] if info else None,
+        "codec": info.codec if info else None, "duration_s": info.duration_s if info else None,
+        "rotation": info.rotation if info else None, "started": started or time.time(),
+    }
+
+
+def decode_item(item: WorkItem, config: DecodeConfig) -> Iterator[FrameBatch | dict]:
+    """Yield the item's ``FrameBatch`` es, then its summary dict (always, also when decoding failed).
+
+    A ``VideoError`` (missing, corrupt, truncated, not a video...) or any other failure of this input
+    ends it with ``status = "error"`` and the message; it never raises.
+    """
+    started = time.time()
+    if item.error:
+        yield summary_of(item, error=item.error, started=started)
+        return
+    reader = None
+    try:
+        reader = FrameReader(item.source, backend=config.backend, sampling=item.sampling,
+                             batch_size=config.batch_size)
+        yield from reader
+    except VideoError as exc:
+        log.warning("%s", exc)
+        yield summary_of(item, error=str(exc), reader=reader, started=started)
+        return
+    except Exception as exc:  # any other failure of this one input must not stop the others
+        log.exception("decoding %s failed", item.source.uri)
+        yield summary_of(item, error=f"{item.source.uri}: {type(exc).__name__}: {exc}", reader=reader,
+                         started=started)
+        return
+    yield summary_of(item, reader=reader, started=started)

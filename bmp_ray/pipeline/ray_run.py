@@ -1,0 +1,58 @@
+"""The Ray Data pipeline: work items -> decode tasks -> per iteration the detector, pose and SAM actor
+pools -> results streamed to the driver's writer.
+
+Ray Data's streaming executor does the scheduling, backpressure, retries (a killed actor is restarted
+and its batch retried: ``max_restarts`` / ``max_task_retries`` are -1 for map actors) and the progress
+bars. Each model stage has its own ``ActorPoolStrategy``, resources and pool pin from the config.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import pickle
+from typing import Sequence
+
+from bmp_ray.pipeline.config import RunConfig
+from bmp_ray.pipeline.plan import WorkItem
+from bmp_ray.pipeline.stages import END, DetectStage, PoseStage, SegmentStage, decode_rows
+from bmp_ray.pipeline.writer import ResultWriter
+
+log = logging.getLogger(__name__)
+_STAGES = ((DetectStage, "detector"), (PoseStage, "pose"), (SegmentStage, "sam"))
+
+
+def init_ray(address: str | None = None) -> None:
+    """Join ``address`` ("auto", "ray://...", host:port), or the cluster in ``RAY_ADDRESS`` (as under
+    ``ray job submit``), or start a local Ray for this process (the embedded default)."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    ray.init(address=address, logging_level=logging.WARNING, log_to_driver=True)
+    log.info("Ray resources: %s", ray.cluster_resources())
+
+
+def build_dataset(items: Sequence[WorkItem], config: RunConfig):
+    """The lazy Ray ``Dataset`` of result rows (name, frame_index, summary, result) for ``items``."""
+    import ray
+
+    ds = ray.data.from_items([{"item": pickle.dumps(i)} for i in items], override_num_blocks=len(items))
+    ds = ds.map_batches(decode_rows, batch_size=1, num_cpus=config.decode.num_cpus, fn_kwargs={"config": config})
+    for it in range(1, config.bmp.iterations + 1):
+        for cls, role in _STAGES:
+            named = type(f"{cls.__name__[:-5]}{it}", (cls,), {"__module__": cls.__module__})
+            ds = ds.map_batches(named, fn_constructor_kwargs={"config": config, "iteration": it},
+                                batch_format="numpy", **getattr(config, role).remote_args())
+    return ds
+
+
+def run_ray(items: Sequence[WorkItem], config: RunConfig, writer: ResultWriter, address: str | None = None) -> None:
+    """Run ``items`` through the Ray pipeline, streaming each result row to ``writer``."""
+    init_ray(address)
+    for batch in build_dataset(items, config).iter_batches(batch_size=None, batch_format="numpy"):
+        for name, k, summary, blob in zip(batch["name"], batch["frame_index"], batch["summary"], batch["result"]):
+            if k == END:
+                writer.end(str(name), json.loads(summary))
+            else:
+                writer.add(str(name), pickle.loads(blob))

@@ -1,0 +1,152 @@
+"""The pipeline's stages: decoding (a task per work item) and one callable class per model call.
+
+Every model stage is a Ray Data callable class (model loaded in ``__init__``, batched work in
+``__call__(batch)``) around one step of the pure BMP loop (``bmp.loop.detect_step``, ``pose_step``,
+``segment_step``); the same classes run in a plain unit test. Rows between stages:
+
+    name         str      output name of the work item
+    video_id     str
+    frame_index  int64    index in the source video; -1 for the item's end row
+    pts_s        float64
+    frame        (H, W, 3) uint8 RGB (a 1x1 black pixel on end rows); dropped by the last stage
+    state        bytes    the pickled ``FrameState`` (empty before the first detector)
+    summary      str      JSON decode summary on end rows, "" otherwise
+    result       bytes    the pickled ``FrameResult`` (added by the last stage)
+
+No dense full-resolution mask crosses a stage: people's masks travel as box-window masks in the state
+and as RLE in results. The frame travels with its row (one copy per stage boundary).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import pickle
+
+import numpy as np
+
+from bmp_ray.bmp.loop import FrameState, detect_step, frame_result, pose_step, segment_step
+from bmp_ray.pipeline.config import RunConfig
+from bmp_ray.pipeline.decode import decode_item
+from bmp_ray.pipeline.plan import WorkItem
+from bmp_ray.video import FrameBatch
+
+log = logging.getLogger(__name__)
+END = -1
+_PIXEL = np.zeros((1, 1, 3), np.uint8)
+
+
+def build_model(role: str, config: RunConfig, set_threads: bool = True):
+    """The stage object of ``role`` ("detector", "pose" or "sam") as the config says (``set_threads``:
+    limit torch's CPU threads to the stage's share)."""
+    import torch
+
+    res = getattr(config, role)
+    if set_threads and res.torch_device() == "cpu":
+        torch.set_num_threads(res.torch_threads())
+    m = config.models
+    kw = dict(weights=m.weights, device=res.torch_device(), precision=res.precision, offline=m.offline or None)
+    if role == "detector":
+        from bmp_ray.models.detector import Detector
+
+        return Detector(m.name(role), max_per_img=m.max_people, **kw)
+    if role == "pose":
+        from bmp_ray.models.pose import PoseEstimator
+
+        return PoseEstimator(m.name(role), **kw)
+    from bmp_ray.models.sam import Segmenter
+
+    return Segmenter(m.name(role), **kw)
+
+
+def decode_rows(batch: dict[str, np.ndarray], *, config: RunConfig):
+    """Ray Data generator UDF: one row per work item in, its frames then one end row out."""
+    for blob in batch["item"]:
+        item: WorkItem = pickle.loads(blob)
+        for part in decode_item(item, config.decode):
+            if isinstance(part, FrameBatch):
+                n = len(part)
+                yield {"name": np.array([item.name] * n), "video_id": np.array([item.source.video_id] * n),
+                       "frame_index": part.frame_index, "pts_s": part.pts_s, "frame": part.frames.copy(),
+                       "state": np.array([b""] * n, object), "summary": np.array([""] * n)}
+            else:
+                yield {"name": np.array([item.name]), "video_id": np.array([item.source.video_id]),
+                       "frame_index": np.array([END]), "pts_s": np.array([0.0]), "frame": _PIXEL[None],
+                       "state": np.array([b""], object), "summary": np.array([json.dumps(part)])}
+
+
+class _Stage:
+    """One model and one loop step over the frame rows of a batch (end rows pass through)."""
+
+    role = ""
+
+    def __init__(self, config: RunConfig, iteration: int):
+        self.config, self.iteration = config, iteration
+        self.model = build_model(self.role, config)
+
+    def _states(self, batch) -> tuple[list[int], list[FrameState]]:
+        rows = [i for i, k in enumerate(batch["frame_index"]) if k != END]
+        states = []
+        for i in rows:
+            blob = batch["state"][i]
+            s = pickle.loads(blob).attach(batch["frame"][i]) if len(blob) else FrameState(batch["frame"][i])
+            states.append(s)
+        return rows, states
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        rows, states = self._states(batch)
+        if states:
+            self.step(states)
+        return self.emit(batch, rows, states)
+
+    def emit(self, batch, rows: list[int], states: list[FrameState]) -> dict[str, np.ndarray]:
+        out = dict(batch)
+        blobs = np.array(list(batch["state"]), object)
+        for i, s in zip(rows, states):
+            blobs[i] = pickle.dumps(s, protocol=5)
+        out["state"] = blobs
+        return out
+
+    def step(self, states: list[FrameState]) -> None:
+        raise NotImplementedError
+
+
+class DetectStage(_Stage):
+    """Detection on frames (iteration > 1: accepted people painted black); the detector pool."""
+
+    role = "detector"
+
+    def step(self, states):
+        detect_step(self.model, states, self.config.bmp)
+
+
+class PoseStage(_Stage):
+    """MaskPose on the detections of this iteration; the pose pool."""
+
+    role = "pose"
+
+    def step(self, states):
+        pose_step(self.model, states)
+
+
+class SegmentStage(_Stage):
+    """Pose NMS, SAM embedding (once per frame) and decoding, exclusive masks; the SAM pool.
+
+    The last iteration's stage turns states into pickled ``FrameResult`` s in a ``result`` column and
+    drops the frame and state columns.
+    """
+
+    role = "sam"
+
+    def step(self, states):
+        segment_step(self.model, states, self.iteration, self.config.bmp)
+
+    def emit(self, batch, rows, states):
+        if self.iteration < self.config.bmp.iterations:
+            return super().emit(batch, rows, states)
+        results = np.array([b""] * len(batch["name"]), object)
+        for i, s in zip(rows, states):
+            r = frame_result(s, str(batch["video_id"][i]), int(batch["frame_index"][i]), float(batch["pts_s"][i]))
+            results[i] = pickle.dumps(r, protocol=5)
+        return {"name": batch["name"], "frame_index": batch["frame_index"], "summary": batch["summary"],
+                "result": results}

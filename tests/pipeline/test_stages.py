@@ -1,0 +1,54 @@
+"""The Ray stage classes as plain callables (no Ray): chained with pickled rows they equal the loop."""
+
+import json
+import pickle
+
+import numpy as np
+
+from bmp_ray.bmp.loop import BMPLoop
+from bmp_ray.pipeline.plan import make_plan
+from bmp_ray.pipeline.stages import END, DetectStage, PoseStage, SegmentStage, build_model, decode_rows
+
+
+def _rows(batches):
+    """Concatenate decode_rows' output blocks into one batch (frames of one size)."""
+    keys = batches[0].keys()
+    out = {k: np.concatenate([b[k] for b in batches]) for k in keys if k != "frame"}
+    out["frame"] = [f for b in batches for f in b["frame"]]
+    return out
+
+
+def test_stage_chain_equals_the_loop(shared_data, small_config):
+    video = str(shared_data / "videos" / "mmpose_demo.mp4")
+    (item,) = make_plan([video], small_config)
+    blocks = list(decode_rows({"item": np.array([pickle.dumps(item)], object)}, config=small_config))
+    batch = _rows(blocks)
+    assert list(batch["frame_index"]) == [0, 1, END]
+    end = json.loads(batch["summary"][-1])
+    assert end["status"] == "ok" and end["frames_decoded"] == 2 and end["name"] == item.name
+
+    for it in (1, 2):
+        for cls in (DetectStage, PoseStage, SegmentStage):
+            batch = cls(small_config, it)(pickle.loads(pickle.dumps(batch)))  # rows cross a process boundary
+    assert set(batch) == {"name", "frame_index", "summary", "result"}
+    got = [pickle.loads(b) for b, k in zip(batch["result"], batch["frame_index"]) if k != END]
+
+    loop = BMPLoop(*(build_model(r, small_config) for r in ("detector", "pose", "sam")), small_config.bmp)
+    frames = np.stack([f for f, k in zip(_rows(blocks)["frame"], batch["frame_index"]) if k != END])
+    want = loop(frames, video_id="mmpose_demo.mp4", frame_indices=[0, 1],
+                pts_s=[float(t) for t in _rows(blocks)["pts_s"][:2]])
+    assert len(got) == 2 and sum(len(r) for r in got) > 0
+    assert all(a.equals(b) for a, b in zip(got, want))
+    assert {int(i) for r in got for i in r.iterations} <= {1, 2}
+
+
+def test_end_rows_pass_through_and_errors_are_summaries(small_config, tmp_path):
+    bad = tmp_path / "broken.mp4"
+    bad.write_text("not a video")
+    (item,) = make_plan([str(bad)], small_config)
+    (block,) = decode_rows({"item": np.array([pickle.dumps(item)], object)}, config=small_config)
+    assert list(block["frame_index"]) == [END]
+    s = json.loads(block["summary"][0])
+    assert s["status"] == "error" and "broken.mp4" in s["error"] and s["frames_decoded"] == 0
+    out = DetectStage(small_config, 1)(dict(block))
+    assert out["state"][0] == b"" and list(out["frame_index"]) == [END]
