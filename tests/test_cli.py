@@ -38,3 +38,25 @@ def test_console_script_is_installed(make_video):
 def test_errors_exit_2_with_a_message(capsys, tmp_path, caplog):
     assert main(["bench", "decode", "--repeats", "1", "--video", str(tmp_path / "nope.mp4")]) == 2
     assert "nope.mp4: missing" in caplog.text
+
+
+def test_run_command_writes_output_and_prints_a_summary(tmp_path, shared_data):
+    from bmp_ray.models.synth import synthesize
+
+    synthesize(tmp_path / "w", ["rtmdet-ins-tiny", "maskpose-tiny", "sam-tiny"])
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "bmp-ray"), "run", str(shared_data / "images" / "coco"),
+         str(tmp_path / "missing.mp4"), "--out", str(out), "--preset", "test", "--weights", str(tmp_path / "w"),
+         "--no-ray", "--set", "models.max_people=2", "--fail-on-error"], capture_output=True, text=True)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    summary = json.loads(proc.stdout)
+    assert (summary["ok"], summary["failed"], summary["frames"]) == (4, 1, 4)
+    assert (out / "videos.parquet").exists() and len(list((out / "poses").glob("*.parquet"))) == 4
+
+
+def test_run_command_names_a_bad_setting(tmp_path):
+    proc = subprocess.run([str(Path(sys.executable).parent / "bmp-ray"), "run", "x.mp4", "--out", str(tmp_path),
+                           "--set", "sam.num_gpus=many"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "sam.num_gpus: expected float, got 'many'" in proc.stderr
+    assert proc.stdout == ""

@@ -41,3 +41,28 @@ def mixed_inputs(tmp_path_factory, shared_data):
     (root / "bad_text.mp4").write_text("this is not a video\n")
     (root / "bad_empty.mp4").write_bytes(b"")
     return root
+
+
+@pytest.fixture(scope="session")
+def local_reference(tmp_path_factory, mixed_inputs, small_config):
+    """The single-process run over ``mixed_inputs``: (output folder, RunSummary)."""
+    from bmp_ray.pipeline.runner import run
+
+    out = tmp_path_factory.mktemp("local-out")
+    return out, run([str(mixed_inputs)], str(out), small_config, use_ray=False)
+
+
+def assert_same_output(a, b):
+    """Two output folders hold the same rows (floats within 1e-4) and the same manifest facts."""
+    import pandas as pd
+
+    from bmp_ray.export import read_results
+
+    ra, rb = read_results(str(a)), read_results(str(b))
+    assert [(r.video_id, r.frame_index) for r in ra] == [(r.video_id, r.frame_index) for r in rb]
+    bad = [(x.video_id, x.frame_index) for x, y in zip(ra, rb) if not x.equals(y, atol=1e-4)]
+    assert not bad, f"results differ in {bad}"
+    cols = ["video_id", "status", "frames_decoded", "frames_written", "num_frames"]
+    ma = pd.read_parquet(a / "videos.parquet")[cols].sort_values("video_id").reset_index(drop=True)
+    mb = pd.read_parquet(b / "videos.parquet")[cols].sort_values("video_id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(ma, mb)
