@@ -20,7 +20,8 @@ from typing import Sequence
 from bmp_ray.errors import BmpRayError, VideoError
 
 log = logging.getLogger("bmp_ray")
-BENCHMARKS = {"decode": "bmp_ray.bench.decode", "stages": "bmp_ray.bench.stages", "loop": "bmp_ray.bench.loop"}
+BENCHMARKS = {"decode": "bmp_ray.bench.decode", "stages": "bmp_ray.bench.stages", "loop": "bmp_ray.bench.loop",
+              "pipeline": "bmp_ray.bench.pipeline"}
 
 
 def emit(text: str) -> None:

@@ -51,6 +51,22 @@ class _Person:
     mask: np.ndarray | None = None  # (y1 - y0, x1 - x0) bool, the refined mask inside ``window``
     mask_score: float = 0.0
 
+    rle: tuple | None = dataclasses.field(default=None, repr=False)  # (counts, shape) of ``mask``, cached
+
+    def window_mask(self) -> np.ndarray:
+        """The refined mask inside ``window``, decoded from its RLE on first use after unpickling."""
+        if self.mask is None and self.rle is not None:
+            counts, shape = self.rle
+            self.mask = _masks.decode([counts], *shape)[0] if counts else np.zeros(shape, bool)
+        return self.mask
+
+    def __getstate__(self):  # the window mask crosses process boundaries as COCO RLE, encoded once
+        d = dict(self.__dict__)
+        if self.mask is not None and self.rle is None:
+            self.rle = d["rle"] = (_masks.encode(self.mask)[0] if self.mask.size else b"", self.mask.shape)
+        d["mask"] = None
+        return d
+
 
 def _window(mask: np.ndarray) -> tuple[int, int, int, int]:
     rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
@@ -94,14 +110,19 @@ class FrameState:
         self.attach(rgb)
 
     def attach(self, rgb: np.ndarray) -> "FrameState":
-        """Give the state its frame (after unpickling) and rebuild the best-score map."""
+        """Give the state its frame (after unpickling); the best-score map is rebuilt when first read."""
         self.rgb = rgb
-        self.best = np.full(rgb.shape[:2], -np.inf, np.float32)  # -inf: nobody's pixel
-        self.rebuild()
+        self._best = None  # built on first use: a stage that never reads it never decodes a mask
         return self
 
+    @property
+    def best(self) -> np.ndarray:
+        if self._best is None:
+            self.rebuild()
+        return self._best
+
     def __getstate__(self):
-        d = {k: v for k, v in self.__dict__.items() if k not in ("rgb", "best")}
+        d = {k: v for k, v in self.__dict__.items() if k not in ("rgb", "_best")}
         e = self.embedding
         if e is not None and not isinstance(e.features, np.ndarray):
             d["embedding"] = dataclasses.replace(e, features=e.features.detach().cpu().numpy())
@@ -109,16 +130,18 @@ class FrameState:
 
     def __setstate__(self, d):
         self.__dict__.update(d)
-        self.rgb = self.best = None
+        self.rgb = self._best = None
 
     def erase(self) -> np.ndarray | None:
         """(H, W) bool: pixels of accepted people's refined masks (painted black before detecting)."""
         return np.isfinite(self.best) if self.people else None
 
     def rebuild(self) -> None:
-        self.best.fill(-np.inf)
+        if self._best is None:
+            self._best = np.empty(self.rgb.shape[:2], np.float32)
+        self._best.fill(-np.inf)  # -inf: nobody's pixel
         for p in self.people:
-            _raise(self.best, p.window, p.mask, p.mask_score)
+            _raise(self.best, p.window, p.window_mask(), p.mask_score)
 
     def add_exclusive(self, new: list[_Person], windows: list, ious: np.ndarray) -> None:
         """Give the new people their masks, minus pixels an accepted or higher-scoring new person has.
@@ -224,7 +247,7 @@ def frame_result(s: FrameState, video_id: str, index: int, pts: float) -> FrameR
     rles = []
     for p in s.people:
         y0, y1, x0, x1 = p.window
-        full[y0:y1, x0:x1] = p.mask
+        full[y0:y1, x0:x1] = p.window_mask()
         rles.append(_masks.encode(full)[0])
         full[y0:y1, x0:x1] = False
     ps = s.people

@@ -82,6 +82,7 @@ class DecodeConfig:
             task and written to its own file (0: one segment per video).
         batch_size: frames per decoded block.
         num_cpus: CPUs reserved by each decode task.
+        pool: a custom resource each decode task asks 0.001 of (e.g. "pool_decode"); None: anywhere.
     """
 
     backend: str = "pyav"
@@ -92,6 +93,11 @@ class DecodeConfig:
     segment_frames: int = 0
     batch_size: int = 4
     num_cpus: float = 0.5
+    pool: str | None = None
+
+    def remote_args(self) -> dict:
+        """Keyword arguments of the decode ``map_batches`` (one task per work item)."""
+        return {"batch_size": 1, "num_cpus": self.num_cpus, **({"resources": {self.pool: 0.001}} if self.pool else {})}
 
     def __post_init__(self):
         _check(self.backend in ("pyav", "decord"), "decode.backend", "'pyav' or 'decord'", self.backend)
@@ -117,7 +123,8 @@ class StageResources:
         label_selector: node labels the actors require (Ray >= 2.49), e.g. {"bmp-pool": "sam"}.
         device: "auto" (CUDA when num_gpus > 0), "cpu" or "cuda".
         precision: "fp32", or "fp16" / "bf16" autocast on CUDA.
-        threads: torch CPU threads per actor (None: max(1, round(num_cpus))).
+        threads: torch CPU threads per actor (None: every core of the node, torch's own default, which
+            Ray would otherwise cap to the actor's num_cpus through OMP_NUM_THREADS).
     """
 
     min_size: int = 1
@@ -152,7 +159,7 @@ class StageResources:
         return ("cuda" if self.num_gpus > 0 else "cpu") if self.device == "auto" else self.device
 
     def torch_threads(self) -> int:
-        return self.threads or max(1, round(self.num_cpus))
+        return self.threads or os.cpu_count() or 1
 
     def remote_args(self) -> dict:
         """Keyword arguments of ``Dataset.map_batches`` for this stage's resources and placement."""

@@ -38,7 +38,7 @@ def build_dataset(items: Sequence[WorkItem], config: RunConfig):
     import ray
 
     ds = ray.data.from_items([{"item": pickle.dumps(i)} for i in items], override_num_blocks=len(items))
-    ds = ds.map_batches(decode_rows, batch_size=1, num_cpus=config.decode.num_cpus, fn_kwargs={"config": config})
+    ds = ds.map_batches(decode_rows, fn_kwargs={"config": config}, **config.decode.remote_args())
     for it in range(1, config.bmp.iterations + 1):
         for cls, role in _STAGES:
             named = type(f"{cls.__name__[:-5]}{it}", (cls,), {"__module__": cls.__module__})
@@ -47,12 +47,36 @@ def build_dataset(items: Sequence[WorkItem], config: RunConfig):
     return ds
 
 
-def run_ray(items: Sequence[WorkItem], config: RunConfig, writer: ResultWriter, address: str | None = None) -> None:
-    """Run ``items`` through the Ray pipeline, streaming each result row to ``writer``."""
+def run_ray(items: Sequence[WorkItem], config: RunConfig, writer: ResultWriter, address: str | None = None) -> dict:
+    """Run ``items`` through the Ray pipeline, streaming each result row to ``writer``.
+
+    Returns:
+        the bytes each operator put into the object store (``{operator: bytes}``, from Ray Data's
+        execution stats; empty when Ray does not provide them).
+    """
     init_ray(address)
-    for batch in build_dataset(items, config).iter_batches(batch_size=None, batch_format="numpy"):
+    ds = build_dataset(items, config)
+    for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
         for name, k, summary, blob in zip(batch["name"], batch["frame_index"], batch["summary"], batch["result"]):
             if k == END:
                 writer.end(str(name), json.loads(summary))
             else:
                 writer.add(str(name), pickle.loads(blob))
+    return operator_bytes(ds)
+
+
+def operator_bytes(ds) -> dict[str, int]:
+    """Output bytes of each operator of an executed dataset (Ray Data's developer API: best effort)."""
+    try:
+        out: dict[str, int] = {}
+        todo = [ds.get_stats_summary()]
+        while todo:  # each summary holds its last operators; earlier ones sit in its parents
+            summary = todo.pop()
+            for op in summary.operators_stats:
+                if op.output_size_bytes:
+                    out[op.operator_name] = int(op.output_size_bytes.sum)
+            todo += summary.parents
+        return dict(reversed(out.items()))  # pipeline order
+    except Exception as exc:  # the stats layout is not a public API
+        log.debug("no Ray Data stats: %s", exc)
+        return {}

@@ -27,6 +27,8 @@ class RunSummary:
     people: int
     seconds: float
     out: str
+    object_store_bytes: dict = dataclasses.field(default_factory=dict)  # per Ray Data operator (Ray runs)
+    first_result_s: float | None = None  # seconds from the start to the first frame result
 
     @property
     def frames_per_s(self) -> float:
@@ -54,13 +56,14 @@ def run(inputs: Sequence[str], out: str, config: RunConfig | None = None, *, add
     writer = ResultWriter(out, meta, items, completed(out, meta["fingerprint"]))
     todo = writer.todo
     skipped = len(items) - len(todo)
+    stats: dict = {}
     log.info("%d work items from %d inputs; %d already complete in %s", len(items),
              len({i.source.video_id for i in items}), skipped, out)
     try:
         if todo and use_ray:
             from bmp_ray.pipeline.ray_run import run_ray
 
-            run_ray(todo, config, writer, address)
+            stats = run_ray(todo, config, writer, address)
         elif todo:
             from bmp_ray.pipeline.local import run_local
 
@@ -73,7 +76,8 @@ def run(inputs: Sequence[str], out: str, config: RunConfig | None = None, *, add
         log.error("the pipeline ended without finishing %s", ", ".join(missing))
     ok = sum(r["status"] == "ok" for r in rows)
     summary = RunSummary(len(rows), ok, len(rows) - ok, skipped, writer.frames, writer.people,
-                         round(time.time() - t0, 3), out)
+                         round(time.time() - t0, 3), out, stats,
+                         round(writer.first_result - t0, 3) if writer.first_result else None)
     log.info("done: %d inputs ok, %d failed (%d items skipped as complete); %d frames, %d people, %.2f frames/s",
              summary.ok, summary.failed, skipped, summary.frames, summary.people, summary.frames_per_s)
     return summary

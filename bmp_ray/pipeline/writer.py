@@ -40,12 +40,16 @@ class ResultWriter:
         self.written = 0
         self.people = 0
         self.frames = 0
+        self.first_result = None  # time.time() of the first result received
+
 
     @property
     def todo(self) -> list[WorkItem]:
         return [i for i in self.items if i.name not in self.summaries]
 
     def add(self, name: str, result: FrameResult) -> None:
+        if self.first_result is None:
+            self.first_result = time.time()
         self.pending.setdefault(name, []).append(result)
         self._maybe_write(name)
 
