@@ -77,3 +77,13 @@ def corrupt_packets(src: Path, dst: Path, packets: list[int]) -> Path:
         data[pos + 8: pos + size] = rng.integers(0, 255, size - 8, dtype=np.uint8).tobytes()
     dst.write_bytes(bytes(data))
     return dst
+
+
+@pytest.fixture(scope="session")
+def test_weights(tmp_path_factory):
+    """Seeded random checkpoints of the three test variants the pipeline runs, official layout."""
+    from bmp_ray.models.synth import synthesize
+
+    out = tmp_path_factory.mktemp("pipeline-weights")
+    synthesize(out, ["rtmdet-ins-tiny", "maskpose-tiny", "sam-tiny"])
+    return out

@@ -3,6 +3,7 @@ videos ends SUCCEEDED with the expected files. Ends with ``ray stop --force`` (e
 
 import os
 import re
+import secrets
 import socket
 import subprocess
 import sys
@@ -27,6 +28,9 @@ def ray_head(monkeypatch):
     bin_dir = Path(sys.executable).parent
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    # token authentication, as on a real cluster: the head and the job client share the token
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    monkeypatch.setenv("RAY_AUTH_TOKEN", secrets.token_hex(32))
     port, dash = _free_port(), _free_port()
     subprocess.run(["ray", "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2",
                     "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}",
@@ -46,8 +50,9 @@ def test_ray_job_submit_processes_the_archive(ray_head, shared_data, test_weight
         capture_output=True, text=True, timeout=900)
     assert submit.returncode == 0, submit.stdout[-3000:] + submit.stderr[-3000:]
     job_id = re.search(r"raysubmit_\w+", submit.stdout).group(0)
-    status = subprocess.run(["ray", "job", "status", "--address", ray_head, job_id], capture_output=True, text=True)
-    assert "SUCCEEDED" in status.stdout, status.stdout + status.stderr
+    from ray.job_submission import JobStatus, JobSubmissionClient
+
+    assert JobSubmissionClient(ray_head).get_job_status(job_id) == JobStatus.SUCCEEDED
 
     m = pd.read_parquet(out / "videos.parquet")
     assert sorted(m.video_id) == sorted(p.name for p in (shared_data / "videos").glob("*.mp4"))

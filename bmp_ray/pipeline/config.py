@@ -246,7 +246,9 @@ def _build(cls, d: Mapping[str, Any], where: str):
         return cls(**{k: (float(v) if hints[k] in (float, float | None) and v is not None else v)
                       for k, v in d.items()})
     except ConfigError as exc:
-        raise ConfigError(f"{where}.{exc}") if not str(exc).startswith(where) else exc
+        if str(exc).startswith(where):
+            raise
+        raise ConfigError(f"{where}.{exc}") from None
 
 
 def read_file(path: str | os.PathLike) -> dict:

@@ -15,7 +15,13 @@ from typing import Sequence
 
 from bmp_ray.pipeline.config import RunConfig
 from bmp_ray.pipeline.plan import WorkItem
-from bmp_ray.pipeline.stages import END, DetectStage, PoseStage, SegmentStage, decode_rows
+from bmp_ray.pipeline.stages import (
+    END,
+    DetectStage,
+    PoseStage,
+    SegmentStage,
+    decode_rows,
+)
 from bmp_ray.pipeline.writer import ResultWriter
 
 log = logging.getLogger(__name__)

@@ -25,7 +25,13 @@ import pickle
 
 import numpy as np
 
-from bmp_ray.bmp.loop import FrameState, detect_step, frame_result, pose_step, segment_step
+from bmp_ray.bmp.loop import (
+    FrameState,
+    detect_step,
+    frame_result,
+    pose_step,
+    segment_step,
+)
 from bmp_ray.pipeline.config import RunConfig
 from bmp_ray.pipeline.decode import decode_item
 from bmp_ray.pipeline.plan import WorkItem

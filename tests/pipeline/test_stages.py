@@ -7,7 +7,14 @@ import numpy as np
 
 from bmp_ray.bmp.loop import BMPLoop
 from bmp_ray.pipeline.plan import make_plan
-from bmp_ray.pipeline.stages import END, DetectStage, PoseStage, SegmentStage, build_model, decode_rows
+from bmp_ray.pipeline.stages import (
+    END,
+    DetectStage,
+    PoseStage,
+    SegmentStage,
+    build_model,
+    decode_rows,
+)
 
 
 def _rows(batches):
