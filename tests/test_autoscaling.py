@@ -82,7 +82,8 @@ def test_pools_scale_up_from_zero_run_the_job_and_scale_down(autoscaling, shared
     cfg = run_config.load(ROOT / "jobs" / "cluster.toml", TEST_SETTINGS + [
         f"models.weights={test_weights}", "models.max_people=2", "decode.stop=1", "decode.num_cpus=1",
         *[f"{r}.{k}" for r in ("detector", "pose", "sam") for k in (
-            "num_gpus=1", "num_cpus=0.5", "device=cpu", "precision=fp32", "max_size=1")]])
+            "num_gpus=0.5", "num_cpus=0.5", "device=cpu", "precision=fp32", "max_size=1")]])
+    # two stages (iterations 1 and 2) per pool, each half of the pool node's one (fake) GPU and CPU
     seen: set = set()
     stop = threading.Event()
 
@@ -93,9 +94,16 @@ def test_pools_scale_up_from_zero_run_the_job_and_scale_down(autoscaling, shared
 
     t = threading.Thread(target=watch, daemon=True)
     t.start()
-    s = run([str(shared_data / "videos" / "mmpose_demo.mp4"), str(shared_data / "images" / "coco")], str(tmp_path), cfg)
+    result: dict = {}
+    job = threading.Thread(target=lambda: result.update(s=run(
+        [str(shared_data / "videos" / "mmpose_demo.mp4"), str(shared_data / "images" / "coco")], str(tmp_path), cfg)),
+        daemon=True)
+    job.start()
+    job.join(timeout=480)
     stop.set()
     t.join()
+    assert "s" in result, f"the job did not finish in 8 minutes; pools seen: {sorted(seen)}"
+    s = result["s"]
     assert seen == {"pool_decode", "pool_det", "pool_pose", "pool_sam"}
     assert (s.ok, s.failed, s.frames) == (5, 0, 5)
     m = pd.read_parquet(tmp_path / "videos.parquet")
