@@ -50,9 +50,11 @@ def test_ray_job_submit_processes_the_archive(ray_head, shared_data, test_weight
         capture_output=True, text=True, timeout=900)
     assert submit.returncode == 0, submit.stdout[-3000:] + submit.stderr[-3000:]
     job_id = re.search(r"raysubmit_\w+", submit.stdout).group(0)
-    from ray.job_submission import JobStatus, JobSubmissionClient
-
-    assert JobSubmissionClient(ray_head).get_job_status(job_id) == JobStatus.SUCCEEDED
+    # a fresh process: this one may hold another Ray cluster's token from earlier tests
+    status = subprocess.run([sys.executable, "-c", "import sys; from ray.job_submission import JobSubmissionClient; "
+                             "print(JobSubmissionClient(sys.argv[1]).get_job_status(sys.argv[2]))", ray_head, job_id],
+                            capture_output=True, text=True)
+    assert status.stdout.strip() == "SUCCEEDED", status.stdout + status.stderr[-2000:]
 
     m = pd.read_parquet(out / "videos.parquet")
     assert sorted(m.video_id) == sorted(p.name for p in (shared_data / "videos").glob("*.mp4"))
