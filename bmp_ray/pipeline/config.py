@@ -191,7 +191,7 @@ class RunConfig:
     def from_dict(cls, d: Mapping[str, Any] | None) -> "RunConfig":
         d = dict(d or {})
         _unknown(d, [f.name for f in dataclasses.fields(cls)], "config")
-        parts = {}
+        parts, types_ = {}, typing.get_type_hints(cls)
         for f in dataclasses.fields(cls):
             sub = d.get(f.name, {})
             if not isinstance(sub, Mapping):
@@ -199,15 +199,11 @@ class RunConfig:
             if f.name == "bmp":
                 parts[f.name] = BMPConfig.from_dict(sub)
             else:
-                parts[f.name] = _build(_TYPES[f.name], sub, f.name)
+                parts[f.name] = _build(types_[f.name], sub, f.name)
         return cls(**parts)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
-
-
-_TYPES = {"models": ModelsConfig, "decode": DecodeConfig, "detector": StageResources,
-          "pose": StageResources, "sam": StageResources}
 
 
 def _unknown(d: Mapping, known: Sequence[str], where: str) -> None:

@@ -69,8 +69,7 @@ def run(inputs: Sequence[str], out: str, config: RunConfig | None = None, *, add
 
             run_local(todo, config, writer)
     finally:
-        rows = writer.manifest_rows()
-        writer.write_manifest()
+        rows = writer.write_manifest()
     missing = writer.incomplete()
     if missing:
         log.error("the pipeline ended without finishing %s", ", ".join(missing))

@@ -36,12 +36,10 @@ class ResultWriter:
         self.out, self.run = out, run
         self.items = list(items)
         self.summaries: dict[str, dict] = {i.name: done[i.name] for i in self.items if i.name in done}
-        self.pending: dict[str, list[FrameResult]] = {}
-        self.written = 0
+        self.pending: dict[str, dict[int, FrameResult]] = {}  # name -> frame_index -> result
         self.people = 0
         self.frames = 0
         self.first_result = None  # time.time() of the first result received
-
 
     @property
     def todo(self) -> list[WorkItem]:
@@ -50,7 +48,7 @@ class ResultWriter:
     def add(self, name: str, result: FrameResult) -> None:
         if self.first_result is None:
             self.first_result = time.time()
-        self.pending.setdefault(name, []).append(result)
+        self.pending.setdefault(name, {})[result.frame_index] = result  # a retried block may repeat rows
         self._maybe_write(name)
 
     def end(self, name: str, summary: dict) -> None:
@@ -68,7 +66,7 @@ class ResultWriter:
             s["frames_written"] = 0
             self.pending.pop(name, None)
             return
-        by_index = {r.frame_index: r for r in self.pending.get(name, [])}  # a retried block may repeat rows
+        by_index = self.pending.get(name, {})
         if len(by_index) < s["frames_decoded"]:
             return
         results = [by_index[i] for i in sorted(by_index)]
@@ -77,7 +75,6 @@ class ResultWriter:
                  FINGERPRINT_KEY: self.run["fingerprint"].encode()}
         write_results(self.out, name, results, self.run, extra)
         self.pending.pop(name, None)
-        self.written += 1
         self.frames += len(results)
         self.people += sum(len(r) for r in results)
         log.info("wrote %s: %d frames, %d people", name, len(results), sum(len(r) for r in results))
@@ -106,5 +103,8 @@ class ResultWriter:
                     row[k] = s[k]
         return list(rows.values())
 
-    def write_manifest(self):
-        return write_manifest(self.out, self.manifest_rows(), self.run)
+    def write_manifest(self) -> list[dict]:
+        """Write ``out/videos.parquet``; returns its rows."""
+        rows = self.manifest_rows()
+        write_manifest(self.out, rows, self.run)
+        return rows
