@@ -1,6 +1,7 @@
 """The ``bmp-ray`` command. Subcommands are thin: they parse, call the library, and print results.
 
 ``bmp-ray run INPUT... --out DIR``   BMP over videos and images into Parquet (Ray, or ``--no-ray``)
+``bmp-ray train``           fine-tune a model with Ray Train (``--config``, ``--set``; see README)
 ``bmp-ray probe PATH...``   one JSON object per input: the probe, or the error
 ``bmp-ray bench NAME``      a side-by-side benchmark (table, or one JSON object with ``--json``)
 ``bmp-ray weights list``    the registered models and where their checkpoints come from
@@ -96,6 +97,35 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fail-on-error", action="store_true", help="exit 1 when any input failed")
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from bmp_ray.train import config as train_config
+    from bmp_ray.train.trainer import fit
+
+    cfg = train_config.load(args.config, args.set, **{
+        "model.name": args.model, "model.init": args.init, "run.name": args.name,
+        "run.storage_path": args.storage, "run.num_workers": args.workers, "run.use_gpu": args.gpu or None,
+        "run.export": args.export, "optim.epochs": args.epochs})
+    summary = fit(cfg, address=args.address)
+    emit(json.dumps(summary.to_dict(), sort_keys=True))
+    return 0
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``bmp-ray train`` (also those of ``jobs/finetune.py``)."""
+    p.add_argument("--config", help="a TOML or YAML training config (see README)")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override any config field, e.g. optim.lr=1e-4 (repeatable)")
+    p.add_argument("--model", help="registry name of the model to train (default maskpose-b)")
+    p.add_argument("--init", help="weights folder or file to start from (default: hub cache)")
+    p.add_argument("--name", help="run name; the same name and storage resumes the run")
+    p.add_argument("--storage", help="checkpoint storage: a folder shared by all nodes, s3:// or gs://")
+    p.add_argument("--workers", type=int, help="DDP workers (default 2)")
+    p.add_argument("--gpu", action="store_true", help="one GPU per worker (NCCL)")
+    p.add_argument("--epochs", type=int, help="epochs (default 210)")
+    p.add_argument("--export", help="write the final weights here in the official layout")
+    p.add_argument("--address", help="Ray cluster to join (default: RAY_ADDRESS, else a local Ray)")
+
+
 def _cmd_weights(args: argparse.Namespace) -> int:
     from bmp_ray.models import registry
 
@@ -134,6 +164,10 @@ def build_parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("run", help="run BMP over videos and images into Parquet")
     add_run_arguments(pr)
     pr.set_defaults(func=_cmd_run)
+
+    pt = sub.add_parser("train", help="fine-tune a model with Ray Train (DDP), with checkpoints and resume")
+    add_train_arguments(pt)
+    pt.set_defaults(func=_cmd_train)
 
     pw = sub.add_parser("weights", help="list, fetch or synthesize model checkpoints")
     wsub = pw.add_subparsers(dest="action", required=True, metavar="ACTION")

@@ -36,3 +36,7 @@ class SchemaError(BmpRayError, ValueError):
 
 class CheckpointError(BmpRayError):
     """A checkpoint cannot be found, downloaded, verified or loaded, or has the wrong layout."""
+
+
+class DatasetError(BmpRayError, ValueError):
+    """A training annotation file or image is missing or malformed: the message names the file and entry."""

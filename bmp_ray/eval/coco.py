@@ -82,6 +82,20 @@ def to_coco_results(results: Sequence[FrameResult], image_ids: Sequence[int], sc
     return out
 
 
+def cocoeval(gt: COCO, dets: list[dict], iou_type: str, image_ids: Sequence[int]) -> list[float]:
+    """pycocotools' 12 summary ``stats`` of COCO results ``dets`` on ``image_ids`` (all 0 when empty)."""
+    if not dets:
+        return [0.0] * 12
+    with contextlib.redirect_stdout(io.StringIO()):
+        dt = gt.loadRes(copy.deepcopy(dets))
+        ev = COCOeval(gt, dt, iou_type)
+        ev.params.imgIds = [int(i) for i in image_ids]
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return [float(v) for v in ev.stats]
+
+
 def evaluate(gt: COCO, results: Sequence[FrameResult], image_ids: Sequence[int],
              iou_types: Sequence[str] = IOU_TYPES) -> dict[str, float]:
     """COCO AP (IoU / OKS 0.50:0.95) per type; pycocotools' full ``stats`` under ``<type>_stats``."""
@@ -91,15 +105,9 @@ def evaluate(gt: COCO, results: Sequence[FrameResult], image_ids: Sequence[int],
         if not dets:
             out[iou_type] = 0.0
             continue
-        with contextlib.redirect_stdout(io.StringIO()):
-            dt = gt.loadRes(copy.deepcopy(dets))
-            ev = COCOeval(gt, dt, iou_type)
-            ev.params.imgIds = [int(i) for i in image_ids]
-            ev.evaluate()
-            ev.accumulate()
-            ev.summarize()
-        out[iou_type] = float(ev.stats[0])
-        out[f"{iou_type}_stats"] = [float(v) for v in ev.stats]
+        stats = cocoeval(gt, dets, iou_type, image_ids)
+        out[iou_type] = stats[0]
+        out[f"{iou_type}_stats"] = stats
     return out
 
 

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from bmp_ray import masks as _masks
-from bmp_ray.models.build import check_device, load_model
+from bmp_ray.models.build import LoadedModel, check_device, load_model
 from bmp_ray.models.common import check_frames, check_precision, inference
 from bmp_ray.models.fuse import fuse_conv_bn
 
@@ -85,6 +85,8 @@ class PoseEstimator:
         flip_test: average with the flipped crop (the models' test setting).
         fuse_bn: fold the head's BatchNorms into its deconvolutions (same function up to float
             rounding, one pass less over the largest activations).
+        loaded: an already loaded model to use instead of ``model`` / ``weights`` (training validation:
+            the model being trained, in eval mode, on ``device``).
         max_batch: most people per forward pass (each gives two crops with the flip test); default 4
             on the CPU (small batches stay in cache: measured faster there) and 64 on CUDA.
     """
@@ -92,7 +94,7 @@ class PoseEstimator:
     def __init__(self, model: str = "maskpose-b", weights: str | os.PathLike | None = None, *,
                  device: str = "cpu", precision: str = "fp32", conditioning: bool | None = None,
                  condition_at: str = "crop", flip_test: bool = True, max_batch: int | None = None, fuse_bn: bool = True,
-                 offline: bool | None = None):
+                 offline: bool | None = None, loaded: LoadedModel | None = None):
         from mmpose.models.utils.tta import flip_heatmaps
 
         if condition_at not in ("crop", "frame"):
@@ -102,7 +104,7 @@ class PoseEstimator:
         if int(max_batch) < 1:
             raise ValueError(f"max_batch: expected an integer >= 1, got {max_batch!r}")
         self.dtype = check_precision(precision, self.device)
-        self.loaded = load_model(model, weights, device=device, offline=offline)
+        self.loaded = loaded if loaded is not None else load_model(model, weights, device=device, offline=offline)
         if self.loaded.spec.family != "pose":
             raise ValueError(f"PoseEstimator: {model!r} is a {self.loaded.spec.family} model")
         self.model = self.loaded.module

@@ -1,0 +1,238 @@
+"""The training config: one typed, frozen tree read from TOML or YAML and overridden by ``--set``.
+
+Sections (the defaults are the published MaskPose recipe, where there is one)::
+
+    [model]   task = "pose", name (registry name: architecture and export path),
+              init (weights folder or file to start from), init_model (registry name of the starting
+              checkpoint, default ``name``), conditioning (MaskPose mask input; default the model's)
+    [data]    train = [{format, ann_file, img_dir, ratio}, ...], val_ann_file, val_img_dir,
+              samples_per_epoch, augment, perturb_masks, loader_workers
+    [optim]   lr, weight_decay, layer_decay, epochs, milestones, gamma, warmup_steps, batch_size
+              (global, split over workers), clip_grad
+    [run]     name, storage_path (folder or s3:// / gs://), num_workers, use_gpu, precision,
+              checkpoint_every, keep, val_every, seed, export (folder), max_steps_per_epoch
+
+Errors name the key, what was expected and what came (the run config's own machinery).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any, Mapping, Sequence
+
+from bmp_ray.errors import ConfigError
+from bmp_ray.pipeline.config import _build, _check, _unknown, parse_override, read_file
+
+FORMATS = ("coco", "mpii", "aic")
+TASKS = ("pose",)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSection:
+    """Which model is trained and where it starts.
+
+    Attributes:
+        task: "pose" (MaskPose / ViTPose).
+        name: registry name of the trained model (architecture, export file path).
+        init: weights folder (official layout) or checkpoint file to start from; None: the hub cache.
+        init_model: registry name of the starting checkpoint (same architecture), e.g. "vitpose-b-multi"
+            to fine-tune MaskPose from the multi-dataset ViTPose; None: ``name``.
+        conditioning: MaskPose's mask input on or off; None: the model's own (ViTPose: off).
+    """
+
+    task: str = "pose"
+    name: str = "maskpose-b"
+    init: str | None = None
+    init_model: str | None = "vitpose-b-multi"
+    conditioning: bool | None = None
+
+    def __post_init__(self):
+        _check(self.task in TASKS, "task", " or ".join(map(repr, TASKS)), self.task)
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """One training set: ``format`` "coco" (COCO json with keypoints and masks), "mpii" (mmpose's
+    MPII json) or "aic" (AI Challenger's own json); ``ratio`` its share of each epoch's samples."""
+
+    format: str
+    ann_file: str
+    img_dir: str
+    ratio: float = 1.0
+
+    def __post_init__(self):
+        _check(self.format in FORMATS, "format", " or ".join(map(repr, FORMATS)), self.format)
+        _check(self.ratio > 0, "ratio", "a number > 0", self.ratio)
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSection:
+    """Training and validation data.
+
+    Attributes:
+        train: the training sets, sampled by ratio.
+        val_ann_file, val_img_dir: a COCO keypoint set scored with pycocotools (None: no validation).
+        samples_per_epoch: samples drawn per epoch over all workers (None: the sum of the sets' sizes).
+        augment: mmpose's flip, half-body and box jitter (off for overfit checks).
+        perturb_masks: perturb the conditioning mask of every sample (MaskPose training).
+        loader_workers: DataLoader processes per training worker (0: in the worker's process).
+    """
+
+    train: tuple[Source, ...] = ()
+    val_ann_file: str | None = None
+    val_img_dir: str | None = None
+    samples_per_epoch: int | None = None
+    augment: bool = True
+    perturb_masks: bool = True
+    loader_workers: int = 2
+
+    def __post_init__(self):
+        _check((self.val_ann_file is None) == (self.val_img_dir is None), "val_img_dir",
+               "val_ann_file and val_img_dir both set or both unset", self.val_img_dir)
+        _check(self.samples_per_epoch is None or self.samples_per_epoch >= 1, "samples_per_epoch",
+               "an integer >= 1", self.samples_per_epoch)
+        _check(self.loader_workers >= 0, "loader_workers", "an integer >= 0", self.loader_workers)
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimSection:
+    """AdamW with layer-wise learning-rate decay, linear warm-up and steps at ``milestones`` (epochs)."""
+
+    lr: float = 5e-4
+    weight_decay: float = 0.1
+    layer_decay: float = 0.75
+    epochs: int = 210
+    milestones: tuple[int, ...] = (170, 200)
+    gamma: float = 0.1
+    warmup_steps: int = 500
+    batch_size: int = 64
+    clip_grad: float | None = 1.0
+
+    def __post_init__(self):
+        _check(self.lr > 0, "lr", "a number > 0", self.lr)
+        _check(self.weight_decay >= 0, "weight_decay", "a number >= 0", self.weight_decay)
+        _check(0 < self.layer_decay <= 1, "layer_decay", "a number in (0, 1]", self.layer_decay)
+        _check(self.epochs >= 1, "epochs", "an integer >= 1", self.epochs)
+        _check(all(isinstance(m, int) and m >= 1 for m in self.milestones), "milestones",
+               "a list of epochs >= 1", list(self.milestones))
+        _check(0 < self.gamma <= 1, "gamma", "a number in (0, 1]", self.gamma)
+        _check(self.warmup_steps >= 0, "warmup_steps", "an integer >= 0", self.warmup_steps)
+        _check(self.batch_size >= 1, "batch_size", "an integer >= 1", self.batch_size)
+        _check(self.clip_grad is None or self.clip_grad > 0, "clip_grad", "a number > 0 or null", self.clip_grad)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSection:
+    """Where and how the job runs.
+
+    Attributes:
+        name: the run's name; resubmitting with the same name and storage resumes it.
+        storage_path: where checkpoints go (local folder, s3://, gs://); must be shared by all nodes.
+        num_workers: DDP workers (one per GPU with ``use_gpu``).
+        use_gpu: one GPU per worker (NCCL); otherwise CPU workers (gloo).
+        precision: "fp32", or "fp16" / "bf16" autocast (GPU only).
+        checkpoint_every, val_every: in epochs (the last epoch always checkpoints and validates).
+        keep: checkpoints kept in storage.
+        seed: sampling, augmentation and perturbation seed.
+        export: folder the final weights are written to in the official layout (None: no export).
+        max_steps_per_epoch: cut epochs short (smoke tests).
+    """
+
+    name: str = "bmp-finetune"
+    storage_path: str = "~/bmp_ray_train"
+    num_workers: int = 2
+    use_gpu: bool = False
+    precision: str = "fp32"
+    checkpoint_every: int = 1
+    keep: int = 3
+    val_every: int = 1
+    seed: int = 0
+    export: str | None = None
+    max_steps_per_epoch: int | None = None
+
+    def __post_init__(self):
+        _check(bool(self.name) and "/" not in self.name, "name", "a non-empty name without '/'", self.name)
+        _check(self.num_workers >= 1, "num_workers", "an integer >= 1", self.num_workers)
+        _check(self.precision in ("fp32", "fp16", "bf16"), "precision", "'fp32', 'fp16' or 'bf16'", self.precision)
+        _check(self.precision == "fp32" or self.use_gpu, "precision", "'fp32' without use_gpu", self.precision)
+        for key in ("checkpoint_every", "keep", "val_every"):
+            _check(getattr(self, key) >= 1, key, "an integer >= 1", getattr(self, key))
+        _check(self.max_steps_per_epoch is None or self.max_steps_per_epoch >= 1, "max_steps_per_epoch",
+               "an integer >= 1", self.max_steps_per_epoch)
+
+    def storage(self) -> str:
+        """``storage_path`` with ``~`` expanded and local folders made absolute (Ray needs that)."""
+        if "://" in self.storage_path:
+            return self.storage_path
+        return os.path.abspath(os.path.expanduser(self.storage_path))
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    model: ModelSection = ModelSection()
+    data: DataSection = DataSection()
+    optim: OptimSection = OptimSection()
+    run: RunSection = RunSection()
+
+    def __post_init__(self):
+        if not self.data.train:
+            raise ConfigError("data.train: expected at least one training set "
+                              "({format, ann_file, img_dir, ratio}), got none")
+        if self.optim.batch_size % self.run.num_workers:
+            raise ConfigError(f"optim.batch_size: expected a multiple of run.num_workers "
+                              f"({self.run.num_workers}), got {self.optim.batch_size}")
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any] | None) -> "TrainConfig":
+        d = dict(d or {})
+        _unknown(d, [f.name for f in dataclasses.fields(cls)], "config")
+        parts: dict[str, Any] = {}
+        for f, section in zip(dataclasses.fields(cls), (ModelSection, DataSection, OptimSection, RunSection)):
+            sub = d.get(f.name, {})
+            if not isinstance(sub, Mapping):
+                raise ConfigError(f"config.{f.name}: expected a table of settings, got {sub!r}")
+            sub = dict(sub)
+            if f.name == "data":
+                sub["train"] = _sources(sub.get("train", ()))
+            if f.name == "optim" and isinstance(sub.get("milestones"), list):
+                sub["milestones"] = tuple(sub["milestones"])
+            parts[f.name] = _build(section, sub, f.name)
+        return cls(**parts)
+
+    def to_dict(self) -> dict:
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+
+def _sources(items: Any) -> tuple[Source, ...]:
+    if isinstance(items, Mapping):
+        items = [items]
+    if not isinstance(items, (list, tuple)):
+        raise ConfigError(f"data.train: expected a list of tables {{format, ann_file, img_dir, ratio}}, got {items!r}")
+    out = []
+    for i, s in enumerate(items):
+        if isinstance(s, Source):
+            out.append(s)
+            continue
+        if not isinstance(s, Mapping):
+            raise ConfigError(f"data.train[{i}]: expected a table {{format, ann_file, img_dir, ratio}}, got {s!r}")
+        missing = [k for k in ("format", "ann_file", "img_dir") if k not in s]
+        if missing:
+            raise ConfigError(f"data.train[{i}]: missing {', '.join(missing)}")
+        out.append(_build(Source, dict(s), f"data.train[{i}]"))
+    return tuple(out)
+
+
+def load(path: str | os.PathLike | None = None, overrides: Sequence[str] = (), **fields: Any) -> TrainConfig:
+    """Defaults <- file <- ``--set SECTION.KEY=VALUE`` <- ``fields`` (``{"run.name": "x"}``, None ignored)."""
+    d: dict[str, Any] = {k: dict(v) if isinstance(v, Mapping) else v
+                         for k, v in (read_file(path) if path else {}).items()}
+    items = [parse_override(o) for o in overrides]
+    items += [(k.split("."), v) for k, v in fields.items() if v is not None]
+    for (section, key), value in items:
+        target = d.setdefault(section, {})
+        if not isinstance(target, dict):
+            raise ConfigError(f"config.{section}: expected a table of settings, got {target!r}")
+        target[key] = value
+    return TrainConfig.from_dict(d)

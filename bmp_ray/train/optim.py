@@ -1,0 +1,45 @@
+"""The optimizer and learning-rate schedule of the published ViTPose / MaskPose recipe.
+
+AdamW (betas 0.9, 0.999) with layer-wise learning-rate decay, built by mmpose's own
+``LayerDecayOptimWrapperConstructor``: the patch embedding and position embedding get
+``layer_decay ** (L + 1)`` of the learning rate, transformer layer i ``layer_decay ** (L - i)``, the head
+the full rate; biases, norms and the position embedding get no weight decay. The schedule is a linear
+warm-up from 0.1 percent over ``warmup_steps`` optimizer steps, then a step decay by ``gamma`` at each
+milestone epoch (mmpose's ``LinearLR`` + ``MultiStepLR``).
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import io
+from typing import Sequence
+
+import torch
+
+
+def build_optimizer(model: torch.nn.Module, lr: float, weight_decay: float, layer_decay: float) -> torch.optim.Optimizer:
+    """AdamW over ``model``'s trainable parameters (the bare model, not its DDP wrapper: group names
+    follow parameter names), layer-decayed when the backbone is a ViT, else plain."""
+    from mmpose.engine.optim_wrappers import LayerDecayOptimWrapperConstructor
+
+    wrapper = dict(type="OptimWrapper", optimizer=dict(type="AdamW", lr=lr, betas=(0.9, 0.999),
+                                                       weight_decay=weight_decay))
+    layers = getattr(getattr(model, "backbone", None), "num_layers", None)
+    if layers is None or not hasattr(model.backbone, "layers"):
+        return torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.999), weight_decay=weight_decay)
+    constructor = LayerDecayOptimWrapperConstructor(wrapper, dict(num_layers=int(layers), layer_decay_rate=layer_decay))
+    with contextlib.redirect_stdout(io.StringIO()):  # the constructor prints its settings
+        return constructor(model).optimizer
+
+
+def lr_factor(step: int, epoch: int, warmup_steps: int, milestones: Sequence[int], gamma: float) -> float:
+    """The learning-rate multiplier at optimizer step ``step`` (0-based) in epoch ``epoch`` (0-based)."""
+    warm = 1.0 if step >= warmup_steps else 0.001 + (1 - 0.001) * step / max(warmup_steps, 1)
+    return warm * gamma ** bisect.bisect_right(sorted(milestones), epoch)
+
+
+def set_lr(optimizer: torch.optim.Optimizer, base_lrs: Sequence[float], factor: float) -> None:
+    """Every group's learning rate = its base (layer-decayed) rate times ``factor``."""
+    for group, base in zip(optimizer.param_groups, base_lrs):
+        group["lr"] = base * factor

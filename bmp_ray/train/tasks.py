@@ -1,0 +1,72 @@
+"""What a training job trains: the model it starts from, its training set and its validation.
+
+A task is built once per training worker (``__init__`` loads everything) and gives the worker loop:
+
+- ``model``: the bare model (mmpose / mmdet ``BaseModel``) in train mode on the CPU, started from the
+  configured checkpoint; the loop computes losses with mmengine's own ``data_preprocessor`` ->
+  ``forward(mode="loss")`` -> ``parse_losses``;
+- ``dataset`` (map-style, items from ``RatioSampler``), ``sizes`` and ``ratios`` of its sets;
+- ``validate(model)``: validation metrics (only on the rank-0 worker; empty when no set is configured).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+
+from bmp_ray.models import registry
+from bmp_ray.models.build import load_model, new_model
+from bmp_ray.models.weights import check_layout
+from bmp_ray.train.config import TrainConfig
+
+log = logging.getLogger(__name__)
+
+
+def initial_model(cfg: TrainConfig) -> torch.nn.Module:
+    """``cfg.model.name``'s architecture with the weights of ``init_model`` (same architecture; checked key
+    by key, so a wrong starting checkpoint is an error naming the keys), in train mode on the CPU."""
+    spec = registry.get(cfg.model.name, cfg.model.task)
+    start = load_model(cfg.model.init_model or spec.name, cfg.model.init)
+    if start.spec.name == spec.name:
+        model = start.module
+    else:
+        model = new_model(spec)
+        sd = start.module.state_dict()
+        check_layout(sd, model, start.path, f"starting point for {spec.name}")
+        model.load_state_dict(sd)
+    log.info("training %s from %s (%s)", spec.name, start.spec.name, start.path)
+    return model.train()
+
+
+class PoseTask:
+    """MaskPose / ViTPose fine-tuning on COCO, MPII and AI Challenger keypoints (21-keypoint space)."""
+
+    def __init__(self, cfg: TrainConfig, rank: int = 0):
+        from bmp_ray.train.keypoints import load_source
+        from bmp_ray.train.pose_data import PoseTrainSet
+        from bmp_ray.train.validate import KeypointValidator
+
+        spec = registry.get(cfg.model.name, "pose")
+        self.conditioning = spec.conditioning if cfg.model.conditioning is None else cfg.model.conditioning
+        self.model = initial_model(cfg)
+        sets = [load_source(s.format, s.ann_file, s.img_dir) for s in cfg.data.train]
+        self.sizes = [len(s) for s in sets]
+        self.ratios = [s.ratio for s in cfg.data.train]
+        self.dataset = PoseTrainSet([p for s in sets for p in s], self.model, conditioning=self.conditioning,
+                                    augment=cfg.data.augment, perturb=cfg.data.perturb_masks)
+        self.validator = None
+        if rank == 0 and cfg.data.val_ann_file:
+            self.validator = KeypointValidator(cfg.data.val_ann_file, cfg.data.val_img_dir, spec.name,
+                                               self.conditioning)
+
+    def validate(self, model: torch.nn.Module) -> dict[str, float]:
+        return self.validator(model) if self.validator is not None else {}
+
+
+TASKS = {"pose": PoseTask}
+
+
+def make_task(cfg: TrainConfig, rank: int = 0):
+    """The task of ``cfg.model.task`` (the config has checked the name)."""
+    return TASKS[cfg.model.task](cfg, rank)
