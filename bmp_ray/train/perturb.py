@@ -8,6 +8,9 @@ patches). ``perturb_mask`` applies, each with probability 0.5 and at least one o
 - remove: 1-3 rectangles of 10-30 percent of the box's sides, placed inside the box, set to 0;
 - add: 1-2 such rectangles placed inside the box grown by 25 percent, set to 1.
 
+When the draws happen to leave the mask as it was (a patch removed outside the person, added inside
+it), the mask is dilated by one pixel, so that a non-empty mask never comes back unchanged.
+
 Only the window of the box grown by 25 percent changes; the mask outside it is returned unchanged.
 """
 
@@ -68,4 +71,6 @@ def perturb_mask(mask: np.ndarray, box: np.ndarray, rng: np.random.Generator) ->
         for _ in range(rng.integers(1, 3)):
             a, b, c, d = _patch(rng, bw, bh, (0, 0, x1 - x0, y1 - y0))
             win[max(b, 0):max(d, 0), max(a, 0):max(c, 0)] = 1
+    if np.array_equal(win, mask[y0:y1, x0:x1]):
+        win[:] = cv2.dilate(win, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_REPLICATE)
     return out

@@ -1,0 +1,56 @@
+import pytest
+
+from bmp_ray.errors import ConfigError
+from bmp_ray.train import config as train_config
+
+TRAIN = "data.train=[{format: coco, ann_file: a.json, img_dir: imgs}]"
+
+
+def test_defaults_are_the_published_recipe():
+    cfg = train_config.load(overrides=[TRAIN])
+    assert (cfg.optim.lr, cfg.optim.weight_decay, cfg.optim.layer_decay) == (5e-4, 0.1, 0.75)
+    assert (cfg.optim.epochs, cfg.optim.milestones, cfg.optim.batch_size) == (210, (170, 200), 64)
+    assert (cfg.model.name, cfg.model.init_model) == ("maskpose-b", "vitpose-b-multi")
+    assert cfg.data.train[0].format == "coco" and cfg.data.perturb_masks
+    assert train_config.TrainConfig.from_dict(cfg.to_dict()) == cfg  # what the workers receive
+
+
+def test_toml_file_with_several_sets(tmp_path):
+    f = tmp_path / "train.toml"
+    f.write_text("""
+[model]
+name = "maskpose-tiny"
+[[data.train]]
+format = "coco"
+ann_file = "coco.json"
+img_dir = "coco"
+ratio = 2
+[[data.train]]
+format = "aic"
+ann_file = "aic.json"
+img_dir = "aic"
+[run]
+num_workers = 4
+""")
+    cfg = train_config.load(f, ["optim.lr=1e-4"])
+    assert [s.format for s in cfg.data.train] == ["coco", "aic"]
+    assert [s.ratio for s in cfg.data.train] == [2.0, 1.0]
+    assert cfg.optim.lr == 1e-4 and cfg.run.num_workers == 4
+
+
+@pytest.mark.parametrize("override, message", [
+    ("run.num_workers=0", "run.num_workers: expected an integer >= 1, got 0"),
+    ("data.train=[{format: lsp, ann_file: a, img_dir: b}]", "data.train[0].format: expected 'coco' or 'mpii'"),
+    ("data.train=[{format: coco}]", "data.train[0]: missing ann_file, img_dir"),
+    ("data.train=[]", "data.train: expected at least one training set"),
+    ("optim.layer_decay=1.5", "optim.layer_decay: expected a number in (0, 1]"),
+    ("optim.batch_size=63", "optim.batch_size: expected a multiple of run.num_workers (2), got 63"),
+    ("run.precision=fp16", "run.precision: expected 'fp32' without use_gpu"),
+    ("data.val_ann_file=v.json", "data.val_img_dir: expected val_ann_file and val_img_dir both set"),
+    ("run.bogus=1", "run: unknown setting(s) bogus"),
+    ("model.task=segmenter", "model.task: expected 'pose'"),
+])
+def test_bad_values_name_the_key(override, message):
+    with pytest.raises(ConfigError) as exc:
+        train_config.load(overrides=[TRAIN, override])
+    assert message in str(exc.value)
