@@ -10,7 +10,7 @@ Sections (the defaults are the published MaskPose recipe, where there is one)::
     [optim]   lr, weight_decay, layer_decay, epochs, milestones, gamma, warmup_steps, batch_size
               (global, split over workers), clip_grad
     [run]     name, storage_path (folder or s3:// / gs://), num_workers, use_gpu, precision,
-              checkpoint_every, keep, val_every, seed, export (folder), max_steps_per_epoch
+              checkpoint_every, keep, val_every, seed, export (folder), max_steps_per_epoch, pool
 
 Errors name the key, what was expected and what came (the run config's own machinery).
 """
@@ -138,6 +138,8 @@ class RunSection:
         seed: sampling, augmentation and perturbation seed.
         export: folder the final weights are written to in the official layout (None: no export).
         max_steps_per_epoch: cut epochs short (smoke tests).
+        pool: a custom resource each worker asks 0.001 of, pinning workers to one node type of
+            ``cluster.yaml`` (e.g. "pool_sam", its largest GPU pool); None: any node with the resources.
     """
 
     name: str = "bmp-finetune"
@@ -151,6 +153,7 @@ class RunSection:
     seed: int = 0
     export: str | None = None
     max_steps_per_epoch: int | None = None
+    pool: str | None = None
 
     def __post_init__(self):
         _check(bool(self.name) and "/" not in self.name, "name", "a non-empty name without '/'", self.name)
@@ -203,6 +206,19 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    def absolute(self) -> "TrainConfig":
+        """The config with every local path made absolute (workers run in other folders)."""
+        def fix(p: str | None) -> str | None:
+            return p if p is None or "://" in p else os.path.abspath(os.path.expanduser(p))
+        return dataclasses.replace(
+            self,
+            model=dataclasses.replace(self.model, init=fix(self.model.init)),
+            data=dataclasses.replace(self.data, val_ann_file=fix(self.data.val_ann_file),
+                                     val_img_dir=fix(self.data.val_img_dir),
+                                     train=tuple(dataclasses.replace(s, ann_file=fix(s.ann_file), img_dir=fix(s.img_dir))
+                                                 for s in self.data.train)),
+            run=dataclasses.replace(self.run, storage_path=self.run.storage(), export=fix(self.run.export)))
 
 
 def _sources(items: Any) -> tuple[Source, ...]:

@@ -52,6 +52,11 @@ def preflight(cfg: TrainConfig) -> None:
     resolve(start.checkpoint, cfg.model.init)
 
 
+def _worker_resources(cfg: TrainConfig) -> dict:
+    res = {"CPU": 1.0, **({"GPU": 1.0} if cfg.run.use_gpu else {})}
+    return {**res, cfg.run.pool: 0.001} if cfg.run.pool else res
+
+
 def fit(cfg: TrainConfig, address: str | None = None) -> TrainSummary:
     """Run (or resume) the training job of ``cfg`` on Ray; export the final weights when asked."""
     import ray.train
@@ -60,13 +65,15 @@ def fit(cfg: TrainConfig, address: str | None = None) -> TrainSummary:
     from bmp_ray.pipeline.ray_run import init_ray
     from bmp_ray.train.worker import train_loop_per_worker
 
+    cfg = cfg.absolute()
     preflight(cfg)
     init_ray(address)
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config=cfg.to_dict(),
         torch_config=TorchConfig(backend="nccl" if cfg.run.use_gpu else "gloo"),
-        scaling_config=ray.train.ScalingConfig(num_workers=cfg.run.num_workers, use_gpu=cfg.run.use_gpu),
+        scaling_config=ray.train.ScalingConfig(num_workers=cfg.run.num_workers, use_gpu=cfg.run.use_gpu,
+                                               resources_per_worker=_worker_resources(cfg)),
         run_config=ray.train.RunConfig(
             name=cfg.run.name, storage_path=cfg.run.storage(),
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=cfg.run.keep),

@@ -54,3 +54,18 @@ def test_bad_values_name_the_key(override, message):
     with pytest.raises(ConfigError) as exc:
         train_config.load(overrides=[TRAIN, override])
     assert message in str(exc.value)
+
+
+def test_the_cluster_example_config_loads():
+    from pathlib import Path
+
+    cfg = train_config.load(Path(__file__).parents[2] / "jobs" / "finetune_maskpose.toml")
+    assert [s.format for s in cfg.data.train] == ["coco", "mpii", "aic"]
+    assert cfg.run.use_gpu and cfg.run.pool == "pool_sam" and cfg.optim.batch_size % cfg.run.num_workers == 0
+
+
+def test_local_paths_become_absolute_for_the_workers(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = train_config.load(overrides=[TRAIN, "model.init=w", "run.export=out", "run.storage_path=s3://b/x"]).absolute()
+    assert cfg.data.train[0].ann_file == str(tmp_path / "a.json") and cfg.model.init == str(tmp_path / "w")
+    assert cfg.run.export == str(tmp_path / "out") and cfg.run.storage_path == "s3://b/x"

@@ -18,7 +18,7 @@ from .conftest import small_settings
 def ray_local():
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    ray.init(num_cpus=2, resources={"pool_train": 1}, include_dashboard=False, logging_level="WARNING")
     yield
     ray.shutdown()
 
@@ -72,7 +72,8 @@ def test_bad_input_fails_before_any_worker_starts(tmp_path, caplog, coco_dir, tr
 
 
 def test_finetune_job_entry_point_prints_a_summary(ray_local, coco_dir, train_weights, tmp_path, capsys):
-    settings = small_settings(coco_dir, train_weights, **{"run.max_steps_per_epoch": 1, "run.val_every": 5})
+    settings = small_settings(coco_dir, train_weights, **{"run.max_steps_per_epoch": 1, "run.val_every": 5,
+                                                          "run.pool": "pool_train"})
     args = ["--name", "cli", "--storage", str(tmp_path), "--workers", "1", "--export", str(tmp_path / "w")]
     assert main(["train", *args, *sum((["--set", s] for s in settings), [])]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
