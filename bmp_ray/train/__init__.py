@@ -9,4 +9,5 @@
 ``state``       checkpoints (MMEngine model file + training state) and the export
 ``worker``      the per-worker training loop (DDP)
 ``trainer``     the ``TorchTrainer`` job: storage, resume, export
+``maskout``     detector training: people painted black and removed from the targets (issue #8)
 """
