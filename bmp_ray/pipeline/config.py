@@ -297,13 +297,11 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     return path, value
 
 
-def load(path: str | os.PathLike | None = None, overrides: Sequence[str] = (),
-         **fields: Any) -> RunConfig:
-    """The run config: defaults <- file (if given) <- ``--set`` overrides <- ``fields``
+def merged(path: str | os.PathLike | None, overrides: Sequence[str], fields: Mapping[str, Any]) -> dict:
+    """The settings dict of a config file (if given) <- ``--set`` overrides <- ``fields``
     (``{"models.preset": "test"}`` style keys, None values ignored)."""
-    d: dict[str, dict] = {}
-    for section, values in (read_file(path) if path else {}).items():
-        d[section] = dict(values) if isinstance(values, Mapping) else values
+    d: dict[str, Any] = {k: dict(v) if isinstance(v, Mapping) else v
+                         for k, v in (read_file(path) if path else {}).items()}
     items = [parse_override(o) for o in overrides]
     items += [(k.split("."), v) for k, v in fields.items() if v is not None]
     for (section, key), value in items:
@@ -311,7 +309,13 @@ def load(path: str | os.PathLike | None = None, overrides: Sequence[str] = (),
         if not isinstance(target, dict):
             raise ConfigError(f"config.{section}: expected a table of settings, got {target!r}")
         target[key] = value
-    return RunConfig.from_dict(d)
+    return d
+
+
+def load(path: str | os.PathLike | None = None, overrides: Sequence[str] = (),
+         **fields: Any) -> RunConfig:
+    """The run config: defaults <- file (if given) <- ``--set`` overrides <- ``fields``."""
+    return RunConfig.from_dict(merged(path, overrides, fields))
 
 
 def dumps(config: RunConfig) -> str:

@@ -23,7 +23,7 @@ import os
 from typing import Any, Mapping, Sequence
 
 from bmp_ray.errors import ConfigError
-from bmp_ray.pipeline.config import _build, _check, _unknown, parse_override, read_file
+from bmp_ray.pipeline.config import _build, _check, _unknown, merged
 
 FORMATS = ("coco", "mpii", "aic")
 TASKS = ("pose",)
@@ -242,13 +242,4 @@ def _sources(items: Any) -> tuple[Source, ...]:
 
 def load(path: str | os.PathLike | None = None, overrides: Sequence[str] = (), **fields: Any) -> TrainConfig:
     """Defaults <- file <- ``--set SECTION.KEY=VALUE`` <- ``fields`` (``{"run.name": "x"}``, None ignored)."""
-    d: dict[str, Any] = {k: dict(v) if isinstance(v, Mapping) else v
-                         for k, v in (read_file(path) if path else {}).items()}
-    items = [parse_override(o) for o in overrides]
-    items += [(k.split("."), v) for k, v in fields.items() if v is not None]
-    for (section, key), value in items:
-        target = d.setdefault(section, {})
-        if not isinstance(target, dict):
-            raise ConfigError(f"config.{section}: expected a table of settings, got {target!r}")
-        target[key] = value
-    return TrainConfig.from_dict(d)
+    return TrainConfig.from_dict(merged(path, overrides, fields))

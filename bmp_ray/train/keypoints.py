@@ -100,6 +100,13 @@ def _bad(path, where: str, what: str) -> DatasetError:
     return DatasetError(f"annotation file {path}: {where}: {what}")
 
 
+def _read_list(path, entry: str) -> list:
+    data = _read_json(path)
+    if not isinstance(data, list):
+        raise _bad(path, "top level", f"expected a list of {entry}")
+    return data
+
+
 def load_coco(ann_file: str | os.PathLike, img_dir: str | os.PathLike) -> list[PersonSample]:
     """People of a COCO keypoints file with at least one labelled keypoint (crowds skipped)."""
     data = _read_json(ann_file)
@@ -131,11 +138,8 @@ def load_coco(ann_file: str | os.PathLike, img_dir: str | os.PathLike) -> list[P
 
 def load_mpii(ann_file: str | os.PathLike, img_dir: str | os.PathLike) -> list[PersonSample]:
     """People of an mmpose MPII json (see the module docstring)."""
-    data = _read_json(ann_file)
-    if not isinstance(data, list):
-        raise _bad(ann_file, "top level", "expected a list of {image, center, scale, joints, joints_vis}")
     out = []
-    for i, a in enumerate(data):
+    for i, a in enumerate(_read_list(ann_file, "{image, center, scale, joints, joints_vis}")):
         try:
             center = np.array(a["center"], np.float32).reshape(2)
             scale = float(a["scale"]) * 200.0
@@ -158,11 +162,8 @@ def load_mpii(ann_file: str | os.PathLike, img_dir: str | os.PathLike) -> list[P
 
 def load_aic(ann_file: str | os.PathLike, img_dir: str | os.PathLike) -> list[PersonSample]:
     """People of an AI Challenger keypoint json (see the module docstring); unlabelled people skipped."""
-    data = _read_json(ann_file)
-    if not isinstance(data, list):
-        raise _bad(ann_file, "top level", "expected a list of {image_id, keypoint_annotations, human_annotations}")
     out = []
-    for i, a in enumerate(data):
+    for i, a in enumerate(_read_list(ann_file, "{image_id, keypoint_annotations, human_annotations}")):
         try:
             image_id = str(a["image_id"])
             kps, boxes = a["keypoint_annotations"], a["human_annotations"]
