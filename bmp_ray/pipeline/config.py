@@ -189,21 +189,27 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None) -> "RunConfig":
-        d = dict(d or {})
-        _unknown(d, [f.name for f in dataclasses.fields(cls)], "config")
-        parts, types_ = {}, typing.get_type_hints(cls)
-        for f in dataclasses.fields(cls):
-            sub = d.get(f.name, {})
-            if not isinstance(sub, Mapping):
-                raise ConfigError(f"config.{f.name}: expected a table of settings, got {sub!r}")
-            if f.name == "bmp":
-                parts[f.name] = BMPConfig.from_dict(sub)
-            else:
-                parts[f.name] = _build(types_[f.name], sub, f.name)
-        return cls(**parts)
+        types_ = typing.get_type_hints(cls)
+        return cls(**{name: BMPConfig.from_dict(sub) if name == "bmp" else _build(types_[name], sub, name)
+                      for name, sub in sections(cls, d).items()})
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def sections(cls, d: Mapping[str, Any] | None) -> dict[str, dict]:
+    """The settings of each section of the config dataclass ``cls`` (``{}`` where absent); unknown
+    sections and sections that are not tables are errors naming them."""
+    d = dict(d or {})
+    names = [f.name for f in dataclasses.fields(cls)]
+    _unknown(d, names, "config")
+    out = {}
+    for name in names:
+        sub = d.get(name, {})
+        if not isinstance(sub, Mapping):
+            raise ConfigError(f"config.{name}: expected a table of settings, got {sub!r}")
+        out[name] = dict(sub)
+    return out
 
 
 def _unknown(d: Mapping, known: Sequence[str], where: str) -> None:

@@ -20,10 +20,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import typing
 from typing import Any, Mapping, Sequence
 
 from bmp_ray.errors import ConfigError
-from bmp_ray.pipeline.config import _build, _check, _unknown, merged
+from bmp_ray.pipeline.config import _build, _check, merged, sections
 
 FORMATS = ("coco", "mpii", "aic")
 TASKS = ("pose",)
@@ -189,20 +190,12 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None) -> "TrainConfig":
-        d = dict(d or {})
-        _unknown(d, [f.name for f in dataclasses.fields(cls)], "config")
-        parts: dict[str, Any] = {}
-        for f, section in zip(dataclasses.fields(cls), (ModelSection, DataSection, OptimSection, RunSection)):
-            sub = d.get(f.name, {})
-            if not isinstance(sub, Mapping):
-                raise ConfigError(f"config.{f.name}: expected a table of settings, got {sub!r}")
-            sub = dict(sub)
-            if f.name == "data":
-                sub["train"] = _sources(sub.get("train", ()))
-            if f.name == "optim" and isinstance(sub.get("milestones"), list):
-                sub["milestones"] = tuple(sub["milestones"])
-            parts[f.name] = _build(section, sub, f.name)
-        return cls(**parts)
+        parts = sections(cls, d)
+        parts["data"]["train"] = _sources(parts["data"].get("train", ()))
+        if isinstance(parts["optim"].get("milestones"), list):
+            parts["optim"]["milestones"] = tuple(parts["optim"]["milestones"])
+        types_ = typing.get_type_hints(cls)
+        return cls(**{name: _build(types_[name], sub, name) for name, sub in parts.items()})
 
     def to_dict(self) -> dict:
         return json.loads(json.dumps(dataclasses.asdict(self)))
