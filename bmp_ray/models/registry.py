@@ -23,6 +23,7 @@ BMP_HF_REPO = "vrg-prague/BBoxMaskPose"
 # the test variants' "repository": it exists only where `bmp-ray weights synth` output is served
 TEST_HF_REPO = "bmp-ray/test-variants"
 SAM_URL = "https://dl.fbaipublicfiles.com/segment_anything/"
+MMDET_URL = "https://download.openmmlab.com/mmdetection/v3.0/rtmdet/"
 
 Family = Literal["detector", "pose", "sam"]
 
@@ -49,6 +50,8 @@ class ModelSpec:
         conditioning: pose only: MaskPose conditioning (dim the background) on or off.
         test_variant: True for the small random-weight variants (never downloaded).
         full: the full-size model a test variant stands in for.
+        starts_from: the published starting point of its fine-tuning (``bmp-ray train``'s default
+            ``model.init_model``); None: itself.
     """
 
     name: str
@@ -58,6 +61,7 @@ class ModelSpec:
     conditioning: bool = False
     test_variant: bool = False
     full: str | None = None
+    starts_from: str | None = None
     description: str = ""
 
     @property
@@ -76,10 +80,16 @@ _SAM_ARCHS = {
 
 MODELS: dict[str, ModelSpec] = {s.name: s for s in [
     ModelSpec("rtmdet-ins-l-bmp", "detector", "rtmdet_ins_l_bmp.py",
-              CheckpointSource("rtmdet-ins-l-mask.pth", hf_repo=BMP_HF_REPO),
+              CheckpointSource("rtmdet-ins-l-mask.pth", hf_repo=BMP_HF_REPO), starts_from="rtmdet-ins-l",
               description="RTMDet-Ins-L fine-tuned by BMP to ignore blacked-out people (80 COCO classes)"),
+    ModelSpec("rtmdet-ins-l", "detector", "rtmdet_ins_l_bmp.py",
+              CheckpointSource("rtmdet-ins_l_8xb32-300e_coco_20221124_103237-78d1d652.pth",
+                               url=MMDET_URL + "rtmdet-ins_l_8xb32-300e_coco/"
+                               "rtmdet-ins_l_8xb32-300e_coco_20221124_103237-78d1d652.pth", sha256="78d1d652"),
+              description="mmdet's COCO RTMDet-Ins-L, the starting point of the BMP detector (80 COCO classes)"),
     ModelSpec("maskpose-b", "pose", "vitpose_b_21kpt.py",
               CheckpointSource("MaskPose/MaskPose-b-1.0.0.pth", hf_repo=BMP_HF_REPO), conditioning=True,
+              starts_from="vitpose-b-multi",
               description="MaskPose-B: ViT-B pose model conditioned by the person's mask, 21 keypoints"),
     ModelSpec("vitpose-b-multi", "pose", "vitpose_b_21kpt.py",
               CheckpointSource("ViTPose-b-multi_mmpose20.pth", hf_repo=BMP_HF_REPO),
@@ -99,7 +109,7 @@ MODELS: dict[str, ModelSpec] = {s.name: s for s in [
               full="rtmdet-ins-l-bmp", description="RTMDet-Ins tiny widths, 320 px letterbox (tests)"),
     ModelSpec("maskpose-tiny", "pose", "vitpose_tiny_21kpt.py",
               CheckpointSource("MaskPose/MaskPose-tiny.pth", hf_repo=TEST_HF_REPO), conditioning=True,
-              test_variant=True, full="maskpose-b", description="2-layer 64-wide ViT MaskPose (tests)"),
+              test_variant=True, starts_from="vitpose-tiny", full="maskpose-b", description="2-layer 64-wide ViT MaskPose (tests)"),
     ModelSpec("vitpose-tiny", "pose", "vitpose_tiny_21kpt.py",
               CheckpointSource("ViTPose-tiny.pth", hf_repo=TEST_HF_REPO), test_variant=True,
               full="vitpose-b-multi", description="2-layer 64-wide ViTPose, no mask input (tests)"),

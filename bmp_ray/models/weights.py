@@ -43,7 +43,8 @@ class CheckpointSource:
             also where it is looked for inside a local weights folder.
         hf_repo: Hugging Face repository id, or None.
         url: direct download URL, or None (tried when there is no ``hf_repo``).
-        sha256: expected hex digest, or None when not published.
+        sha256: expected hex digest, or its first 8 or more digits (OpenMMLab publishes the first 8 in
+            its file names), or None when not published.
         revision: Hugging Face revision (branch, tag or commit).
     """
 
@@ -79,7 +80,7 @@ def verify(path: Path, sha256: str | None) -> None:
     if sha256 is None:
         return
     got = sha256_of(path)
-    if got != sha256.lower():
+    if not (len(sha256) >= 8 and got.startswith(sha256.lower())):
         raise CheckpointError(
             f"{path}: sha256 {got} but {sha256} was expected; the file is damaged or not the official "
             "one: delete it so that it is downloaded again, or pass the right file"

@@ -248,7 +248,7 @@ def _build(cls, d: Mapping[str, Any], where: str):
         return cls(**{k: (float(v) if hints[k] in (float, float | None) and v is not None else v)
                       for k, v in d.items()})
     except ConfigError as exc:
-        if str(exc).startswith(where):
+        if str(exc).startswith((f"{where}.", f"{where}:")):
             raise
         raise ConfigError(f"{where}.{exc}") from None
 

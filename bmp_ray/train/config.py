@@ -1,16 +1,27 @@
 """The training config: one typed, frozen tree read from TOML or YAML and overridden by ``--set``.
 
-Sections (the defaults are the published MaskPose recipe, where there is one)::
+Sections::
 
-    [model]   task = "pose", name (registry name: architecture and export path),
-              init (weights folder or file to start from), init_model (registry name of the starting
-              checkpoint, default ``name``), conditioning (MaskPose mask input; default the model's)
+    [model]   task ("pose" or "detector"; default: the family of ``name``, else "pose"), name
+              (registry name: architecture and export path), init (weights folder or file to start
+              from), init_model (registry name of the starting checkpoint, default ``name``),
+              conditioning (MaskPose mask input; default the model's)
     [data]    train = [{format, ann_file, img_dir, ratio}, ...], val_ann_file, val_img_dir,
-              samples_per_epoch, augment, perturb_masks, loader_workers
-    [optim]   lr, weight_decay, layer_decay, epochs, milestones, gamma, warmup_steps, batch_size
-              (global, split over workers), clip_grad
+              samples_per_epoch, augment, perturb_masks (pose), mask_out, mask_out_none,
+              mask_out_all, mask_out_covered (detector), loader_workers
+    [optim]   optimizer ("adamw" or "sgd"), lr, momentum (sgd), weight_decay, layer_decay, epochs,
+              milestones, gamma, warmup_steps, batch_size (global, split over workers), clip_grad
     [run]     name, storage_path (folder or s3:// / gs://), num_workers, use_gpu, precision,
               checkpoint_every, keep, val_every, seed, export (folder), max_steps_per_epoch, pool
+
+The defaults are each task's recipe (``RECIPES``), under the file and ``--set``:
+
+- pose: the published MaskPose recipe: MaskPose-B from ViTPose-B multi, AdamW 5e-4 with layer decay
+  0.75, weight decay 0.1, 210 epochs, steps at 170 and 200, batch 64, gradient clip 1;
+- detector: the published BMP detector fine-tune (10 epochs, batch 16, learning rate 2e-2) of mmdet's
+  COCO RTMDet-Ins-L. The optimizer was not published: 2e-2 at batch 16 is mmdet's SGD schedule
+  (momentum 0.9, weight decay 1e-4), which we use, with its steps scaled to 10 epochs (7 and 9), its
+  500-step warm-up and no clipping; norms and biases get no weight decay (RTMDet's own setting).
 
 Errors name the key, what was expected and what came (the run config's own machinery).
 """
@@ -27,7 +38,17 @@ from bmp_ray.errors import ConfigError
 from bmp_ray.pipeline.config import _build, _check, merged, sections
 
 FORMATS = ("coco", "mpii", "aic")
-TASKS = ("pose",)
+TASKS = ("pose", "detector")
+OPTIMIZERS = ("adamw", "sgd")
+# each task's defaults, under the file and --set (the dataclass defaults are the pose recipe)
+RECIPES: dict[str, dict[str, dict[str, Any]]] = {
+    "pose": {},
+    "detector": {
+        "model": {"name": "rtmdet-ins-l-bmp"},
+        "optim": {"optimizer": "sgd", "lr": 0.02, "momentum": 0.9, "weight_decay": 1e-4, "layer_decay": 1.0,
+                  "epochs": 10, "milestones": (7, 9), "batch_size": 16, "clip_grad": None},
+    },
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,18 +56,19 @@ class ModelSection:
     """Which model is trained and where it starts.
 
     Attributes:
-        task: "pose" (MaskPose / ViTPose).
+        task: "pose" (MaskPose / ViTPose) or "detector" (RTMDet-Ins).
         name: registry name of the trained model (architecture, export file path).
         init: weights folder (official layout) or checkpoint file to start from; None: the hub cache.
-        init_model: registry name of the starting checkpoint (same architecture), e.g. "vitpose-b-multi"
-            to fine-tune MaskPose from the multi-dataset ViTPose; None: ``name``.
+        init_model: registry name of the starting checkpoint (same architecture); default the model's
+            published starting point (MaskPose-B: "vitpose-b-multi", the BMP detector: mmdet's COCO
+            "rtmdet-ins-l"), else ``name`` itself.
         conditioning: MaskPose's mask input on or off; None: the model's own (ViTPose: off).
     """
 
     task: str = "pose"
     name: str = "maskpose-b"
     init: str | None = None
-    init_model: str | None = "vitpose-b-multi"
+    init_model: str | None = None
     conditioning: bool | None = None
 
     def __post_init__(self):
@@ -78,6 +100,10 @@ class DataSection:
         samples_per_epoch: samples drawn per epoch over all workers (None: the sum of the sets' sizes).
         augment: mmpose's flip, half-body and box jitter (off for overfit checks).
         perturb_masks: perturb the conditioning mask of every sample (MaskPose training).
+        mask_out: paint a random subset of people black and drop them from the targets (detector
+            training; ``bmp_ray.train.maskout``), with the odds of painting nobody (``mask_out_none``)
+            and everybody (``mask_out_all``) and the covered fraction that drops a person
+            (``mask_out_covered``).
         loader_workers: DataLoader processes per training worker (0: in the worker's process).
     """
 
@@ -87,6 +113,10 @@ class DataSection:
     samples_per_epoch: int | None = None
     augment: bool = True
     perturb_masks: bool = True
+    mask_out: bool = True
+    mask_out_none: float = 0.25
+    mask_out_all: float = 0.05
+    mask_out_covered: float = 0.7
     loader_workers: int = 2
 
     def __post_init__(self):
@@ -95,13 +125,21 @@ class DataSection:
         _check(self.samples_per_epoch is None or self.samples_per_epoch >= 1, "samples_per_epoch",
                "an integer >= 1", self.samples_per_epoch)
         _check(self.loader_workers >= 0, "loader_workers", "an integer >= 0", self.loader_workers)
+        for key in ("mask_out_none", "mask_out_all"):
+            _check(0 <= getattr(self, key) <= 1, key, "a probability in [0, 1]", getattr(self, key))
+        _check(self.mask_out_none + self.mask_out_all <= 1, "mask_out_all",
+               "mask_out_none + mask_out_all <= 1", self.mask_out_all)
+        _check(0 < self.mask_out_covered <= 1, "mask_out_covered", "a fraction in (0, 1]", self.mask_out_covered)
 
 
 @dataclasses.dataclass(frozen=True)
 class OptimSection:
-    """AdamW with layer-wise learning-rate decay, linear warm-up and steps at ``milestones`` (epochs)."""
+    """AdamW (with layer-wise learning-rate decay for ViTs) or SGD, linear warm-up over
+    ``warmup_steps`` optimizer steps and steps by ``gamma`` at ``milestones`` (epochs)."""
 
+    optimizer: str = "adamw"
     lr: float = 5e-4
+    momentum: float = 0.9
     weight_decay: float = 0.1
     layer_decay: float = 0.75
     epochs: int = 210
@@ -112,7 +150,9 @@ class OptimSection:
     clip_grad: float | None = 1.0
 
     def __post_init__(self):
+        _check(self.optimizer in OPTIMIZERS, "optimizer", " or ".join(map(repr, OPTIMIZERS)), self.optimizer)
         _check(self.lr > 0, "lr", "a number > 0", self.lr)
+        _check(0 <= self.momentum < 1, "momentum", "a number in [0, 1)", self.momentum)
         _check(self.weight_decay >= 0, "weight_decay", "a number >= 0", self.weight_decay)
         _check(0 < self.layer_decay <= 1, "layer_decay", "a number in (0, 1]", self.layer_decay)
         _check(self.epochs >= 1, "epochs", "an integer >= 1", self.epochs)
@@ -184,6 +224,19 @@ class TrainConfig:
         if not self.data.train:
             raise ConfigError("data.train: expected at least one training set "
                               "({format, ann_file, img_dir, ratio}), got none")
+        if self.model.task == "detector":
+            for i, s in enumerate(self.data.train):
+                _check(s.format == "coco", f"data.train[{i}].format",
+                       "'coco' (COCO instance annotations) for the detector", s.format)
+        from bmp_ray.models import registry
+
+        try:
+            family = registry.get(self.model.name).family
+        except ConfigError as exc:
+            raise ConfigError(f"model.name: {exc}") from None
+        if family != self.model.task:
+            raise ConfigError(f"model.name: {self.model.name!r} is a {family} model but model.task is "
+                              f"{self.model.task!r}; set model.task={family} or name a {self.model.task} model")
         if self.optim.batch_size % self.run.num_workers:
             raise ConfigError(f"optim.batch_size: expected a multiple of run.num_workers "
                               f"({self.run.num_workers}), got {self.optim.batch_size}")
@@ -191,6 +244,11 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None) -> "TrainConfig":
         parts = sections(cls, d)
+        task = parts["model"].setdefault("task", _task_of(parts["model"].get("name")))
+        for name, defaults in RECIPES.get(task, {}).items():
+            parts[name] = {**defaults, **parts[name]}
+        if parts["model"].get("init_model") is None:
+            parts["model"]["init_model"] = _starts_from(parts["model"].get("name", ModelSection.name))
         parts["data"]["train"] = _sources(parts["data"].get("train", ()))
         if isinstance(parts["optim"].get("milestones"), list):
             parts["optim"]["milestones"] = tuple(parts["optim"]["milestones"])
@@ -212,6 +270,22 @@ class TrainConfig:
                                      train=tuple(dataclasses.replace(s, ann_file=fix(s.ann_file), img_dir=fix(s.img_dir))
                                                  for s in self.data.train)),
             run=dataclasses.replace(self.run, storage_path=self.run.storage(), export=fix(self.run.export)))
+
+
+def _starts_from(name: Any) -> str | None:
+    from bmp_ray.models import registry
+
+    spec = registry.MODELS.get(name) if isinstance(name, str) else None
+    return spec.starts_from if spec is not None else None
+
+
+def _task_of(name: Any) -> str:
+    """The task of a model named without ``model.task``: its registry family when it is a pose model
+    or detector, else "pose" (an unknown name is reported by the model section's check)."""
+    from bmp_ray.models import registry
+
+    spec = registry.MODELS.get(name) if isinstance(name, str) else None
+    return spec.family if spec is not None and spec.family in TASKS else "pose"
 
 
 def _sources(items: Any) -> tuple[Source, ...]:

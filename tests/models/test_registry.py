@@ -24,6 +24,14 @@ def test_every_test_variant_stands_in_for_a_full_model_of_its_family():
         assert spec.conditioning == registry.get(spec.full).conditioning
 
 
+def test_fine_tuning_starts_from_a_model_of_the_same_architecture():
+    starts = {n: registry.get(n).starts_from for n in registry.names() if registry.get(n).starts_from}
+    assert starts == {"rtmdet-ins-l-bmp": "rtmdet-ins-l", "maskpose-b": "vitpose-b-multi",
+                      "maskpose-tiny": "vitpose-tiny"}
+    for name, start in starts.items():
+        assert registry.get(start).arch == registry.get(name).arch
+
+
 def test_detector_config_has_the_bmp_settings():
     cfg = mm_config(registry.get("rtmdet-ins-l-bmp"))
     t = cfg.model.test_cfg
@@ -45,7 +53,7 @@ def test_pose_config_has_the_maskpose_settings():
 
 
 # published parameter counts (millions) of the official architectures
-FULL_SIZES = {"rtmdet-ins-l-bmp": 57.4, "maskpose-b": 90.0, "vitpose-b-multi": 90.0,
+FULL_SIZES = {"rtmdet-ins-l-bmp": 57.4, "rtmdet-ins-l": 57.4, "maskpose-b": 90.0, "vitpose-b-multi": 90.0,
               "sam-vit-b": 93.7, "sam-vit-l": 312.3, "sam-vit-h": 641.1}
 
 

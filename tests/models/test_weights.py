@@ -140,3 +140,13 @@ def test_module_prefix_is_stripped_and_plain_state_dicts_load(tmp_path, model):
     f = tmp_path / "ddp.pth"
     torch.save({f"module.{k}": v for k, v in model.state_dict().items()}, f)
     assert set(state_dict_of(load_checkpoint(f), f)) == set(model.state_dict())
+
+
+def test_an_openmmlab_digest_prefix_is_checked(tmp_path, model):
+    """OpenMMLab names files ``...-<first 8 sha256 digits>.pth``; the registry checks those digits."""
+    f = mm_checkpoint(tmp_path / "a.pth", model)
+    verify(f, sha(f)[:8])
+    with pytest.raises(CheckpointError, match="damaged or not the official"):
+        verify(f, "0" * 8)
+    with pytest.raises(CheckpointError):  # too short to mean anything
+        verify(f, sha(f)[:4])
