@@ -1,11 +1,16 @@
-"""The optimizer and learning-rate schedule of the published ViTPose / MaskPose recipe.
+"""The optimizers and learning-rate schedule of the training recipes.
 
-AdamW (betas 0.9, 0.999) with layer-wise learning-rate decay, built by mmpose's own
-``LayerDecayOptimWrapperConstructor``: the patch embedding and position embedding get
-``layer_decay ** (L + 1)`` of the learning rate, transformer layer i ``layer_decay ** (L - i)``, the head
-the full rate; biases, norms and the position embedding get no weight decay. The schedule is a linear
-warm-up from 0.1 percent over ``warmup_steps`` optimizer steps, then a step decay by ``gamma`` at each
-milestone epoch (mmpose's ``LinearLR`` + ``MultiStepLR``).
+- ViT pose models (the ViTPose / MaskPose recipe): AdamW (betas 0.9, 0.999) with layer-wise
+  learning-rate decay, built by mmpose's own ``LayerDecayOptimWrapperConstructor``: the patch embedding
+  and position embedding get ``layer_decay ** (L + 1)`` of the learning rate, transformer layer i
+  ``layer_decay ** (L - i)``, the head the full rate; biases, norms and the position embedding get no
+  weight decay.
+- Other models (the detector): AdamW or SGD (momentum, no Nesterov) built by mmengine's
+  ``DefaultOptimWrapperConstructor`` with RTMDet's ``paramwise_cfg``: norms and biases get no weight decay.
+
+The schedule is a linear warm-up from 0.1 percent over ``warmup_steps`` optimizer steps, then a step
+decay by ``gamma`` at each milestone epoch (mmengine's ``LinearLR`` + ``MultiStepLR`` as the mmpose and
+mmdet recipes configure them).
 """
 
 from __future__ import annotations
@@ -18,18 +23,30 @@ from typing import Sequence
 import torch
 
 
-def build_optimizer(model: torch.nn.Module, lr: float, weight_decay: float, layer_decay: float) -> torch.optim.Optimizer:
-    """AdamW over ``model``'s trainable parameters (the bare model, not its DDP wrapper: group names
-    follow parameter names), layer-decayed when the backbone is a ViT, else plain."""
-    from mmpose.engine.optim_wrappers import LayerDecayOptimWrapperConstructor
+def build_optimizer(model: torch.nn.Module, lr: float, weight_decay: float, layer_decay: float,
+                    optimizer: str = "adamw", momentum: float = 0.9) -> torch.optim.Optimizer:
+    """The optimizer over ``model``'s trainable parameters (the bare model, not its DDP wrapper: group
+    names follow parameter names): "adamw" layer-decayed when the backbone is a ViT, else "adamw" or
+    "sgd" with no weight decay on norms and biases."""
+    from mmengine.optim import DefaultOptimWrapperConstructor
 
-    wrapper = dict(type="OptimWrapper", optimizer=dict(type="AdamW", lr=lr, betas=(0.9, 0.999),
-                                                       weight_decay=weight_decay))
+    if optimizer == "sgd":
+        opt = dict(type="SGD", lr=lr, momentum=momentum, weight_decay=weight_decay)
+    elif optimizer == "adamw":
+        opt = dict(type="AdamW", lr=lr, betas=(0.9, 0.999), weight_decay=weight_decay)
+    else:
+        raise ValueError(f"optimizer: expected 'adamw' or 'sgd', got {optimizer!r}")
+    wrapper = dict(type="OptimWrapper", optimizer=opt)
     layers = getattr(getattr(model, "backbone", None), "num_layers", None)
-    if layers is None or not hasattr(model.backbone, "layers"):
-        return torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.999), weight_decay=weight_decay)
-    constructor = LayerDecayOptimWrapperConstructor(wrapper, dict(num_layers=int(layers), layer_decay_rate=layer_decay))
-    with contextlib.redirect_stdout(io.StringIO()):  # the constructor prints its settings
+    if optimizer == "adamw" and layers is not None and hasattr(model.backbone, "layers"):
+        from mmpose.engine.optim_wrappers import LayerDecayOptimWrapperConstructor
+
+        constructor = LayerDecayOptimWrapperConstructor(wrapper, dict(num_layers=int(layers),
+                                                                      layer_decay_rate=layer_decay))
+    else:
+        constructor = DefaultOptimWrapperConstructor(wrapper, dict(norm_decay_mult=0.0, bias_decay_mult=0.0,
+                                                                   bypass_duplicate=True))
+    with contextlib.redirect_stdout(io.StringIO()):  # the constructors print their settings
         return constructor(model).optimizer
 
 

@@ -94,7 +94,10 @@ def train(cfg: TrainConfig, session, make_task: Callable[[TrainConfig, int], Any
 
     task = (make_task or default_task)(cfg, session.rank)
     model = task.model
-    opt = build_optimizer(model, cfg.optim.lr, cfg.optim.weight_decay, cfg.optim.layer_decay)
+    if getattr(task, "sync_bn", False) and session.device.type == "cuda" and session.world > 1:
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)  # the recipe's SyncBN (GPU only)
+    opt = build_optimizer(model, cfg.optim.lr, cfg.optim.weight_decay, cfg.optim.layer_decay,
+                          cfg.optim.optimizer, cfg.optim.momentum)
     base_lrs = [g["lr"] for g in opt.param_groups]
     start_epoch, step = 0, 0
     with session.checkpoint() as folder:
