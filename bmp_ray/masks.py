@@ -58,3 +58,15 @@ def to_bbox(counts, height: int, width: int) -> np.ndarray:
     xywh[:, 2:] += xywh[:, :2]
     return xywh
 
+
+
+def from_segmentation(seg, height: int, width: int) -> np.ndarray:
+    """(H, W) bool mask of a COCO annotation's ``segmentation`` (polygons, uncompressed or compressed RLE)."""
+    if isinstance(seg, list):
+        rle = _coco.merge(_coco.frPyObjects(seg, height, width))
+    elif isinstance(seg.get("counts"), list):
+        rle = _coco.frPyObjects(seg, height, width)
+    else:
+        counts = seg["counts"]
+        rle = {"size": list(seg["size"]), "counts": counts.encode() if isinstance(counts, str) else counts}
+    return _coco.decode(rle).astype(bool)

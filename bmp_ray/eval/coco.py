@@ -82,14 +82,18 @@ def to_coco_results(results: Sequence[FrameResult], image_ids: Sequence[int], sc
     return out
 
 
-def cocoeval(gt: COCO, dets: list[dict], iou_type: str, image_ids: Sequence[int]) -> list[float]:
-    """pycocotools' 12 summary ``stats`` of COCO results ``dets`` on ``image_ids`` (all 0 when empty)."""
+def cocoeval(gt: COCO, dets: list[dict], iou_type: str, image_ids: Sequence[int],
+             cat_ids: Sequence[int] | None = None) -> list[float]:
+    """pycocotools' 12 summary ``stats`` of COCO results ``dets`` on ``image_ids`` (all 0 when empty),
+    over ``cat_ids`` (default every category of ``gt``)."""
     if not dets:
         return [0.0] * 12
     with contextlib.redirect_stdout(io.StringIO()):
         dt = gt.loadRes(copy.deepcopy(dets))
         ev = COCOeval(gt, dt, iou_type)
         ev.params.imgIds = [int(i) for i in image_ids]
+        if cat_ids is not None:
+            ev.params.catIds = [int(c) for c in cat_ids]
         ev.evaluate()
         ev.accumulate()
         ev.summarize()

@@ -19,7 +19,7 @@ import torch
 import torchvision
 
 from bmp_ray import masks as _masks
-from bmp_ray.models.build import check_device, load_model
+from bmp_ray.models.build import LoadedModel, check_device, load_model
 from bmp_ray.models.common import check_frames, check_precision, inference
 
 log = logging.getLogger(__name__)
@@ -112,11 +112,14 @@ class Detector:
         nms_iou: greedy box NMS IoU between kept people (BMP: 0.3).
         max_per_img: the detector's own cap on instances per image, all classes (default: the model
             config's, 40 for BMP).
+        loaded: an already loaded model to use instead of ``model`` / ``weights`` (training validation:
+            the model being trained, in eval mode).
     """
 
     def __init__(self, model: str = "rtmdet-ins-l-bmp", weights: str | os.PathLike | None = None, *,
                  device: str = "cpu", precision: str = "fp32", score_thr: float = 0.3,
-                 nms_iou: float = 0.3, max_per_img: int | None = None, offline: bool | None = None):
+                 nms_iou: float = 0.3, max_per_img: int | None = None, offline: bool | None = None,
+                 loaded: LoadedModel | None = None):
         from mmcv.transforms import Compose
         from mmdet.utils import get_test_pipeline_cfg
         from mmengine.registry import DefaultScope
@@ -126,7 +129,7 @@ class Detector:
                 raise ValueError(f"Detector {name}: expected a number in [0, 1], got {v!r}")
         self.device = check_device(device)
         self.dtype = check_precision(precision, self.device)
-        self.loaded = load_model(model, weights, device=device, offline=offline)
+        self.loaded = loaded if loaded is not None else load_model(model, weights, device=device, offline=offline)
         if self.loaded.spec.family != "detector":
             raise ValueError(f"Detector: {model!r} is a {self.loaded.spec.family} model")
         self.model = self.loaded.module

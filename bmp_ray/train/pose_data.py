@@ -24,6 +24,7 @@ import numpy as np
 import torch.utils.data
 
 from bmp_ray.errors import DatasetError
+from bmp_ray.masks import from_segmentation
 from bmp_ray.models.pose import DIM_BACKGROUND, fill_holes
 from bmp_ray.train.keypoints import PersonSample
 from bmp_ray.train.perturb import perturb_mask
@@ -43,17 +44,9 @@ def read_image(path: str) -> np.ndarray:
 
 def person_mask(person: PersonSample, height: int, width: int) -> np.ndarray:
     """(H, W) uint8 0/1: the person's instance mask, or the box where the set has none."""
-    from pycocotools import mask as coco_mask
-
     seg = person.segmentation
     if seg:
-        if isinstance(seg, list):
-            rle = coco_mask.merge(coco_mask.frPyObjects(seg, height, width))
-        elif isinstance(seg.get("counts"), list):
-            rle = coco_mask.frPyObjects(seg, height, width)
-        else:
-            rle = {"size": seg["size"], "counts": seg["counts"]}
-        m = coco_mask.decode(rle)
+        m = from_segmentation(seg, height, width)
         if m.shape == (height, width):
             return m.astype(np.uint8)
         log.warning("%s: mask size %s differs from the image's %s; using the box", person.image, m.shape,

@@ -6,7 +6,9 @@ A task is built once per training worker (``__init__`` loads everything) and giv
   configured checkpoint; the loop computes losses with mmengine's own ``data_preprocessor`` ->
   ``forward(mode="loss")`` -> ``parse_losses``;
 - ``dataset`` (map-style, items from ``RatioSampler``), ``sizes`` and ``ratios`` of its sets;
-- ``validate(model)``: validation metrics (only on the rank-0 worker; empty when no set is configured).
+- ``validate(model)``: validation metrics (only on the rank-0 worker; empty when no set is configured);
+- ``check(cfg)`` (static): the driver's check of the training data before any worker starts;
+- ``sync_bn``: whether multi-GPU runs use SyncBN (the detector recipe's norm layers).
 """
 
 from __future__ import annotations
@@ -42,6 +44,15 @@ def initial_model(cfg: TrainConfig) -> torch.nn.Module:
 class PoseTask:
     """MaskPose / ViTPose fine-tuning on COCO, MPII and AI Challenger keypoints (21-keypoint space)."""
 
+    sync_bn = False
+
+    @staticmethod
+    def check(cfg: TrainConfig) -> None:
+        from bmp_ray.train.keypoints import load_source
+
+        for s in cfg.data.train:
+            load_source(s.format, s.ann_file, s.img_dir)
+
     def __init__(self, cfg: TrainConfig, rank: int = 0):
         from bmp_ray.train.keypoints import load_source
         from bmp_ray.train.pose_data import PoseTrainSet
@@ -64,7 +75,39 @@ class PoseTask:
         return self.validator(model) if self.validator is not None else {}
 
 
-TASKS = {"pose": PoseTask}
+class DetectorTask:
+    """RTMDet-Ins fine-tuning on COCO person instances with people masked out (``det_data``)."""
+
+    sync_bn = True
+
+    @staticmethod
+    def check(cfg: TrainConfig) -> None:
+        from bmp_ray.train.det_data import load_instances
+
+        for s in cfg.data.train:
+            load_instances(s.ann_file, s.img_dir)
+
+    def __init__(self, cfg: TrainConfig, rank: int = 0):
+        from bmp_ray.train.det_data import DetTrainSet, load_instances
+        from bmp_ray.train.validate import DetectionValidator
+
+        self.model = initial_model(cfg)
+        sets = [load_instances(s.ann_file, s.img_dir) for s in cfg.data.train]
+        self.sizes = [len(s) for s in sets]
+        self.ratios = [s.ratio for s in cfg.data.train]
+        d = cfg.data
+        mask_out = dict(p_none=d.mask_out_none, p_all=d.mask_out_all, covered=d.mask_out_covered) if d.mask_out else None
+        self.dataset = DetTrainSet([im for s in sets for im in s], self.model.cfg.train_pipeline, augment=d.augment,
+                                   mask_out=mask_out)
+        self.validator = None
+        if rank == 0 and d.val_ann_file:
+            self.validator = DetectionValidator(d.val_ann_file, d.val_img_dir, cfg.model.name, seed=cfg.run.seed)
+
+    def validate(self, model: torch.nn.Module) -> dict[str, float]:
+        return self.validator(model) if self.validator is not None else {}
+
+
+TASKS = {"pose": PoseTask, "detector": DetectorTask}
 
 
 def make_task(cfg: TrainConfig, rank: int = 0):

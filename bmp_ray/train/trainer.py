@@ -22,7 +22,6 @@ from bmp_ray.models import registry
 from bmp_ray.models.weights import resolve
 from bmp_ray.train import state
 from bmp_ray.train.config import TrainConfig
-from bmp_ray.train.keypoints import load_source
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +41,9 @@ class TrainSummary:
 
 def preflight(cfg: TrainConfig) -> None:
     """Fail on the driver, before any worker starts, on missing or malformed data and weights."""
-    for s in cfg.data.train:
-        load_source(s.format, s.ann_file, s.img_dir)
+    from bmp_ray.train.tasks import TASKS
+
+    TASKS[cfg.model.task].check(cfg)
     if cfg.data.val_ann_file and not Path(cfg.data.val_ann_file).is_file():
         from bmp_ray.errors import DatasetError
 

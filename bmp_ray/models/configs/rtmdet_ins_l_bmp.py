@@ -1,7 +1,9 @@
 # RTMDet-Ins-L as BMP runs it: mmdet's rtmdet-ins_l_8xb32-300e_coco architecture (80 COCO classes,
 # person = label 0) with the BMP test settings: score_thr 0.05, NMS IoU 0.6, at most 40 instances per
 # image, mask threshold 0.5; input letterboxed to 640x640, pad value 114, BGR. Written for mmdet 3.3.
+# train_pipeline: fine-tuning with people masked out (bmp_ray/train/det_data.py says why each step).
 default_scope = 'mmdet'
+custom_imports = dict(imports=['bmp_ray.train.det_data'], allow_failed_imports=False)  # MaskOutPeople
 img_scale = (640, 640)
 pad_value = 114
 
@@ -66,6 +68,18 @@ test_pipeline = [
     dict(type='LoadAnnotations', with_bbox=True),
     dict(type='PackDetInputs',
          meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
+]
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', with_bbox=True, with_mask=True, poly2mask=True),
+    dict(type='MaskOutPeople', p_none=0.25, p_all=0.05, covered=0.7),
+    dict(type='RandomResize', scale=img_scale, ratio_range=(0.1, 2.0), keep_ratio=True),
+    dict(type='RandomCrop', crop_size=img_scale, recompute_bbox=True, allow_negative_crop=True),
+    dict(type='FilterAnnotations', min_gt_bbox_wh=(1, 1), keep_empty=False),
+    dict(type='YOLOXHSVRandomAug'),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='Pad', size=img_scale, pad_val=dict(img=(pad_value, pad_value, pad_value))),
+    dict(type='PackDetInputs'),
 ]
 test_dataloader = dict(
     batch_size=1,
