@@ -93,7 +93,7 @@ def test_mask_out_people_in_mmdets_pipeline(coco_dir, seed):
     black = (out["img"] == 0).all(-1)
     changed = (out["img"] != loaded["img"]).any(-1)
     assert black[changed].all() and not (changed & ~masks[removed].any(0)).any()
-    assert sum(masks[i][black].all() for i in removed) >= out["masked_out"]  # the painted: all black
+    assert sum(black[masks[i]].all() for i in removed) >= out["masked_out"]  # the painted: all black
     for i in removed:  # painted or covered by the paint for 70 percent or more
         assert (masks[i] & black).sum() >= 0.7 * masks[i].sum()
     for i in keep:  # kept people: at most 70 percent under the paint
