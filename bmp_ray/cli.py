@@ -2,6 +2,7 @@
 
 ``bmp-ray run INPUT... --out DIR``   BMP over videos and images into Parquet (Ray, or ``--no-ray``)
 ``bmp-ray train``           fine-tune a model with Ray Train (``--config``, ``--set``; see README)
+``bmp-ray maskout-preview`` a picture of detector training samples with people masked out
 ``bmp-ray probe PATH...``   one JSON object per input: the probe, or the error
 ``bmp-ray bench NAME``      a side-by-side benchmark (table, or one JSON object with ``--json``)
 ``bmp-ray weights list``    the registered models and where their checkpoints come from
@@ -101,8 +102,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from bmp_ray.train import config as train_config
     from bmp_ray.train.trainer import fit
 
+    task = args.model if args.model in train_config.TASKS else None
     cfg = train_config.load(args.config, args.set, **{
-        "model.name": args.model, "model.init": args.init, "run.name": args.name,
+        "model.task": task, "model.name": None if task else args.model, "model.init": args.init, "run.name": args.name,
         "run.storage_path": args.storage, "run.num_workers": args.workers, "run.use_gpu": args.gpu or None,
         "run.export": args.export, "optim.epochs": args.epochs})
     summary = fit(cfg, address=args.address)
@@ -115,15 +117,24 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="a TOML or YAML training config (see README)")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override any config field, e.g. optim.lr=1e-4 (repeatable)")
-    p.add_argument("--model", help="registry name of the model to train (default maskpose-b)")
+    p.add_argument("--model", help="what to train: 'pose' (MaskPose-B, the default), 'detector' (the BMP "
+                   "RTMDet-Ins-L, people masked out) or a registry name (e.g. rtmdet-ins-tiny)")
     p.add_argument("--init", help="weights folder or file to start from (default: hub cache)")
     p.add_argument("--name", help="run name; the same name and storage resumes the run")
     p.add_argument("--storage", help="checkpoint storage: a folder shared by all nodes, s3:// or gs://")
     p.add_argument("--workers", type=int, help="DDP workers (default 2)")
     p.add_argument("--gpu", action="store_true", help="one GPU per worker (NCCL)")
-    p.add_argument("--epochs", type=int, help="epochs (default 210)")
+    p.add_argument("--epochs", type=int, help="epochs (default: the recipe's, pose 210, detector 10)")
     p.add_argument("--export", help="write the final weights here in the official layout")
     p.add_argument("--address", help="Ray cluster to join (default: RAY_ADDRESS, else a local Ray)")
+
+
+def _cmd_maskout_preview(args: argparse.Namespace) -> int:
+    from bmp_ray.train.preview import maskout_preview
+
+    out = maskout_preview(args.ann_file, args.img_dir, args.out, draws=args.draws, seed=args.seed, width=args.width)
+    emit(json.dumps({"out": str(out)}))
+    return 0
 
 
 def _cmd_weights(args: argparse.Namespace) -> int:
@@ -168,6 +179,15 @@ def build_parser() -> argparse.ArgumentParser:
     pt = sub.add_parser("train", help="fine-tune a model with Ray Train (DDP), with checkpoints and resume")
     add_train_arguments(pt)
     pt.set_defaults(func=_cmd_train)
+
+    pm = sub.add_parser("maskout-preview", help="a picture of detector training samples with people masked out")
+    pm.add_argument("ann_file", help="COCO instances json")
+    pm.add_argument("img_dir", help="its images")
+    pm.add_argument("--out", required=True, help="the picture (.jpg or .png)")
+    pm.add_argument("--draws", type=int, default=3, help="augmented samples per image (default 3)")
+    pm.add_argument("--seed", type=int, default=0)
+    pm.add_argument("--width", type=int, default=1200, help="picture width in pixels")
+    pm.set_defaults(func=_cmd_maskout_preview)
 
     pw = sub.add_parser("weights", help="list, fetch or synthesize model checkpoints")
     wsub = pw.add_subparsers(dest="action", required=True, metavar="ACTION")

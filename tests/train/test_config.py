@@ -84,6 +84,15 @@ def test_the_cluster_example_config_loads():
     assert cfg.run.use_gpu and cfg.run.pool == "pool_sam" and cfg.optim.batch_size % cfg.run.num_workers == 0
 
 
+def test_the_detector_cluster_example_config_loads():
+    from pathlib import Path
+
+    cfg = train_config.load(Path(__file__).parents[2] / "jobs" / "finetune_detector.toml")
+    assert (cfg.model.task, cfg.model.name, cfg.model.init_model) == ("detector", "rtmdet-ins-l-bmp", "rtmdet-ins-l")
+    assert (cfg.optim.optimizer, cfg.optim.lr, cfg.optim.batch_size, cfg.optim.epochs) == ("sgd", 0.02, 16, 10)
+    assert cfg.run.use_gpu and cfg.run.pool == "pool_det" and cfg.data.mask_out
+
+
 def test_local_paths_become_absolute_for_the_workers(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     cfg = train_config.load(overrides=[TRAIN, "model.init=w", "run.export=out", "run.storage_path=s3://b/x"]).absolute()

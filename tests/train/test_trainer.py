@@ -11,7 +11,7 @@ from bmp_ray.cli import main
 from bmp_ray.train import config as train_config
 from bmp_ray.train.trainer import fit
 
-from .conftest import small_settings
+from .conftest import det_settings, small_settings
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +66,8 @@ def test_bad_input_fails_before_any_worker_starts(tmp_path, caplog, coco_dir, tr
     assert "missing.json: not found; check data.train[].ann_file" in caplog.text
     assert main(["train", "--set", "optim.lr=fast"]) == 2
     assert "optim.lr: expected float, got 'fast'" in caplog.text
+    assert main(["train", "--model", "detector", "--set", "data.train=[{format: mpii, ann_file: a, img_dir: b}]"]) == 2
+    assert "data.train[0].format: expected 'coco' (COCO instance annotations) for the detector" in caplog.text
     settings = small_settings(coco_dir, tmp_path / "no-weights")
     assert main(["train", *sum((["--set", s] for s in settings), [])]) == 2
     assert "no-weights" in caplog.text.splitlines()[-1]
@@ -78,3 +80,36 @@ def test_finetune_job_entry_point_prints_a_summary(ray_local, coco_dir, train_we
     assert main(["train", *args, *sum((["--set", s] for s in settings), [])]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["name"] == "cli" and summary["exported"].endswith("MaskPose/MaskPose-tiny.pth")
+
+
+def test_detector_two_workers_checkpoint_resume_export_and_inference(ray_local, coco_dir, test_weights, tmp_path):
+    """RTMDet-Ins-tiny from the pipeline's test weights, people masked out, 2 gloo workers: checkpoint,
+    resume, validation on plain and masked images, and the export runs in the pipeline."""
+    settings = det_settings(coco_dir, test_weights, **{
+        "run.num_workers": 2, "run.max_steps_per_epoch": 2, "run.storage_path": str(tmp_path / "storage"),
+        "run.name": "det", "data.samples_per_epoch": 8, "run.export": str(tmp_path / "exported")})
+    first = fit(train_config.load(overrides=settings))
+    assert first.metrics["epoch"] == 1 and first.metrics["step"] == 2
+    assert np.isfinite(first.metrics["loss_mask"]) and 0 <= first.metrics["val_masked_segm_AP"] <= 1
+    second = fit(train_config.load(overrides=settings + ["optim.epochs=2"]))  # same name: resumes
+    assert second.metrics["epoch"] == 2 and second.metrics["step"] == 4
+    exported = tmp_path / "exported" / "rtmdet-ins-tiny-mask.pth"
+    assert second.exported == str(exported)
+    assert "rtmdet-ins-tiny-mask.pth" in (tmp_path / "exported" / "SHA256SUMS").read_text()
+
+    from bmp_ray.pipeline import config as run_config
+    from bmp_ray.pipeline.runner import run
+
+    trained = tmp_path / "trained-weights"
+    shutil.copytree(test_weights, trained)
+    shutil.copytree(tmp_path / "exported", trained, dirs_exist_ok=True)
+    image = coco_dir / "000000040083.jpg"
+    outs = {}
+    for name, weights in (("before", test_weights), ("after", trained)):
+        cfg = run_config.load(overrides=["models.preset=test", "models.max_people=3", "bmp.iterations=1",
+                                         "bmp.det_score_thr=0.0", f"models.weights={weights}"])
+        summary = run([str(image)], str(tmp_path / name), cfg, use_ray=False)
+        assert summary.failed == 0
+        outs[name] = pd.read_parquet(tmp_path / name / "poses")
+    before, after = (np.stack(outs[k]["bbox_score"]) if len(outs[k]) else np.zeros(0) for k in ("before", "after"))
+    assert len(before) > 0 and (len(before) != len(after) or not np.allclose(before, after))
