@@ -20,3 +20,18 @@ def test_empty_inputs_and_single_mask():
     assert masks.decode([], 4, 5).shape == (0, 4, 5)
     assert masks.area([], 4, 5).shape == (0,) and masks.to_bbox([], 4, 5).shape == (0, 4)
     assert len(masks.encode(np.ones((4, 5), bool))) == 1
+
+
+def test_from_segmentation_reads_polygons_and_both_rle_forms_as_pycocotools_does():
+    h, w = 40, 50
+    poly = [[5, 5, 30, 5, 30, 25, 5, 25], [35, 30, 45, 30, 45, 38]]
+    ref = coco.decode(coco.merge(coco.frPyObjects(poly, h, w))).astype(bool)
+    m = masks.from_segmentation(poly, h, w)
+    assert m.dtype == bool and m.shape == (h, w) and np.array_equal(m, ref) and m.sum() > 400
+    compressed = coco.encode(np.asfortranarray(ref.astype(np.uint8)))
+    as_text = {"size": compressed["size"], "counts": compressed["counts"].decode()}  # as in a json file
+    assert np.array_equal(masks.from_segmentation(as_text, h, w), ref)
+    flat = ref.T.reshape(-1)  # uncompressed RLE: column-major run lengths starting with zeros
+    change = np.flatnonzero(np.diff(np.r_[0, flat.astype(int), 2 if flat[-1] == 0 else -1]))
+    runs = np.diff(np.r_[0, change]).tolist()
+    assert np.array_equal(masks.from_segmentation({"size": [h, w], "counts": runs}, h, w), ref)

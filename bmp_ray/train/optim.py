@@ -18,6 +18,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import io
+import logging
 from typing import Sequence
 
 import torch
@@ -46,8 +47,22 @@ def build_optimizer(model: torch.nn.Module, lr: float, weight_decay: float, laye
     else:
         constructor = DefaultOptimWrapperConstructor(wrapper, dict(norm_decay_mult=0.0, bias_decay_mult=0.0,
                                                                    bypass_duplicate=True))
-    with contextlib.redirect_stdout(io.StringIO()):  # the constructors print their settings
+    with _quiet():  # the constructors print and log every parameter group's settings
         return constructor(model).optimizer
+
+
+@contextlib.contextmanager
+def _quiet():
+    from mmengine.logging import MMLogger
+
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.ERROR)  # incl. "is duplicate": RTMDet shares convs across levels
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        logger.setLevel(level)
 
 
 def lr_factor(step: int, epoch: int, warmup_steps: int, milestones: Sequence[int], gamma: float) -> float:
