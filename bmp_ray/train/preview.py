@@ -38,9 +38,9 @@ def maskout_preview(ann_file: str | os.PathLike, img_dir: str | os.PathLike, out
                     draws: int = 3, seed: int = 0, width: int = 1200, p_none: float = 0.25, p_all: float = 0.05,
                     covered: float = COVERED) -> Path:
     """Write the picture to ``out`` (.jpg / .png) and return its path."""
+    from mmdet.registry import TRANSFORMS
     from mmengine.dataset import Compose
     from mmengine.registry import DefaultScope
-    from mmdet.registry import TRANSFORMS
 
     if draws < 1 or width < 100:
         raise ValueError(f"maskout_preview: expected draws >= 1 and width >= 100, got {draws} and {width}")

@@ -9,7 +9,12 @@ from bmp_ray.errors import DatasetError
 from bmp_ray.masks import from_segmentation
 from bmp_ray.models import registry
 from bmp_ray.models.build import mm_config
-from bmp_ray.train.det_data import DetTrainSet, MaskOutPeople, load_instances, train_steps
+from bmp_ray.train.det_data import (
+    DetTrainSet,
+    MaskOutPeople,
+    load_instances,
+    train_steps,
+)
 
 PIPELINE = mm_config(registry.get("rtmdet-ins-tiny")).train_pipeline
 LOAD = [dict(type="LoadImageFromFile"), dict(type="LoadAnnotations", with_bbox=True, with_mask=True, poly2mask=True)]
@@ -68,9 +73,9 @@ def test_bad_files_are_named(coco_dir, tmp_path):
 
 
 def _pipeline(*steps):
+    from mmdet.registry import TRANSFORMS
     from mmengine.dataset import Compose
     from mmengine.registry import DefaultScope
-    from mmdet.registry import TRANSFORMS
 
     with DefaultScope.overwrite_default_scope("mmdet"):
         return Compose([TRANSFORMS.build(t) for t in steps])
