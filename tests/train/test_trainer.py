@@ -23,6 +23,25 @@ def ray_local():
     ray.shutdown()
 
 
+def _before_and_after(weights, exported, coco_dir, tmp_path, *settings) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The poses table of ``bmp-ray run --no-ray`` on one COCO image with ``weights``, then with the
+    ``exported`` files dropped into a copy of them."""
+    from bmp_ray.pipeline import config as run_config
+    from bmp_ray.pipeline.runner import run
+
+    trained = tmp_path / "trained-weights"
+    shutil.copytree(weights, trained)
+    shutil.copytree(exported, trained, dirs_exist_ok=True)
+    outs = []
+    for name, w in (("before", weights), ("after", trained)):
+        cfg = run_config.load(overrides=["models.preset=test", "models.max_people=3", "bmp.iterations=1",
+                                         f"models.weights={w}", *settings])
+        summary = run([str(coco_dir / "000000040083.jpg")], str(tmp_path / name), cfg, use_ray=False)
+        assert summary.failed == 0
+        outs.append(pd.read_parquet(tmp_path / name / "poses"))
+    return outs[0], outs[1]
+
+
 def test_two_workers_checkpoint_resume_export_and_inference(ray_local, coco_dir, train_weights, tmp_path,
                                                             test_weights):
     settings = small_settings(coco_dir, train_weights, **{
@@ -38,21 +57,7 @@ def test_two_workers_checkpoint_resume_export_and_inference(ray_local, coco_dir,
     assert second.checkpoint != first.checkpoint
 
     # the exported weights load in the inference pipeline and change its keypoints
-    from bmp_ray.pipeline import config as run_config
-    from bmp_ray.pipeline.runner import run
-
-    trained = tmp_path / "trained-weights"
-    shutil.copytree(test_weights, trained)
-    shutil.copytree(tmp_path / "exported", trained, dirs_exist_ok=True)
-    image = coco_dir / "000000040083.jpg"
-    outs = {}
-    for name, weights in (("before", test_weights), ("after", trained)):
-        cfg = run_config.load(overrides=["models.preset=test", "models.max_people=3", "bmp.iterations=1",
-                                         f"models.weights={weights}"])
-        summary = run([str(image)], str(tmp_path / name), cfg, use_ray=False)
-        assert summary.failed == 0
-        outs[name] = pd.read_parquet(tmp_path / name / "poses")
-    before, after = outs["before"], outs["after"]
+    before, after = _before_and_after(test_weights, tmp_path / "exported", coco_dir, tmp_path)
     assert len(before) == len(after) > 0
     def column(df, name):
         return np.stack([np.stack(v) for v in df.sort_values("person_index")[name]]).astype(np.float32)
@@ -97,19 +102,6 @@ def test_detector_two_workers_checkpoint_resume_export_and_inference(ray_local, 
     assert second.exported == str(exported)
     assert "rtmdet-ins-tiny-mask.pth" in (tmp_path / "exported" / "SHA256SUMS").read_text()
 
-    from bmp_ray.pipeline import config as run_config
-    from bmp_ray.pipeline.runner import run
-
-    trained = tmp_path / "trained-weights"
-    shutil.copytree(test_weights, trained)
-    shutil.copytree(tmp_path / "exported", trained, dirs_exist_ok=True)
-    image = coco_dir / "000000040083.jpg"
-    outs = {}
-    for name, weights in (("before", test_weights), ("after", trained)):
-        cfg = run_config.load(overrides=["models.preset=test", "models.max_people=3", "bmp.iterations=1",
-                                         "bmp.det_score_thr=0.0", f"models.weights={weights}"])
-        summary = run([str(image)], str(tmp_path / name), cfg, use_ray=False)
-        assert summary.failed == 0
-        outs[name] = pd.read_parquet(tmp_path / name / "poses")
-    before, after = (np.stack(outs[k]["bbox_score"]) if len(outs[k]) else np.zeros(0) for k in ("before", "after"))
+    outs = _before_and_after(test_weights, tmp_path / "exported", coco_dir, tmp_path, "bmp.det_score_thr=0.0")
+    before, after = (np.stack(df["bbox_score"]) if len(df) else np.zeros(0) for df in outs)
     assert len(before) > 0 and (len(before) != len(after) or not np.allclose(before, after))
