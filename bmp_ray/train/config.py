@@ -272,19 +272,22 @@ class TrainConfig:
             run=dataclasses.replace(self.run, storage_path=self.run.storage(), export=fix(self.run.export)))
 
 
-def _starts_from(name: Any) -> str | None:
+def _spec(name: Any):
+    """The registry spec of ``name``, or None (an unknown name is reported by ``TrainConfig``'s check)."""
     from bmp_ray.models import registry
 
-    spec = registry.MODELS.get(name) if isinstance(name, str) else None
+    return registry.MODELS.get(name) if isinstance(name, str) else None
+
+
+def _starts_from(name: Any) -> str | None:
+    spec = _spec(name)
     return spec.starts_from if spec is not None else None
 
 
 def _task_of(name: Any) -> str:
     """The task of a model named without ``model.task``: its registry family when it is a pose model
-    or detector, else "pose" (an unknown name is reported by the model section's check)."""
-    from bmp_ray.models import registry
-
-    spec = registry.MODELS.get(name) if isinstance(name, str) else None
+    or detector, else "pose"."""
+    spec = _spec(name)
     return spec.family if spec is not None and spec.family in TASKS else "pose"
 
 

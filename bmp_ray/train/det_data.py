@@ -161,6 +161,15 @@ def train_steps(pipeline: Sequence[dict], *, augment: bool, mask_out: dict | Non
     return steps
 
 
+def compose(steps: Sequence[dict]):
+    """mmdet's ``Compose`` of the transform configs ``steps`` (built in mmdet's registry scope)."""
+    from mmengine.dataset import Compose
+    from mmengine.registry import DefaultScope
+
+    with DefaultScope.overwrite_default_scope("mmdet"):
+        return Compose([TRANSFORMS.build(dict(t)) for t in steps])
+
+
 class DetTrainSet(torch.utils.data.Dataset):
     """Images as mmdet training samples (``{"inputs": (3, S, S) uint8 tensor, "data_samples"}``).
 
@@ -172,13 +181,9 @@ class DetTrainSet(torch.utils.data.Dataset):
 
     def __init__(self, images: Sequence[dict], pipeline: Sequence[dict], *, augment: bool = True,
                  mask_out: dict | None = None):
-        from mmengine.dataset import Compose
-        from mmengine.registry import DefaultScope
-
         self.images = list(images)
         self.steps = train_steps(pipeline, augment=augment, mask_out=mask_out)
-        with DefaultScope.overwrite_default_scope("mmdet"):
-            self.pipeline = Compose([TRANSFORMS.build(t) for t in self.steps])
+        self.pipeline = compose(self.steps)
 
     def __len__(self) -> int:
         return len(self.images)

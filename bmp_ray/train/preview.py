@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from bmp_ray.train.det_data import MaskOutPeople, load_instances
+from bmp_ray.train.det_data import MaskOutPeople, compose, load_instances
 from bmp_ray.train.maskout import COVERED
 
 log = logging.getLogger(__name__)
@@ -38,18 +38,16 @@ def maskout_preview(ann_file: str | os.PathLike, img_dir: str | os.PathLike, out
                     draws: int = 3, seed: int = 0, width: int = 1200, p_none: float = 0.25, p_all: float = 0.05,
                     covered: float = COVERED) -> Path:
     """Write the picture to ``out`` (.jpg / .png) and return its path."""
-    from mmdet.registry import TRANSFORMS
-    from mmengine.dataset import Compose
-    from mmengine.registry import DefaultScope
+    from bmp_ray.models import registry
+    from bmp_ray.models.build import mm_config
 
     if draws < 1 or width < 100:
         raise ValueError(f"maskout_preview: expected draws >= 1 and width >= 100, got {draws} and {width}")
     out = Path(out)
     if out.suffix.lower() not in (".jpg", ".jpeg", ".png"):
         raise ValueError(f"{out}: expected a .jpg or .png path for the picture")
-    with DefaultScope.overwrite_default_scope("mmdet"):
-        load = Compose([TRANSFORMS.build(dict(type="LoadImageFromFile")),
-                        TRANSFORMS.build(dict(type="LoadAnnotations", with_bbox=True, with_mask=True, poly2mask=True))])
+    steps = mm_config(registry.get("rtmdet-ins-l-bmp")).train_pipeline
+    load = compose(steps[:[t["type"] for t in steps].index("MaskOutPeople")])  # training's own loading
     mask_out = MaskOutPeople(p_none, p_all, covered)
     rows = []
     for k, info in enumerate(load_instances(ann_file, img_dir)):

@@ -41,70 +41,78 @@ def initial_model(cfg: TrainConfig) -> torch.nn.Module:
     return model.train()
 
 
-class PoseTask:
-    """MaskPose / ViTPose fine-tuning on COCO, MPII and AI Challenger keypoints (21-keypoint space)."""
+class _Task:
+    """What the tasks share: their training sets read by ``load`` (one ``Source`` -> its samples), the
+    driver's ``check`` (the same read), and validation by ``self.validator`` when one is configured."""
 
     sync_bn = False
+    validator = None
 
     @staticmethod
-    def check(cfg: TrainConfig) -> None:
+    def load(source) -> list:
+        raise NotImplementedError
+
+    @classmethod
+    def check(cls, cfg: TrainConfig) -> None:
+        for s in cfg.data.train:
+            cls.load(s)
+
+    def _samples(self, cfg: TrainConfig) -> list:
+        """The training sets' samples, concatenated; sets ``sizes`` and ``ratios``."""
+        sets = [self.load(s) for s in cfg.data.train]
+        self.sizes = [len(s) for s in sets]
+        self.ratios = [s.ratio for s in cfg.data.train]
+        return [x for s in sets for x in s]
+
+    def validate(self, model: torch.nn.Module) -> dict[str, float]:
+        return self.validator(model) if self.validator is not None else {}
+
+
+class PoseTask(_Task):
+    """MaskPose / ViTPose fine-tuning on COCO, MPII and AI Challenger keypoints (21-keypoint space)."""
+
+    @staticmethod
+    def load(source) -> list:
         from bmp_ray.train.keypoints import load_source
 
-        for s in cfg.data.train:
-            load_source(s.format, s.ann_file, s.img_dir)
+        return load_source(source.format, source.ann_file, source.img_dir)
 
     def __init__(self, cfg: TrainConfig, rank: int = 0):
-        from bmp_ray.train.keypoints import load_source
         from bmp_ray.train.pose_data import PoseTrainSet
         from bmp_ray.train.validate import KeypointValidator
 
         spec = registry.get(cfg.model.name, "pose")
         self.conditioning = spec.conditioning if cfg.model.conditioning is None else cfg.model.conditioning
         self.model = initial_model(cfg)
-        sets = [load_source(s.format, s.ann_file, s.img_dir) for s in cfg.data.train]
-        self.sizes = [len(s) for s in sets]
-        self.ratios = [s.ratio for s in cfg.data.train]
-        self.dataset = PoseTrainSet([p for s in sets for p in s], self.model, conditioning=self.conditioning,
+        self.dataset = PoseTrainSet(self._samples(cfg), self.model, conditioning=self.conditioning,
                                     augment=cfg.data.augment, perturb=cfg.data.perturb_masks)
-        self.validator = None
         if rank == 0 and cfg.data.val_ann_file:
             self.validator = KeypointValidator(cfg.data.val_ann_file, cfg.data.val_img_dir, spec.name,
                                                self.conditioning)
 
-    def validate(self, model: torch.nn.Module) -> dict[str, float]:
-        return self.validator(model) if self.validator is not None else {}
 
-
-class DetectorTask:
+class DetectorTask(_Task):
     """RTMDet-Ins fine-tuning on COCO person instances with people masked out (``det_data``)."""
 
     sync_bn = True
 
     @staticmethod
-    def check(cfg: TrainConfig) -> None:
+    def load(source) -> list:
         from bmp_ray.train.det_data import load_instances
 
-        for s in cfg.data.train:
-            load_instances(s.ann_file, s.img_dir)
+        return load_instances(source.ann_file, source.img_dir)
 
     def __init__(self, cfg: TrainConfig, rank: int = 0):
-        from bmp_ray.train.det_data import DetTrainSet, load_instances
+        from bmp_ray.train.det_data import DetTrainSet
         from bmp_ray.train.validate import DetectionValidator
 
         self.model = initial_model(cfg)
-        sets = [load_instances(s.ann_file, s.img_dir) for s in cfg.data.train]
-        self.sizes = [len(s) for s in sets]
-        self.ratios = [s.ratio for s in cfg.data.train]
         d = cfg.data
         mask_out = dict(p_none=d.mask_out_none, p_all=d.mask_out_all, covered=d.mask_out_covered) if d.mask_out else None
-        self.dataset = DetTrainSet([im for s in sets for im in s], self.model.cfg.train_pipeline, augment=d.augment,
+        self.dataset = DetTrainSet(self._samples(cfg), self.model.cfg.train_pipeline, augment=d.augment,
                                    mask_out=mask_out)
-        self.validator = None
         if rank == 0 and d.val_ann_file:
             self.validator = DetectionValidator(d.val_ann_file, d.val_img_dir, cfg.model.name, seed=cfg.run.seed)
-
-    def validate(self, model: torch.nn.Module) -> dict[str, float]:
-        return self.validator(model) if self.validator is not None else {}
 
 
 TASKS = {"pose": PoseTask, "detector": DetectorTask}

@@ -16,9 +16,11 @@ still get a detection BMP would keep (score > 0.3, box IoU >= 0.5): what fine-tu
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -66,21 +68,14 @@ class KeypointValidator:
         ``TopdownPoseEstimator``; left in the train/eval mode it came in)."""
         from bmp_ray.models.pose import PoseEstimator
 
-        was_training = model.training
-        device = str(next(model.parameters()).device)
-        model.eval()
-        try:
-            est = PoseEstimator(loaded=LoadedModel(model, self.spec, Path("<training>"), {}), device=device,
-                                conditioning=self.conditioning)
+        with _evaluating(model, self.spec) as (loaded, device):
+            est = PoseEstimator(loaded=loaded, device=device, conditioning=self.conditioning)
             dets = []
             for image_id, path, boxes, masks in self.items:
-                rgb = np.ascontiguousarray(read_image(path)[..., ::-1])
-                kpts = est([rgb], [boxes], [masks])[0]
+                kpts = est([_rgb(path)], [boxes], [masks])[0]
                 for k in kpts[:, :17]:
                     dets.append({"image_id": image_id, "category_id": 1, "score": float(k[:, 2].mean()),
                                  "keypoints": [float(v) for v in k.reshape(-1)]})
-        finally:
-            model.train(was_training)
         stats = cocoeval(self.gt, dets, "keypoints", [i[0] for i in self.items])
         return {f"val_keypoints_{n}": stats[i] for i, n in enumerate(NAMES)}  # COCOeval order
 
@@ -134,20 +129,18 @@ class DetectionValidator:
         from bmp_ray.masks import decode
         from bmp_ray.models.detector import Detector
 
-        was_training = model.training
-        model.eval()
-        try:
-            det = Detector(loaded=LoadedModel(model, self.spec, Path("<training>"), {}), score_thr=0.0, nms_iou=1.0,
-                           device=str(next(model.parameters()).device))
-            found: dict[str, list] = {"plain": [], "masked": []}
+        found: dict[str, list] = {"plain": [], "masked": []}
+        with _evaluating(model, self.spec) as (loaded, device):
+            det = Detector(loaded=loaded, score_thr=0.0, nms_iou=1.0, device=device)
             for _, path, (h, w), erase, _ in self.items:
-                rgb = np.ascontiguousarray(read_image(path)[..., ::-1])
-                painted = decode([erase], h, w)[0] if erase is not None else None
-                plain, masked = det([rgb, rgb], [None, painted])
+                rgb = _rgb(path)
+                if erase is None:  # nobody to paint: the masked image is the image
+                    (plain,) = det([rgb])
+                    masked = plain
+                else:
+                    plain, masked = det([rgb, rgb], [None, decode([erase], h, w)[0]])
                 found["plain"].append(plain)
                 found["masked"].append(masked)
-        finally:
-            model.train(was_training)
         return found
 
     def score(self, found: dict[str, list]) -> dict[str, float]:
@@ -166,6 +159,22 @@ class DetectionValidator:
         again = sum(_redetected(i[4], d.boxes[d.scores > REDETECT_SCORE]) for i, d in zip(self.items, found["masked"]))
         out["val_masked_redetected"] = again / painted if painted else 0.0
         return out
+
+
+@contextlib.contextmanager
+def _evaluating(model: torch.nn.Module, spec) -> Iterator[tuple[LoadedModel, str]]:
+    """The model being trained as an inference stage's ``LoadedModel`` (in eval mode) and its device;
+    afterwards the model is back in the train/eval mode it came in."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield LoadedModel(model, spec, Path("<training>"), {}), str(next(model.parameters()).device)
+    finally:
+        model.train(was_training)
+
+
+def _rgb(path: str) -> np.ndarray:
+    return np.ascontiguousarray(read_image(path)[..., ::-1])
 
 
 def _redetected(painted: np.ndarray, boxes: np.ndarray) -> int:

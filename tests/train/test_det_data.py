@@ -12,6 +12,7 @@ from bmp_ray.models.build import mm_config
 from bmp_ray.train.det_data import (
     DetTrainSet,
     MaskOutPeople,
+    compose,
     load_instances,
     train_steps,
 )
@@ -73,12 +74,7 @@ def test_bad_files_are_named(coco_dir, tmp_path):
 
 
 def _pipeline(*steps):
-    from mmdet.registry import TRANSFORMS
-    from mmengine.dataset import Compose
-    from mmengine.registry import DefaultScope
-
-    with DefaultScope.overwrite_default_scope("mmdet"):
-        return Compose([TRANSFORMS.build(t) for t in steps])
+    return compose(steps)
 
 
 @pytest.mark.parametrize("seed", range(6))
