@@ -8,7 +8,8 @@ Sections (every key optional; the defaults run on one CPU-only machine)::
     [decode]    backend, stride, target_fps, start, stop, segment_frames, batch_size, num_cpus
     [detector] [pose] [sam]
                 per-stage resources (``StageResources``): actor pool sizes, num_cpus, num_gpus,
-                batch_size (frames), pool (custom resource), label_selector, device, precision, threads
+                batch_size (frames), pool (custom resource), label_selector, device, precision, threads,
+                reuse_memory
 
 Unknown sections and keys are errors that name the known ones; a value of the wrong type or range is
 an error that names the key, what was expected and what came.
@@ -125,6 +126,9 @@ class StageResources:
         precision: "fp32", or "fp16" / "bf16" autocast on CUDA.
         threads: torch CPU threads per actor (None: every core of the node, torch's own default, which
             Ray would otherwise cap to the actor's num_cpus through OMP_NUM_THREADS).
+        reuse_memory: on CPU, keep freed memory in the process for the next batch instead of returning
+            it to the OS and page-faulting it in again (``models.common.reuse_freed_memory``; glibc
+            only). About 20 % faster for SAM on a CPU; the process keeps its peak memory.
     """
 
     min_size: int = 1
@@ -138,6 +142,7 @@ class StageResources:
     device: str = "auto"
     precision: str = "fp32"
     threads: int | None = None
+    reuse_memory: bool = True
 
     def __post_init__(self):
         _check(self.min_size >= 1, "min_size", "an integer >= 1", self.min_size)
@@ -173,6 +178,10 @@ class StageResources:
             args["resources"] = {self.pool: 0.001}
         if self.label_selector:
             args["label_selector"] = dict(self.label_selector)
+        if self.reuse_memory and self.torch_device() == "cpu":
+            from bmp_ray.models.common import REUSE_MEMORY_ENV  # glibc reads them when the actor starts
+
+            args["runtime_env"] = {"env_vars": dict(REUSE_MEMORY_ENV)}
         return args
 
 

@@ -44,12 +44,17 @@ _PIXEL = np.zeros((1, 1, 3), np.uint8)
 
 def build_model(role: str, config: RunConfig, set_threads: bool = True):
     """The stage object of ``role`` ("detector", "pose" or "sam") as the config says (``set_threads``:
-    limit torch's CPU threads to the stage's share)."""
+    limit torch's CPU threads to the stage's share). On CPU, the process also keeps freed memory for
+    reuse unless the stage's ``reuse_memory`` is off."""
     import torch
+
+    from bmp_ray.models.common import reuse_freed_memory
 
     res = getattr(config, role)
     if set_threads and res.torch_device() == "cpu":
         torch.set_num_threads(res.torch_threads())
+    if res.reuse_memory and res.torch_device() == "cpu":
+        reuse_freed_memory()
     m = config.models
     kw = dict(weights=m.weights, device=res.torch_device(), precision=res.precision, offline=m.offline or None)
     if role == "detector":

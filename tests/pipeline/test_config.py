@@ -24,6 +24,16 @@ def test_file_then_overrides_then_fields(tmp_path):
     args = cfg.sam.remote_args()
     assert args["resources"] == {"pool_sam": 0.001} and args["num_gpus"] == 0.5 and args["batch_size"] == 4
     assert args["compute"].min_size == 1 and args["compute"].max_size == 4
+    assert "runtime_env" not in args  # a GPU stage keeps glibc's defaults
+
+
+def test_cpu_stages_start_with_memory_reuse():
+    from bmp_ray.models.common import REUSE_MEMORY_ENV
+
+    cfg = C.load(overrides=["pose.reuse_memory=false"])
+    assert cfg.sam.remote_args()["runtime_env"] == {"env_vars": REUSE_MEMORY_ENV}
+    assert REUSE_MEMORY_ENV["MALLOC_ARENA_MAX"] == "1"
+    assert "runtime_env" not in cfg.pose.remote_args()
 
 
 def test_yaml_file_and_label_selector(tmp_path):
