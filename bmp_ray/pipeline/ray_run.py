@@ -26,6 +26,11 @@ from bmp_ray.pipeline.writer import ResultWriter
 
 log = logging.getLogger(__name__)
 _STAGES = ((DetectStage, "detector"), (PoseStage, "pose"), (SegmentStage, "sam"))
+# Ray Data merges a task's outputs into blocks of up to 128 MiB by default: a whole 240p video (100
+# frames) became one block, so each stage waited for the whole video from the stage before it and the
+# stages hardly overlapped. Blocks of about 1 MiB stream one frame batch at a time (a larger batch is
+# sliced into frames and the next actor stage bundles ``batch_size`` rows again).
+BLOCK_BYTES = 1 << 20
 
 
 def init_ray(address: str | None = None) -> None:
@@ -43,13 +48,19 @@ def build_dataset(items: Sequence[WorkItem], config: RunConfig):
     """The lazy Ray ``Dataset`` of result rows (name, frame_index, summary, result) for ``items``."""
     import ray
 
-    ds = ray.data.from_items([{"item": pickle.dumps(i)} for i in items], override_num_blocks=len(items))
-    ds = ds.map_batches(decode_rows, fn_kwargs={"config": config}, **config.decode.remote_args())
-    for it in range(1, config.bmp.iterations + 1):
-        for cls, role in _STAGES:
-            named = type(f"{cls.__name__[:-5]}{it}", (cls,), {"__module__": cls.__module__})
-            ds = ds.map_batches(named, fn_constructor_kwargs={"config": config, "iteration": it},
-                                batch_format="numpy", **getattr(config, role).remote_args())
+    context = ray.data.DataContext.get_current()
+    default = context.target_max_block_size
+    context.target_max_block_size = BLOCK_BYTES  # a dataset keeps the context it was made under
+    try:
+        ds = ray.data.from_items([{"item": pickle.dumps(i)} for i in items], override_num_blocks=len(items))
+        ds = ds.map_batches(decode_rows, fn_kwargs={"config": config}, **config.decode.remote_args())
+        for it in range(1, config.bmp.iterations + 1):
+            for cls, role in _STAGES:
+                named = type(f"{cls.__name__[:-5]}{it}", (cls,), {"__module__": cls.__module__})
+                ds = ds.map_batches(named, fn_constructor_kwargs={"config": config, "iteration": it},
+                                    batch_format="numpy", **getattr(config, role).remote_args())
+    finally:
+        context.target_max_block_size = default
     return ds
 
 

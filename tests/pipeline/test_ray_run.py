@@ -55,3 +55,48 @@ def test_a_killed_actor_is_restarted_and_the_output_is_unchanged(local_ray, loca
     assert state.actors()[killed["actor_id"]]["NumRestarts"] >= 1
     assert s.failed == 3 and s.ok == 3
     assert_same_output(local_reference[0], tmp_path)
+
+
+def test_frames_stream_in_blocks_of_one_batch(local_ray, small_config, mixed_inputs):
+    """A video is not one block (each stage would wait for the whole video): blocks hold one batch."""
+    import dataclasses
+
+    from bmp_ray.pipeline.plan import make_plan
+    from bmp_ray.pipeline.ray_run import build_dataset
+
+    config = dataclasses.replace(small_config, decode=dataclasses.replace(small_config.decode, stop=None))
+    items = make_plan([str(mixed_inputs / "mmpose_demo.mp4")], config)
+    sizes = [len(b["frame_index"]) for b in build_dataset(items, config).iter_batches(batch_size=None)]
+    assert sum(sizes) == 5 + 1  # its 5 frames and the end row
+    assert max(sizes) <= config.sam.batch_size + 1 and len(sizes) >= 5 // config.sam.batch_size
+
+
+def test_cpu_stage_actors_reuse_freed_memory(local_ray, test_weights):
+    """The actor runs batches on a thread of its own: glibc's settings reach it through the environment
+    the stage's actors start with."""
+    import numpy as np
+    import ray.data
+
+    from bmp_ray.pipeline.config import StageResources
+
+    class Embed:
+        def __init__(self):
+            from bmp_ray.models.sam import Segmenter
+
+            self.sam = Segmenter("sam-tiny", weights=str(test_weights), device="cpu")
+
+        def __call__(self, batch):
+            import resource
+
+            frame = np.random.default_rng(0).integers(0, 255, (240, 320, 3), np.uint8)
+            self.sam.embed([frame])
+            before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+            self.sam.embed([frame])
+            return {"faults": [resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before]}
+
+    def faults(reuse: bool) -> int:
+        args = StageResources(reuse_memory=reuse, num_cpus=1).remote_args()
+        return int(ray.data.range(1).map_batches(Embed, **args).take_all()[0]["faults"])
+
+    default, reuse = faults(False), faults(True)
+    assert default > 10 * reuse, (default, reuse)  # measured: 135k against 0.6k pages
