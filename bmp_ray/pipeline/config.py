@@ -179,8 +179,9 @@ class StageResources:
         if self.label_selector:
             args["label_selector"] = dict(self.label_selector)
         if self.reuse_memory and self.torch_device() == "cpu":
-            from bmp_ray.models.common import REUSE_MEMORY_ENV  # glibc reads them when the actor starts
+            from bmp_ray.models.common import REUSE_MEMORY_ENV
 
+            # glibc reads them when the actor's process starts, before any thread has its own arena
             args["runtime_env"] = {"env_vars": dict(REUSE_MEMORY_ENV)}
         return args
 
