@@ -163,6 +163,10 @@ class StageResources:
     def torch_device(self) -> str:
         return ("cuda" if self.num_gpus > 0 else "cpu") if self.device == "auto" else self.device
 
+    def reuses_memory(self) -> bool:
+        """Whether the stage's processes keep freed memory (``reuse_memory``, and only on CPU)."""
+        return self.reuse_memory and self.torch_device() == "cpu"
+
     def torch_threads(self) -> int:
         return self.threads or os.cpu_count() or 1
 
@@ -178,7 +182,7 @@ class StageResources:
             args["resources"] = {self.pool: 0.001}
         if self.label_selector:
             args["label_selector"] = dict(self.label_selector)
-        if self.reuse_memory and self.torch_device() == "cpu":
+        if self.reuses_memory():
             from bmp_ray.models.common import REUSE_MEMORY_ENV
 
             # glibc reads them when the actor's process starts, before any thread has its own arena

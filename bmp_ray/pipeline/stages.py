@@ -53,7 +53,7 @@ def build_model(role: str, config: RunConfig, set_threads: bool = True):
     res = getattr(config, role)
     if set_threads and res.torch_device() == "cpu":
         torch.set_num_threads(res.torch_threads())
-    if res.reuse_memory and res.torch_device() == "cpu":
+    if res.reuses_memory():
         reuse_freed_memory()
     m = config.models
     kw = dict(weights=m.weights, device=res.torch_device(), precision=res.precision, offline=m.offline or None)

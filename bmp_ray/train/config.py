@@ -35,7 +35,7 @@ import typing
 from typing import Any, Mapping, Sequence
 
 from bmp_ray.errors import ConfigError
-from bmp_ray.pipeline.config import _build, _check, merged, sections
+from bmp_ray.pipeline.config import PRECISIONS, _build, _check, merged, sections
 
 FORMATS = ("coco", "mpii", "aic")
 TASKS = ("pose", "detector")
@@ -199,7 +199,7 @@ class RunSection:
     def __post_init__(self):
         _check(bool(self.name) and "/" not in self.name, "name", "a non-empty name without '/'", self.name)
         _check(self.num_workers >= 1, "num_workers", "an integer >= 1", self.num_workers)
-        _check(self.precision in ("fp32", "fp16", "bf16"), "precision", "'fp32', 'fp16' or 'bf16'", self.precision)
+        _check(self.precision in PRECISIONS, "precision", "'fp32', 'fp16' or 'bf16'", self.precision)
         _check(self.precision == "fp32" or self.use_gpu, "precision", "'fp32' without use_gpu", self.precision)
         for key in ("checkpoint_every", "keep", "val_every"):
             _check(getattr(self, key) >= 1, key, "an integer >= 1", getattr(self, key))

@@ -195,5 +195,5 @@ class DetTrainSet(torch.utils.data.Dataset):
         info = copy.deepcopy(self.images[index])
         try:
             return self.pipeline(info)
-        except (OSError, FileNotFoundError) as exc:
+        except OSError as exc:
             raise DatasetError(f"training image {info['img_path']}: {exc}") from None

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from bmp_ray.models.common import check_precision
 from bmp_ray.train import state
 from bmp_ray.train.config import TrainConfig
 from bmp_ray.train.optim import build_optimizer, lr_factor, set_lr
@@ -114,9 +115,8 @@ def train(cfg: TrainConfig, session, make_task: Callable[[TrainConfig, int], Any
     if len(loader) == 0:
         raise ValueError(f"optim.batch_size: {cfg.optim.batch_size} is more than the {sampler.total} samples "
                          "of an epoch; lower it or raise data.samples_per_epoch")
-    autocast = torch.autocast(session.device.type, dtype=getattr(torch, {"fp16": "float16", "bf16": "bfloat16"}
-                                                               .get(cfg.run.precision, "float32")),
-                              enabled=cfg.run.precision != "fp32")
+    dtype = check_precision(cfg.run.precision, session.device)
+    autocast = torch.autocast(session.device.type, dtype=dtype, enabled=dtype is not None)
     run_meta = {"run": cfg.run.name, "config": cfg.to_dict()}
     for epoch in range(start_epoch, cfg.optim.epochs):
         sampler.set_epoch(epoch)
