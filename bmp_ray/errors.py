@@ -30,6 +30,11 @@ class ConfigError(BmpRayError, ValueError):
     """A configuration value is wrong: the message names the field, what was expected and what came."""
 
 
+class OutputError(BmpRayError):
+    """The output folder cannot take this run: unwritable, in use by another run, or holding results of
+    other settings. The message names the folder, the reason and the fix."""
+
+
 class SchemaError(BmpRayError, ValueError):
     """A table or result does not have the shape, type or schema version bmp_ray expects."""
 

@@ -2,15 +2,16 @@
 
 Layout of an output folder ``OUT`` (local path or URL)::
 
-    OUT/poses/<name>.parquet    one row per person per frame of one video (or video segment)
+    OUT/poses/<name>.parquet    one row per person per frame of one video segment
     OUT/frames/<name>.parquet   one row per processed frame of it
     OUT/videos.parquet          the manifest, one row per input
 
-``<name>`` comes from the video id alone (:func:`output_name`), so a rerun writes the same names
-and never duplicates rows. Each file is written under a hidden temporary name in the same folder
-and then renamed: readers (pyarrow datasets, DuckDB globs on ``*.parquet``) never see partial files.
-The ``frames`` file of a video is written after its ``poses`` file, so its presence marks the pair
-complete.
+``<name>`` is the video's stem (:func:`output_name`, from the video id alone) and the segment's frame
+range (``-f00001800-00003600``), so a rerun writes the same names and never duplicates rows. Each file
+appears whole or not at all (``store``): readers (pyarrow datasets, DuckDB globs on ``*.parquet``)
+never see partial files. The ``frames`` file of a segment is written after its ``poses`` file, so
+its presence marks the pair complete. The pipeline's own bookkeeping lives under ``_``-prefixed
+names (``pipeline.outdir``), which readers skip.
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-import uuid
 from typing import Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from bmp_ray.export import store
 from bmp_ray.export.schema import manifest_schema, results_from_arrow, results_to_arrow
 from bmp_ray.result import FrameResult
 from bmp_ray.video.sources import filesystem, join_uri
@@ -42,21 +43,9 @@ def output_name(video_id: str, suffix: str = "") -> str:
 
 
 def write_table_atomic(table: pa.Table, uri: str, compression: str = "zstd") -> None:
-    """Write ``table`` to ``uri`` (local or URL) through a hidden temporary file and a rename."""
-    fs, path = filesystem(uri)
-    folder, name = path.rsplit("/", 1) if "/" in path else ("", path)
-    if folder:
-        fs.create_dir(folder, recursive=True)
-    tmp = f"{folder}/.{name}.tmp-{uuid.uuid4().hex}" if folder else f".{name}.tmp-{uuid.uuid4().hex}"
-    try:
-        pq.write_table(table, tmp, filesystem=fs, compression=compression)
-        fs.move(tmp, path)
-    except BaseException:
-        try:
-            fs.delete_file(tmp)
-        except OSError:
-            pass
-        raise
+    """Write ``table`` to ``uri`` (local or URL) so that it appears whole or not at all
+    (``store.write_table``: temporary name and rename on disks, one PUT on object stores)."""
+    store.write_table(table, uri, compression)
 
 
 def write_results(out: str, name: str, results: Sequence[FrameResult], run: dict | None = None,

@@ -32,6 +32,7 @@ PRESETS = {
     "test": {"detector": "rtmdet-ins-tiny", "pose": "maskpose-tiny", "sam": "sam-tiny"},
 }
 DEVICES = ("auto", "cpu", "cuda")
+SEGMENT_FRAMES = 1800
 PRECISIONS = ("fp32", "fp16", "bf16")
 
 
@@ -79,8 +80,10 @@ class DecodeConfig:
     Attributes:
         backend: "pyav" or "decord".
         stride, target_fps, start, stop: the ``Sampling`` of every video (frame indices, [start, stop)).
-        segment_frames: split videos into segments of this many source frames, each decoded by its own
-            task and written to its own file (0: one segment per video).
+        segment_frames: split videos into segments of this many source frames (default 1800: 60 s at
+            30 fps, 72 s at 25, 30 s at 60), each decoded by its own task, committed to its own files,
+            and the unit of retries and resume; 0: one segment per video. Part of the run's
+            fingerprint: a folder keeps the length it was started with.
         batch_size: frames per decoded block.
         num_cpus: CPUs reserved by each decode task.
         pool: a custom resource each decode task asks 0.001 of (e.g. "pool_decode"); None: anywhere.
@@ -91,7 +94,7 @@ class DecodeConfig:
     target_fps: float | None = None
     start: int = 0
     stop: int | None = None
-    segment_frames: int = 0
+    segment_frames: int = SEGMENT_FRAMES
     batch_size: int = 4
     num_cpus: float = 0.5
     pool: str | None = None

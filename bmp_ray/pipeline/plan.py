@@ -1,9 +1,11 @@
-"""What a run has to do: the work items (one per video or video segment), the run's identity, and resume.
+"""What a run has to do: the work items (one per video segment), the run's identity, and what is left
+after an earlier run into the same folder.
 
-A work item's output is complete when its ``frames`` file exists (it is written, atomically, after the
-``poses`` file). Each ``frames`` file carries the item's decode summary (``bmp_ray.segment``) and the
-run's fingerprint (``bmp_ray.fingerprint``): a rerun into the same folder skips complete items, and
-refuses to mix in results of a different configuration or different weights.
+Videos are cut into segments of ``decode.segment_frames`` source frames (probed in parallel: Ray tasks
+on a cluster, threads in one process). A segment is committed when its ``frames`` file exists; a video
+is done when its marker (``commit.marker_uri``) exists with every segment committed. A rerun plans only
+the segments that are not committed, and finalizes videos that lack only their marker; videos whose
+marker says ok are not probed again.
 """
 
 from __future__ import annotations
@@ -12,29 +14,26 @@ import dataclasses
 import hashlib
 import json
 import logging
-from typing import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Mapping, Sequence
 
-import pyarrow.fs as pafs
-import pyarrow.parquet as pq
-
-from bmp_ray.errors import CheckpointError, ConfigError, VideoError
+from bmp_ray.errors import CheckpointError, VideoError
 from bmp_ray.export.parquet import output_name
 from bmp_ray.models import registry
 from bmp_ray.models.weights import resolve, sha256_of
 from bmp_ray.pipeline.config import RunConfig, dumps
 from bmp_ray.video import Sampling, Segment, Source, list_inputs, probe, split_segments
-from bmp_ray.video.sources import filesystem, join_uri
+from bmp_ray.video.segments import OPEN_END
 
 log = logging.getLogger(__name__)
-SEGMENT_KEY = b"bmp_ray.segment"
-FINGERPRINT_KEY = b"bmp_ray.fingerprint"
+PROBE_CHUNK = 64  # inputs probed per Ray task
 
 
 @dataclasses.dataclass(frozen=True)
 class WorkItem:
-    """One video (or segment of one) to process; ``name`` is its deterministic output file stem.
+    """One video segment to process; ``name`` is its output file stem (video stem + frame range).
 
-    ``error`` is set when the input failed before decoding (e.g. the probe for segmenting failed).
+    ``error`` is set when the input failed before decoding (its probe failed).
     """
 
     source: Source
@@ -44,32 +43,106 @@ class WorkItem:
     error: str | None = None
 
 
+@dataclasses.dataclass
+class Plan:
+    """The work of one run.
+
+    Attributes:
+        items: the segments to process, in input order.
+        videos: video id -> the names of all its segments, for every video this run finalizes.
+        paths: video id -> input URI, for every input of the run.
+        skipped: segments committed by earlier runs (not processed again).
+    """
+
+    items: list[WorkItem]
+    videos: dict[str, list[str]]
+    paths: dict[str, str]
+    skipped: int = 0
+
+
 def sampling_of(config: RunConfig) -> Sampling:
     d = config.decode
     return Sampling(stride=d.stride, target_fps=d.target_fps, start=d.start, stop=d.stop)
 
 
-def make_plan(inputs: Sequence[str], config: RunConfig) -> list[WorkItem]:
-    """The work items of ``inputs`` (files, folders, globs, URLs), in input order.
+_WHOLE = Segment(0, 1, 0, OPEN_END)
 
-    Without ``decode.segment_frames`` no file is opened here (the decode tasks probe); with it, each
-    video is probed to cut it into segments, and a failed probe is an item with ``error`` set.
-    """
+
+def _segments(src: Source, segment_frames: int) -> list[Segment] | str:
+    """The segments of one input, or the probe's error message."""
+    if src.kind == "image":
+        return [Segment(0, 1, 0, 1)]
+    if not segment_frames:
+        return [_WHOLE]
+    try:
+        return split_segments(probe(src.uri), segment_frames)
+    except VideoError as exc:
+        return str(exc)
+    except Exception as exc:  # one input's failure must not stop the plan
+        return f"{src.uri}: probe failed: {type(exc).__name__}: {exc}"
+
+
+def _segments_chunk(sources: list[Source], segment_frames: int) -> list[list[Segment] | str]:
+    return [_segments(s, segment_frames) for s in sources]
+
+
+def probe_all(sources: Sequence[Source], config: RunConfig, use_ray: bool) -> list[list[Segment] | str]:
+    """``_segments`` of every source: Ray tasks of ``PROBE_CHUNK`` inputs (``use_ray``, Ray
+    initialized) or a thread pool; results in input order."""
+    n = config.decode.segment_frames
+    if not sources:
+        return []
+    if use_ray:
+        import ray
+
+        opts = {"num_cpus": config.decode.num_cpus, "max_retries": 3}
+        if config.decode.pool:
+            opts["resources"] = {config.decode.pool: 0.001}
+        task = ray.remote(_segments_chunk).options(**opts)
+        chunks = [list(sources[i:i + PROBE_CHUNK]) for i in range(0, len(sources), PROBE_CHUNK)]
+        return [seg for part in ray.get([task.remote(c, n) for c in chunks]) for seg in part]
+    with ThreadPoolExecutor(min(8, len(sources))) as pool:
+        return list(pool.map(lambda s: _segments(s, n), sources))
+
+
+def make_plan(inputs: Sequence[str], config: RunConfig, *, committed: set[str] = frozenset(),
+              markers: Mapping[str, dict] | None = None, fingerprint: str | None = None,
+              use_ray: bool = False) -> Plan:
+    """The plan of ``inputs`` (files, folders, globs, URLs) against what the folder holds already:
+    ``committed`` segment names and video ``markers`` (``commit.read_markers``)."""
     sampling = sampling_of(config)
-    items = []
-    for src in list_inputs(inputs):
-        if not config.decode.segment_frames or src.kind == "image":
-            items.append(WorkItem(src, Segment(0, 1, 0, 2**31 - 1), sampling, output_name(src.video_id)))
+    markers = markers or {}
+    sources = list_inputs(inputs)
+    paths = {s.video_id: s.uri for s in sources}
+    plan = Plan([], {}, paths)
+    to_probe = []
+    for src in sources:
+        m = markers.get(src.video_id)
+        if (m and m["row"]["status"] == "ok" and m.get("fingerprint") == fingerprint
+                and all(n in committed for n in m["segments"])):
+            plan.skipped += len(m["segments"])  # done: not even probed
+        else:
+            to_probe.append(src)
+    for src, segs in zip(to_probe, probe_all(to_probe, config, use_ray)):
+        stem = output_name(src.video_id)
+        if isinstance(segs, str):
+            item = WorkItem(src, _WHOLE, sampling, stem + _WHOLE.suffix, segs)
+            plan.items.append(item)
+            plan.videos[src.video_id] = [item.name]
             continue
-        try:
-            segments = split_segments(probe(src.uri), config.decode.segment_frames)
-        except VideoError as exc:
-            items.append(WorkItem(src, Segment(0, 1, 0, 2**31 - 1), sampling, output_name(src.video_id), str(exc)))
-            continue
-        parts = [(seg, sampling.restrict(seg.start, seg.stop)) for seg in segments]
-        kept = [(seg, part) for seg, part in parts if not part.empty] or parts[:1]  # one item per input at least
-        items += [WorkItem(src, seg, part, output_name(src.video_id, seg.suffix)) for seg, part in kept]
-    return items
+        if src.kind == "image" or segs == [_WHOLE]:
+            parts = [(seg, sampling) for seg in segs]
+        else:
+            parts = [(seg, sampling.restrict(seg.start, seg.stop)) for seg in segs]
+            parts = [(seg, part) for seg, part in parts if not part.empty] or parts[:1]  # one per input at least
+        names = [stem + seg.suffix for seg, _ in parts]
+        plan.videos[src.video_id] = names
+        for (seg, part), name in zip(parts, names):
+            if name in committed:
+                plan.skipped += 1
+            else:
+                plan.items.append(WorkItem(src, seg, part, name))
+    return plan
 
 
 def checkpoints(config: RunConfig) -> dict[str, dict]:
@@ -89,36 +162,16 @@ def checkpoints(config: RunConfig) -> dict[str, dict]:
 
 def run_metadata(config: RunConfig, models: dict[str, dict]) -> dict:
     """The run's metadata written into every file, with a fingerprint of what determines the results
-    (models and their hashes, BMP settings, sampling; not resources or batch sizes)."""
-    decisive = {"bmp": config.bmp.to_dict(), "sampling": dataclasses.asdict(sampling_of(config)),
-                "models": {r: {"model": v["model"], "sha256": v["sha256"]} for r, v in models.items()}}
+    (``run_record``)."""
+    decisive = run_record(config, models)
     fingerprint = hashlib.sha256(json.dumps(decisive, sort_keys=True).encode()).hexdigest()[:16]
     return {"config": json.loads(dumps(config)), "models": models, "fingerprint": fingerprint}
 
 
-def completed(out: str, fingerprint: str) -> dict[str, dict]:
-    """Complete items already in ``out``: output name -> the item's decode summary.
-
-    Raises:
-        ConfigError: a complete file was written by a run with another fingerprint.
-    """
-    fs, path = filesystem(out)
-    folder = join_uri(path, "frames")
-    try:
-        infos = fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True))
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"--out {out!r}: cannot list {folder}: {exc}") from exc
-    done = {}
-    for info in infos:
-        if info.type != pafs.FileType.File or not info.base_name.endswith(".parquet") \
-                or info.base_name.startswith("."):
-            continue
-        md = pq.read_schema(info.path, filesystem=fs).metadata or {}
-        theirs = md.get(FINGERPRINT_KEY, b"").decode()
-        if theirs != fingerprint:
-            raise ConfigError(
-                f"--out {out!r} holds {info.base_name}, written with other models, weights, BMP settings or "
-                f"sampling (fingerprint {theirs or 'none'}, this run {fingerprint}); use a new --out folder, "
-                "or delete that folder to start over")
-        done[info.base_name[:-len(".parquet")]] = json.loads(md.get(SEGMENT_KEY, b"{}"))
-    return done
+def run_record(config: RunConfig, models: dict[str, dict], fingerprint: str | None = None) -> dict:
+    """What decides a run's results (models and their hashes, BMP settings, sampling, segment length;
+    not resources or batch sizes): hashed into the fingerprint, and with it the folder's run file."""
+    record = {"bmp": config.bmp.to_dict(), "sampling": dataclasses.asdict(sampling_of(config)),
+              "segment_frames": config.decode.segment_frames,
+              "models": {r: {"model": v["model"], "sha256": v["sha256"]} for r, v in models.items()}}
+    return record if fingerprint is None else {**record, "fingerprint": fingerprint}

@@ -1,5 +1,6 @@
 """The Ray Data pipeline: work items -> decode tasks -> per iteration the detector, pose and SAM actor
-pools -> results streamed to the driver's writer.
+pools -> part writer tasks -> receipts to the driver's ``Sink`` (which commits segments and finalizes
+videos with Ray tasks).
 
 Ray Data's streaming executor does the scheduling, backpressure, retries (a killed actor is restarted
 and its batch retried: ``max_restarts`` / ``max_task_retries`` are -1 for map actors) and the progress
@@ -8,21 +9,15 @@ bars. Each model stage has its own ``ActorPoolStrategy``, resources and pool pin
 
 from __future__ import annotations
 
-import json
 import logging
 import pickle
 from typing import Sequence
 
 from bmp_ray.pipeline.config import RunConfig
+from bmp_ray.pipeline.parts import receipts_of, write_parts
 from bmp_ray.pipeline.plan import WorkItem
-from bmp_ray.pipeline.stages import (
-    END,
-    DetectStage,
-    PoseStage,
-    SegmentStage,
-    decode_rows,
-)
-from bmp_ray.pipeline.writer import ResultWriter
+from bmp_ray.pipeline.sink import RayTasks, Sink
+from bmp_ray.pipeline.stages import DetectStage, PoseStage, SegmentStage, decode_rows
 
 log = logging.getLogger(__name__)
 _STAGES = ((DetectStage, "detector"), (PoseStage, "pose"), (SegmentStage, "sam"))
@@ -31,6 +26,7 @@ _STAGES = ((DetectStage, "detector"), (PoseStage, "pose"), (SegmentStage, "sam")
 # stages hardly overlapped. Blocks of about 1 MiB stream one frame batch at a time (a larger batch is
 # sliced into frames and the next actor stage bundles ``batch_size`` rows again).
 BLOCK_BYTES = 1 << 20
+PART_FRAMES = 32  # rows a part writer task takes at most (parts hold up to this many frames of a segment)
 
 
 def init_ray(address: str | None = None) -> None:
@@ -44,8 +40,17 @@ def init_ray(address: str | None = None) -> None:
     log.info("Ray resources: %s", ray.cluster_resources())
 
 
-def build_dataset(items: Sequence[WorkItem], config: RunConfig):
-    """The lazy Ray ``Dataset`` of result rows (name, frame_index, summary, result) for ``items``."""
+def cpu_task_options(config: RunConfig) -> dict:
+    """Resources of the output stage's CPU tasks (part writers, commits, finalizes): the decode pool's."""
+    opts: dict = {"num_cpus": config.decode.num_cpus}
+    if config.decode.pool:
+        opts["resources"] = {config.decode.pool: 0.001}
+    return opts
+
+
+def build_dataset(items: Sequence[WorkItem], config: RunConfig, out: str | None = None):
+    """The lazy Ray ``Dataset`` for ``items``: result rows (name, frame_index, summary, result), or with
+    ``out`` the part writers' receipts (``parts.RECEIPT_COLUMNS``)."""
     import ray
 
     context = ray.data.DataContext.get_current()
@@ -59,27 +64,33 @@ def build_dataset(items: Sequence[WorkItem], config: RunConfig):
                 named = type(f"{cls.__name__[:-5]}{it}", (cls,), {"__module__": cls.__module__})
                 ds = ds.map_batches(named, fn_constructor_kwargs={"config": config, "iteration": it},
                                     batch_format="numpy", **getattr(config, role).remote_args())
+        if out is not None:
+            ds = ds.map_batches(write_parts, fn_kwargs={"out": out}, batch_size=PART_FRAMES, batch_format="numpy",
+                                **cpu_task_options(config))
     finally:
         context.target_max_block_size = default
     return ds
 
 
-def run_ray(items: Sequence[WorkItem], config: RunConfig, writer: ResultWriter, address: str | None = None) -> dict:
-    """Run ``items`` through the Ray pipeline, streaming each result row to ``writer``.
+def run_ray(items: Sequence[WorkItem], config: RunConfig, sink: Sink) -> dict:
+    """Run ``items`` through the Ray pipeline (Ray initialized: ``init_ray``); receipts go to ``sink``.
 
     Returns:
         the bytes each operator put into the object store (``{operator: bytes}``, from Ray Data's
         execution stats; empty when Ray does not provide them).
     """
-    init_ray(address)
-    ds = build_dataset(items, config)
+    ds = build_dataset(items, config, sink.out)
     for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
-        for name, k, summary, blob in zip(batch["name"], batch["frame_index"], batch["summary"], batch["result"]):
-            if k == END:
-                writer.end(str(name), json.loads(summary))
-            else:
-                writer.add(str(name), pickle.loads(blob))
+        sink.receive(receipts_of(batch))
+    sink.close()
     return operator_bytes(ds)
+
+
+def ray_executor(config: RunConfig) -> RayTasks:
+    import ray
+
+    cpus = int(ray.cluster_resources().get("CPU", 2))
+    return RayTasks(cpu_task_options(config), max_in_flight=max(2, cpus))
 
 
 def operator_bytes(ds) -> dict[str, int]:

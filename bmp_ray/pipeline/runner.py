@@ -1,5 +1,5 @@
-"""One run: plan the work, skip what ``out`` already holds, process the rest (Ray or one process),
-write the manifest, and summarise."""
+"""One run: check the output folder (run file, lock, leftovers), plan what is left, process it (Ray or
+one process) through the part writers, commits and finalizes, write the manifest, and summarise."""
 
 from __future__ import annotations
 
@@ -8,16 +8,23 @@ import logging
 import time
 from typing import Sequence
 
+from bmp_ray.export.parquet import write_manifest
+from bmp_ray.pipeline.commit import read_markers
 from bmp_ray.pipeline.config import RunConfig
-from bmp_ray.pipeline.plan import checkpoints, completed, make_plan, run_metadata
-from bmp_ray.pipeline.writer import ResultWriter
+from bmp_ray.pipeline.ledger import Ledger
+from bmp_ray.pipeline.outdir import OutputFolder
+from bmp_ray.pipeline.plan import Plan, checkpoints, make_plan, run_metadata, run_record
+from bmp_ray.pipeline.sink import InProcess, Sink
 
 log = logging.getLogger(__name__)
+_STOPPED = "not processed (the run stopped before this input was finished); rerun the same command"
 
 
 @dataclasses.dataclass(frozen=True)
 class RunSummary:
-    """What a run did. ``frames``/``people``/``seconds`` count this run's work only (skipped items not)."""
+    """What a run did. ``frames``/``people``/``seconds`` count this run's work only; ``skipped`` counts
+    segments committed by earlier runs, ``segments`` those this run processed; ``inputs``/``ok``/
+    ``failed`` are over this run's inputs."""
 
     inputs: int
     ok: int
@@ -28,7 +35,8 @@ class RunSummary:
     seconds: float
     out: str
     object_store_bytes: dict = dataclasses.field(default_factory=dict)  # per Ray Data operator (Ray runs)
-    first_result_s: float | None = None  # seconds from the start to the first frame result
+    first_result_s: float | None = None  # seconds from the start to the first receipt
+    segments: int = 0
 
     @property
     def frames_per_s(self) -> float:
@@ -38,45 +46,81 @@ class RunSummary:
         return {**dataclasses.asdict(self), "frames_per_s": round(self.frames_per_s, 3)}
 
 
+def manifest_rows(markers: dict[str, dict], plan: Plan | None) -> list[dict]:
+    """Every video the folder holds (its marker's row), and this run's inputs without a marker as
+    error rows; sorted by video id."""
+    rows = {vid: m["row"] for vid, m in markers.items()}
+    for vid, path in (plan.paths.items() if plan else ()):
+        rows.setdefault(vid, {"video_id": vid, "path": path, "status": "error", "error": _STOPPED,
+                              "frames_decoded": 0, "frames_written": 0})
+    return [rows[v] for v in sorted(rows)]
+
+
 def run(inputs: Sequence[str], out: str, config: RunConfig | None = None, *, address: str | None = None,
         use_ray: bool = True) -> RunSummary:
     """Process ``inputs`` (files, folders, globs, URLs) into the output folder ``out``.
 
-    A rerun with the same ``out`` skips the complete items; the manifest (``out/videos.parquet``) is
-    written at the end, also when the run stops on an error (unfinished inputs are error rows then).
+    A rerun with the same ``out`` skips committed segments and redoes the rest; the manifest
+    (``out/videos.parquet``, every input the folder holds) is written at the end, also when the run
+    stops on an error (unfinished inputs are error rows then).
 
     Raises:
-        ConfigError: bad config, or ``out`` holds results of a different configuration.
+        OutputError: ``out`` is unusable, in use by another run, or holds results of other settings.
+        ConfigError: a bad config value.
         CheckpointError: a model's weights are missing or wrong.
     """
     config = config or RunConfig()
     t0 = time.time()
-    items = make_plan(inputs, config)
     meta = run_metadata(config, checkpoints(config))
-    writer = ResultWriter(out, meta, items, completed(out, meta["fingerprint"]))
-    todo = writer.todo
-    skipped = len(items) - len(todo)
+    folder = OutputFolder(out)
+    out = folder.out
+    folder.check_run(run_record(config, meta["models"], meta["fingerprint"]))
+    folder.acquire()
+    plan = None
     stats: dict = {}
-    log.info("%d work items from %d inputs; %d already complete in %s", len(items),
-             len({i.source.video_id for i in items}), skipped, out)
+    ledger = sink = None
     try:
-        if todo and use_ray:
-            from bmp_ray.pipeline.ray_run import run_ray
+        folder.clean()
+        committed, markers = folder.committed(), read_markers(out)
+        if use_ray:
+            from bmp_ray.pipeline.ray_run import init_ray
 
-            stats = run_ray(todo, config, writer, address)
-        elif todo:
+            init_ray(address)
+        plan = make_plan(inputs, config, committed=committed, markers=markers, fingerprint=meta["fingerprint"],
+                         use_ray=use_ray)
+        log.info("%d segments to process from %d inputs; %d already committed in %s", len(plan.items),
+                 len(plan.paths), plan.skipped, out)
+        ledger = Ledger({i.name: i.source.video_id for i in plan.items}, plan.videos, committed)
+        if use_ray:
+            from bmp_ray.pipeline.ray_run import ray_executor, run_ray
+
+            sink = Sink(out, meta, ledger, plan.paths, ray_executor(config))
+            if plan.items:
+                stats = run_ray(plan.items, config, sink)
+        else:
             from bmp_ray.pipeline.local import run_local
 
-            run_local(todo, config, writer)
+            sink = Sink(out, meta, ledger, plan.paths, InProcess())
+            if plan.items:
+                run_local(plan.items, config, sink)
+        sink.close()
     finally:
-        rows = writer.write_manifest()
-    missing = writer.incomplete()
+        try:
+            markers = read_markers(out)
+            rows = manifest_rows(markers, plan)
+            write_manifest(out, rows, meta)
+        finally:
+            folder.release()
+    missing = ledger.open_segments() if ledger else []
     if missing:
         log.error("the pipeline ended without finishing %s", ", ".join(missing))
-    ok = sum(r["status"] == "ok" for r in rows)
-    summary = RunSummary(len(rows), ok, len(rows) - ok, skipped, writer.frames, writer.people,
-                         round(time.time() - t0, 3), out, stats,
-                         round(writer.first_result - t0, 3) if writer.first_result else None)
-    log.info("done: %d inputs ok, %d failed (%d items skipped as complete); %d frames, %d people, %.2f frames/s",
-             summary.ok, summary.failed, skipped, summary.frames, summary.people, summary.frames_per_s)
+    mine = [r for r in rows if plan and r["video_id"] in plan.paths]
+    ok = sum(r["status"] == "ok" for r in mine)
+    first = sink.first_receipt if sink else None
+    summary = RunSummary(len(mine), ok, len(mine) - ok, plan.skipped, ledger.frames, ledger.people,
+                         round(time.time() - t0, 3), out, stats, round(first - t0, 3) if first else None,
+                         len(plan.items))
+    log.info("done: %d inputs ok, %d failed (%d segments skipped as committed); %d frames, %d people, "
+             "%.2f frames/s", summary.ok, summary.failed, summary.skipped, summary.frames, summary.people,
+             summary.frames_per_s)
     return summary

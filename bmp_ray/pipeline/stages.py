@@ -4,7 +4,7 @@ Every model stage is a Ray Data callable class (model loaded in ``__init__``, ba
 ``__call__(batch)``) around one step of the pure BMP loop (``bmp.loop.detect_step``, ``pose_step``,
 ``segment_step``); the same classes run in a plain unit test. Rows between stages:
 
-    name         str      output name of the work item
+    name         str      output name of the work item (the segment)
     video_id     str
     frame_index  int64    index in the source video; -1 for the item's end row
     pts_s        float64
@@ -12,6 +12,9 @@ Every model stage is a Ray Data callable class (model loaded in ``__init__``, ba
     state        bytes    the pickled ``FrameState`` (empty before the first detector)
     summary      str      JSON decode summary on end rows, "" otherwise
     result       bytes    the pickled ``FrameResult`` (added by the last stage)
+
+After the last model stage, ``parts.write_parts`` (CPU tasks) turns these rows into part files and
+receipts; only receipts reach the driver.
 
 No dense full-resolution mask crosses a stage: people's masks travel as box-window masks in the state
 and as RLE in results. The frame travels with its row (one copy per stage boundary).
@@ -34,11 +37,11 @@ from bmp_ray.bmp.loop import (
 )
 from bmp_ray.pipeline.config import RunConfig
 from bmp_ray.pipeline.decode import decode_item
+from bmp_ray.pipeline.parts import END
 from bmp_ray.pipeline.plan import WorkItem
 from bmp_ray.video import FrameBatch
 
 log = logging.getLogger(__name__)
-END = -1
 _PIXEL = np.zeros((1, 1, 3), np.uint8)
 
 

@@ -7,6 +7,8 @@ import dataclasses
 from bmp_ray.errors import ConfigError
 from bmp_ray.video.probe import VideoInfo
 
+OPEN_END = 2**31 - 1  # the stop of a segment that runs to the end of its video
+
 
 @dataclasses.dataclass(frozen=True)
 class Segment:
@@ -19,8 +21,10 @@ class Segment:
 
     @property
     def suffix(self) -> str:
-        """Deterministic file-name suffix, empty for a video in one piece (``-s0003`` otherwise)."""
-        return "" if self.count == 1 else f"-s{self.index:04d}"
+        """File-name suffix naming the frame range: ``-f00001800-00003600``, ``-f00000000-end`` for an
+        open end. A function of the range alone, so segments cut at another length never share a name."""
+        stop = "end" if self.stop >= OPEN_END else f"{self.stop:08d}"
+        return f"-f{self.start:08d}-{stop}"
 
 
 def split_segments(info: VideoInfo, segment_frames: int | None) -> list[Segment]:
@@ -33,6 +37,6 @@ def split_segments(info: VideoInfo, segment_frames: int | None) -> list[Segment]
         raise ConfigError(f"segment_frames must be None or an integer >= 1, got {segment_frames!r}")
     n = info.num_frames
     if segment_frames is None or segment_frames >= n or not info.frames_exact:
-        return [Segment(0, 1, 0, n if info.frames_exact else 2**31 - 1)]
+        return [Segment(0, 1, 0, n if info.frames_exact else OPEN_END)]
     starts = list(range(0, n, segment_frames))
     return [Segment(i, len(starts), s, min(s + segment_frames, n)) for i, s in enumerate(starts)]

@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from bmp_ray.export import output_name, read_results, write_manifest, write_results
-from bmp_ray.export import parquet as pqmod
+from bmp_ray.export import store
 from tests.export.test_schema import frame
 
 
@@ -44,7 +44,7 @@ def test_failed_write_leaves_no_file_and_no_temporary(tmp_path, monkeypatch):
             raise OSError("disk full")
 
     fs = pafs.PyFileSystem(pafs.FSSpecHandler(FullDisk()))
-    monkeypatch.setattr(pqmod, "filesystem", lambda uri: (fs, os.path.abspath(uri)))
+    monkeypatch.setattr(store, "filesystem", lambda uri: (fs, os.path.abspath(uri)))
     with pytest.raises(OSError, match="disk full"):
         write_results(str(tmp_path), "v", [frame(0, 2)])
     assert os.listdir(tmp_path / "poses") == []

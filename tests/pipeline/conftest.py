@@ -58,3 +58,35 @@ def assert_same_output(a, b):
     ma = pd.read_parquet(a / "videos.parquet")[cols].sort_values("video_id").reset_index(drop=True)
     mb = pd.read_parquet(b / "videos.parquet")[cols].sort_values("video_id").reset_index(drop=True)
     pd.testing.assert_frame_equal(ma, mb)
+
+
+def assert_output_invariants(out, reference=None, inputs=None):
+    """The one checker of every fault and resume test: equal to the undisturbed ``reference`` run
+    (when given), frames written = frames decoded per video, unique keys in every table, nothing left
+    under ``_parts/``, no temporary files, no lock, a poses file for every frames file and back, and
+    one manifest row per input (``inputs``: the expected video ids)."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    out = Path(out)
+    if reference is not None:
+        assert_same_output(reference, out)
+    m = pd.read_parquet(out / "videos.parquet")
+    assert not m.video_id.duplicated().any(), "a video has two manifest rows"
+    if inputs is not None:
+        assert sorted(m.video_id) == sorted(inputs)
+    ok = m[m.status == "ok"]
+    assert (ok.frames_written == ok.frames_decoded).all(), ok[["video_id", "frames_decoded", "frames_written"]]
+    frames, poses = pd.read_parquet(out / "frames"), pd.read_parquet(out / "poses")
+    assert not frames.duplicated(["video_id", "frame_index"]).any(), "a frame was written twice"
+    assert not poses.duplicated(["video_id", "frame_index", "person_index"]).any(), "a person was written twice"
+    written = frames.groupby("video_id").size()
+    for vid, n in zip(m.video_id, m.frames_written):
+        assert written.get(vid, 0) == n, f"{vid}: the manifest says {n} frames, frames/ holds {written.get(vid, 0)}"
+    assert frames.num_people.sum() == len(poses)
+    assert not (out / "_parts").exists() or not any((out / "_parts").iterdir()), "parts were left behind"
+    assert not list(out.rglob(".*tmp-*")), "temporary files were left behind"
+    assert not (out / "_lock.json").exists(), "the lock was not released"
+    stems = lambda sub: sorted(p.name for p in (out / sub).glob("*.parquet"))  # noqa: E731
+    assert stems("frames") == stems("poses")

@@ -65,7 +65,7 @@ def test_frames_stream_in_blocks_of_one_batch(local_ray, small_config, mixed_inp
     from bmp_ray.pipeline.ray_run import build_dataset
 
     config = dataclasses.replace(small_config, decode=dataclasses.replace(small_config.decode, stop=None))
-    items = make_plan([str(mixed_inputs / "mmpose_demo.mp4")], config)
+    items = make_plan([str(mixed_inputs / "mmpose_demo.mp4")], config).items
     sizes = [len(b["frame_index"]) for b in build_dataset(items, config).iter_batches(batch_size=None)]
     assert sum(sizes) == 5 + 1  # its 5 frames and the end row
     assert max(sizes) <= config.sam.batch_size + 1 and len(sizes) >= 5 // config.sam.batch_size

@@ -7,7 +7,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from bmp_ray.errors import ConfigError
+from bmp_ray.errors import OutputError
 from bmp_ray.export import output_name, read_results
 from bmp_ray.pipeline import config as C
 from bmp_ray.pipeline.runner import run
@@ -63,7 +63,7 @@ def test_rerun_skips_complete_items_and_retries_failed(local_out, mixed_inputs, 
 def test_other_settings_into_the_same_folder_are_refused(local_out, mixed_inputs, small_config):
     out, _ = local_out
     other = C.RunConfig.from_dict({**small_config.to_dict(), "bmp": {"iterations": 1}})
-    with pytest.raises(ConfigError, match="new --out folder"):
+    with pytest.raises(OutputError, match="bmp: folder .*iterations.: 2.*this run .*iterations.: 1.*new --out folder"):
         run([str(mixed_inputs)], str(out), other, use_ray=False)
     resources = C.RunConfig.from_dict({**small_config.to_dict(), "sam": {"batch_size": 7, "threads": 1}})
     assert run([str(mixed_inputs)], str(out), resources, use_ray=False).skipped == 3  # resources don't count
@@ -71,7 +71,7 @@ def test_other_settings_into_the_same_folder_are_refused(local_out, mixed_inputs
 
 def test_a_partial_output_is_not_taken_for_a_complete_one(tmp_path, shared_data, small_config):
     video = shared_data / "videos" / "mmpose_demo.mp4"
-    name = output_name("mmpose_demo.mp4")
+    name = output_name("mmpose_demo.mp4") + "-f00000000-00000005"
     (tmp_path / "poses").mkdir()
     (tmp_path / "poses" / f"{name}.parquet").write_bytes(b"left by a crash")  # poses without frames
     (tmp_path / "frames").mkdir()
@@ -79,6 +79,7 @@ def test_a_partial_output_is_not_taken_for_a_complete_one(tmp_path, shared_data,
     s = run([str(video)], str(tmp_path), small_config, use_ray=False)
     assert (s.skipped, s.frames) == (0, 2)
     assert len(read_results(str(tmp_path), name)) == 2
+    assert sorted(p.name for p in (tmp_path / "frames").iterdir()) == [f"{name}.parquet"]  # temp file cleaned
 
 
 def test_segments_are_files_of_their_own_and_one_manifest_row(tmp_path, shared_data, small_config):
@@ -86,9 +87,49 @@ def test_segments_are_files_of_their_own_and_one_manifest_row(tmp_path, shared_d
         k: v for k, v in _flat(small_config).items() if not k.startswith("decode.")})
     s = run([str(shared_data / "videos" / "mmpose_demo.mp4")], str(tmp_path), cfg, use_ray=False)
     assert s.frames == 3
-    assert len(list((tmp_path / "frames").glob("*-s000?.parquet"))) == 3
+    assert sorted(p.name[-len("-f00000000-00000001.parquet"):] for p in (tmp_path / "frames").glob("*.parquet")) == [
+        f"-f0000000{i}-0000000{i + 1}.parquet" for i in range(3)]
     m = pd.read_parquet(tmp_path / "videos.parquet")
     assert len(m) == 1 and m.frames_written[0] == 3 and m.num_frames[0] == 5
+
+
+def test_a_rerun_with_another_segment_length_is_refused_and_loses_nothing(tmp_path, shared_data, small_config):
+    """Seen before segments were fingerprinted: 30 then 20 frames duplicated rows, 20 then 30 lost them."""
+    video = [str(shared_data / "videos" / "mmpose_demo.mp4")]
+    settings = {k: v for k, v in _flat(small_config).items() if not k.startswith("decode.")}
+    three = C.load(overrides=["decode.segment_frames=3"], **settings)
+    two = C.load(overrides=["decode.segment_frames=2"], **settings)
+    first = run(video, str(tmp_path), three, use_ray=False)
+    before = sorted(p.name for p in (tmp_path / "frames").iterdir())
+    with pytest.raises(OutputError, match="segment_frames: folder 3, this run 2.*new --out folder"):
+        run(video, str(tmp_path), two, use_ray=False)
+    assert sorted(p.name for p in (tmp_path / "frames").iterdir()) == before
+    frames = pd.read_parquet(tmp_path / "frames")
+    assert len(frames) == first.frames == 5 and not frames.duplicated(["video_id", "frame_index"]).any()
+    assert not (tmp_path / "_lock.json").exists()  # a refused run leaves the lock as it found it
+
+
+def test_runs_with_other_inputs_share_one_manifest(tmp_path, mixed_inputs, small_config):
+    run([str(mixed_inputs / "street.jpg")], str(tmp_path), small_config, use_ray=False)
+    s = run([str(mixed_inputs / "mmpose_demo.mp4"), str(mixed_inputs / "bad_text.mp4")], str(tmp_path),
+            small_config, use_ray=False)
+    assert (s.inputs, s.ok, s.failed) == (2, 1, 1)  # this run's inputs
+    m = pd.read_parquet(tmp_path / "videos.parquet").set_index("video_id")
+    assert sorted(m.index) == ["bad_text.mp4", "mmpose_demo.mp4", "street.jpg"]
+    assert m.loc["street.jpg", "frames_written"] == 1 and m.loc["mmpose_demo.mp4", "frames_written"] == 2
+
+
+def test_a_second_run_into_a_folder_in_use_is_refused(tmp_path, mixed_inputs, small_config):
+    from bmp_ray.pipeline.outdir import OutputFolder
+
+    holder = OutputFolder(str(tmp_path))
+    holder.acquire()
+    try:
+        with pytest.raises(OutputError, match=f"in use by run {holder.run_id} on .*pid {os.getpid()}"):
+            run([str(mixed_inputs / "street.jpg")], str(tmp_path), small_config, use_ray=False)
+    finally:
+        holder.release()
+    assert run([str(mixed_inputs / "street.jpg")], str(tmp_path), small_config, use_ray=False).ok == 1
 
 
 def _flat(cfg):

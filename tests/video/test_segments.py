@@ -11,14 +11,22 @@ def info(n, exact=True):
 def test_split_covers_every_frame_once_with_stable_suffixes():
     segs = split_segments(info(25), 10)
     assert [(s.start, s.stop) for s in segs] == [(0, 10), (10, 20), (20, 25)]
-    assert [s.suffix for s in segs] == ["-s0000", "-s0001", "-s0002"]
+    assert [s.suffix for s in segs] == ["-f00000000-00000010", "-f00000010-00000020", "-f00000020-00000025"]
+
+
+def test_names_of_other_segment_lengths_never_collide():
+    """A folder cut at 10 frames and one cut at 8 share no segment name, only the first frame."""
+    ten = {s.suffix for s in split_segments(info(25), 10)}
+    eight = {s.suffix for s in split_segments(info(25), 8)}
+    assert not ten & eight
 
 
 def test_short_or_unsplit_or_estimated_videos_are_one_segment():
-    assert [(s.start, s.stop, s.suffix) for s in split_segments(info(25), None)] == [(0, 25, "")]
+    assert [(s.start, s.stop, s.suffix) for s in split_segments(info(25), None)] == [(0, 25, "-f00000000-00000025")]
     assert len(split_segments(info(5), 10)) == 1
     (s,) = split_segments(info(100, exact=False), 10)
     assert s.start == 0 and s.stop > 100  # open end: an estimated count never drops frames
+    assert s.suffix == "-f00000000-end"
 
 
 def test_bad_segment_size():
