@@ -33,23 +33,29 @@ def test_a_node_lost_mid_run_changes_nothing(two_model_nodes, local_reference, m
     cfg = C.RunConfig.from_dict({**small_config.to_dict(), **{
         role: {**getattr(small_config, role).__dict__, "pool": "pool_models"} for role in ("detector", "pose", "sam")}})
     lost: dict = {}
+    finished = threading.Event()
 
     def remove_a_busy_node():
-        deadline = time.time() + 300
-        while time.time() < deadline and not lost:
-            busy = {a["Address"]["NodeID"] for a in state.actors().values() if a["State"] == "ALIVE"}
-            frames = list((tmp_path / "frames").glob("*.parquet"))
-            for node in nodes:
-                if frames and node.node_id in busy:  # mid-run: a segment committed, actors on the node
+        alive_since = None
+        while not finished.is_set():
+            busy = {a["Address"]["NodeID"] for a in state.actors().values()
+                    if a["State"] == "ALIVE" and "MapBatches" in a["ActorClassName"]}
+            alive_since = alive_since or (time.time() if busy else None)
+            for node in nodes:  # mid-run: model actors have worked on the node for a while
+                if alive_since and time.time() - alive_since > 3 and node.node_id in busy:
+                    lost["committed"] = len(list((tmp_path / "frames").glob("*.parquet")))
                     cluster.remove_node(node, allow_graceful=False)
                     lost["node"] = node.node_id
                     return
-            time.sleep(0.2)
+            time.sleep(0.05)
 
     t = threading.Thread(target=remove_a_busy_node, daemon=True)
     t.start()
-    s = run([str(mixed_inputs)], str(tmp_path), cfg)
-    t.join(5)
-    assert lost, "no node was removed mid-run"
+    try:
+        s = run([str(mixed_inputs)], str(tmp_path), cfg)
+    finally:
+        finished.set()
+        t.join(5)
+    assert lost and lost["committed"] < 3, f"no node was removed mid-run: {lost}"
     assert (s.ok, s.failed) == (3, 3)
     assert_output_invariants(tmp_path, local_reference[0], INPUTS)
