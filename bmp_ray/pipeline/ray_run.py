@@ -26,7 +26,10 @@ _STAGES = ((DetectStage, "detector"), (PoseStage, "pose"), (SegmentStage, "sam")
 # stages hardly overlapped. Blocks of about 1 MiB stream one frame batch at a time (a larger batch is
 # sliced into frames and the next actor stage bundles ``batch_size`` rows again).
 BLOCK_BYTES = 1 << 20
-PART_FRAMES = 32  # rows a part writer task takes at most (parts hold up to this many frames of a segment)
+# A part writer task takes one block as it comes (one model batch, a few frames): bundling more rows
+# would hold results back until that many arrived (a whole short video). Parts are temporary, so many
+# small ones cost little (one PUT each on an object store, removed by the commit).
+PART_FRAMES = None
 
 
 def init_ray(address: str | None = None) -> None:
