@@ -100,3 +100,11 @@ def test_cpu_stage_actors_reuse_freed_memory(local_ray, test_weights):
 
     default, reuse = faults(False), faults(True)
     assert default > 10 * reuse, (default, reuse)  # measured: 135k against 0.6k pages
+
+
+def test_inputs_are_probed_in_ray_tasks_with_the_same_segments(local_ray, mixed_inputs, small_config):
+    from bmp_ray.pipeline.plan import probe_all
+    from bmp_ray.video import list_inputs
+
+    sources = list_inputs([str(mixed_inputs)])
+    assert probe_all(sources, small_config, use_ray=True) == probe_all(sources, small_config, use_ray=False)

@@ -141,3 +141,19 @@ def test_missing_weights_stop_before_any_work(tmp_path, shared_data):
     with pytest.raises(Exception, match="nowhere"):
         run([str(shared_data / "videos" / "mmpose_demo.mp4")], str(tmp_path / "out"), cfg, use_ray=False)
     assert not os.path.exists(tmp_path / "out" / "poses")
+
+
+def test_a_run_into_an_object_store_has_the_same_layout(mixed_inputs, small_config):
+    """``memory://`` stands in for s3:// and gs://: no rename, one write per file, the same guarantees."""
+    import fsspec
+
+    out = "memory://bmp-runner/out"
+    s = run([str(mixed_inputs / "street.jpg"), str(mixed_inputs / "bad_text.mp4")], out, small_config, use_ray=False)
+    assert (s.ok, s.failed, s.frames) == (1, 1, 1)
+    fs = fsspec.filesystem("memory")
+    files = sorted(p.split("/out/", 1)[1] for p in fs.find("/bmp-runner/out"))
+    stem = output_name("street.jpg") + "-f00000000-00000001"
+    assert files == ["_run.json", f"_videos/{output_name('bad_text.mp4')}.json", f"_videos/{output_name('street.jpg')}.json",
+                     f"frames/{stem}.parquet", f"poses/{stem}.parquet", "videos.parquet"]
+    assert len(read_results(out)) == 1
+    assert run([str(mixed_inputs / "street.jpg")], out, small_config, use_ray=False).skipped == 1
