@@ -23,7 +23,7 @@ from bmp_ray.errors import BmpRayError, VideoError
 
 log = logging.getLogger("bmp_ray")
 BENCHMARKS = {"decode": "bmp_ray.bench.decode", "stages": "bmp_ray.bench.stages", "loop": "bmp_ray.bench.loop",
-              "pipeline": "bmp_ray.bench.pipeline"}
+              "pipeline": "bmp_ray.bench.pipeline", "sink": "bmp_ray.bench.sink"}
 
 
 def emit(text: str) -> None:
