@@ -13,7 +13,7 @@ stage's batch):
   baseline the way ``research_loop.py`` is for ``bench loop``). One work item per video, the old
   default (``decode.segment_frames = 0``).
 - **new**: the same rows go through ``parts.write_parts`` tasks with the options of
-  ``ray_run.build_dataset`` (``PART_FRAMES`` rows per task; None: one block as it comes, a part per
+  ``ray_run.build_dataset`` (``output.part_frames`` rows per task; None: one block as it comes, a part per
   block; ``--part-frames`` to try others); only receipts reach the driver, where a ``Sink`` with its
   ``Ledger`` dispatches ``commit_segment`` and ``finalize_video`` as Ray tasks (``ray_run.run_ray``).
   The video is cut into segments of ``--segment-frames`` (the pipeline's default, 1800).
@@ -392,7 +392,7 @@ def measure(path: str, n_frames: int, out: str, *, people: int, segment_frames: 
         ray.shutdown()
     return {"path": path, "frames": n_frames, "items": len(items), "driver_cpu_s": cpu, "sink_thread_cpu_s": thread,
             "wall_s": wall, "rss_before_mb": rss0, "peak_rss_mb": peak, "driver_threads_cpu_s": threads,
-            "machine_cpu_s": busy, "machine_cpus": os.cpu_count()}
+            "machine_cpu_s": busy, "machine_cpus": os.cpu_count(), "load_1min_after": os.getloadavg()[0]}
 
 
 def read_back(out: str) -> dict:
@@ -461,10 +461,11 @@ def _label(n: int) -> str:
 
 
 def _part_frames(value: int | None) -> int:
-    """Rows per part writer task, 0 for one block as it comes; None: the pipeline's ``PART_FRAMES``."""
-    from bmp_ray.pipeline.ray_run import PART_FRAMES
+    """Rows per part writer task, 0 for one block as it comes; None: the run config's default
+    (``output.part_frames``)."""
+    from bmp_ray.pipeline.config import OutputConfig
 
-    return (PART_FRAMES or 0) if value is None else value
+    return OutputConfig().part_frames if value is None else value
 
 
 def _defaults(args: argparse.Namespace) -> argparse.Namespace:

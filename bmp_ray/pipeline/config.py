@@ -10,6 +10,7 @@ Sections (every key optional; the defaults run on one CPU-only machine)::
                 per-stage resources (``StageResources``): actor pool sizes, num_cpus, num_gpus,
                 batch_size (frames), pool (custom resource), label_selector, device, precision, threads,
                 reuse_memory
+    [output]    part_frames (rows per part writer task)
 
 Unknown sections and keys are errors that name the known ones; a value of the wrong type or range is
 an error that names the key, what was expected and what came.
@@ -194,6 +195,23 @@ class StageResources:
 
 
 @dataclasses.dataclass(frozen=True)
+class OutputConfig:
+    """The output stage (``pipeline.parts``, ``pipeline.sink``).
+
+    Attributes:
+        part_frames: rows a part writer task takes at once on the Ray path (one part per segment in
+            them). Ray Data's executor on the driver costs about the same per task whatever its size,
+            so larger parts mean less driver CPU per frame; results wait until that many rows (or the
+            end of the input) arrived. The single-process path writes one part per decoded batch.
+    """
+
+    part_frames: int = 64
+
+    def __post_init__(self):
+        _check(self.part_frames >= 1, "output.part_frames", "an integer >= 1", self.part_frames)
+
+
+@dataclasses.dataclass(frozen=True)
 class RunConfig:
     """The whole run: models, BMP settings, decoding, and each model stage's resources."""
 
@@ -203,6 +221,7 @@ class RunConfig:
     detector: StageResources = StageResources()
     pose: StageResources = StageResources()
     sam: StageResources = StageResources()
+    output: OutputConfig = OutputConfig()
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None) -> "RunConfig":

@@ -26,10 +26,6 @@ _STAGES = ((DetectStage, "detector"), (PoseStage, "pose"), (SegmentStage, "sam")
 # stages hardly overlapped. Blocks of about 1 MiB stream one frame batch at a time (a larger batch is
 # sliced into frames and the next actor stage bundles ``batch_size`` rows again).
 BLOCK_BYTES = 1 << 20
-# A part writer task takes one block as it comes (one model batch, a few frames): bundling more rows
-# would hold results back until that many arrived (a whole short video). Parts are temporary, so many
-# small ones cost little (one PUT each on an object store, removed by the commit).
-PART_FRAMES = None
 
 
 def init_ray(address: str | None = None) -> None:
@@ -68,8 +64,8 @@ def build_dataset(items: Sequence[WorkItem], config: RunConfig, out: str | None 
                 ds = ds.map_batches(named, fn_constructor_kwargs={"config": config, "iteration": it},
                                     batch_format="numpy", **getattr(config, role).remote_args())
         if out is not None:
-            ds = ds.map_batches(write_parts, fn_kwargs={"out": out}, batch_size=PART_FRAMES, batch_format="numpy",
-                                **cpu_task_options(config))
+            ds = ds.map_batches(write_parts, fn_kwargs={"out": out}, batch_size=config.output.part_frames,
+                                batch_format="numpy", **cpu_task_options(config))
     finally:
         context.target_max_block_size = default
     return ds

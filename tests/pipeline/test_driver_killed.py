@@ -15,7 +15,8 @@ from tests.pipeline.conftest import TEST_SETTINGS, assert_output_invariants
 
 def _command(inputs, out, weights):
     cmd = [str(Path(sys.executable).parent / "bmp-ray"), "run", str(inputs), "--out", str(out)]
-    for s in TEST_SETTINGS + [f"models.weights={weights}", "decode.stop=4", "decode.batch_size=1"]:
+    for s in TEST_SETTINGS + [f"models.weights={weights}", "decode.stop=4", "decode.batch_size=1",
+                                                        "output.part_frames=1"]:  # commits one by one
         cmd += ["--set", s]
     return cmd
 
