@@ -97,6 +97,7 @@ class Ledger:
         if e.state in (COMMITTED, FAILED):
             return
         e.state = state
+        e.parts, e.covered = {}, set()  # the commit has its list: the driver keeps open segments only
         if e.video_id in self.remaining:
             self.remaining[e.video_id] -= 1
             if self.remaining[e.video_id] == 0:
