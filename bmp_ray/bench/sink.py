@@ -13,8 +13,9 @@ stage's batch):
   baseline the way ``research_loop.py`` is for ``bench loop``). One work item per video, the old
   default (``decode.segment_frames = 0``).
 - **new**: the same rows go through ``parts.write_parts`` tasks with the options of
-  ``ray_run.build_dataset`` (``output.part_frames`` rows per task; None: one block as it comes, a part per
-  block; ``--part-frames`` to try others); only receipts reach the driver, where a ``Sink`` with its
+  ``ray_run.build_dataset`` (``output.part_frames`` rows per task, default 64; ``--part-frames`` to
+  try others, 0: one block as it comes, a part per model batch); only receipts reach the driver,
+  where a ``Sink`` with its
   ``Ledger`` dispatches ``commit_segment`` and ``finalize_video`` as Ray tasks (``ray_run.run_ray``).
   The video is cut into segments of ``--segment-frames`` (the pipeline's default, 1800).
 - **floor** (a reference, ``--no-floor`` skips it): the old path's rows to the driver and dropped
@@ -251,8 +252,8 @@ def run_floor(ds) -> int:
 # --- the new path ----------------------------------------------------------------------------------
 
 def run_new(ds, out: str, run: dict, items, part_frames: int = 0) -> None:
-    """Part writers (``part_frames`` rows per task; 0: one block as it comes, the pipeline's
-    ``ray_run.PART_FRAMES = None``), receipts to a ``Sink`` with Ray-task commits and finalizes
+    """Part writers (``part_frames`` rows per task; 0: one block as it comes), receipts to a ``Sink``
+    with Ray-task commits and finalizes
     (``ray_run.run_ray``), then the manifest from the video markers (``runner.run``)."""
     from bmp_ray.export.parquet import write_manifest
     from bmp_ray.pipeline.commit import read_markers
@@ -356,7 +357,7 @@ def _cpu_s() -> float:
 def measure(path: str, n_frames: int, out: str, *, people: int, segment_frames: int, batch_rows: int,
             part_frames: int | None = None, num_cpus: int = 2) -> dict:
     """Run one configuration in this process (meant to be a fresh one) and measure its driver
-    (``part_frames`` None: the pipeline's ``PART_FRAMES``)."""
+    (``part_frames`` None: the run config's ``output.part_frames``)."""
     import ray
 
     from bmp_ray.pipeline.config import RunConfig
@@ -448,8 +449,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-rows", type=int, default=None,
                    help="frames per block of result rows (default: the SAM stage's batch size, 4)")
     p.add_argument("--part-frames", type=int, default=None,
-                   help="rows per part writer task; 0: one block as it comes (default: the pipeline's "
-                        "ray_run.PART_FRAMES)")
+                   help="rows per part writer task; 0: one block as it comes (default: the run config's "
+                        "output.part_frames, 64)")
     p.add_argument("--no-floor", dest="floor", action="store_false",
                    help="skip the reference run that drops the rows on the driver")
     p.add_argument("--out", help="folder for the outputs (default: a temporary folder, removed)")
