@@ -27,7 +27,7 @@ def _rows(batches):
 
 def test_stage_chain_equals_the_loop(shared_data, small_config):
     video = str(shared_data / "videos" / "mmpose_demo.mp4")
-    (item,) = make_plan([video], small_config)
+    (item,) = make_plan([video], small_config).items
     blocks = list(decode_rows({"item": np.array([pickle.dumps(item)], object)}, config=small_config))
     batch = _rows(blocks)
     assert list(batch["frame_index"]) == [0, 1, END]
@@ -52,7 +52,7 @@ def test_stage_chain_equals_the_loop(shared_data, small_config):
 def test_end_rows_pass_through_and_errors_are_summaries(small_config, tmp_path):
     bad = tmp_path / "broken.mp4"
     bad.write_text("not a video")
-    (item,) = make_plan([str(bad)], small_config)
+    (item,) = make_plan([str(bad)], small_config).items
     (block,) = decode_rows({"item": np.array([pickle.dumps(item)], object)}, config=small_config)
     assert list(block["frame_index"]) == [END]
     s = json.loads(block["summary"][0])
