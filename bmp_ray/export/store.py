@@ -18,7 +18,10 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from bmp_ray.video.sources import filesystem
+from bmp_ray.video.sources import filesystem, read_bytes
+
+__all__ = ["delete_dir", "delete_file", "exists", "list_dirs", "list_files", "read_bytes", "read_many",
+           "renames_atomically", "write_atomic", "write_bytes", "write_table"]
 
 log = logging.getLogger(__name__)
 _RENAMING = ("local", "hdfs")  # pyarrow type names of filesystems with an atomic rename
@@ -72,12 +75,6 @@ def write_bytes(uri: str, data: bytes | pa.Buffer) -> int:
 def write_table(table: pa.Table, uri: str, compression: str = "zstd") -> None:
     """Write ``table`` as Parquet to ``uri`` atomically."""
     write_atomic(uri, lambda s: pq.write_table(table, s, compression=compression))
-
-
-def read_bytes(uri: str) -> bytes:
-    fs, path = filesystem(uri)
-    with fs.open_input_stream(path) as f:
-        return f.read()
 
 
 def list_files(folder_uri: str, suffix: str = "", *, hidden: bool = False) -> list[str]:

@@ -7,8 +7,13 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
-from bmp_ray.export import output_name, read_results, write_manifest, write_results
-from bmp_ray.export import store
+from bmp_ray.export import (
+    output_name,
+    read_results,
+    store,
+    write_manifest,
+    write_results,
+)
 from tests.export.test_schema import frame
 
 
