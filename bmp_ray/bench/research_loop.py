@@ -54,7 +54,7 @@ def research_loop(frame: np.ndarray, detector, pose, sam, config: BMPConfig) -> 
                         "score": float(k[:17, 2].mean()), "iteration": it})
         everyone = people + new
         alive = pose_nms(np.stack([p["kpts"] for p in everyone]), np.stack([p["box"] for p in everyone]),
-                         np.array([p["score"] for p in everyone]), config.oks_thr, config.oks_vis_thr)
+                         config.oks_thr, config.oks_vis_thr)
         people = [p for p, a in zip(people, alive[:len(people)]) if a]
         new = [p for p, a in zip(new, alive[len(everyone) - len(new):]) if a]
         if not new:

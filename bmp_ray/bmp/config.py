@@ -17,11 +17,13 @@ class BMPConfig:
         det_score_thr: keep detections of label 0 with score strictly above this.
         det_nms_iou: greedy box NMS IoU between the detections of one round.
         oks_thr: pose NMS: a pair with OKS strictly above this is a duplicate.
-        oks_vis_thr: pose NMS: a keypoint counts as visible when its score is strictly above this.
-        prompt_thr: SAM prompts: keypoints with a score below this are discarded.
+        oks_vis_thr: pose NMS: a keypoint counts as visible when its score is strictly above this (for
+            the reference's keypoints in OKS and for the visible counts that decide who goes).
+        prompt_thr: SAM prompts: a person needs a keypoint scoring strictly above this (else its box is
+            the prompt); keypoints scoring at least this are the candidates.
         max_prompts: at most this many positive points per person.
         prompt_percentile: each next point is taken among candidates whose score is at least this
-            percentile of the remaining ones.
+            percentile of the whole candidate score array, chosen points counting as -1.
     """
 
     iterations: int = 2

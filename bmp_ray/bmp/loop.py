@@ -7,18 +7,12 @@ keypoint prompts with the frame's embedding computed once, exclusive masks for t
 Every stage call covers all frames of the batch at once (the detector and pose stages), or all
 people of a frame at once (the SAM decoder).
 
-Departures from the research code (release 1.1.0), each pinned by a test in ``tests/bmp``:
-
-- boxes are xyxy everywhere (the research code reads them as xywh for the OKS area and box IoU);
-- people that lose the pose NMS are removed, also earlier ones, and a removed person cannot
-  suppress others (``rules.pose_nms``);
-- the masked-out frame has only mask pixels changed, to pure black (no text label drawn in it);
-- SAM gets RGB; its embedding is computed once per frame and reused in every iteration;
-- SAM decodes all people of a frame per call and the mask bookkeeping works in box windows;
-- a person with no keypoint above the prompt threshold is prompted with its detector box (the method
-  does not say; no prompt is no mask);
-- a frame whose masked-out image did not change since its last detection is not detected again: the
-  same input would give the same detections, poses and NMS outcome (the method would repeat them).
+Departures from the research code (release 1.1.0): the README's table, each pinned by a test. Here:
+SAM gets RGB and one embedding per frame, reused in every iteration; SAM decodes all people of a frame
+per call and the mask bookkeeping works in box windows; a person with no keypoint above the prompt
+threshold is prompted with its detector box (the research code takes its first 6 keypoints); a frame
+whose masked-out image did not change since its last detection is not detected again (the same input
+would give the same detections, poses and NMS outcome). The rules themselves: ``bmp.rules``.
 """
 
 from __future__ import annotations
@@ -211,7 +205,7 @@ def segment_step(sam, frames: Sequence[FrameState], iteration: int, config: BMPC
                for j in range(len(d))]
         everyone = s.people + new
         alive = pose_nms(np.stack([p.kpts for p in everyone]), np.stack([p.box for p in everyone]),
-                         np.array([p.score for p in everyone]), config.oks_thr, config.oks_vis_thr)
+                         config.oks_thr, config.oks_vis_thr)
         m = len(s.people)
         if not alive[:m].all():
             s.people = [p for p, a in zip(s.people, alive[:m]) if a]

@@ -1,6 +1,9 @@
 """The BMP rules as pure numpy functions: OKS pose NMS, SAM prompt selection, exclusive masks, mask-out.
 
-Where the research code (release 1.1.0) does otherwise, the docstring says so; ``tests/bmp`` pins it.
+Pose NMS and prompt selection are exactly ``shared/spec/bmp-method.md``'s "Pose NMS, exactly" and
+"SAM prompts, exactly": the research code (release 1.1.0) with its named defects fixed. Where the
+research code does otherwise, the docstring says so; ``tests/bmp/test_rules.py`` pins every clause, and
+checks the vectorised rules against a literal transcription of the spec on random crowds.
 """
 
 from __future__ import annotations
@@ -22,90 +25,109 @@ def box_areas(boxes: np.ndarray) -> np.ndarray:
     return np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
 
 
-def oks_matrix(kpts: np.ndarray, areas: np.ndarray, vis_thr: float,
+def oks_matrix(kpts: np.ndarray, boxes: np.ndarray, vis_thr: float,
                sigmas: np.ndarray = COCO_SIGMAS) -> np.ndarray:
-    """(N, N) object keypoint similarity between people (mmpose's ``oks_iou`` rule, symmetric).
+    """(N, N) object keypoint similarity ``OKS[i, j]`` with person i as the reference (COCO's rule).
+
+    Asymmetric, as COCO's ``computeOks`` with i as the ground truth and j as the detection: the scale
+    is i's own box area, and only i's visible keypoints (score > ``vis_thr``) count; j's scores play no
+    part. When i has no visible keypoint, COCO's fallback: each of j's 17 keypoints is measured by how
+    far it lies outside i's box grown by its own width and height on every side (0 inside), and all 17
+    count. The research code reads the box as xywh there; bmp_ray reads xyxy.
 
     Args:
-        kpts: (N, 17, 3) x, y, score in frame pixels.
-        areas: (N,) box areas; a pair uses the mean of its two areas.
-        vis_thr: a keypoint counts when its score is above this in both people.
+        kpts: (N, 17+, 3) x, y, score in frame pixels (the first 17, COCO's, are used).
+        boxes: (N, 4) xyxy boxes, frame pixels.
+        vis_thr: a keypoint of the reference is visible when its score is strictly above this.
 
     Returns:
-        (N, N) float64; 0 where two people share no visible keypoint; the diagonal is 1.
+        (N, N) float64 in [0, 1]; the diagonal is 1 by convention (``pose_nms`` never reads it).
     """
     k = np.asarray(kpts, np.float64)[:, : len(sigmas)]
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
     n = len(k)
     var = (2 * sigmas) ** 2
-    d2 = ((k[:, None, :, :2] - k[None, :, :, :2]) ** 2).sum(-1)  # (N, N, 17)
-    area = (areas[:, None] + areas[None, :]) / 2 + np.spacing(1)
-    e = d2 / var / area[..., None] / 2
-    vis = k[:, :, 2] > vis_thr
-    both = vis[:, None, :] & vis[None, :, :]
-    count = both.sum(-1)
-    oks = np.where(count > 0, (np.exp(-e) * both).sum(-1) / np.maximum(count, 1), 0.0)
+    vis = k[:, :, 2] > vis_thr  # (N, 17), per reference
+    blind = ~vis.any(1)  # references with no visible keypoint: COCO's fallback
+    d2 = ((k[:, None, :, :2] - k[None, :, :, :2]) ** 2).sum(-1)  # (N_ref, N_cand, 17)
+    if blind.any():
+        w, h = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+        lo = np.stack([b[:, 0] - w, b[:, 1] - h], -1)[:, None, None, :]  # (N_ref, 1, 1, 2)
+        hi = np.stack([b[:, 2] + w, b[:, 3] + h], -1)[:, None, None, :]
+        xy = k[None, :, :, :2]
+        outside = np.maximum(0.0, lo - xy) + np.maximum(0.0, xy - hi)
+        d2 = np.where(blind[:, None, None], (outside ** 2).sum(-1), d2)
+    e = d2 / var / (box_areas(b)[:, None, None] + np.spacing(1)) / 2
+    used = vis | blind[:, None]  # (N, 17)
+    oks = (np.exp(-e) * used[:, None, :]).sum(-1) / used.sum(-1)[:, None]
     oks[np.arange(n), np.arange(n)] = 1.0
     return oks
 
 
-def pose_nms(kpts: np.ndarray, boxes: np.ndarray, scores: np.ndarray, thr: float,
-             vis_thr: float) -> np.ndarray:
-    """Which people survive OKS pose NMS: (N,) bool.
+def pose_nms(kpts: np.ndarray, boxes: np.ndarray, thr: float, vis_thr: float) -> np.ndarray:
+    """Which people survive OKS pose NMS: (N,) bool (``shared/spec/bmp-method.md``, "Pose NMS").
 
-    Repeatedly take the most similar remaining pair with OKS > ``thr`` and drop the member with fewer
-    visible keypoints (score > ``vis_thr``); on a tie, the one with the lower ``scores``; then the later
-    index. A dropped person leaves the pool at once: it can no longer suppress anybody (the research
-    code keeps its similarity row active).
+    People are ordered as the loop gives them (those accepted so far, then the new ones). While some
+    alive pair (i, j), i != j, has ``OKS[i, j] > thr`` (``oks_matrix``, i the reference): take the pair
+    with the largest OKS (the first in row-major order on ties) and remove j if i has more visible
+    keypoints (score > ``vis_thr``) than j, else remove i, so on equal counts the reference goes. A
+    removed person leaves the pool at once, row and column: it can no longer suppress anybody (the
+    research code keeps its similarity row active).
 
     Args:
-        kpts: (N, 17+, 3) keypoints; boxes: (N, 4) xyxy; scores: (N,) person scores.
+        kpts: (N, 17+, 3) keypoints; boxes: (N, 4) xyxy.
     """
     n = len(kpts)
     alive = np.ones(n, bool)
     if n < 2:
         return alive
-    oks = oks_matrix(kpts, box_areas(boxes), vis_thr)
-    np.fill_diagonal(oks, -1.0)
+    oks = oks_matrix(kpts, boxes, vis_thr)
+    np.fill_diagonal(oks, -np.inf)
     nvis = (np.asarray(kpts)[:, :17, 2] > vis_thr).sum(1)
     while True:
-        i, j = np.unravel_index(np.argmax(oks), oks.shape)
-        if oks[i, j] <= thr:
+        i, j = divmod(int(np.argmax(oks)), n)  # argmax: the first maximum in row-major order
+        if not oks[i, j] > thr:
             return alive
-        key_i, key_j = (nvis[i], scores[i], -i), (nvis[j], scores[j], -j)
-        loser = i if key_i < key_j else j
+        loser = j if nvis[i] > nvis[j] else i
         alive[loser] = False
-        oks[loser, :] = -1.0
-        oks[:, loser] = -1.0
+        oks[loser, :] = -np.inf
+        oks[:, loser] = -np.inf
 
 
 def select_prompts(kpts: np.ndarray, thr: float, most: int, percentile: float) -> np.ndarray:
     """SAM point prompts of one person from its 17 COCO keypoints: (P, 2) x, y, P <= ``most``.
 
-    Keypoints with a score below ``thr`` are discarded; nose and eyes collapse to the single most
-    confident of them; the first point is the most confident keypoint; each next one is, among the
-    candidates whose score is at least the ``percentile`` of the remaining scores, the one farthest
-    (largest distance to its nearest chosen point) from those already chosen.
+    The method's "distance+confidence" rule (``shared/spec/bmp-method.md``, "SAM prompts"):
+
+    1. No keypoint with a score strictly above ``thr``: no points, (0, 2); the loop then prompts with
+       the detector box (a named departure: the research code takes the first 6 keypoints).
+    2. Nose and eyes: the most confident of them (the first on ties), if its score is >= ``thr``,
+       replaces the three (15 entries: it, then keypoints 3..16); otherwise all 17 stay.
+    3. Candidates: the entries with score >= ``thr``, by score descending, the later entry first on
+       ties; ``c`` holds their scores in that order.
+    4. The first candidate is chosen and its ``c`` set to -1. Then each next point: every candidate's
+       distance to its nearest chosen point, set to -1 where ``c`` is below the ``percentile`` of the
+       WHOLE array ``c`` (chosen points count as -1 in it, so the cut falls as points are chosen); the
+       farthest (the first on ties) is chosen and its ``c`` set to -1.
+    5. The first ``most`` chosen points, in the order chosen.
     """
     k = np.asarray(kpts, np.float64)[:17]
-    valid = k[:, 2] >= thr
-    face = [i for i in FACE if valid[i]]
-    if len(face) > 1:
-        best = max(face, key=lambda i: (k[i, 2], -i))
-        for i in face:
-            valid[i] = i == best
-    idx = list(np.flatnonzero(valid))
-    if not idx:
+    if not (k[:, 2] > thr).any():
         return np.zeros((0, 2), np.float32)
-    chosen = [max(idx, key=lambda i: (k[i, 2], -i))]
-    rest = [i for i in idx if i != chosen[0]]
-    while rest and len(chosen) < most:
-        cut = np.percentile(k[rest, 2], percentile)
-        cand = [i for i in rest if k[i, 2] >= cut]
-        dist = [np.min(np.hypot(*(k[chosen, :2] - k[i, :2]).T)) for i in cand]
-        pick = cand[int(np.argmax(dist))]
+    face = int(np.argmax(k[list(FACE), 2]))
+    entries = k if k[face, 2] < thr else np.concatenate([k[face:face + 1], k[len(FACE):]])
+    cand = [m for m in range(len(entries)) if entries[m, 2] >= thr]
+    cand.sort(key=lambda m: (-entries[m, 2], -m))
+    xy, c = entries[cand, :2], entries[cand, 2].copy()
+    chosen = [0]
+    c[0] = -1.0
+    while len(chosen) < min(most, len(cand)):
+        dist = np.min(np.hypot(*(xy[:, None, :] - xy[None, chosen, :]).transpose(2, 0, 1)), axis=1)
+        dist[c < np.percentile(c, percentile)] = -1.0
+        pick = int(np.argmax(dist))
         chosen.append(pick)
-        rest.remove(pick)
-    return k[chosen, :2].astype(np.float32)
+        c[pick] = -1.0
+    return xy[chosen].astype(np.float32)
 
 
 def exclusive(new_masks: np.ndarray, new_scores: np.ndarray, old_masks: np.ndarray,

@@ -99,7 +99,7 @@ def test_pose_runs_on_the_original_frame_with_detector_masks(run):
 
 def test_accepted_people_are_pose_nms_survivors_and_new_masks_are_exclusive(run):
     r = run["results"][0]
-    alive = pose_nms(r.keypoints, r.boxes, r.pose_scores, 0.8, 0.3)
+    alive = pose_nms(r.keypoints, r.boxes, 0.8, 0.3)
     assert alive.all()  # nobody left in the result would be suppressed by another
     m = r.mask_array()
     for it in (1, 2):
