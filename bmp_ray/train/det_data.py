@@ -107,7 +107,7 @@ def load_instances(ann_file: str | os.PathLike, img_dir: str | os.PathLike, key:
     naming the file (and the config ``key`` to fix) on a missing or malformed file, no person
     category, or a missing image.
     """
-    from bmp_ray.eval.coco import load_ground_truth
+    from bmp_ray.export.coco_eval import load_ground_truth
 
     if not Path(ann_file).is_file():
         raise DatasetError(f"{ann_file}: not found; check {key}ann_file")

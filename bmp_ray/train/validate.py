@@ -25,7 +25,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from bmp_ray.eval.coco import cocoeval, load_ground_truth
+from bmp_ray.export.coco_eval import cocoeval, load_ground_truth
 from bmp_ray.masks import encode, from_segmentation
 from bmp_ray.models import registry
 from bmp_ray.models.build import LoadedModel

@@ -3,7 +3,7 @@
 import numpy as np
 
 from bmp_ray.bmp import BMPConfig, BMPLoop
-from bmp_ray.eval.coco import evaluate, load_ground_truth
+from bmp_ray.export.coco_eval import evaluate, load_ground_truth
 from bmp_ray.testdata import annotated_images
 
 

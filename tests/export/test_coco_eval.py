@@ -5,7 +5,7 @@ import pytest
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from bmp_ray.eval.coco import (
+from bmp_ray.export.coco_eval import (
     evaluate,
     ground_truth_results,
     load_ground_truth,

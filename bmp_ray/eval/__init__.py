@@ -1,1 +1,0 @@
-"""Evaluation against ground truth (COCO through pycocotools)."""
