@@ -1,0 +1,107 @@
+"""The tracker's settings: one typed, validated, frozen dataclass (the ``[track]`` section of a run).
+
+Every value is checked in ``__post_init__``; a wrong one raises ``ConfigError`` naming the key, what was
+expected and what came (the style of ``bmp_ray.pipeline.config``, whose ``_check`` is mirrored here so that
+the run config can import this module without a cycle).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from bmp_ray.errors import ConfigError
+
+
+def _check(ok: bool, name: str, want: str, got: Any) -> None:
+    if not ok:
+        raise ConfigError(f"{name}: expected {want}, got {got!r}")
+
+
+def _is_num(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrackConfig:
+    """How identities are given to the people of one video (``bmp_ray.track``).
+
+    Attributes:
+        enabled: run the tracker (False: ``track_ids`` stay -1).
+        high_score: detections with a box score at or above this are matched first (ByteTrack stage 1)
+            and may start tracks.
+        low_score: detections below this are ignored; those in [low_score, high_score) are matched in
+            the second stage, to tracks seen in the previous frame, by box IoU only.
+        new_track_score: an unmatched detection starts a track when its score is at least this.
+        match_min: stage 1: the least combined similarity (0-1) of a detection and a track.
+        low_match_min: stage 2: the least box IoU of a low-score detection and a track.
+        box_weight, mask_weight, pose_weight: weights of the three cues (box IoU against the Kalman
+            prediction, mask IoU against the track's last mask, keypoint OKS against its last confident
+            pose) in the combined similarity; a cue that is missing on either side is left out. The
+            mask and pose cues are off by default: on the synthetic protocol of ``bmp-ray bench track``
+            they lowered HOTA (README); set them above 0 to use them.
+        keypoint_score: a joint counts as confident when its score is at least this.
+        max_age: frames a track without a detection is kept for re-association.
+        bidirectional: also track the video backwards and keep only the associations both passes agree
+            on (a disagreement cuts the track, for the linker to judge). Off by default: on the bench
+            the cuts cost more than the linker repairs.
+        link_max_gap: tracklets whose gap is at most this many frames may be linked (0: no linking).
+        link_min: the least link score (0-1) of a linked pair.
+        link_margin: a link is refused unless its score beats every competitor of both ends by this.
+        min_track_rows: tracks with fewer detected rows are dropped (their rows get -1).
+        interpolate_max_gap: gaps of at most this many frames inside a track are filled with
+            interpolated rows (0: none).
+        window_frames: track windows of this many frames and stitch them (0: the whole video at once).
+        window_overlap: frames shared by consecutive windows; the stitching votes on them.
+    """
+
+    enabled: bool = True
+    high_score: float = 0.5
+    low_score: float = 0.1
+    new_track_score: float = 0.6
+    match_min: float = 0.3
+    low_match_min: float = 0.5
+    box_weight: float = 1.0
+    mask_weight: float = 0.0
+    pose_weight: float = 0.0
+    keypoint_score: float = 0.3
+    max_age: int = 30
+    bidirectional: bool = False
+    link_max_gap: int = 30
+    link_min: float = 0.5
+    link_margin: float = 0.1
+    min_track_rows: int = 3
+    interpolate_max_gap: int = 30
+    window_frames: int = 1800
+    window_overlap: int = 60
+
+    def __post_init__(self):
+        _check(isinstance(self.enabled, bool), "track.enabled", "true or false", self.enabled)
+        _check(isinstance(self.bidirectional, bool), "track.bidirectional", "true or false", self.bidirectional)
+        for name in ("high_score", "low_score", "new_track_score", "match_min", "low_match_min", "keypoint_score",
+                     "link_min", "link_margin"):
+            v = getattr(self, name)
+            _check(_is_num(v) and 0 <= v <= 1, f"track.{name}", "a number in [0, 1]", v)
+        _check(self.low_score <= self.high_score, "track.low_score", f"a number <= high_score ({self.high_score})",
+               self.low_score)
+        for name in ("box_weight", "mask_weight", "pose_weight"):
+            v = getattr(self, name)
+            _check(_is_num(v) and v >= 0, f"track.{name}", "a number >= 0", v)
+        _check(self.box_weight > 0, "track.box_weight", "a number > 0 (the box is the one cue always there)",
+               self.box_weight)
+        for name, least in (("max_age", 1), ("link_max_gap", 0), ("min_track_rows", 1), ("interpolate_max_gap", 0),
+                            ("window_frames", 0), ("window_overlap", 0)):
+            v = getattr(self, name)
+            _check(_is_int(v) and v >= least, f"track.{name}", f"an integer >= {least}", v)
+        if self.window_frames:
+            _check(self.window_overlap < self.window_frames // 2, "track.window_overlap",
+                   f"an integer < window_frames / 2 ({self.window_frames // 2})", self.window_overlap)
+            _check(self.window_overlap >= 2, "track.window_overlap", "an integer >= 2 when window_frames > 0",
+                   self.window_overlap)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)

@@ -1,0 +1,161 @@
+"""One online pass over a sequence of frames: Kalman prediction, ByteTrack's two stages, OC-SORT's
+recovery and re-update.
+
+Per frame:
+
+1. every track is predicted one frame ahead;
+2. stage 1: detections scoring at least ``high_score`` against all tracks, on the combined similarity
+   of box IoU (with the prediction), mask IoU (with the track's last mask) and keypoint OKS (with its
+   last confident pose, moved by the predicted motion), at least ``match_min``;
+3. stage 2: detections in ``[low_score, high_score)`` against the tracks seen in the previous frame
+   and still unmatched, on box IoU alone, at least ``low_match_min``;
+4. recovery (OC-SORT's OCR): remaining confident detections against remaining tracks on box IoU
+   with the track's last observed box, at least ``low_match_min``;
+5. matched tracks are updated (the track's mask and pose only by a detection whose mask overlaps
+   the track's by ``AGREE``, or when they are older than ``STALE`` frames); one seen again after a
+   gap is re-updated along the straight line from its last observation (``kalman.reupdate``);
+   confident detections left over start tracks; tracks unseen for more than ``max_age`` frames end.
+
+The pass is deterministic: the same frames and settings give the same labels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bmp_ray.track import cues, kalman
+from bmp_ray.track.assign import assign
+from bmp_ray.track.config import TrackConfig
+from bmp_ray.track.frames import Frame
+
+STALE = 3  # frames after which a track's mask and pose are replaced whatever the new ones look like
+AGREE = 0.3  # the least mask IoU of a detection with its track's mask for it to replace it
+
+
+class _Tracks:
+    """The live tracks as parallel arrays (M tracks)."""
+
+    def __init__(self, joints: int):
+        self.mean = np.zeros((0, 8))
+        self.cov = np.zeros((0, 8, 8))
+        self.obs_mean = np.zeros((0, 8))  # the state right after the last observation (for the re-update)
+        self.obs_cov = np.zeros((0, 8, 8))
+        self.last_box = np.zeros((0, 4))
+        self.last_t = np.zeros(0, np.int64)
+        self.label = np.zeros(0, np.int64)
+        self.pose = np.zeros((0, joints, 2))
+        self.pose_ok = np.zeros((0, joints), bool)
+        self.pose_box = np.zeros((0, 4))  # the box the last confident pose was seen in
+        self.masks: list = []
+
+    def keep(self, sel: np.ndarray) -> None:
+        for name in ("mean", "cov", "obs_mean", "obs_cov", "last_box", "last_t", "label", "pose", "pose_ok",
+                     "pose_box"):
+            setattr(self, name, getattr(self, name)[sel])
+        self.masks = [self.masks[i] for i in np.flatnonzero(sel)]
+
+    def add(self, frame: Frame, idx: np.ndarray, t: int, labels: np.ndarray) -> None:
+        mean, cov = kalman.initiate(frame.boxes[idx])
+        cat = np.concatenate
+        self.mean, self.cov = cat([self.mean, mean]), cat([self.cov, cov])
+        self.obs_mean, self.obs_cov = cat([self.obs_mean, mean]), cat([self.obs_cov, cov])
+        self.last_box = cat([self.last_box, frame.boxes[idx]])
+        self.last_t = cat([self.last_t, np.full(len(idx), t, np.int64)])
+        self.label = cat([self.label, labels])
+        self.pose = cat([self.pose, frame.keypoints[idx]])
+        self.pose_ok = cat([self.pose_ok, frame.keypoint_ok[idx]])
+        self.pose_box = cat([self.pose_box, frame.boxes[idx]])
+        self.masks += [frame.masks[i] for i in idx]
+
+
+def similarity(tr: _Tracks, pred_box: np.ndarray, frame: Frame, det: np.ndarray, cfg: TrackConfig) -> np.ndarray:
+    """Combined stage-1 similarity of the tracks and the detections ``det`` of ``frame``: (M, D).
+
+    A pair whose predicted box and detection box do not overlap at all gets 0 whatever its other cues.
+    """
+    iou = cues.box_iou(pred_box, frame.boxes[det])
+    parts = [(cfg.box_weight, iou, None)]
+    if cfg.mask_weight > 0:
+        dm = [frame.masks[i] for i in det]
+        have = (np.array([m is not None for m in tr.masks], bool)[:, None]
+                & np.array([m is not None for m in dm], bool)[None])
+        parts.append((cfg.mask_weight, cues.mask_iou(tr.masks, dm), have))
+    if cfg.pose_weight > 0:
+        shift = (pred_box[:, :2] + pred_box[:, 2:] - tr.pose_box[:, :2] - tr.pose_box[:, 2:]) / 2
+        b = frame.boxes[det]
+        areas = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+        ok_t, ok_d = tr.pose_ok, frame.keypoint_ok[det]
+        sim = cues.oks(tr.pose + shift[:, None], ok_t, frame.keypoints[det], ok_d, areas)
+        have = ok_t.any(1)[:, None] & ok_d.any(1)[None]
+        parts.append((cfg.pose_weight, sim, have))
+    return np.where(iou > 0, cues.combine(parts), 0.0)
+
+
+def _observe(tr: _Tracks, f: Frame, ti: np.ndarray, dj: np.ndarray, t: int) -> None:
+    """Tracks ``ti`` saw detections ``dj`` of frame ``t``: filter updates (batched; a re-update along
+    the gap for tracks seen again after one), last box, mask and confident pose."""
+    gap = t - tr.last_t[ti]
+    now = gap == 1
+    # a detection whose mask disagrees with the track's (BMP swapped two people's cues, or the track
+    # jumped) does not replace the track's mask and pose, unless those are stale
+    agree = (gap > STALE) | np.array([m is None or f.masks[j] is None or cues.mask_iou([m], [f.masks[j]])[0, 0] >= AGREE
+                                      for m, j in zip([tr.masks[i] for i in ti], dj)], bool)
+    if now.any():
+        i, j = ti[now], dj[now]
+        tr.mean[i], tr.cov[i] = kalman.update(tr.mean[i], tr.cov[i], f.boxes[j])
+    for i, j, g in zip(ti[~now], dj[~now], gap[~now]):
+        tr.mean[i], tr.cov[i] = kalman.reupdate(tr.obs_mean[i], tr.obs_cov[i], tr.last_box[i], f.boxes[j], int(g))
+    tr.obs_mean[ti], tr.obs_cov[ti] = tr.mean[ti], tr.cov[ti]
+    tr.last_box[ti], tr.last_t[ti] = f.boxes[dj], t
+    for i, j, a in zip(ti.tolist(), dj.tolist(), agree.tolist()):
+        if f.masks[j] is not None and a:
+            tr.masks[i] = f.masks[j]
+    posed = (f.keypoint_ok[dj].sum(1) >= 3) & agree
+    i, j = ti[posed], dj[posed]
+    tr.pose[i], tr.pose_ok[i], tr.pose_box[i] = f.keypoints[j], f.keypoint_ok[j], f.boxes[j]
+
+
+def track_pass(frames: list[Frame], cfg: TrackConfig) -> list[np.ndarray]:
+    """Labels of one online pass over ``frames`` in the given order.
+
+    Returns:
+        Per frame an (N,) int64 array: the pass's track label of each detection (0, 1, ... in order of
+        creation), -1 for detections left untracked.
+    """
+    joints = frames[0].keypoints.shape[1] if frames else 17
+    tr = _Tracks(joints)
+    next_label = 0
+    out = []
+    for t, f in enumerate(frames):
+        labels = np.full(len(f), -1, np.int64)
+        tr.mean, tr.cov = kalman.predict(tr.mean, tr.cov)
+        pred = kalman.project(tr.mean)
+        high = np.flatnonzero(f.scores >= cfg.high_score)
+        low = np.flatnonzero((f.scores >= cfg.low_score) & (f.scores < cfg.high_score))
+        matches: list[tuple[int, int]] = []
+        # stage 1: confident detections, every cue
+        pairs, free_t, free_h = assign(similarity(tr, pred, f, high, cfg), cfg.match_min)
+        matches += [(i, high[j]) for i, j in pairs]
+        # stage 2: low-score detections to the tracks seen in the previous frame, box IoU only
+        recent = free_t[tr.last_t[free_t] == t - 1]
+        pairs, _, _ = assign(cues.box_iou(pred[recent], f.boxes[low]), cfg.low_match_min)
+        matches += [(recent[i], low[j]) for i, j in pairs]
+        taken = set(recent[pairs[:, 0]].tolist())
+        free_t = np.array([i for i in free_t if i not in taken], np.int64)
+        # recovery: the last observed box of the tracks left, against the confident detections left
+        pairs, _, _ = assign(cues.box_iou(tr.last_box[free_t], f.boxes[high[free_h]]), cfg.low_match_min)
+        matches += [(free_t[i], high[free_h[j]]) for i, j in pairs]
+        used = {j for _, j in matches}
+        if matches:
+            ti, dj = (np.array(x, np.int64) for x in zip(*matches))
+            _observe(tr, f, ti, dj, t)
+            labels[dj] = tr.label[ti]
+        new = np.array([j for j in high if j not in used and f.scores[j] >= cfg.new_track_score], np.int64)
+        if len(new):
+            fresh = np.arange(next_label, next_label + len(new), dtype=np.int64)
+            next_label += len(new)
+            tr.add(f, new, t, fresh)
+            labels[new] = fresh
+        tr.keep(t - tr.last_t <= cfg.max_age)
+        out.append(labels)
+    return out

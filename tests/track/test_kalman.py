@@ -1,0 +1,69 @@
+import numpy as np
+import pytest
+
+from bmp_ray.track import kalman
+
+
+def test_box_conversions_round_trip():
+    b = np.array([[10.0, 20.0, 50.0, 100.0]])
+    z = kalman.xyxy_to_cxcywh(b)
+    np.testing.assert_allclose(z, [[30, 60, 40, 80]])
+    np.testing.assert_allclose(kalman.cxcywh_to_xyxy(z), b)
+
+
+def test_predict_moves_by_the_velocity_and_grows_the_uncertainty():
+    mean, cov = kalman.initiate(np.array([[0.0, 0.0, 10.0, 20.0]]))
+    mean[0, 4:6] = [3.0, -2.0]
+    m2, c2 = kalman.predict(mean, cov)
+    np.testing.assert_allclose(m2[0, :4], [8.0, 8.0, 10.0, 20.0])
+    assert np.all(np.diag(c2[0]) > np.diag(cov[0]))
+    assert mean[0, 0] == 5.0  # inputs untouched
+
+
+def test_update_pulls_the_state_towards_the_measurement_and_shrinks_the_uncertainty():
+    mean, cov = kalman.initiate(np.array([[0.0, 0.0, 10.0, 20.0]]))
+    m, c = kalman.predict(mean, cov)
+    m2, c2 = kalman.update(m, c, np.array([[4.0, 0.0, 14.0, 20.0]]))
+    assert 5.0 < m2[0, 0] < 9.0  # between the prediction (5) and the measurement (9)
+    assert m2[0, 4] > 0  # the velocity learns the motion
+    assert np.all(np.diag(c2[0])[:4] < np.diag(c[0])[:4])
+
+
+def test_a_steady_walker_is_predicted_at_its_speed():
+    mean, cov = kalman.initiate(np.array([[0.0, 0.0, 10.0, 20.0]]))
+    for t in range(1, 30):
+        mean, cov = kalman.predict(mean, cov)
+        mean, cov = kalman.update(mean, cov, np.array([[2.0 * t, 0.0, 2.0 * t + 10, 20.0]]))
+    assert mean[0, 4] == pytest.approx(2.0, abs=0.05)
+    m, _ = kalman.predict(mean, cov)
+    np.testing.assert_allclose(kalman.project(m)[0], [60.0, 0.0, 70.0, 20.0], atol=0.3)
+
+
+def test_reupdate_after_a_gap_leaves_with_the_observed_velocity():
+    # at rest at x=0, then unseen for 10 frames, then seen at x=30: 3 px per frame
+    mean, cov = kalman.initiate(np.array([[0.0, 0.0, 10.0, 20.0]]))
+    for _ in range(5):
+        mean, cov = kalman.update(*kalman.predict(mean, cov), np.array([[0.0, 0.0, 10.0, 20.0]]))
+    last = np.array([0.0, 0.0, 10.0, 20.0])
+    new = np.array([30.0, 0.0, 40.0, 20.0])
+    m, c = kalman.reupdate(mean[0], cov[0], last, new, 10)
+    assert m[4] == pytest.approx(3.0, abs=1.0)  # the filter lags a little behind the true 3 px
+    assert m[0] == pytest.approx(35.0, abs=1.0)
+    # without the re-update (predict through the gap, one update) the velocity is far off
+    mm, cc = mean, cov
+    for _ in range(10):
+        mm, cc = kalman.predict(mm, cc)
+    mm, _ = kalman.update(mm, cc, new[None])
+    assert abs(mm[0, 4] - 3.0) > abs(m[4] - 3.0)
+    with pytest.raises(ValueError, match="gap >= 1"):
+        kalman.reupdate(mean[0], cov[0], last, new, 0)
+
+
+def test_batched_calls_equal_one_by_one():
+    boxes = np.array([[0.0, 0.0, 10.0, 20.0], [50.0, 40.0, 90.0, 120.0]])
+    mean, cov = kalman.initiate(boxes)
+    m, c = kalman.update(*kalman.predict(mean, cov), boxes + 3)
+    for i in range(2):
+        mi, ci = kalman.update(*kalman.predict(mean[i:i + 1], cov[i:i + 1]), boxes[i:i + 1] + 3)
+        np.testing.assert_allclose(m[i], mi[0])
+        np.testing.assert_allclose(c[i], ci[0])

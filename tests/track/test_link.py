@@ -1,0 +1,54 @@
+import numpy as np
+
+from bmp_ray.track import TrackConfig
+from bmp_ray.track.frames import from_results
+from bmp_ray.track.link import link
+from tests.track.helpers import frame, walkers
+
+CFG = TrackConfig()
+
+
+def split(labels, at, new):
+    """Give the detections of label 0 from frame ``at`` on the label ``new``."""
+    return [np.where((lab == 0) & (t >= at), new, lab) for t, lab in enumerate(labels)]
+
+
+def test_a_walker_cut_in_two_across_a_gap_is_linked():
+    res = walkers(30, people=1, speed=2.0, skip=[(0, t) for t in range(12, 16)])
+    frames = from_results(res, 0.3)
+    labels = [np.zeros(len(r), np.int64) for r in res]
+    labels = split(labels, 16, 1)
+    out = link(frames, labels, CFG)
+    assert {int(x) for lab in out for x in lab} == {0}
+
+
+def test_refused_when_the_gap_is_too_long_or_the_motion_does_not_meet():
+    res = walkers(40, people=1, speed=2.0, skip=[(0, t) for t in range(10, 25)])
+    frames = from_results(res, 0.3)
+    labels = split([np.zeros(len(r), np.int64) for r in res], 25, 1)
+    assert {int(x) for lab in link(frames, labels, TrackConfig(link_max_gap=10)) for x in lab} == {0, 1}
+    # a person who ends at the left and one who starts far right: no link
+    res = [frame(t, [[5, 30, 35, 90]]) for t in range(10)] + [frame(t, [[160, 30, 190, 90]]) for t in range(12, 20)]
+    frames = from_results(res, 0.3)
+    labels = [np.array([0 if t < 10 else 1]) for t in range(len(res))]
+    assert {int(x) for lab in link(frames, labels, CFG) for x in lab} == {0, 1}
+
+
+def test_refused_when_ambiguous():
+    # two tracklets end side by side; one starts between them: either could continue, so none does
+    res = [frame(t, [[40, 30, 70, 90], [72, 30, 102, 90]]) for t in range(10)]
+    res += [frame(t, [[57, 30, 87, 90]]) for t in range(12, 20)]  # a little nearer the right one
+    frames = from_results(res, 0.3)
+    labels = [np.array([0, 1]) if t < 10 else np.array([2]) for t in range(len(res))]
+    out = link(frames, labels, TrackConfig(link_min=0.2))
+    assert len({int(x) for lab in out for x in lab}) == 3
+    out = link(frames, labels, TrackConfig(link_min=0.2, link_margin=0.0))
+    assert len({int(x) for lab in out for x in lab}) == 2  # without the margin the better one is taken
+
+
+def test_refused_when_the_tracklets_overlap_in_time_or_the_heights_differ():
+    res = [frame(t, [[5 + t, 30, 35 + t, 90]]) for t in range(10)]
+    res += [frame(t, [[15 + t, 10, 45 + t, 110]]) for t in range(11, 20)]  # 100 px tall instead of 60
+    frames = from_results(res, 0.3)
+    labels = [np.array([0 if t < 10 else 1]) for t in range(len(res))]
+    assert len({int(x) for lab in link(frames, labels, CFG) for x in lab}) == 2

@@ -1,0 +1,54 @@
+import numpy as np
+
+from bmp_ray.track import TrackConfig
+from bmp_ray.track.frames import from_results
+from bmp_ray.track.online import track_pass
+from tests.track.helpers import frame, walkers
+
+CFG = TrackConfig()
+
+
+def test_two_walkers_keep_their_labels():
+    labels = track_pass(from_results(walkers(20), 0.3), CFG)
+    assert all(lab.tolist() == [0, 1] for lab in labels)
+
+
+def test_low_score_detection_is_kept_by_the_second_stage_only_for_a_track_seen_just_before():
+    res = [frame(0, [[10, 10, 40, 70]]), frame(1, [[11, 10, 41, 70]], scores=[0.3]),
+           frame(2, [[12, 10, 42, 70], [120, 10, 150, 70]], scores=[0.9, 0.3])]
+    labels = track_pass(from_results(res, 0.3), CFG)
+    assert labels[1].tolist() == [0]  # stage 2 keeps the weak detection on the track
+    assert labels[2].tolist() == [0, -1]  # a weak detection with no track near it starts nothing
+
+
+def test_confident_detections_are_matched_before_weak_ones():
+    # the weak detection overlaps the track more, but the confident one takes it in stage 1
+    res = [frame(0, [[10, 10, 40, 70]]), frame(1, [[10, 10, 40, 70], [16, 10, 46, 70]], scores=[0.3, 0.9])]
+    labels = track_pass(from_results(res, 0.3), CFG)
+    assert labels[1].tolist() == [-1, 0]
+
+
+def test_a_track_survives_a_gap_up_to_max_age():
+    skip = [(0, t) for t in range(5, 9)]
+    labels = track_pass(from_results(walkers(15, people=1, speed=2.0, skip=skip), 0.3), CFG)
+    assert {int(x) for lab in labels for x in lab} == {0}
+    short = TrackConfig(max_age=2)
+    labels = track_pass(from_results(walkers(15, people=1, speed=2.0, skip=skip), 0.3), short)
+    assert labels[4].tolist() == [0] and labels[9].tolist() == [1]
+
+
+def test_masks_decide_between_overlapping_boxes():
+    # two people share almost the same box; the left and right halves of it are their exclusive masks
+    h, w = 120, 200
+    def halves(swap):
+        m = np.zeros((2, h, w), bool)
+        m[0, 20:100, 50:75] = True
+        m[1, 20:100, 75:100] = True
+        return m[::-1].copy() if swap else m
+    boxes = [[50, 20, 100, 100], [51, 20, 101, 100]]
+    res = [frame(0, boxes, masks=halves(False)), frame(1, boxes[::-1], masks=halves(False))]
+    labels = track_pass(from_results(res, 0.3), TrackConfig(mask_weight=1.0))
+    # frame 1 lists the boxes in the other order but the masks in the same: the masks win
+    assert labels[1].tolist() == [0, 1]
+    box_only = track_pass(from_results(res, 0.3), TrackConfig())
+    assert box_only[1].tolist() == [1, 0]

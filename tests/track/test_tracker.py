@@ -1,0 +1,76 @@
+import dataclasses
+
+import numpy as np
+import pytest
+
+from bmp_ray.result import FrameResult
+from bmp_ray.track import TrackConfig, track, track_summary, track_video
+from tests.track.helpers import frame, walkers
+
+
+def ids(results):
+    return [r.track_ids.tolist() for r in results]
+
+
+def test_track_video_fills_ids_and_keeps_every_other_column():
+    res = walkers(12)
+    out = track_video(res)
+    assert ids(out) == [[1, 2]] * 12
+    for a, b in zip(res, out):
+        assert a.equals(dataclasses.replace(b, track_ids=a.track_ids))
+        assert b.track_ids.dtype == np.int64
+
+
+def test_disabled_leaves_ids_at_minus_one():
+    out = track(walkers(5), TrackConfig(enabled=False))
+    assert ids(out.results) == [[-1, -1]] * 5 and len(out.interpolated) == 0
+
+
+def test_interpolated_rows_and_summary():
+    res = walkers(20, people=2, skip=[(0, t) for t in range(8, 11)])
+    out = track(res)
+    it = out.interpolated
+    assert it.frame_index.tolist() == [8, 9, 10] and set(it.track_id.tolist()) == {1}
+    assert all(len(r) == (1 if 8 <= r.frame_index <= 10 else 2) for r in out.results)  # detected rows only
+    s = out.summary()
+    assert s["track_id"].tolist() == [1, 2]
+    assert s["first_frame"].tolist() == [0, 0] and s["last_frame"].tolist() == [19, 19]
+    assert s["length"].tolist() == [20, 20] and s["interpolated"].tolist() == [3, 0]
+    assert {k: v.tolist() for k, v in track_summary(out).items()} == {k: v.tolist() for k, v in s.items()}
+
+
+def test_short_tracks_are_dropped():
+    res = walkers(10, people=1)
+    res[4] = frame(4, [[15 + 4, 30, 45 + 4, 90], [150, 10, 180, 70]])  # a one-frame false positive
+    out = track_video(res, TrackConfig(min_track_rows=3))
+    assert out[4].track_ids.tolist() == [1, -1]
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_deterministic(bidirectional):
+    rng = np.random.default_rng(0)
+    res = [frame(t, np.array([[5 + t, 30, 35 + t, 90], [60 + t, 30, 90 + t, 90], [120 - t, 20, 150 - t, 80]])
+                 + rng.normal(0, 1.5, (3, 4))) for t in range(40)]
+    cfg = TrackConfig(bidirectional=bidirectional, mask_weight=1.0, pose_weight=1.0)
+    assert ids(track_video(res, cfg)) == ids(track_video(res, cfg))
+
+
+def test_windowed_tracking_stitches_ids_across_windows():
+    res = walkers(130, people=3, speed=0.5)
+    whole = track_video(res, TrackConfig(window_frames=0))
+    windowed = track_video(res, TrackConfig(window_frames=40, window_overlap=10))
+    assert ids(windowed) == ids(whole) == [[1, 2, 3]] * 130
+
+
+def test_bad_input_is_refused_at_the_boundary():
+    res = walkers(3)
+    with pytest.raises(ValueError, match="increasing order"):
+        track_video([res[1], res[0]])
+    with pytest.raises(ValueError, match="expected one video"):
+        track_video([res[0], dataclasses.replace(res[1], video_id="other.mp4")])
+    with pytest.raises(ValueError, match="expected a FrameResult"):
+        track_video([res[0], "frame"])
+    with pytest.raises(ValueError, match="expected a TrackConfig"):
+        track_video(res, {"enabled": True})
+    assert track_video([]) == []
+    assert ids(track_video([FrameResult.empty("v.mp4", 0, 0.0, 10, 10)])) == [[]]

@@ -1,0 +1,39 @@
+import numpy as np
+import pytest
+
+from bmp_ray.track.tracklets import by_first_appearance, consensus, relabel, tracklets
+
+
+def L(*xs):
+    return [np.array(x, np.int64) for x in xs]
+
+
+def test_tracklets_and_relabel():
+    lab = L([0, 1], [1, -1], [0])
+    tl = tracklets(lab)
+    assert tl[0][0].tolist() == [0, 2] and tl[0][1].tolist() == [0, 0]
+    assert tl[1][0].tolist() == [0, 1]
+    assert [x.tolist() for x in relabel(lab, {1: 7})] == [[-1, 7], [7, -1], [-1]]
+    assert [x.tolist() for x in by_first_appearance(L([5, 3], [3]), start=1)] == [[1, 2], [2]]
+    with pytest.raises(ValueError, match="occurs twice"):
+        tracklets(L([2, 2]))
+
+
+def test_consensus_cuts_where_the_passes_disagree():
+    # forward: one track through frames 0-3; backward: it switches identity after frame 1
+    fwd = L([0], [0], [0], [0])
+    bwd = L([4], [4], [9], [9])
+    assert [x.tolist() for x in consensus(fwd, bwd)] == [[0], [0], [1], [1]]
+    # full agreement (labels named differently) keeps the tracks
+    assert [x.tolist() for x in consensus(L([0, 1], [1, 0]), L([3, 8], [8, 3]))] == [[0, 1], [1, 0]]
+
+
+def test_consensus_places_one_sided_detections_without_doubling_a_frame():
+    fwd = L([0], [0, -1], [0])
+    bwd = L([5], [-1, 5], [5])
+    out = consensus(fwd, bwd)
+    assert out[0][0] == out[2][0]
+    assert out[1][0] == out[0][0]  # forward-only joins its track's group
+    assert out[1][1] not in (out[1][0], -1)  # backward-only would double frame 1: a group of its own
+    with pytest.raises(ValueError, match="two labellings of one video"):
+        consensus(fwd, bwd[:2])
