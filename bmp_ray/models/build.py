@@ -90,6 +90,54 @@ def new_model(spec: ModelSpec | str) -> torch.nn.Module:
     return _build_sam(a.embed_dim, a.depth, a.num_heads, list(a.global_attn_indexes), checkpoint=None)
 
 
+def skeleton(spec: ModelSpec | str) -> torch.nn.Module:
+    """The architecture of ``spec`` on the meta device: shapes without weights, built in about a
+    second whatever the model's size (what a layout check needs)."""
+    spec = registry.get(spec)
+    with torch.device("meta"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if spec.family in ("detector", "pose"):
+            from mmengine.registry import DefaultScope
+
+            cfg = mm_config(spec)
+            scope = "mmdet" if spec.family == "detector" else "mmpose"
+            with DefaultScope.overwrite_default_scope(scope):
+                if spec.family == "detector":
+                    from mmdet.registry import MODELS
+                else:
+                    from mmpose.registry import MODELS
+                cfg.model.get("backbone", {}).pop("init_cfg", None)
+                return MODELS.build(cfg.model)
+        from segment_anything.build_sam import _build_sam
+
+        a = spec.arch
+        return _build_sam(a.embed_dim, a.depth, a.num_heads, list(a.global_attn_indexes), checkpoint=None)
+
+
+def check_checkpoint(name: ModelSpec | str, path: Path, *, trusted: bool | None = None) -> None:
+    """Every check ``load_model`` makes of the file at ``path``, without loading its weights: readable
+    with ``weights_only``, tensors only, the architecture's layout (against ``skeleton``) and the
+    ``dataset_meta`` it carries. Cheap enough for the driver to run before any cluster work.
+
+    Raises:
+        CheckpointError: naming the file and what is wrong with it.
+    """
+    spec = registry.get(name)
+    ckpt = load_checkpoint(path, trusted=trusted, mmap=True)
+    _checked_weights(spec, ckpt, skeleton(spec), path)
+
+
+def _checked_weights(spec: ModelSpec, ckpt: dict, model: torch.nn.Module, path: Path) -> tuple[dict, dict]:
+    """The state dict and meta of ``ckpt`` once its layout fits ``model`` and its meta fits ``spec``
+    (sets ``model.dataset_meta``)."""
+    sd = state_dict_of(ckpt, path)
+    check_layout(sd, model, path, f"{spec.name} ({spec.family})", ignore=_IGNORE.get(spec.family, ()),
+                 adapt=_ADAPT.get(spec.family, ()))
+    meta = dict(ckpt.get("meta") or {}) if "state_dict" in ckpt else {}
+    _apply_meta(model, spec, meta, path)
+    return sd, meta
+
+
 def load_model(name: ModelSpec | str, weights: str | os.PathLike | None = None, *,
                device: str | torch.device = "cpu", offline: bool | None = None,
                trusted: bool | None = None) -> LoadedModel:
@@ -112,16 +160,12 @@ def load_model(name: ModelSpec | str, weights: str | os.PathLike | None = None, 
                               "`bmp-ray weights synth --out DIR` and pass --weights DIR")
     path = resolve(spec.checkpoint, weights, offline=offline)
     ckpt = load_checkpoint(path, trusted=trusted)
-    sd = state_dict_of(ckpt, path)
     model = new_model(spec)
-    check_layout(sd, model, path, f"{spec.name} ({spec.family})", ignore=_IGNORE.get(spec.family, ()),
-                 adapt=_ADAPT.get(spec.family, ()))
+    sd, meta = _checked_weights(spec, ckpt, model, path)
     try:
         model.load_state_dict(sd, strict=False)
     except RuntimeError as exc:  # a load hook that could not adapt a key
         raise CheckpointError(f"{path}: does not fit {spec.name}: {exc}") from exc
-    meta = dict(ckpt.get("meta") or {}) if "state_dict" in ckpt else {}
-    _apply_meta(model, spec, meta, path)
     log.info("loaded %s from %s", spec.name, path)
     return LoadedModel(model.to(dev).eval(), spec, path, meta)
 

@@ -22,6 +22,7 @@ import pickle
 import urllib.error
 import urllib.request
 import uuid
+import zipfile
 from pathlib import Path
 from typing import Mapping
 
@@ -67,12 +68,53 @@ def cache_dir() -> Path:
     return Path(os.environ.get("BMP_RAY_CACHE") or Path.home() / ".cache" / "bmp_ray")
 
 
+_DIGESTS: dict[tuple, str] = {}
+SUMS = "SHA256SUMS"
+_SUMS_LEVELS = 3  # how many folders up from a checkpoint a SHA256SUMS may list it
+
+
 def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
+    """The hex sha256 of a file, remembered per (path, size, mtime) within this process."""
+    st = os.stat(path)
+    key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _DIGESTS:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            while chunk := f.read(_CHUNK):
+                h.update(chunk)
+        _DIGESTS[key] = h.hexdigest()
+    return _DIGESTS[key]
+
+
+def listed_sha256(path: Path) -> tuple[Path, str] | None:
+    """The ``SHA256SUMS`` (``sha256sum`` format) in ``path``'s folder or up to two above it that lists
+    ``path``, and the digest it lists; None when no such file lists it."""
+    path = Path(path).resolve()
+    for folder in list(path.parents)[:_SUMS_LEVELS]:
+        sums = folder / SUMS
+        if not sums.is_file():
+            continue
+        rel = path.relative_to(folder).as_posix()
+        for line in sums.read_text(errors="replace").splitlines():
+            digest, _, name = line.partition("  ")
+            if name.strip().lstrip("*") == rel:
+                return sums, digest.strip().lower()
+    return None
+
+
+def verify_sums(path: Path) -> None:
+    """Raise ``CheckpointError`` when a ``SHA256SUMS`` beside ``path`` lists another digest for it
+    (``weights synth`` and ``train --export`` write one): the file changed after it was written."""
+    listed = listed_sha256(path)
+    if listed is None:
+        return
+    sums, want = listed
+    got = sha256_of(path)
+    if got != want:
+        raise CheckpointError(
+            f"{path}: sha256 {got} but {sums} lists {want}; the file was damaged or replaced after it "
+            f"was written: write it again (or, if the new file is right, update its line in {sums})"
+        )
 
 
 def verify(path: Path, sha256: str | None) -> None:
@@ -167,6 +209,7 @@ def resolve(source: CheckpointSource, weights: str | os.PathLike | None = None, 
     else:
         raise CheckpointError(f"{source.filename}: no hub repository or URL is known for it; pass --weights")
     verify(path, source.sha256)
+    verify_sums(path)
     return path
 
 
@@ -185,8 +228,10 @@ _SAFE_NUMPY += [_np_scalar, _np_reconstruct]
 TRUST_ENV = "BMP_RAY_TRUST_CHECKPOINTS"
 
 
-def load_checkpoint(path: Path, trusted: bool | None = None) -> dict:
+def load_checkpoint(path: Path, trusted: bool | None = None, mmap: bool = False) -> dict:
     """``torch.load(path, weights_only=True)`` on the CPU, with the plain-data types above allowed.
+
+    ``mmap=True`` maps the tensors instead of reading them (a layout check reads only the header).
 
     Where the format does not allow it (a training checkpoint whose ``message_hub`` holds mmengine
     ``HistoryBuffer`` objects, or any other Python object) the file is refused unless it is trusted
@@ -196,9 +241,10 @@ def load_checkpoint(path: Path, trusted: bool | None = None) -> dict:
         CheckpointError: not a torch file, truncated, or it needs unsafe unpickling (names the type).
     """
     trusted = _env_true(TRUST_ENV) if trusted is None else trusted
+    mmap = mmap and zipfile.is_zipfile(path)  # torch maps only its zip format, not the legacy one
     try:
         with torch.serialization.safe_globals(_SAFE_NUMPY):
-            obj = torch.load(path, map_location="cpu", weights_only=True)
+            obj = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap or None)
     except pickle.UnpicklingError as exc:
         unsafe = [ln.strip() for ln in str(exc).splitlines() if "Unsupported global" in ln]
         if unsafe and trusted:

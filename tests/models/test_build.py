@@ -105,3 +105,36 @@ def test_cli_synth_then_fetch(tmp_path, capsys):
     assert '"path": "' + str(tmp_path / "sam_tiny.pth") in out
     assert main(["weights", "list"]) == 0
     assert '"name": "maskpose-b"' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", registry.names())
+def test_skeleton_has_the_layout_of_the_built_model(name):
+    """The meta-device architecture the pre-flight checks against equals the real one, key by key and
+    shape by shape (the largest SAMs are compared by their size only, to keep this fast)."""
+    from bmp_ray.models.build import new_model, skeleton
+
+    sk = skeleton(name)
+    assert all(t.is_meta for t in sk.state_dict().values())
+    layout = {k: tuple(v.shape) for k, v in sk.state_dict().items()}
+    if name in ("sam-vit-l", "sam-vit-h"):
+        arch = registry.get(name).arch
+        assert layout["image_encoder.patch_embed.proj.weight"] == (arch.embed_dim, 3, 16, 16)
+        assert sum(k.endswith("attn.qkv.weight") for k in layout) == arch.depth
+        return
+    assert layout == {k: tuple(v.shape) for k, v in new_model(name).state_dict().items()}
+
+
+def test_check_checkpoint_makes_the_checks_of_load_model_without_loading(weights_dir, tmp_path):
+    from bmp_ray.models.build import check_checkpoint
+
+    check_checkpoint("sam-tiny", weights_dir / "sam_tiny.pth")  # a good file passes
+    with pytest.raises(CheckpointError, match=r"not a rtmdet-ins-tiny \(detector\) checkpoint; missing keys"):
+        check_checkpoint("rtmdet-ins-tiny", weights_dir / "ViTPose-tiny.pth")
+    cut = tmp_path / "sam_tiny.pth"
+    cut.write_bytes((weights_dir / "sam_tiny.pth").read_bytes()[:100_000])
+    with pytest.raises(CheckpointError, match="sam_tiny.pth: not a readable torch checkpoint"):
+        check_checkpoint("sam-tiny", cut)
+    legacy = tmp_path / "legacy.pth"  # the pre-zip torch format cannot be mapped: read instead
+    torch.save(torch.load(weights_dir / "sam_tiny.pth", weights_only=True), legacy,
+               _use_new_zipfile_serialization=False)
+    check_checkpoint("sam-tiny", legacy)

@@ -150,3 +150,24 @@ def test_an_openmmlab_digest_prefix_is_checked(tmp_path, model):
         verify(f, "0" * 8)
     with pytest.raises(CheckpointError):  # too short to mean anything
         verify(f, sha(f)[:4])
+
+
+def test_a_sha256sums_beside_the_file_is_checked(tmp_path, model):
+    """``weights synth`` and ``train --export`` write ``SHA256SUMS``; a file changed after that is
+    refused, a file it does not list (or no such file) is not checked."""
+    from bmp_ray.models.weights import listed_sha256
+
+    f = mm_checkpoint(tmp_path / "repo" / "MaskPose" / "MaskPose-b-1.0.0.pth", model)
+    src = CheckpointSource("MaskPose/MaskPose-b-1.0.0.pth")
+    assert resolve(src, tmp_path / "repo") == f  # no SHA256SUMS: nothing to check
+    sums = tmp_path / "repo" / "SHA256SUMS"
+    sums.write_text(f"{sha(f)}  MaskPose/MaskPose-b-1.0.0.pth\n{'0' * 64}  other.pth\n")
+    assert listed_sha256(f) == (sums.resolve(), sha(f))
+    assert resolve(src, tmp_path / "repo") == f
+    data = bytearray(f.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    f.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match=r"MaskPose-b-1.0.0.pth: sha256 [0-9a-f]{64} but .*SHA256SUMS lists"):
+        resolve(src, tmp_path / "repo")
+    sums.write_text(f"{'0' * 64}  other.pth\n")  # not listed: not checked
+    assert resolve(src, tmp_path / "repo") == f
