@@ -1,8 +1,10 @@
 """COCO evaluation of ``FrameResult`` lists with pycocotools' own ``COCOeval``.
 
 ``to_coco_results`` converts results to COCO results JSON (person = category 1; bbox xywh; segmentation
-as compressed RLE; the first 17 keypoints); ``evaluate`` runs COCOeval for bbox, segm and keypoints.
-Boxes and masks are scored by the detector score, keypoints by the pose score (mean of 17 keypoints).
+as compressed RLE; the 17 COCO keypoints, ``bmp_ray.keypoints.COCO_NAMES``, the first 17 of either
+layout); ``evaluate`` runs COCOeval for bbox, segm and keypoints. Boxes and masks are scored by the
+detector score, keypoints by the pose score (mean of 17 keypoints). ``export.coco`` writes an output
+folder's results in this form and evaluates them against ground truth (``bmp-ray export --gt``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pycocotools import mask as coco_mask
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from bmp_ray.keypoints import COCO_NAMES
 from bmp_ray.result import FrameResult
 
 IOU_TYPES = ("bbox", "segm", "keypoints")
@@ -77,7 +80,7 @@ def to_coco_results(results: Sequence[FrameResult], image_ids: Sequence[int], sc
                 "image_id": int(image_id), "category_id": 1, "score": float(scores[j]),
                 "bbox": [x1, y1, x2 - x1, y2 - y1],
                 "segmentation": {"size": [r.height, r.width], "counts": r.masks[j].decode()},
-                "keypoints": [float(v) for v in r.keypoints[j, :17].reshape(-1)],
+                "keypoints": [float(v) for v in r.keypoints[j, :len(COCO_NAMES)].reshape(-1)],
             })
     return out
 

@@ -1,7 +1,8 @@
 """Training annotations of three datasets mapped into the 21-keypoint space of MaskPose / ViTPose-multi.
 
-The 21 keypoints (``configs/bmp_21kpt.py``): COCO's 17 in COCO order, then 17 thorax, 18 upper neck,
-19 head top, 20 pelvis. A keypoint a dataset does not label is invisible (weight 0 in the loss).
+The 21 keypoints (``bmp_ray.keypoints``, the one table of names and skeletons; ``configs/bmp_21kpt.py``):
+COCO's 17 in COCO order, then 17 thorax, 18 upper neck, 19 head top, 20 pelvis. A keypoint a dataset
+does not label is invisible (weight 0 in the loss).
 
 - COCO (``format = "coco"``): a COCO keypoints json; 17 keypoints map to 0-16; instance masks kept.
 - MPII (``"mpii"``): mmpose's MPII json (``[{image, center, scale, joints, joints_vis}]``, the
@@ -27,9 +28,9 @@ from typing import Any
 import numpy as np
 
 from bmp_ray.errors import DatasetError
+from bmp_ray.keypoints import HEAD_TOP, NAMES_21, PELVIS, THORAX, UPPER_NECK
 
-NUM_KEYPOINTS = 21
-THORAX, UPPER_NECK, HEAD_TOP, PELVIS = 17, 18, 19, 20
+NUM_KEYPOINTS = len(NAMES_21)
 MAPPINGS: dict[str, dict[int, int]] = {
     "coco": {i: i for i in range(17)},
     # MPII: r_ankle, r_knee, r_hip, l_hip, l_knee, l_ankle, pelvis, thorax, upper_neck, head_top,
