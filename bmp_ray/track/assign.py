@@ -6,7 +6,8 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 
-def assign(sim: np.ndarray, least: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def assign(sim: np.ndarray, least: float,
+           allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The assignment of rows to columns that maximises the total similarity over pairs >= ``least``.
 
     Pairs below ``least`` are never assigned, and they are left out of the problem rather than dropped
@@ -16,6 +17,8 @@ def assign(sim: np.ndarray, least: float) -> tuple[np.ndarray, np.ndarray, np.nd
     Args:
         sim: (M, N) similarities (tracks x detections).
         least: the smallest similarity a pair may have.
+        allowed: (M, N) bool, the pairs that may be assigned instead of ``sim >= least`` (None: those);
+            the total maximised is still that of ``sim``, each assigned pair counting ``sim - least``.
 
     Returns:
         ``pairs`` (P, 2) int64 (row, column), sorted by row; ``rows`` and ``cols``: the unassigned ones, (·,) int64.
@@ -25,13 +28,15 @@ def assign(sim: np.ndarray, least: float) -> tuple[np.ndarray, np.ndarray, np.nd
         raise ValueError(f"assign: expected an (M, N) similarity matrix, got shape {sim.shape}")
     m, n = sim.shape
     pairs = np.zeros((0, 2), np.int64)
-    ok = sim >= least
+    ok = sim >= least if allowed is None else np.asarray(allowed, bool)
+    if ok.shape != sim.shape:
+        raise ValueError(f"assign: expected allowed of the shape of sim {sim.shape}, got {ok.shape}")
     if m and n and ok.any():
         # Rows and columns may stay unassigned at (1 - least) / 2 each, so a pair is taken only when its
         # cost 1 - sim beats leaving both ends alone; forbidden pairs cost more than any alternative.
         big, u = 1e6, (1.0 - least) / 2
         cost = np.full((m + n, n + m), big)
-        cost[:m, :n] = np.where(ok, 1.0 - sim, big)
+        cost[:m, :n] = np.where(ok, np.minimum(1.0 - sim, 2 * u), big)  # an allowed pair never loses to slack
         cost[np.arange(m), n + np.arange(m)] = u
         cost[m + np.arange(n), np.arange(n)] = u
         cost[m:, n:] = 0.0

@@ -6,7 +6,9 @@ Per frame:
 1. every track is predicted one frame ahead;
 2. stage 1: detections scoring at least ``high_score`` against all tracks, on the combined similarity
    of box IoU (with the prediction), mask IoU (with the track's last mask) and keypoint OKS (with its
-   last confident pose, moved by the predicted motion), at least ``match_min``;
+   last confident pose, moved by the predicted motion); a pair may be matched when its combined
+   similarity or its box IoU is at least ``match_min`` (the other cues then only choose among the
+   pairs the box allows, or rescue a pair the box alone would miss);
 3. stage 2: detections in ``[low_score, high_score)`` against the tracks seen in the previous frame
    and still unmatched, on box IoU alone, at least ``low_match_min``;
 4. recovery (OC-SORT's OCR): remaining confident detections against remaining tracks on box IoU
@@ -29,6 +31,7 @@ from bmp_ray.track.config import TrackConfig
 from bmp_ray.track.frames import Frame
 
 STALE = 3  # frames after which a track's mask and pose are replaced whatever the new ones look like
+MASK_AGE = 2  # frames since a track's mask was seen for it to be compared
 AGREE = 0.3  # the least mask IoU of a detection with its track's mask for it to replace it
 
 
@@ -47,10 +50,11 @@ class _Tracks:
         self.pose_ok = np.zeros((0, joints), bool)
         self.pose_box = np.zeros((0, 4))  # the box the last confident pose was seen in
         self.masks: list = []
+        self.cue_t = np.zeros(0, np.int64)  # the frame the track's mask and pose were last replaced in
 
     def keep(self, sel: np.ndarray) -> None:
         for name in ("mean", "cov", "obs_mean", "obs_cov", "last_box", "last_t", "label", "pose", "pose_ok",
-                     "pose_box"):
+                     "pose_box", "cue_t"):
             setattr(self, name, getattr(self, name)[sel])
         self.masks = [self.masks[i] for i in np.flatnonzero(sel)]
 
@@ -66,19 +70,24 @@ class _Tracks:
         self.pose_ok = cat([self.pose_ok, frame.keypoint_ok[idx]])
         self.pose_box = cat([self.pose_box, frame.boxes[idx]])
         self.masks += [frame.masks[i] for i in idx]
+        self.cue_t = cat([self.cue_t, np.full(len(idx), t, np.int64)])
 
 
-def similarity(tr: _Tracks, pred_box: np.ndarray, frame: Frame, det: np.ndarray, cfg: TrackConfig) -> np.ndarray:
-    """Combined stage-1 similarity of the tracks and the detections ``det`` of ``frame``: (M, D).
+def similarity(tr: _Tracks, pred_box: np.ndarray, frame: Frame, det: np.ndarray, t: int,
+               cfg: TrackConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Stage-1 similarity of the tracks and the detections ``det`` of frame ``t``.
 
-    A pair whose predicted box and detection box do not overlap at all gets 0 whatever its other cues.
+    Returns:
+        ``(sim, iou)``, (M, D) each: the combined similarity, and the box IoU with the prediction. The
+        mask cue is used only for tracks whose mask is at most ``MASK_AGE`` frames old (masks are not moved
+        with the prediction); a pair whose boxes do not overlap at all gets 0 whatever its other cues.
     """
     iou = cues.box_iou(pred_box, frame.boxes[det])
     parts = [(cfg.box_weight, iou, None)]
     if cfg.mask_weight > 0:
         dm = [frame.masks[i] for i in det]
         have = (np.array([m is not None for m in tr.masks], bool)[:, None]
-                & np.array([m is not None for m in dm], bool)[None])
+                & np.array([m is not None for m in dm], bool)[None] & (t - tr.cue_t <= MASK_AGE)[:, None])
         parts.append((cfg.mask_weight, cues.mask_iou(tr.masks, dm), have))
     if cfg.pose_weight > 0:
         shift = (pred_box[:, :2] + pred_box[:, 2:] - tr.pose_box[:, :2] - tr.pose_box[:, 2:]) / 2
@@ -88,18 +97,24 @@ def similarity(tr: _Tracks, pred_box: np.ndarray, frame: Frame, det: np.ndarray,
         sim = cues.oks(tr.pose + shift[:, None], ok_t, frame.keypoints[det], ok_d, areas)
         have = ok_t.any(1)[:, None] & ok_d.any(1)[None]
         parts.append((cfg.pose_weight, sim, have))
-    return np.where(iou > 0, cues.combine(parts), 0.0)
+    sim = cues.combine(parts)
+    return np.where(iou > 0, sim, 0.0), iou
 
 
-def _observe(tr: _Tracks, f: Frame, ti: np.ndarray, dj: np.ndarray, t: int) -> None:
+def _observe(tr: _Tracks, f: Frame, ti: np.ndarray, dj: np.ndarray, t: int, check: bool) -> None:
     """Tracks ``ti`` saw detections ``dj`` of frame ``t``: filter updates (batched; a re-update along
-    the gap for tracks seen again after one), last box, mask and confident pose."""
+    the gap for tracks seen again after one), last box, mask and confident pose (``check``: only from a
+    detection whose mask agrees with the track's, see ``AGREE``)."""
     gap = t - tr.last_t[ti]
     now = gap == 1
     # a detection whose mask disagrees with the track's (BMP swapped two people's cues, or the track
     # jumped) does not replace the track's mask and pose, unless those are stale
-    agree = (gap > STALE) | np.array([m is None or f.masks[j] is None or cues.mask_iou([m], [f.masks[j]])[0, 0] >= AGREE
-                                      for m, j in zip([tr.masks[i] for i in ti], dj)], bool)
+    agree = (t - tr.cue_t[ti] > STALE) | (not check)
+    for k, (i, j) in enumerate(zip(ti.tolist(), dj.tolist())):
+        m, d = tr.masks[i], f.masks[j]
+        if agree[k]:
+            continue
+        agree[k] = m is None or d is None or cues.mask_iou([m], [d])[0, 0] >= AGREE
     if now.any():
         i, j = ti[now], dj[now]
         tr.mean[i], tr.cov[i] = kalman.update(tr.mean[i], tr.cov[i], f.boxes[j])
@@ -110,6 +125,7 @@ def _observe(tr: _Tracks, f: Frame, ti: np.ndarray, dj: np.ndarray, t: int) -> N
     for i, j, a in zip(ti.tolist(), dj.tolist(), agree.tolist()):
         if f.masks[j] is not None and a:
             tr.masks[i] = f.masks[j]
+    tr.cue_t[ti[agree]] = t
     posed = (f.keypoint_ok[dj].sum(1) >= 3) & agree
     i, j = ti[posed], dj[posed]
     tr.pose[i], tr.pose_ok[i], tr.pose_box[i] = f.keypoints[j], f.keypoint_ok[j], f.boxes[j]
@@ -134,7 +150,8 @@ def track_pass(frames: list[Frame], cfg: TrackConfig) -> list[np.ndarray]:
         low = np.flatnonzero((f.scores >= cfg.low_score) & (f.scores < cfg.high_score))
         matches: list[tuple[int, int]] = []
         # stage 1: confident detections, every cue
-        pairs, free_t, free_h = assign(similarity(tr, pred, f, high, cfg), cfg.match_min)
+        sim, iou = similarity(tr, pred, f, high, t, cfg)
+        pairs, free_t, free_h = assign(sim, cfg.match_min, (sim >= cfg.match_min) | (iou >= cfg.match_min))
         matches += [(i, high[j]) for i, j in pairs]
         # stage 2: low-score detections to the tracks seen in the previous frame, box IoU only
         recent = free_t[tr.last_t[free_t] == t - 1]
@@ -148,7 +165,7 @@ def track_pass(frames: list[Frame], cfg: TrackConfig) -> list[np.ndarray]:
         used = {j for _, j in matches}
         if matches:
             ti, dj = (np.array(x, np.int64) for x in zip(*matches))
-            _observe(tr, f, ti, dj, t)
+            _observe(tr, f, ti, dj, t, check=cfg.mask_weight > 0 or cfg.pose_weight > 0)
             labels[dj] = tr.label[ti]
         new = np.array([j for j in high if j not in used and f.scores[j] >= cfg.new_track_score], np.int64)
         if len(new):
