@@ -110,6 +110,9 @@ def export_coco(out: str, path: str, *, videos: Sequence[str] | None = None, sco
         for i, d in enumerate(entries()):
             stream.write((b",\n" if i else b"") + json.dumps(d).encode())
         stream.write(b"]\n")
+        if gt is not None and not images:  # raised inside the write: nothing replaces an earlier file
+            raise ConfigError(f"--gt: none of the output's {counts['left_out']} frames matches an image of the "
+                              "ground truth by file_name (an image input's file_name is its video id)")
 
     store.write_atomic(path, write)
     mapping = mapping_path(path)
@@ -118,9 +121,6 @@ def export_coco(out: str, path: str, *, videos: Sequence[str] | None = None, sco
     log.info("wrote %d people of %d frames to %s (image ids in %s)", counts["people"], counts["frames"], path, mapping)
     if gt is None:
         return summary
-    if not images:
-        raise ConfigError(f"--gt: none of the output's {counts['left_out']} frames matches an image of the ground "
-                          "truth by file_name (an image input's file_name is its video id)")
     ids = sorted({im["id"] for im in images})
     summary.update(left_out=counts["left_out"], gt_images_missing=len(set(gt.getImgIds()) - set(ids)))
     for iou_type in IOU_TYPES:

@@ -108,7 +108,8 @@ def add_parsers(sub) -> None:
     """Register ``render``, ``export`` and ``report`` on the ``bmp-ray`` subparsers ``sub``."""
     pr = sub.add_parser("render", help="draw masks, boxes, skeletons and labels on the videos as MP4 or PNGs")
     _common(pr)
-    pr.add_argument("--out", dest="dest", default="render", help="folder for <video>.mp4 (default ./render)")
+    pr.add_argument("--out", dest="dest", metavar="DIR", default="render",
+                    help="folder for <video>.mp4 (default ./render)")
     pr.add_argument("--frames", action="store_true", help="one PNG per frame in <video>/ instead of an MP4")
     pr.add_argument("--side-by-side", action="store_true", help="the original frame left of the overlay")
     pr.add_argument("--threshold", type=_fraction("--threshold"), default=0.3,
@@ -120,7 +121,7 @@ def add_parsers(sub) -> None:
     pe = sub.add_parser("export", help="COCO results JSON (and COCO AP with --gt) or PoseTrack18 JSON per video")
     _common(pe)
     pe.add_argument("--format", required=True, choices=("coco", "posetrack"))
-    pe.add_argument("--out", dest="dest", required=True,
+    pe.add_argument("--out", dest="dest", metavar="PATH", required=True,
                     help="coco: the results file (the image id mapping goes beside it as .images.json); "
                     "posetrack: a folder for one JSON per video")
     pe.add_argument("--gt", help="coco: COCO ground truth; matched by file_name, prints AP per type")
@@ -132,7 +133,8 @@ def add_parsers(sub) -> None:
 
     pp = sub.add_parser("report", help="a static HTML page with plots of a run's results")
     _common(pp)
-    pp.add_argument("--out", dest="dest", default="report", help="folder for index.html and PNGs (default ./report)")
+    pp.add_argument("--out", dest="dest", metavar="DIR", default="report",
+                    help="folder for index.html and PNGs (default ./report)")
     pp.set_defaults(func=_cmd_report)
 
 

@@ -90,6 +90,8 @@ def test_bad_ground_truth_is_one_line_and_exit_2(small_run, shared_data, tmp_pat
     assert "--gt" in caplog.text and "not found" in caplog.text
     caplog.clear()
     gt_file = shared_data / "images" / "ochuman" / "test_ochuman.json"  # none of the run's inputs is in it
+    (tmp_path / "r.json").write_text("an earlier export")
     assert main(["export", str(small_run), "--format", "coco", "--out", out, "--gt", str(gt_file)]) == 2
     assert "none of the output's" in caplog.text and len(caplog.records) == 1
+    assert (tmp_path / "r.json").read_text() == "an earlier export"  # not replaced by an empty one
     assert main(["export", str(small_run), "--format", "posetrack", "--out", out, "--gt", str(gt_file)]) == 2
