@@ -44,7 +44,8 @@ def paired_frames(video: VideoResults, run: dict) -> Iterator[tuple[np.ndarray, 
     and results without a decoded frame are skipped and counted in a warning.
 
     Raises:
-        OutputError: the video's input cannot be opened, or no decoded frame matches a result.
+        OutputError: the video's input cannot be opened, a frame's size is not the results', or no
+            decoded frame matches a result.
     """
     uri = video.row.get("path")
     if not uri:
@@ -66,6 +67,9 @@ def paired_frames(video: VideoResults, run: dict) -> Iterator[tuple[np.ndarray, 
             if pending is None or pending.frame_index != index:
                 unmatched += 1
                 continue
+            if img.shape != (pending.height, pending.width, 3):
+                raise OutputError(f"{video.video_id} frame {index}: decoded {img.shape[1]}x{img.shape[0]}, the results "
+                                  f"are for {pending.width}x{pending.height}; was {uri} replaced since the run?")
             matched += 1
             yield img, pending
             pending = next(results, None)

@@ -108,3 +108,30 @@ def test_bad_input_is_one_line_and_exit_2(small_run, tmp_path, caplog, argv, mes
 def test_not_an_output_folder_exits_2(tmp_path, caplog):
     assert main(["render", str(tmp_path), "--out", str(tmp_path / "r")]) == 2
     assert "is not a bmp_ray output folder" in caplog.text
+
+
+def _with_path(out, dest, path):
+    """A copy of ``out`` whose video marker points at ``path``."""
+    import json
+    import shutil
+
+    shutil.copytree(out, dest)
+    (marker,) = [p for p in (dest / "_videos").glob("*.json") if VIDEO in p.name]
+    data = json.loads(marker.read_text())
+    data["row"]["path"] = str(path)
+    marker.write_text(json.dumps(data))
+    return dest
+
+
+def test_a_moved_or_replaced_input_fails_that_video_with_exit_1(small_run, shared_data, tmp_path, capsys):
+    import json
+
+    moved = _with_path(small_run, tmp_path / "moved", tmp_path / "gone.mp4")
+    assert main(["render", str(moved), "--video", VIDEO, "--out", str(tmp_path / "r")]) == 1
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert line["ok"] is False and "cannot decode it again" in line["error"]
+    other = _with_path(small_run, tmp_path / "other", shared_data / "videos" / "mmpose_demo.mp4")
+    assert main(["render", str(other), "--video", VIDEO, "--out", str(tmp_path / "r")]) == 1
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert "decoded 960x540, the results are for 1280x720" in line["error"]
+    assert not list((tmp_path / "r").glob("*.mp4")) and not list((tmp_path / "r").glob(".*"))
