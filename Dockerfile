@@ -47,4 +47,7 @@ COPY bmp_ray/ bmp_ray/
 COPY jobs/ jobs/
 
 ENV PATH=/opt/bmp_ray/.venv/bin:$PATH
+# Ray's cluster launcher runs every command in a login shell (bash --login); Ubuntu's /etc/profile
+# keeps PATH, Debian's resets it: keep the venv first there too.
+RUN echo 'export PATH=/opt/bmp_ray/.venv/bin:$PATH' > /etc/profile.d/bmp_ray.sh
 RUN python -c "import bmp_ray.cli, bmp_ray.pipeline.runner" && bmp-ray --help >/dev/null
