@@ -12,7 +12,9 @@ FROM nvidia/cuda:13.0.0-devel-ubuntu22.04
 # libGL and glib for opencv-python (mmcv imports cv2); rsync and an ssh client for Ray's cluster
 # launcher, which copies its bootstrap files into the container with rsync and whose autoscaler on
 # the head reaches the worker nodes over ssh.
+# (Ubuntu's own versions, not pinned: its archive drops superseded ones.)
 ARG DEBIAN_FRONTEND=noninteractive
+# hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       python3.11 python3.11-venv python3.11-dev build-essential \
@@ -48,6 +50,7 @@ COPY jobs/ jobs/
 
 ENV PATH=/opt/bmp_ray/.venv/bin:$PATH
 # Ray's cluster launcher runs every command in a login shell (bash --login); Ubuntu's /etc/profile
-# keeps PATH, Debian's resets it: keep the venv first there too.
+# keeps PATH, Debian's resets it: keep the venv first there too ($PATH expands at login: single quotes).
+# hadolint ignore=SC2016
 RUN echo 'export PATH=/opt/bmp_ray/.venv/bin:$PATH' > /etc/profile.d/bmp_ray.sh
 RUN python -c "import bmp_ray.cli, bmp_ray.pipeline.runner" && bmp-ray --help >/dev/null
