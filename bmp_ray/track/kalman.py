@@ -87,22 +87,32 @@ def update(mean: np.ndarray, cov: np.ndarray, boxes: np.ndarray) -> tuple[np.nda
 
 
 def reupdate(mean: np.ndarray, cov: np.ndarray, last_box: np.ndarray, new_box: np.ndarray,
-             gap: int) -> tuple[np.ndarray, np.ndarray]:
-    """OC-SORT's observation-centric re-update of one track seen again after ``gap`` frames.
+             gap) -> tuple[np.ndarray, np.ndarray]:
+    """OC-SORT's observation-centric re-update of tracks seen again after a gap.
 
-    Starting from the filter state right after the last observation (``mean`` (8,), ``cov`` (8, 8)),
-    the filter steps ``gap`` frames along a virtual trajectory linearly interpolated from ``last_box``
-    to ``new_box`` (both (4,) xyxy), so the velocity the track leaves the gap with is the observed one
-    rather than the drift accumulated while it was unseen.
+    Starting from each track's filter state right after its last observation (``mean`` (M, 8), ``cov``
+    (M, 8, 8), or one track: (8,), (8, 8)), the filter steps ``gap`` frames along a virtual trajectory
+    linearly interpolated from ``last_box`` to ``new_box`` ((M, 4) or (4,) xyxy), so the velocity a
+    track leaves its gap with is the observed one rather than the drift accumulated while it was
+    unseen. Tracks are stepped together (the ones with shorter gaps stop earlier).
+
+    Args:
+        gap: (M,) or one int, frames since the last observation, each >= 1.
 
     Returns:
-        The state at the new observation: (8,), (8, 8).
+        The states at the new observations, shaped as ``mean`` and ``cov``.
     """
-    if gap < 1:
-        raise ValueError(f"reupdate: expected a gap >= 1 frame, got {gap}")
-    m, c = mean[None].astype(np.float64), cov[None].astype(np.float64)
-    a, b = np.asarray(last_box, np.float64), np.asarray(new_box, np.float64)
-    for k in range(1, gap + 1):
-        m, c = predict(m, c)
-        m, c = update(m, c, (a + (b - a) * (k / gap))[None])
-    return m[0], c[0]
+    one = np.ndim(mean) == 1
+    m = np.array(mean, np.float64, ndmin=2)
+    c = np.array(cov, np.float64, ndmin=3)
+    a = np.array(last_box, np.float64, ndmin=2)
+    b = np.array(new_box, np.float64, ndmin=2)
+    g = np.array(gap, np.int64, ndmin=1)
+    if len(g) != len(m) or (g < 1).any():
+        raise ValueError(f"reupdate: expected a gap >= 1 frame per track, got {g.tolist()}")
+    for k in range(1, int(g.max()) + 1):
+        on = np.flatnonzero(g >= k)
+        mi, ci = predict(m[on], c[on])
+        w = (k / g[on])[:, None]
+        m[on], c[on] = update(mi, ci, a[on] + (b[on] - a[on]) * w)
+    return (m[0], c[0]) if one else (m, c)

@@ -33,7 +33,7 @@ def _end(frames: list[Frame], ts: np.ndarray, rows: np.ndarray, last: bool) -> d
     """The boxes, velocity, mask and pose at one end of a tracklet."""
     sel = slice(-FIT_ROWS, None) if last else slice(0, FIT_ROWS)
     t, r = ts[sel], rows[sel]
-    z = np.stack([kalman.xyxy_to_cxcywh(frames[a].boxes[b:b + 1])[0] for a, b in zip(t, r)])
+    z = kalman.xyxy_to_cxcywh(np.stack([frames[a].boxes[b] for a, b in zip(t.tolist(), r.tolist())]))
     if len(t) >= 2:
         tc = t - t.mean()
         vel = (tc[:, None] * (z - z.mean(0))).sum(0) / (tc ** 2).sum()

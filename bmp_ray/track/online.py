@@ -118,8 +118,9 @@ def _observe(tr: _Tracks, f: Frame, ti: np.ndarray, dj: np.ndarray, t: int, chec
     if now.any():
         i, j = ti[now], dj[now]
         tr.mean[i], tr.cov[i] = kalman.update(tr.mean[i], tr.cov[i], f.boxes[j])
-    for i, j, g in zip(ti[~now], dj[~now], gap[~now]):
-        tr.mean[i], tr.cov[i] = kalman.reupdate(tr.obs_mean[i], tr.obs_cov[i], tr.last_box[i], f.boxes[j], int(g))
+    if (~now).any():
+        i, j = ti[~now], dj[~now]
+        tr.mean[i], tr.cov[i] = kalman.reupdate(tr.obs_mean[i], tr.obs_cov[i], tr.last_box[i], f.boxes[j], gap[~now])
     tr.obs_mean[ti], tr.obs_cov[ti] = tr.mean[ti], tr.cov[ti]
     tr.last_box[ti], tr.last_t[ti] = f.boxes[dj], t
     for i, j, a in zip(ti.tolist(), dj.tolist(), agree.tolist()):
@@ -151,7 +152,8 @@ def track_pass(frames: list[Frame], cfg: TrackConfig) -> list[np.ndarray]:
         matches: list[tuple[int, int]] = []
         # stage 1: confident detections, every cue
         sim, iou = similarity(tr, pred, f, high, t, cfg)
-        pairs, free_t, free_h = assign(sim, cfg.match_min, (sim >= cfg.match_min) | (iou >= cfg.match_min))
+        allowed = (sim >= cfg.match_min) | (iou >= cfg.match_min)
+        pairs, free_t, free_h = assign(sim, cfg.match_min, allowed)
         matches += [(i, high[j]) for i, j in pairs]
         # stage 2: low-score detections to the tracks seen in the previous frame, box IoU only
         recent = free_t[tr.last_t[free_t] == t - 1]

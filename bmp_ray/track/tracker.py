@@ -1,10 +1,11 @@
 """``track``: identities for one video's people, offline, from BMP's boxes, masks and keypoints.
 
-Steps (each in its module): an online pass forward and one backward (``online``: Kalman, ByteTrack's
-two stages, OC-SORT's recovery and re-update, cues from ``cues``); their consensus (``tracklets``);
-conservative linking of the tracklets (``link``); on long videos all of this per window, stitched by
-vote on the overlaps (``windows``); tracks with fewer than ``min_track_rows`` detected rows dropped;
-ids renumbered 1, 2, ... by first appearance; gaps filled with interpolated rows (``interpolate``).
+Steps (each in its module): an online pass forward, and with ``bidirectional`` one backward and
+their consensus (``online``: Kalman, ByteTrack's two stages, OC-SORT's recovery and re-update, cues
+from ``cues``; ``tracklets``); conservative linking of the tracklets (``link``); on long videos all of
+this per window, stitched by vote on the overlaps (``windows``) and linked once more across the cuts;
+tracks with fewer than ``min_track_rows`` detected rows dropped; ids renumbered 1, 2, ... by first
+appearance; gaps filled with interpolated rows (``interpolate``).
 """
 
 from __future__ import annotations
@@ -74,10 +75,11 @@ def window_labels(frames: list[Frame], cfg: TrackConfig) -> list[np.ndarray]:
 
 
 def video_labels(frames: list[Frame], cfg: TrackConfig) -> list[np.ndarray]:
-    """Labels of the whole video: windows (``window_frames``, ``window_overlap``) stitched, short
-    tracks dropped, ids 1, 2, ... by first appearance."""
+    """Labels of the whole video: windows (``window_frames``, ``window_overlap``) stitched and the
+    stitched video linked once more (for the people hidden through an overlap), short tracks dropped,
+    ids 1, 2, ... by first appearance."""
     out: list[np.ndarray] = []
-    next_id, prev_stop = 0, 0
+    next_id, prev_stop, stitched = 0, 0, False
     for start, stop in window_spans(len(frames), cfg.window_frames, cfg.window_overlap):
         lab = window_labels(frames[start:stop], cfg)
         if not out:
@@ -93,6 +95,9 @@ def video_labels(frames: list[Frame], cfg: TrackConfig) -> list[np.ndarray]:
             out = out[:cut] + relabel(lab, mapping)[cut - start:]
         next_id = max([next_id] + [int(x.max()) + 1 for x in out if len(x)])
         prev_stop = stop
+        stitched = start > 0
+    if stitched:  # a person hidden through a whole overlap gets a new id there: the linker may join it
+        out = link(frames, out, cfg)
     short = {v for v, (ts, _) in tracklets(out).items() if len(ts) < cfg.min_track_rows}
     if short:
         out = [np.where(np.isin(x, list(short)), -1, x) for x in out]

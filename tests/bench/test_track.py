@@ -85,3 +85,15 @@ def test_quick_bench_reports_the_keys_per_sequence_and_level(quick):
     assert 50 < r["hota"] <= 100 and 50 < r["ref_hota"] <= 100 and r["ms_per_frame"] > 0
     assert quick["goals"]["metric parity (MOTA/IDF1/IDSW/HOTA)"]["met"]
     assert [len(row) for row in quick["rows"]] == [len(quick["rows"][0])] * len(quick["rows"])
+
+
+def test_strip_rle_equals_pycocotools_encoding():
+    from bmp_ray import masks as _masks
+
+    rng = np.random.default_rng(3)
+    label = rng.integers(-1, 3, (37, 53)).astype(np.int32)
+    label[:, :10] = -1
+    label[:, 40:] = -1
+    label[:, 39] = 1  # a run that touches the strip's end
+    for v in (0, 1, 2, 5):
+        assert bt._rle(label, v, np.array([10.0, 0.0, 40.0, 37.0])) == _masks.encode(label == v)[0]

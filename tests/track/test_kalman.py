@@ -67,3 +67,14 @@ def test_batched_calls_equal_one_by_one():
         mi, ci = kalman.update(*kalman.predict(mean[i:i + 1], cov[i:i + 1]), boxes[i:i + 1] + 3)
         np.testing.assert_allclose(m[i], mi[0])
         np.testing.assert_allclose(c[i], ci[0])
+
+
+def test_reupdate_of_many_tracks_at_once_equals_one_by_one():
+    mean, cov = kalman.initiate(np.array([[0.0, 0.0, 10.0, 20.0], [100.0, 50.0, 130.0, 110.0]]))
+    last = np.array([[0.0, 0.0, 10.0, 20.0], [100.0, 50.0, 130.0, 110.0]])
+    new = last + [[12.0, 0, 12.0, 0], [-5.0, 4.0, -5.0, 4.0]]
+    m, c = kalman.reupdate(mean, cov, last, new, np.array([4, 2]))
+    for i, g in enumerate((4, 2)):
+        mi, ci = kalman.reupdate(mean[i], cov[i], last[i], new[i], g)
+        np.testing.assert_allclose(m[i], mi)
+        np.testing.assert_allclose(c[i], ci)

@@ -52,3 +52,22 @@ def test_masks_decide_between_overlapping_boxes():
     assert labels[1].tolist() == [0, 1]
     box_only = track_pass(from_results(res, 0.3), TrackConfig())
     assert box_only[1].tolist() == [1, 0]
+
+
+def test_a_swapped_mask_does_not_replace_the_tracks_mask():
+    from bmp_ray.track.online import _observe, _Tracks
+
+    h, w = 120, 200
+    m = np.zeros((2, h, w), bool)
+    m[0, 20:100, 50:75] = True
+    m[1, 20:100, 75:100] = True
+    boxes = [[50, 20, 100, 100], [51, 20, 101, 100]]
+    f0 = from_results([frame(0, boxes, masks=m)], 0.3)[0]
+    f1 = from_results([frame(1, boxes, masks=m[::-1].copy())], 0.3)[0]  # BMP swapped the two masks
+    tr = _Tracks(17)
+    tr.add(f0, np.array([0, 1]), 0, np.array([0, 1]))
+    kept = list(tr.masks)
+    _observe(tr, f1, np.array([0, 1]), np.array([0, 1]), 1, check=True)
+    assert tr.masks == kept and tr.cue_t.tolist() == [0, 0]
+    _observe(tr, f1, np.array([0, 1]), np.array([0, 1]), 2, check=False)  # without the check they are taken
+    assert tr.masks == [f1.masks[0], f1.masks[1]]

@@ -74,3 +74,10 @@ def test_bad_input_is_refused_at_the_boundary():
         track_video(res, {"enabled": True})
     assert track_video([]) == []
     assert ids(track_video([FrameResult.empty("v.mp4", 0, 0.0, 10, 10)])) == [[]]
+
+
+def test_a_person_hidden_through_a_whole_overlap_keeps_the_id_across_windows():
+    # windows of 40 frames overlapping by 4 (frames 36-39); person 1 is unseen in frames 33-42
+    res = walkers(70, people=2, gap=80, speed=0.5, skip=[(0, t) for t in range(33, 43)])
+    out = track_video(res, TrackConfig(window_frames=40, window_overlap=4, max_age=3))
+    assert {i for r in out for i in r.track_ids.tolist()} == {1, 2}
