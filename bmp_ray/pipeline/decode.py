@@ -46,6 +46,12 @@ def decode_item(item: WorkItem, config: DecodeConfig) -> Iterator[FrameBatch | d
     try:
         reader = FrameReader(item.source, backend=config.backend, sampling=item.sampling,
                              batch_size=config.batch_size)
+        w, h = reader.info.display_size
+        if w * h > config.max_pixels:
+            raise VideoError(item.source.uri, "too_large",
+                             f"frames of {w} x {h} = {w * h} pixels exceed decode.max_pixels = {config.max_pixels} "
+                             "(memory grows with the frame size); downscale the input or raise "
+                             f"decode.max_pixels (--set decode.max_pixels={w * h})")
         yield from reader
     except VideoError as exc:
         log.warning("%s", exc)

@@ -9,6 +9,7 @@ import time
 from typing import Sequence
 
 from bmp_ray.export.parquet import write_manifest
+from bmp_ray.pipeline import preflight
 from bmp_ray.pipeline.commit import read_markers
 from bmp_ray.pipeline.config import RunConfig
 from bmp_ray.pipeline.ledger import Ledger
@@ -37,6 +38,7 @@ class RunSummary:
     object_store_bytes: dict = dataclasses.field(default_factory=dict)  # per Ray Data operator (Ray runs)
     first_result_s: float | None = None  # seconds from the start to the first receipt
     segments: int = 0
+    errors: dict = dataclasses.field(default_factory=dict)  # video id -> its one-line error (failed inputs)
 
     @property
     def frames_per_s(self) -> float:
@@ -67,11 +69,14 @@ def run(inputs: Sequence[str], out: str, config: RunConfig | None = None, *, add
     Raises:
         OutputError: ``out`` is unusable, in use by another run, or holds results of other settings.
         ConfigError: a bad config value.
-        CheckpointError: a model's weights are missing or wrong.
+        CheckpointError: a model's weights are missing or wrong (checked on the driver first).
+        ConfigError: also when a stage asks for resources no node of the cluster has
+            (``preflight.check_resources``).
     """
     config = config or RunConfig()
     t0 = time.time()
     meta = run_metadata(config, checkpoints(config))
+    preflight.check_checkpoints(config, meta["models"])
     folder = OutputFolder(out)
     out = folder.out
     folder.check_run(run_record(config, meta["models"], meta["fingerprint"]))
@@ -86,6 +91,7 @@ def run(inputs: Sequence[str], out: str, config: RunConfig | None = None, *, add
             from bmp_ray.pipeline.ray_run import init_ray
 
             init_ray(address)
+            preflight.check_resources(config)
         plan = make_plan(inputs, config, committed=committed, markers=markers, fingerprint=meta["fingerprint"],
                          use_ray=use_ray)
         log.info("%d segments to process from %d inputs; %d already committed in %s", len(plan.items),
@@ -117,10 +123,13 @@ def run(inputs: Sequence[str], out: str, config: RunConfig | None = None, *, add
     mine = [r for r in rows if plan and r["video_id"] in plan.paths]
     ok = sum(r["status"] == "ok" for r in mine)
     first = sink.first_receipt if sink else None
+    errors = {r["video_id"]: r.get("error") or r["status"] for r in mine if r["status"] != "ok"}
     summary = RunSummary(len(mine), ok, len(mine) - ok, plan.skipped, ledger.frames, ledger.people,
                          round(time.time() - t0, 3), out, stats, round(first - t0, 3) if first else None,
-                         len(plan.items))
+                         len(plan.items), errors)
     log.info("done: %d inputs ok, %d failed (%d segments skipped as committed); %d frames, %d people, "
              "%.2f frames/s", summary.ok, summary.failed, summary.skipped, summary.frames, summary.people,
              summary.frames_per_s)
+    for vid, err in errors.items():
+        log.error("failed: %s: %s", vid, err)
     return summary

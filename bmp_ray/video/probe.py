@@ -16,7 +16,15 @@ import av
 import numpy as np
 
 from bmp_ray.errors import VideoError
-from bmp_ray.video.sources import filesystem, is_url, kind_of, read_bytes, stat_url
+from bmp_ray.video.sources import (
+    IMAGE_EXTENSIONS,
+    VIDEO_EXTENSIONS,
+    filesystem,
+    is_url,
+    kind_of,
+    read_bytes,
+    stat_url,
+)
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +67,10 @@ class VideoInfo:
         return dataclasses.asdict(self)
 
 
+_NOTHING_IN_FOLDER = (f"a folder with no video or image file in it (extensions: "
+                      f"{', '.join(sorted(VIDEO_EXTENSIONS | IMAGE_EXTENSIONS))})")
+
+
 def check_exists(uri: str) -> None:
     """Raise ``VideoError`` (``missing``, ``empty``, ``unreadable``) before any decoder sees the file."""
     if is_url(uri):
@@ -67,15 +79,19 @@ def check_exists(uri: str) -> None:
         _, _, info = stat_url(uri)
         if info.type == pafs.FileType.NotFound:
             raise VideoError(uri, "missing", "no such object; check the URL and the credentials")
+        if info.type == pafs.FileType.Directory:
+            raise VideoError(uri, "empty", _NOTHING_IN_FOLDER)
         if info.type != pafs.FileType.File:
-            raise VideoError(uri, "unreadable", "not a file (a folder or a special object)")
+            raise VideoError(uri, "unreadable", "not a file (a special object)")
         if info.size == 0:
             raise VideoError(uri, "empty", "the object has zero bytes")
         return
     if not os.path.exists(uri):
+        if set("*?[") & set(uri):
+            raise VideoError(uri, "empty", "the pattern matched no video or image file")
         raise VideoError(uri, "missing", "no such file; check the path")
     if os.path.isdir(uri):
-        raise VideoError(uri, "unreadable", "is a folder, not a file")
+        raise VideoError(uri, "empty", _NOTHING_IN_FOLDER)
     if not os.access(uri, os.R_OK):
         raise VideoError(uri, "unreadable", "permission denied")
     if os.path.getsize(uri) == 0:

@@ -16,7 +16,7 @@ from typing import Iterable
 
 import pyarrow.fs as pafs
 
-from bmp_ray.errors import VideoError
+from bmp_ray.errors import ConfigError, VideoError
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ def _list_url(uri: str) -> list[Source]:
             if f.type == pafs.FileType.File and _is_media(f.path):
                 rel = os.path.relpath(f.path, path).replace(os.sep, "/")
                 found.append(Source(join_uri(uri, rel), rel, kind_of(f.path)))
-        return sorted(found, key=lambda s: s.video_id)
+        return sorted(found, key=lambda s: s.video_id) or [Source.for_file(uri)]  # empty: an error row
     # A file, or a missing object: keep it, so that probing reports it as an error row.
     return [Source.for_file(uri)]
 
@@ -147,8 +147,9 @@ def _list_local(path: str) -> list[Source]:
     if _GLOB_CHARS & set(path):
         root = _glob_root(path)
         hits = [h for h in glob.glob(path, recursive=True) if os.path.isfile(h) and _is_media(h)]
-        if not hits:
+        if not hits:  # kept as an input: probing it makes an error row that says so
             log.warning("the pattern %s matched no video or image file", path)
+            return [Source(os.path.abspath(path), path, "video")]
         return [Source(os.path.abspath(h), os.path.relpath(h, root).replace(os.sep, "/"), kind_of(h))
                 for h in sorted(hits)]
     if os.path.isdir(path):
@@ -161,9 +162,10 @@ def _list_local(path: str) -> list[Source]:
                     rel = os.path.relpath(full, path).replace(os.sep, "/")
                     found.append(Source(os.path.abspath(full), rel, kind_of(name)))
         found.sort(key=lambda s: s.video_id)
-        if not found:
+        if not found:  # kept as an input: probing it makes an error row that says so
             log.warning("the folder %s holds no video or image file (extensions: %s)", path,
                         ", ".join(sorted(VIDEO_EXTENSIONS | IMAGE_EXTENSIONS)))
+            return [Source.for_file(path)]
         return found
     # A file named directly (existing or not): always an input, whatever its extension.
     return [Source.for_file(path)]
@@ -174,11 +176,12 @@ def list_inputs(inputs: Iterable[str]) -> list[Source]:
 
     Folders are walked recursively and keep only files with a video or image extension; a file named
     directly is kept whatever it is (a missing or broken one then fails at probe time with a
-    ``VideoError``, so it becomes an error row instead of vanishing).
+    ``VideoError``, so it becomes an error row instead of vanishing). A folder or glob that holds no
+    video or image is kept as one input too, so that it gets an error row saying so.
 
     Raises:
         VideoError: a URL whose filesystem cannot be reached at all.
-        ValueError: two different files would get the same ``video_id``.
+        ConfigError: two different files would get the same ``video_id``.
     """
     out: list[Source] = []
     seen_uri: set[str] = set()
@@ -189,7 +192,7 @@ def list_inputs(inputs: Iterable[str]) -> list[Source]:
             if src.uri in seen_uri:
                 continue
             if src.video_id in by_id:
-                raise ValueError(
+                raise ConfigError(
                     f"two inputs get the same video_id {src.video_id!r}: {by_id[src.video_id]} and "
                     f"{src.uri}; name their common parent folder instead of each file"
                 )
