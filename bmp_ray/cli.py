@@ -1,6 +1,7 @@
 """The ``bmp-ray`` command. Subcommands are thin: they parse, call the library, and print results.
 
 ``bmp-ray run INPUT... --out DIR``   BMP over videos and images into Parquet (Ray, or ``--no-ray``)
+``bmp-ray track OUT``       track the videos of an output folder again (no model runs)
 ``bmp-ray train``           fine-tune a model with Ray Train (``--config``, ``--set``; see README)
 ``bmp-ray maskout-preview`` a picture of detector training samples with people masked out
 ``bmp-ray probe PATH...``   one JSON object per input: the probe, or the error
@@ -77,7 +78,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
         "decode.stride": args.stride, "decode.target_fps": args.target_fps, "bmp.iterations": args.iterations})
     summary = run(args.inputs, args.out, cfg, address=args.address, use_ray=not args.no_ray)
     emit(json.dumps(summary.to_dict(), sort_keys=True))
-    return 1 if args.fail_on_error and summary.failed else 0
+    if not (args.fail_on_error and summary.failed):
+        return 0
+    return 2 if summary.ok == 0 and summary.skipped == 0 else 1  # 2: nothing at all could be processed
+
+
+def _cmd_track(args: argparse.Namespace) -> int:
+    from bmp_ray.pipeline.retrack import retrack
+
+    emit(json.dumps(retrack(args.out, config_path=args.config, overrides=args.set, videos=args.video),
+                    sort_keys=True))
+    return 0
 
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
@@ -95,7 +106,8 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--iterations", type=int, help="BMP iterations (default 2)")
     p.add_argument("--address", help="Ray cluster to join (default: RAY_ADDRESS, else a local Ray)")
     p.add_argument("--no-ray", action="store_true", help="run in this process, without Ray")
-    p.add_argument("--fail-on-error", action="store_true", help="exit 1 when any input failed")
+    p.add_argument("--fail-on-error", action="store_true",
+                   help="exit 1 when any input failed, 2 when every input failed")
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -175,6 +187,14 @@ def build_parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("run", help="run BMP over videos and images into Parquet")
     add_run_arguments(pr)
     pr.set_defaults(func=_cmd_run)
+
+    pk = sub.add_parser("track", help="track the videos of an output folder again (e.g. with other [track] settings)")
+    pk.add_argument("out", help="an output folder of `bmp-ray run`")
+    pk.add_argument("--config", help="a config file whose [track] section to use (other sections are ignored)")
+    pk.add_argument("--set", action="append", default=[], metavar="track.KEY=VALUE",
+                    help="override a tracker setting, e.g. track.max_age=60 (repeatable)")
+    pk.add_argument("--video", action="append", metavar="VIDEO_ID", help="only this video (repeatable)")
+    pk.set_defaults(func=_cmd_track)
 
     pt = sub.add_parser("train", help="fine-tune a model with Ray Train (DDP), with checkpoints and resume")
     add_train_arguments(pt)

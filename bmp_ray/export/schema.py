@@ -25,11 +25,13 @@ key-value metadata, plus ``bmp_ray.run`` (JSON: config, model names, checkpoint 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Sequence
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from bmp_ray.errors import SchemaError
 from bmp_ray.result import FrameResult
@@ -74,7 +76,34 @@ def manifest_schema(run: dict | None = None) -> pa.Schema:
     ], metadata=_metadata("videos", None, run))
 
 
-def _fixed(values: np.ndarray, width: int) -> pa.FixedSizeListArray:
+def tracks_schema(num_keypoints: int = 17, run: dict | None = None) -> pa.Schema:
+    """``tracks/<video>.parquet``: one row per tracked person per frame, detected or interpolated."""
+    return pa.schema([
+        ("video_id", pa.string()), ("frame_index", pa.int32()), ("person_index", pa.int32()),
+        ("track_id", pa.int64()), ("interpolated", pa.bool_()),
+        ("bbox_xyxy", pa.list_(pa.float32(), 4)), ("keypoints", pa.list_(pa.float32(), num_keypoints * 3)),
+    ], metadata=_metadata("tracks", num_keypoints, run))
+
+
+def track_summary_schema(run: dict | None = None) -> pa.Schema:
+    """``track_summary/<video>.parquet``: one row per track of the video."""
+    return pa.schema([
+        ("video_id", pa.string()), ("track_id", pa.int64()), ("first_frame", pa.int32()),
+        ("last_frame", pa.int32()), ("length", pa.int32()), ("interpolated", pa.int32()),
+    ], metadata=_metadata("track_summary", None, run))
+
+
+def apply_tracks(results: Sequence[FrameResult], tracks: pa.Table) -> list[FrameResult]:
+    """``results`` with ``track_ids`` taken from a tracks table's detected rows (-1 where it has none)."""
+    det = tracks.filter(pc.invert(tracks.column("interpolated")))
+    ids = {(v, f, p): t for v, f, p, t in zip(*(det.column(c).to_pylist() for c in
+                                                ("video_id", "frame_index", "person_index", "track_id")))}
+    return [dataclasses.replace(r, track_ids=np.array(
+        [ids.get((r.video_id, r.frame_index, i), -1) for i in range(len(r))], np.int64)) for r in results]
+
+
+def fixed_list(values: np.ndarray, width: int) -> pa.FixedSizeListArray:
+    """A fixed-size list column of float32 from an array whose rows flatten to ``width`` values."""
     flat = pa.array(np.ascontiguousarray(values, np.float32).reshape(-1), pa.float32())
     return pa.FixedSizeListArray.from_arrays(flat, width)
 
@@ -101,8 +130,8 @@ def results_to_arrow(results: Sequence[FrameResult], run: dict | None = None) ->
         "frame_index": rep("frame_index").astype(np.int32), "pts_s": rep("pts_s").astype(np.float64),
         "person_index": np.concatenate([np.arange(c, dtype=np.int32) for c in n]) if results else np.zeros(0, np.int32),
         "track_id": pa.array(tracks, pa.int64(), mask=tracks < 0),
-        "bbox_xyxy": _fixed(cat("boxes", (0, 4)), 4), "bbox_score": cat("box_scores", (0,)).astype(np.float32),
-        "keypoints": _fixed(cat("keypoints", (0, k, 3)), k * 3),
+        "bbox_xyxy": fixed_list(cat("boxes", (0, 4)), 4), "bbox_score": cat("box_scores", (0,)).astype(np.float32),
+        "keypoints": fixed_list(cat("keypoints", (0, k, 3)), k * 3),
         "pose_score": cat("pose_scores", (0,)).astype(np.float32),
         "mask_rle": pa.array([c.decode("ascii") for c in cat("masks", (0,))], pa.string()),
         "mask_height": rep("height").astype(np.int32), "mask_width": rep("width").astype(np.int32),

@@ -10,7 +10,10 @@ Per segment ``name``::
 
 Per video (stem ``output_name(video_id)``)::
 
-    OUT/_videos/<stem>.json        {"row": manifest row, "segments": [names], "fingerprint": ...}
+    OUT/tracks/<stem>.parquet      the video's track ids (``pipeline.tracks``), before the marker
+    OUT/track_summary/<stem>.parquet
+    OUT/_videos/<stem>.json        {"row": manifest row, "segments": [names], "fingerprint": ...,
+                                    "tracks": {"tracks", "rows", "interpolated"}}
 """
 
 from __future__ import annotations
@@ -137,14 +140,20 @@ def marker_uri(out: str, video_id: str) -> str:
 def finalize_video(out: str, video_id: str, path: str, names: Sequence[str], failures: Mapping[str, dict],
                    run: dict) -> dict:
     """Once every segment of a video is committed (or failed in this run: ``failures``, name ->
-    summary): build its manifest row from the committed segments' summaries, run the per-video work
-    that needs its frames in order, and write its marker. Returns the manifest row."""
+    summary): build its manifest row from the committed segments' summaries, track the video
+    (``pipeline.tracks``, the per-video work that needs its frames in order), and write its marker.
+    Returns the manifest row."""
     summaries = [failures[n] if n in failures else segment_summary(out, n) for n in names]
     row = manifest_row(video_id, path, summaries)
     for n in failures:  # parts of a segment that failed after writing some (a rerun redoes it)
         store.delete_dir(parts_dir(out, n))
+    from bmp_ray.pipeline.tracks import track_committed
+    from bmp_ray.track import TrackConfig
+
+    tracks = track_committed(out, video_id, [n for n in names if n not in failures],
+                             TrackConfig(**run.get("config", {}).get("track", {})), run)
     faults.point("finalize.before_marker")
-    marker = {"row": row, "segments": list(names), "fingerprint": run["fingerprint"]}
+    marker = {"row": row, "segments": list(names), "fingerprint": run["fingerprint"], "tracks": tracks}
     store.write_bytes(marker_uri(out, video_id), json.dumps(marker, sort_keys=True).encode())
     log.info("finalized %s: %s, %d frames", video_id, row["status"], row["frames_written"])
     return row

@@ -11,6 +11,7 @@ Sections (every key optional; the defaults run on one CPU-only machine)::
                 batch_size (frames), pool (custom resource), label_selector, device, precision, threads,
                 reuse_memory
     [output]    part_frames (rows per part writer task)
+    [track]     the tracker (``bmp_ray.track.TrackConfig``): enabled, and its thresholds and windows
 
 Unknown sections and keys are errors that name the known ones; a value of the wrong type or range is
 an error that names the key, what was expected and what came.
@@ -27,12 +28,14 @@ from typing import Any, Mapping, Sequence
 
 from bmp_ray.bmp.config import BMPConfig
 from bmp_ray.errors import ConfigError
+from bmp_ray.track.config import TrackConfig
 
 PRESETS = {
     "bmp": {"detector": "rtmdet-ins-l-bmp", "pose": "maskpose-b", "sam": "sam-vit-b"},
     "test": {"detector": "rtmdet-ins-tiny", "pose": "maskpose-tiny", "sam": "sam-tiny"},
 }
 DEVICES = ("auto", "cpu", "cuda")
+MAX_PIXELS = 4096 * 4096
 SEGMENT_FRAMES = 1800
 PRECISIONS = ("fp32", "fp16", "bf16")
 
@@ -88,6 +91,9 @@ class DecodeConfig:
         batch_size: frames per decoded block.
         num_cpus: CPUs reserved by each decode task.
         pool: a custom resource each decode task asks 0.001 of (e.g. "pool_decode"); None: anywhere.
+        max_pixels: an input whose frames have more pixels than this is refused with an error row
+            before any model sees it (default 4096 x 4096). The stages' memory grows with the frame:
+            one 7000 x 5000 image took 18.4 GB in one process. Raise it on nodes with the memory.
     """
 
     backend: str = "pyav"
@@ -99,6 +105,7 @@ class DecodeConfig:
     batch_size: int = 4
     num_cpus: float = 0.5
     pool: str | None = None
+    max_pixels: int = MAX_PIXELS
 
     def remote_args(self) -> dict:
         """Keyword arguments of the decode ``map_batches`` (one task per work item)."""
@@ -113,6 +120,7 @@ class DecodeConfig:
         _check(self.segment_frames >= 0, "decode.segment_frames", "an integer >= 0", self.segment_frames)
         _check(self.batch_size >= 1, "decode.batch_size", "an integer >= 1", self.batch_size)
         _check(self.num_cpus > 0, "decode.num_cpus", "a number > 0", self.num_cpus)
+        _check(self.max_pixels >= 1, "decode.max_pixels", "an integer >= 1", self.max_pixels)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -222,6 +230,7 @@ class RunConfig:
     pose: StageResources = StageResources()
     sam: StageResources = StageResources()
     output: OutputConfig = OutputConfig()
+    track: TrackConfig = TrackConfig()
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None) -> "RunConfig":

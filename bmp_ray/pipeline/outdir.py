@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 RUN_FILE, LOCK_FILE = "_run.json", "_lock.json"
 LOCK_STALE_S = 300.0
 HEARTBEAT_S = 30.0
-DECISIVE = ("fingerprint", "models", "bmp", "sampling", "segment_frames")
+DECISIVE = ("fingerprint", "models", "bmp", "sampling", "segment_frames", "track")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -82,9 +82,12 @@ class OutputFolder:
         if diff:
             detail = "; ".join(f"{k}: folder {json.dumps(theirs.get(k), sort_keys=True)}, this run "
                                f"{json.dumps(record.get(k), sort_keys=True)}" for k in diff if k != "fingerprint")
+            retrack = (" (to change only the tracker's settings, run `bmp-ray track OUT --set track.KEY=VALUE`)"
+                       if diff == ["fingerprint", "track"] else "")
             raise OutputError(
                 f"--out {self.out!r} holds results of other settings ({detail or 'fingerprint'}); rerun with the "
-                f"folder's settings (recorded in {uri}), use a new --out folder, or delete it to start over")
+                f"folder's settings (recorded in {uri}), use a new --out folder, or delete it to start over"
+                + retrack)
 
     # --- the lock -----------------------------------------------------------------------------
     def _holder(self) -> dict | None:

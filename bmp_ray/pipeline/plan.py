@@ -163,15 +163,21 @@ def checkpoints(config: RunConfig) -> dict[str, dict]:
 def run_metadata(config: RunConfig, models: dict[str, dict]) -> dict:
     """The run's metadata written into every file, with a fingerprint of what determines the results
     (``run_record``)."""
-    decisive = run_record(config, models)
-    fingerprint = hashlib.sha256(json.dumps(decisive, sort_keys=True).encode()).hexdigest()[:16]
-    return {"config": json.loads(dumps(config)), "models": models, "fingerprint": fingerprint}
+    return {"config": json.loads(dumps(config)), "models": models,
+            "fingerprint": fingerprint_of(run_record(config, models))}
+
+
+def fingerprint_of(record: Mapping) -> str:
+    """16 hex digits of the sha256 of a run record (``run_record``; a ``fingerprint`` key is left out)."""
+    decisive = {k: v for k, v in record.items() if k != "fingerprint"}
+    return hashlib.sha256(json.dumps(decisive, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def run_record(config: RunConfig, models: dict[str, dict], fingerprint: str | None = None) -> dict:
-    """What decides a run's results (models and their hashes, BMP settings, sampling, segment length;
-    not resources or batch sizes): hashed into the fingerprint, and with it the folder's run file."""
+    """What decides a run's results (models and their hashes, BMP settings, sampling, segment length,
+    tracker settings; not resources or batch sizes): hashed into the fingerprint, and with it the
+    folder's run file."""
     record = {"bmp": config.bmp.to_dict(), "sampling": dataclasses.asdict(sampling_of(config)),
-              "segment_frames": config.decode.segment_frames,
+              "segment_frames": config.decode.segment_frames, "track": dataclasses.asdict(config.track),
               "models": {r: {"model": v["model"], "sha256": v["sha256"]} for r, v in models.items()}}
     return record if fingerprint is None else {**record, "fingerprint": fingerprint}

@@ -1,0 +1,116 @@
+"""Identities in the output folder: the per-video tracking step of ``commit.finalize_video`` and of
+``bmp-ray track``.
+
+The committed ``poses`` files are never rewritten (a segment's files are final once committed); the
+ids live beside them, one pair of files per video (stem ``output_name(video_id)``)::
+
+    OUT/tracks/<stem>.parquet          one row per tracked person per frame (``schema.tracks_schema``):
+                                       detected rows (``person_index`` joins ``poses``) and
+                                       interpolated rows (``interpolated = true``, ``person_index`` null)
+    OUT/track_summary/<stem>.parquet   one row per track (``schema.track_summary_schema``)
+
+Both are written (each atomically) before the video's marker, which records the tracker settings in
+its fingerprint: a crash between them leaves a marker that does not match, and the next run (or
+``bmp-ray track``) tracks that video again. Tracking is deterministic, so redoing it writes the same
+files. ``read_video`` gives a video's results with the ids applied.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Sequence
+
+import numpy as np
+import pyarrow as pa
+
+from bmp_ray.export import store
+from bmp_ray.export.parquet import output_name, read_results, write_table_atomic
+from bmp_ray.export.schema import apply_tracks, fixed_list, track_summary_schema, tracks_schema
+from bmp_ray.result import FrameResult
+from bmp_ray.track import TrackConfig, TrackOutput, track
+from bmp_ray.video.sources import filesystem, join_uri
+
+log = logging.getLogger(__name__)
+TRACKS, SUMMARY = "tracks", "track_summary"
+
+
+def tracks_uri(out: str, video_id: str) -> str:
+    return join_uri(out, TRACKS, f"{output_name(video_id)}.parquet")
+
+
+def summary_uri(out: str, video_id: str) -> str:
+    return join_uri(out, SUMMARY, f"{output_name(video_id)}.parquet")
+
+
+def committed_results(out: str, names: Sequence[str]) -> list[FrameResult]:
+    """The results of a video's committed segments (``names`` in frame order; missing ones skipped)."""
+    results: list[FrameResult] = []
+    for name in names:
+        if store.exists(join_uri(out, "frames", f"{name}.parquet")):
+            results += read_results(out, name)
+    return results
+
+
+def tracks_table(output: TrackOutput, video_id: str, num_keypoints: int, run: dict | None) -> pa.Table:
+    """The tracks rows of one tracked video: detected rows with an id, then interpolated rows, sorted
+    by frame and track id."""
+    det = [(r.frame_index, i, int(t), r.boxes[i], r.keypoints[i]) for r in output.results
+           for i, t in enumerate(r.track_ids) if t >= 0]
+    inter = output.interpolated
+    n_det, n = len(det), len(det) + len(inter)
+    frame = np.r_[np.array([d[0] for d in det], np.int64), inter.frame_index].astype(np.int32)
+    tid = np.r_[np.array([d[2] for d in det], np.int64), inter.track_id]
+    boxes = np.concatenate([np.array([d[3] for d in det], np.float32).reshape(-1, 4), inter.boxes])
+    kpts = np.concatenate([np.array([d[4] for d in det], np.float32).reshape(-1, num_keypoints, 3),
+                           inter.keypoints.reshape(-1, num_keypoints, 3)])
+    person = np.r_[np.array([d[1] for d in det], np.int32), np.zeros(len(inter), np.int32)]
+    order = np.lexsort((tid, frame))
+    table = pa.table({
+        "video_id": pa.array([video_id] * n, pa.string()),
+        "frame_index": pa.array(frame[order], pa.int32()),
+        "person_index": pa.array(person[order], pa.int32(), mask=(np.arange(n) >= n_det)[order]),
+        "track_id": pa.array(tid[order], pa.int64()),
+        "interpolated": pa.array((np.arange(n) >= n_det)[order], pa.bool_()),
+        "bbox_xyxy": fixed_list(boxes[order], 4),
+        "keypoints": fixed_list(kpts[order].reshape(n, num_keypoints * 3), num_keypoints * 3),
+    })
+    return table.cast(tracks_schema(num_keypoints, run))
+
+
+def summary_table(output: TrackOutput, video_id: str, run: dict | None) -> pa.Table:
+    s = output.summary()
+    cols = {k: pa.array(v, pa.int32() if k != "track_id" else pa.int64()) for k, v in s.items()}
+    return pa.table({"video_id": pa.array([video_id] * len(s["track_id"]), pa.string()), **cols}
+                    ).cast(track_summary_schema(run))
+
+
+def track_committed(out: str, video_id: str, names: Sequence[str], config: TrackConfig, run: dict | None) -> dict:
+    """Track a video from its committed segments and write its two tracks files (or remove them when
+    tracking is off). Returns the marker's ``tracks`` entry: ``{"tracks", "rows", "interpolated"}``."""
+    if not config.enabled:
+        for uri in (tracks_uri(out, video_id), summary_uri(out, video_id)):
+            store.delete_file(uri)
+        return {"tracks": 0, "rows": 0, "interpolated": 0}
+    results = committed_results(out, names)
+    k = results[0].num_keypoints if results else 17
+    output = track(results, config)
+    table = tracks_table(output, video_id, k, run)
+    summary = summary_table(output, video_id, run)
+    write_table_atomic(summary, summary_uri(out, video_id))
+    write_table_atomic(table, tracks_uri(out, video_id))
+    entry = {"tracks": summary.num_rows, "rows": table.num_rows, "interpolated": len(output.interpolated)}
+    log.info("tracked %s: %d tracks over %d frames (%d interpolated rows)", video_id, entry["tracks"],
+             len(results), entry["interpolated"])
+    return entry
+
+
+def read_video(out: str, video_id: str, names: Sequence[str]) -> list[FrameResult]:
+    """A video's committed results with their track ids (from ``tracks/``; -1 where it has none)."""
+    results = committed_results(out, names)
+    uri = tracks_uri(out, video_id)
+    if not store.exists(uri):
+        return results
+    import pyarrow.parquet as pq
+
+    fs, path = filesystem(uri)
+    return apply_tracks(results, pq.read_table(path, filesystem=fs))
