@@ -97,3 +97,8 @@ def test_strip_rle_equals_pycocotools_encoding():
     label[:, 39] = 1  # a run that touches the strip's end
     for v in (0, 1, 2, 5):
         assert bt._rle(label, v, np.array([10.0, 0.0, 40.0, 37.0])) == _masks.encode(label == v)[0]
+
+
+def test_quick_bench_has_the_headline_ratio(quick):
+    r = quick["results"]["TUD-Stadtmitte"]["A"]
+    assert quick["ratio"] == pytest.approx(r["hota"] / r["ref_hota"]) and quick["goal"].startswith(">= 1")
