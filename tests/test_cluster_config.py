@@ -128,16 +128,16 @@ def dockerfile_problems(text: str, gpu_archs: set) -> list:
     """What is wrong with a Dockerfile for bmp_ray's nodes; empty when nothing is."""
     parser = _parse(text)
     problems = []
-    setups = []  # (index, env) of each simple command that runs .ci/setup
+    setups = []  # the environment of each simple command that runs .ci/setup
     copied_before = None  # context paths copied before the first setup run
     copied = []
-    for i, (instr, ctx) in enumerate(zip(parser.structure, parser.context_structure)):
+    for instr, ctx in zip(parser.structure, parser.context_structure):
         kind = instr["instruction"]
         if kind in ("COPY", "ADD"):
             for src in _copy_sources(instr):
                 copied.append(src)
                 path = PurePosixPath(src)
-                if REPO_URL.search(src) or src.startswith(("http:", "https:")):
+                if "://" in src:
                     problems.append(f"{kind} from a URL: {src}")
                 elif any(ch in src for ch in "*?[") or str(path) in (".", "..") or ".." in path.parts:
                     problems.append(f"{kind} {src}: copy named paths, not the whole context or globs")
@@ -147,12 +147,12 @@ def dockerfile_problems(text: str, gpu_archs: set) -> list:
             for argv in _simple_commands(instr["value"]):
                 env, argv = _setup_env(ctx.args, ctx.envs, argv)
                 if _runs_setup(argv):
-                    setups.append((i, env))
+                    setups.append(env)
                     if copied_before is None:
                         copied_before = list(copied)
     if len(setups) != 1:
         return problems + [f"the install step must run .ci/setup exactly once, found {len(setups)}"]
-    _, env = setups[0]
+    env = setups[0]
     missing = {".ci/setup", ".ci/constraints.txt", "pyproject.toml"} - {str(PurePosixPath(c)) for c in copied_before}
     if missing:
         problems.append(f"not copied before .ci/setup runs: {sorted(missing)}")
