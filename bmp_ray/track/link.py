@@ -99,24 +99,31 @@ def link(frames: list[Frame], labels: list[np.ndarray], cfg: TrackConfig) -> lis
             break
         first = np.array([tl[i][0][0] for i in ids])
         last = np.array([tl[i][0][-1] for i in ids])
-        gap = first[None, :] - last[:, None]  # (A, B): B's start after A's end
-        cand = np.argwhere((gap >= 1) & (gap <= cfg.link_max_gap))
-        if len(cand) == 0:
+        order = np.argsort(first, kind="stable")  # candidates found by search, not an (n, n) matrix
+        lo = np.searchsorted(first[order], last + 1, "left")
+        hi = np.searchsorted(first[order], last + cfg.link_max_gap, "right")
+        cand = [(ia, int(ib)) for ia in range(len(ids)) for ib in order[lo[ia]:hi[ia]]]
+        if not cand:
             break
-        ends = {}
-        score = np.full((len(ids), len(ids)), -1.0)
+        ends: dict = {}
+        score: dict[tuple[int, int], float] = {}
+        outgoing: dict[int, list[float]] = {}
+        incoming: dict[int, list[float]] = {}
         for ia, ib in cand:
             for i, is_last in ((ia, True), (ib, False)):
                 if (i, is_last) not in ends:
                     ends[i, is_last] = _end(frames, *tl[ids[i]], last=is_last)
-            score[ia, ib] = link_score(frames, ends[ia, True], ends[ib, False], cfg)
+            s_ab = score[ia, ib] = link_score(frames, ends[ia, True], ends[ib, False], cfg)
+            outgoing.setdefault(ia, []).append(s_ab)
+            incoming.setdefault(ib, []).append(s_ab)
         merge = {}
-        for ia, ib in cand:
-            s = score[ia, ib]
-            if s < cfg.link_min:
+        for (ia, ib), s_ab in score.items():
+            if s_ab < cfg.link_min:
                 continue
-            others = np.r_[np.delete(score[ia], ib), np.delete(score[:, ib], ia)]
-            if others.size and s - others.max() < cfg.link_margin:
+            if max(outgoing[ia]) > s_ab or max(incoming[ib]) > s_ab:
+                continue  # not the best of both ends
+            others = sorted(outgoing[ia])[:-1] + sorted(incoming[ib])[:-1]  # every score but this pair's
+            if others and s_ab - max(others) < cfg.link_margin:
                 continue  # ambiguous: another candidate of either end is nearly as good
             merge[ids[ib]] = ids[ia]
         if not merge:
