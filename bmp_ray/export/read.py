@@ -5,7 +5,10 @@ video whose ``frames()`` reads that video's segments one at a time (one ``frames
 in memory at once). Which videos a folder holds and their segments come from the video markers
 (``_videos/<stem>.json``, written when a video is finalized); inputs the manifest (``videos.parquet``)
 names without a marker (a stopped run, a folder written with ``write_results``) get their segments from
-a listing of ``frames/``. Track ids are whatever the poses table holds (``-1`` where null).
+a listing of ``frames/``. Track ids come from the video's ``tracks/<stem>.parquet`` (written when the
+video is finalized or by ``bmp-ray track``; the poses files stay as committed) where it exists, else from
+the poses table; ``-1`` where a person has none. Interpolated track rows (people hidden in a frame) are
+not results and are not read here.
 """
 
 from __future__ import annotations
@@ -15,18 +18,19 @@ import json
 import logging
 from typing import Iterator, Sequence
 
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from bmp_ray.errors import OutputError
 from bmp_ray.export import store
 from bmp_ray.export.parquet import output_name
-from bmp_ray.export.schema import results_from_arrow
+from bmp_ray.export.schema import apply_tracks, results_from_arrow
 from bmp_ray.result import FrameResult
 from bmp_ray.video.sampling import Sampling
 from bmp_ray.video.sources import filesystem, join_uri
 
 log = logging.getLogger(__name__)
-RUN_FILE, VIDEOS, MANIFEST = "_run.json", "_videos", "videos.parquet"
+RUN_FILE, VIDEOS, MANIFEST, TRACKS = "_run.json", "_videos", "videos.parquet", "tracks"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,10 +55,19 @@ class VideoResults:
 
     def frames(self) -> Iterator[FrameResult]:
         """The video's frame results in frame order, one segment read at a time (missing segments,
-        e.g. of a failed video, are skipped)."""
+        e.g. of a failed video, are skipped), with the track ids of ``tracks/<stem>.parquet`` where the
+        video has that file (its detected rows; -1 for people it does not list), else the poses table's."""
+        uri = join_uri(self.out, TRACKS, f"{output_name(self.video_id)}.parquet")
+        tracks = _table(uri) if store.exists(uri) else None
         for name in self.committed:
-            yield from results_from_arrow(_table(join_uri(self.out, "frames", f"{name}.parquet")),
-                                          _table(join_uri(self.out, "poses", f"{name}.parquet")))
+            results = results_from_arrow(_table(join_uri(self.out, "frames", f"{name}.parquet")),
+                                         _table(join_uri(self.out, "poses", f"{name}.parquet")))
+            if tracks is not None and results:
+                f = tracks.column("frame_index")
+                part = tracks.filter(pc.and_(pc.greater_equal(f, results[0].frame_index),
+                                             pc.less_equal(f, results[-1].frame_index)))
+                results = apply_tracks(results, part)
+            yield from results
 
     @property
     def committed(self) -> tuple[str, ...]:

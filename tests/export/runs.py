@@ -2,7 +2,8 @@
 
 Inputs: a real 5-frame 1280x720 30 fps video sampled with stride 2 (frames 0, 2, 4: 15 fps), a real COCO
 image, and a text file named .mp4 (a failed input). Test-variant models with seeded random weights, at
-most ``MAX_PEOPLE`` people per pass, in one process.
+most ``MAX_PEOPLE`` people per pass, in one process, tracked as the run config's default says (ids in
+``tracks/``).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def small_run(root: Path, data: Path, weights: Path) -> Path:
     from bmp_ray.pipeline.runner import run
 
     inputs, out = root / "small-run-inputs", root / "small-run-out"
-    inputs.mkdir()
+    inputs.mkdir(exist_ok=True)  # a failed first call (the run raised) is retried by the next test
     shutil.copy(data / "videos" / VIDEO, inputs / VIDEO)
     shutil.copy(data / "images" / "coco" / "000000040083.jpg", inputs / IMAGE)
     (inputs / BAD).write_text("this is not a video\n")
@@ -58,6 +59,13 @@ def tracked_copy(out: Path, dest: Path) -> Path:
             write_results(str(dest), output_name(video.video_id), results)
     write_manifest(str(dest), pq.read_table(out / "videos.parquet").to_pylist())
     shutil.copy(out / "_run.json", dest / "_run.json")
+    return dest
+
+
+def untracked_copy(out: Path, dest: Path) -> Path:
+    """``out`` without its ``tracks/`` and ``track_summary/`` (an untracked run: null track ids)."""
+    if not dest.exists():
+        shutil.copytree(out, dest, ignore=shutil.ignore_patterns("tracks", "track_summary"))
     return dest
 
 

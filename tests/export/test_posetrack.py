@@ -11,7 +11,7 @@ from bmp_ray.export import output_name
 from bmp_ray.export.commands import main
 from bmp_ray.export.posetrack import to_posetrack, vid_id
 from bmp_ray.export.read import read_results
-from tests.export.runs import FRAMES, IMAGE, VIDEO, tracked_copy
+from tests.export.runs import FRAMES, IMAGE, VIDEO, tracked_copy, untracked_copy
 
 
 @pytest.fixture(scope="module")
@@ -57,20 +57,30 @@ def test_one_file_per_video_with_the_shared_files_structure(exported, shared):
     assert summary["frames"] == len(FRAMES) + 1
 
 
-def test_track_ids_are_the_outputs(exported):
-    copy, folder, _ = exported
-    (video,) = read_results(str(copy), [VIDEO])
+def _track_ids(out, folder):
+    """(frame, person) -> track id: as the output holds them, and as the PoseTrack file says."""
+    (video,) = read_results(str(out), [VIDEO])
     want = {(r.frame_index, j): int(t) for r in video.frames() for j, t in enumerate(r.track_ids)}
     data = json.loads((folder / f"{output_name(VIDEO)}.json").read_text())
     frame_of = {im["id"]: int(im["file_name"][-10:-4]) for im in data["images"]}
     got = {(frame_of[a["image_id"]], a["id"] - a["image_id"] * 1000): a["track_id"] for a in data["annotations"]}
+    return want, got
+
+
+def test_track_ids_are_the_outputs(exported, small_run, tmp_path):
+    copy, folder, _ = exported  # ids in the poses table
+    want, got = _track_ids(copy, folder)
     assert got == want and -1 in got.values() and 10 in got.values()
+    assert main(["export", str(small_run), "--format", "posetrack", "--out", str(tmp_path / "run")]) == 0
+    want, got = _track_ids(small_run, tmp_path / "run")  # ids in tracks/, as the run wrote them
+    assert got == want and max(got.values()) >= 0
 
 
 def test_untracked_people_are_minus_one_with_a_warning(small_run, tmp_path, caplog):
+    plain = untracked_copy(small_run, tmp_path / "untracked")
     with caplog.at_level(logging.WARNING):
-        assert main(["export", str(small_run), "--format", "posetrack", "--out", str(tmp_path)]) == 0
-    data = json.loads((tmp_path / f"{output_name(VIDEO)}.json").read_text())
+        assert main(["export", str(plain), "--format", "posetrack", "--out", str(tmp_path / "pt")]) == 0
+    data = json.loads((tmp_path / "pt" / f"{output_name(VIDEO)}.json").read_text())
     assert {a["track_id"] for a in data["annotations"]} == {-1} and "no track id" in caplog.text
 
 

@@ -1,5 +1,7 @@
 """Streaming an output folder video by video: markers, manifest-only folders, one segment in memory."""
 
+import dataclasses
+
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
@@ -7,9 +9,10 @@ import pytest
 from bmp_ray.errors import OutputError
 from bmp_ray.export import output_name, parquet, write_manifest, write_results
 from bmp_ray.export.read import read_results, read_run, run_sampling
+from bmp_ray.pipeline.tracks import read_video
 from bmp_ray.result import FrameResult
 from bmp_ray.video.sampling import Sampling
-from tests.export.runs import BAD, FRAMES, IMAGE, VIDEO, tracked_copy
+from tests.export.runs import BAD, FRAMES, IMAGE, VIDEO, tracked_copy, untracked_copy
 
 
 def _person(video_id, i, track):
@@ -27,10 +30,10 @@ def test_a_run_streams_every_input_with_its_manifest_row(small_run):
     assert list(videos[BAD].frames()) == []
     assert [r.frame_index for r in videos[VIDEO].frames()] == FRAMES
     assert [r.frame_index for r in videos[IMAGE].frames()] == [0]
-    old = {(r.video_id, r.frame_index): r for r in parquet.read_results(str(small_run))}
+    old = {(r.video_id, r.frame_index): r for r in parquet.read_results(str(small_run))}  # poses as committed
     for v in videos.values():
         for r in v.frames():
-            assert r.equals(old[(r.video_id, r.frame_index)])
+            assert r.equals(dataclasses.replace(old[(r.video_id, r.frame_index)], track_ids=r.track_ids))
     assert videos[VIDEO].num_keypoints == 21 and videos[BAD].num_keypoints is None
 
 
@@ -70,6 +73,16 @@ def test_segments_are_read_one_at_a_time_in_frame_order(tmp_path, monkeypatch):
     rest = list(frames)
     assert [r.frame_index for r in [first, *rest]] == list(range(6)) and len(reads) == 6
     assert [int(r.track_ids[0]) for r in [first, *rest]] == [7, -1] * 3  # null track ids read as -1
+
+
+def test_track_ids_are_the_tracks_files(small_run, tmp_path):
+    (video,) = read_results(str(small_run), [VIDEO])
+    ours = list(video.frames())
+    theirs = read_video(str(small_run), VIDEO, video.segments)  # the tracking step's own reader
+    assert [r.track_ids.tolist() for r in ours] == [r.track_ids.tolist() for r in theirs]
+    assert any((r.track_ids >= 0).any() for r in ours)
+    (plain,) = read_results(str(untracked_copy(small_run, tmp_path / "untracked")), [VIDEO])
+    assert all((r.track_ids == -1).all() for r in plain.frames())
 
 
 def test_track_ids_of_the_poses_table_come_through(small_run, tmp_path):

@@ -8,7 +8,7 @@ from PIL import Image
 from bmp_ray.export import output_name
 from bmp_ray.export.commands import main
 from bmp_ray.report.stats import collect
-from tests.export.runs import BAD, FRAMES, IMAGE, VIDEO, tracked_copy
+from tests.export.runs import BAD, FRAMES, IMAGE, VIDEO, tracked_copy, untracked_copy
 
 
 class _Images(html.parser.HTMLParser):
@@ -34,14 +34,19 @@ def _report(out, dest, monkeypatch):
 def test_report_links_every_png_and_each_decodes(small_run, tmp_path, monkeypatch):
     page, srcs = _report(small_run, tmp_path, monkeypatch)
     pngs = sorted(p.name for p in tmp_path.glob("*.png"))
-    assert sorted(srcs) == pngs and len(pngs) == 3  # scores, and people per frame of the two inputs with frames
-    assert f"people_{output_name(VIDEO)}.png" in pngs and "track_lengths.png" not in pngs
+    assert sorted(srcs) == pngs and len(pngs) == 4  # scores, track lengths, people per frame of two inputs
+    assert f"people_{output_name(VIDEO)}.png" in pngs and "track_lengths.png" in pngs
     for name in pngs:
         with Image.open(tmp_path / name) as im:
             im.load()
             assert im.format == "PNG" and im.size[0] > 100 and np.asarray(im).std() > 0
     assert BAD in page and "not" in page.split(BAD, 1)[1][:500]  # the failed input with its error
-    assert "No track ids in this output" in page and "rtmdet" in page and "&quot;stride&quot;: 2" in page
+    assert "rtmdet" in page and "&quot;stride&quot;: 2" in page
+
+
+def test_an_untracked_output_says_so(small_run, tmp_path, monkeypatch):
+    page, srcs = _report(untracked_copy(small_run, tmp_path / "untracked"), tmp_path / "report", monkeypatch)
+    assert "No track ids in this output" in page and "track_lengths.png" not in srcs and len(srcs) == 3
 
 
 def test_track_lengths_when_tracked(small_run, tmp_path, monkeypatch):
