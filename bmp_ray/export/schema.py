@@ -15,9 +15,11 @@ read the files without bmp_ray installed. Three tables:
     video_id, frame_index, pts_s, height int32, width int32, num_people int32.
 
 ``videos`` (the manifest, one row per input)
-    video_id, path, status ("ok" | "error"), error (null when ok), frames_decoded int64,
+    video_id, path, status ("ok" | "partial" | "error"), error (null unless error), frames_decoded int64,
     frames_written int64, num_frames int64, fps float64, width int32, height int32, codec string,
-    duration_s float64, rotation int16, seconds float64 (wall time spent on the input).
+    duration_s float64, rotation int16, seconds float64 (the input's own processing time: decode to
+    commit, summed over its segments), frames_skipped int64 (dropped as corrupt), problems string
+    (what decoding found wrong, null when nothing).
 
 Every file carries ``bmp_ray.schema_version``, ``bmp_ray.table`` and ``bmp_ray.num_keypoints`` in its
 key-value metadata, plus ``bmp_ray.run`` (JSON: config, model names, checkpoint hashes) when given.
@@ -73,6 +75,7 @@ def manifest_schema(run: dict | None = None) -> pa.Schema:
         ("frames_decoded", pa.int64()), ("frames_written", pa.int64()), ("num_frames", pa.int64()),
         ("fps", pa.float64()), ("width", pa.int32()), ("height", pa.int32()), ("codec", pa.string()),
         ("duration_s", pa.float64()), ("rotation", pa.int16()), ("seconds", pa.float64()),
+        ("frames_skipped", pa.int64()), ("problems", pa.string()),
     ], metadata=_metadata("videos", None, run))
 
 

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 SEGMENT_KEY = b"bmp_ray.segment"
 FINGERPRINT_KEY = b"bmp_ray.fingerprint"
 VIDEOS = "_videos"
+MAX_PROBLEMS = 20  # problems listed in a manifest row (the rest counted)
 MANIFEST_FIELDS = ("num_frames", "fps", "width", "height", "codec", "duration_s", "rotation")
 
 
@@ -116,19 +117,29 @@ def segment_summary(out: str, name: str) -> dict:
 
 
 def manifest_row(video_id: str, path: str, summaries: Sequence[dict]) -> dict:
-    """One manifest row from the summaries of a video's segments (errors joined, counts summed)."""
-    row = {"video_id": video_id, "path": path, "status": "ok", "error": None, "frames_decoded": 0,
-           "frames_written": 0, "seconds": 0.0}
+    """One manifest row from the summaries of a video's segments: counts summed, errors and problems
+    joined, the worst status (error > partial > ok)."""
+    row = {"video_id": video_id, "path": path, "status": "ok", "error": None, "problems": None,
+           "frames_decoded": 0, "frames_written": 0, "frames_skipped": 0, "seconds": 0.0}
+    problems: list[str] = []
     for s in summaries:
-        if s.get("status") != "ok":
+        status = s.get("status")
+        if status == "error":
             row["status"] = "error"
             row["error"] = "; ".join(e for e in (row["error"], s.get("error")) if e)
-        row["frames_decoded"] += s.get("frames_decoded") or 0
-        row["frames_written"] += s.get("frames_written") or 0
+        elif status == "partial" and row["status"] == "ok":
+            row["status"] = "partial"
+        problems += s.get("problems") or []
+        for key in ("frames_decoded", "frames_written", "frames_skipped"):
+            row[key] += s.get(key) or 0
         row["seconds"] += s.get("seconds") or 0.0
         for key in MANIFEST_FIELDS:
             if row.get(key) is None and s.get(key) is not None:
                 row[key] = s[key]
+    if problems:
+        shown = problems[:MAX_PROBLEMS] + ([f"... {len(problems) - MAX_PROBLEMS} more"]
+                                           if len(problems) > MAX_PROBLEMS else [])
+        row["problems"] = "; ".join(shown)
     row["seconds"] = round(row["seconds"], 3)
     return row
 

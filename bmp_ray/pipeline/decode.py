@@ -17,13 +17,17 @@ log = logging.getLogger(__name__)
 def summary_of(item: WorkItem, *, error: str | None = None, reader: FrameReader | None = None,
                started: float | None = None) -> dict:
     """The decode summary of an item: manifest columns (see ``export.schema.manifest_schema``) plus
-    ``name``, ``segment``, ``segments``, ``problems`` and ``started`` (epoch seconds)."""
+    ``name``, ``segment``, ``segments``, ``problems`` (a list) and ``started`` (epoch seconds).
+    ``status`` is ``error`` (nothing decodable), ``partial`` (decoded, with problems: corrupt frames
+    skipped, fewer frames than the header lists) or ``ok``."""
     info = reader.info if reader is not None else None
     return {
         "name": item.name, "video_id": item.source.video_id, "path": item.source.uri,
         "segment": item.segment.index, "segments": item.segment.count,
-        "status": "error" if error else "ok", "error": error,
+        "status": "error" if error else ("partial" if reader is not None and reader.problems else "ok"),
+        "error": error,
         "frames_decoded": reader.frames_decoded if reader is not None else 0,
+        "frames_skipped": reader.frames_skipped if reader is not None else 0,
         "problems": list(reader.problems) if reader is not None else [],
         "num_frames": info.num_frames if info else None, "fps": info.fps if info else None,
         "width": info.display_size[0] if info else None, "height": info.display_size[1] if info else None,

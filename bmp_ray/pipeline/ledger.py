@@ -17,6 +17,7 @@ from typing import Iterable, Mapping, Sequence
 
 log = logging.getLogger(__name__)
 OPEN, COMMITTING, COMMITTED, FAILED = "open", "committing", "committed", "failed"
+USABLE = ("ok", "partial")  # decode statuses whose frames are committed (``decode.summary_of``)
 
 
 @dataclasses.dataclass
@@ -75,14 +76,14 @@ class Ledger:
         if self.ready(receipt["name"]):
             entry.state = COMMITTING
             return [receipt["name"]]
-        if entry.summary is not None and entry.summary.get("status") != "ok":
+        if entry.summary is not None and entry.summary.get("status") not in USABLE:
             self._final(receipt["name"], FAILED)
         return []
 
     def ready(self, name: str) -> bool:
-        """The summary is in, decoding went well, and every decoded frame is covered by a part."""
+        """The summary is in, decoding gave frames (``USABLE``), and every decoded frame is covered by a part."""
         e = self.segments[name]
-        return (e.state == OPEN and e.summary is not None and e.summary.get("status") == "ok"
+        return (e.state == OPEN and e.summary is not None and e.summary.get("status") in USABLE
                 and len(e.covered) >= e.summary["frames_decoded"])
 
     def parts(self, name: str) -> list[tuple[str, tuple[int, ...]]]:

@@ -22,6 +22,7 @@ from bmp_ray.export.parquet import output_name
 from bmp_ray.models import registry
 from bmp_ray.models.weights import resolve, sha256_of
 from bmp_ray.pipeline.config import RunConfig, dumps
+from bmp_ray.pipeline.ledger import USABLE
 from bmp_ray.video import Sampling, Segment, Source, list_inputs, probe, split_segments
 from bmp_ray.video.segments import OPEN_END
 
@@ -118,7 +119,7 @@ def make_plan(inputs: Sequence[str], config: RunConfig, *, committed: set[str] =
     to_probe = []
     for src in sources:
         m = markers.get(src.video_id)
-        if (m and m["row"]["status"] == "ok" and m.get("fingerprint") == fingerprint
+        if (m and m["row"]["status"] in USABLE and m.get("fingerprint") == fingerprint
                 and all(n in committed for n in m["segments"])):
             plan.skipped += len(m["segments"])  # done: not even probed
         else:

@@ -12,7 +12,7 @@ from bmp_ray.export.parquet import write_manifest
 from bmp_ray.pipeline import preflight
 from bmp_ray.pipeline.commit import read_markers
 from bmp_ray.pipeline.config import RunConfig
-from bmp_ray.pipeline.ledger import Ledger
+from bmp_ray.pipeline.ledger import USABLE, Ledger
 from bmp_ray.pipeline.outdir import OutputFolder
 from bmp_ray.pipeline.plan import Plan, checkpoints, make_plan, run_metadata, run_record
 from bmp_ray.pipeline.sink import InProcess, Sink
@@ -39,6 +39,7 @@ class RunSummary:
     first_result_s: float | None = None  # seconds from the start to the first receipt
     segments: int = 0
     errors: dict = dataclasses.field(default_factory=dict)  # video id -> its one-line error (failed inputs)
+    partial: list = dataclasses.field(default_factory=list)  # ok inputs with decode problems (status partial)
 
     @property
     def frames_per_s(self) -> float:
@@ -121,15 +122,18 @@ def run(inputs: Sequence[str], out: str, config: RunConfig | None = None, *, add
     if missing:
         log.error("the pipeline ended without finishing %s", ", ".join(missing))
     mine = [r for r in rows if plan and r["video_id"] in plan.paths]
-    ok = sum(r["status"] == "ok" for r in mine)
+    ok = sum(r["status"] in USABLE for r in mine)
+    partial = sorted(r["video_id"] for r in mine if r["status"] == "partial")
     first = sink.first_receipt if sink else None
-    errors = {r["video_id"]: r.get("error") or r["status"] for r in mine if r["status"] != "ok"}
+    errors = {r["video_id"]: r.get("error") or r["status"] for r in mine if r["status"] not in USABLE}
     summary = RunSummary(len(mine), ok, len(mine) - ok, plan.skipped, ledger.frames, ledger.people,
                          round(time.time() - t0, 3), out, stats, round(first - t0, 3) if first else None,
-                         len(plan.items), errors)
+                         len(plan.items), errors, partial)
     log.info("done: %d inputs ok, %d failed (%d segments skipped as committed); %d frames, %d people, "
              "%.2f frames/s", summary.ok, summary.failed, summary.skipped, summary.frames, summary.people,
              summary.frames_per_s)
+    for vid in partial:
+        log.warning("partly decoded: %s (see its problems in videos.parquet)", vid)
     for vid, err in errors.items():
         log.error("failed: %s: %s", vid, err)
     return summary

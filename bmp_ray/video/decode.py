@@ -137,7 +137,8 @@ class FrameReader:
         skip_corrupt: drop frames FFmpeg flags as corrupt (concealed) instead of passing them on.
 
     After iteration, ``problems`` lists what was wrong (corrupt packets, fewer frames than the header
-    said) and ``frames_decoded`` counts the frames kept. Opening errors raise :class:`VideoError`.
+    said), ``frames_decoded`` counts the frames kept and ``frames_skipped`` those dropped as corrupt.
+    Opening errors raise :class:`VideoError`.
 
     With the ``pyav`` backend the container opened here is the one decoded (no second open), and the
     rotation is read from each decoded frame's display matrix, so ``info.rotation`` is filled in once
@@ -168,6 +169,7 @@ class FrameReader:
             self.info = probe(source.uri)
         self.problems: list[str] = []
         self.frames_decoded = 0
+        self.frames_skipped = 0  # frames FFmpeg flagged as corrupt, or that failed to decode, and were dropped
 
     def __del__(self):
         if getattr(self, "_open", None):
@@ -227,7 +229,7 @@ class FrameReader:
                 sampler = Sampler(s, info.fps, info.start_time_s, times[s.start - 1])
             else:
                 sampler = Sampler(s, info.fps, info.start_time_s)
-            index, last_t, seen = 0, None, 0
+            index, last_t = 0, None
             for packet in container.demux(stream):
                 try:
                     frames = packet.decode()
@@ -244,10 +246,10 @@ class FrameReader:
                             last_t = t
                             sampler.prev = t
                             continue
-                    seen += 1
                     if sampler.done(index):
                         return
                     if frame.is_corrupt and self.skip_corrupt:
+                        self.frames_skipped += 1
                         self._problem(f"frame {index} (t={t:.3f}s) is corrupt and was skipped")
                     elif sampler.keep(index, t):
                         rot = rotation_of(frame)
@@ -256,8 +258,11 @@ class FrameReader:
                         yield index, t, _rgb_view(frame), rot
                     last_t = t
                     index += 1
-            if s.start == 0 and s.stop is None and info.frames_exact and seen < info.num_frames:
-                self._problem(f"truncated or damaged: {seen} of {info.num_frames} frames could be decoded")
+            # the stream ended early: before this segment's (or the video's) last frame the header lists
+            end = info.num_frames if s.stop is None else min(s.stop, info.num_frames)
+            if info.frames_exact and index < end:
+                self._problem(f"truncated or damaged: the stream ends at frame {index}, its header lists "
+                              f"{info.num_frames} frames ({self.frames_skipped} corrupt frames skipped)")
         except av.error.FFmpegError as exc:
             self._problem(f"decoding stopped after frame {index - 1}: {exc}")
         finally:
@@ -297,6 +302,7 @@ class FrameReader:
                         arrs.append(vr[i].asnumpy())
                         good.append(i)
                     except decord.DECORDError as exc:
+                        self.frames_skipped += 1
                         self._problem(f"frame {i} cannot be decoded and was skipped: {str(exc).splitlines()[0][:120]}")
                         vr = reopen()
             rot = self.info.rotation

@@ -140,7 +140,9 @@ def test_finalize_writes_the_marker_with_the_folded_row(tmp_path):
     assert row["seconds"] >= 2.0  # each segment started a second before its commit
     markers = commit.read_markers(out)
     assert list(markers) == [VID]
+    tracks = markers[VID].pop("tracks")  # the tracking step's counts (pipeline.tracks; tests/pipeline/test_tracks.py)
     assert markers[VID] == {"row": row, "segments": [S0, S1], "fingerprint": "fp-123"}
+    assert set(tracks) == {"tracks", "rows", "interpolated"}
     assert os.listdir(tmp_path / commit.VIDEOS) == [f"{output_name(VID)}.json"]
     assert commit.marker_uri(out, VID) == str(tmp_path / commit.VIDEOS / f"{output_name(VID)}.json")
 
