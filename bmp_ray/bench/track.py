@@ -23,16 +23,16 @@ Noise levels (``LEVELS``): A = jitter 0.03, miss 0.05, hidden 0.2, fp 0.02, swap
 
 On identical inputs it runs ``bmp_ray.track`` with its default settings, the same with the mask and
 keypoint cues on (``CUES``; the ``cues_*`` figures), with windows of 100 frames and 20 of overlap
-(``windowed_hota``, to compare with whole-video tracking), and the reference: the same code in a
-box-only ByteTrack-like mode (box IoU only, forward only, no linking, no short-track filter; linear
-interpolation), our own because Roboflow ``trackers`` would pull ``supervision`` and a second PyAV
-into this stack. Interpolated rows are scored with the detected ones. Metrics come from ``trackeval``
-1.3.0 (HOTA with DetA and AssA, IDF1, MOTA, ID switches) on box IoU, as the MOTChallenge devkit
-computes them (ground-truth rows with a 0 in column 7 dropped; ``parity`` reproduces the published
-figures of a real tracker's file). Figures are the mean over ``--seeds`` seeds. ``ms_per_frame`` is
-the default tracker's CPU time (``time.process_time``) per frame; it is also measured on a crowd of
-about 30 people per frame (DanceTrack, its mirror image and a third of a time-shifted copy side by
-side in a frame three times as wide).
+(``windowed_hota``, to compare with whole-video tracking), and the reference: the same code in a box-
+only mode with ByteTrack's published settings (``reference_config``: box IoU only, forward only, no
+linking, no short-track filter; linear interpolation), our own because Roboflow ``trackers`` would pull
+``supervision`` and a second PyAV into this stack. Interpolated rows are scored with the detected ones.
+Metrics come from ``trackeval`` 1.3.0 (HOTA with DetA and AssA, IDF1, MOTA, ID switches) on box IoU, as
+the MOTChallenge devkit computes them (ground-truth rows with a 0 in column 7 dropped; ``parity``
+reproduces the published figures of a real tracker's file). Figures are the mean over ``--seeds`` seeds.
+``ms_per_frame`` is the default tracker's CPU time (``time.process_time``) per frame; it is also
+measured on a crowd of about 30 people per frame (DanceTrack, its mirror image and a third of a time-
+shifted copy side by side in a frame three times as wide).
 """
 
 from __future__ import annotations
@@ -274,10 +274,15 @@ def synthesize(gt: dict, size: tuple[int, int], level: Level, seed: int, video_i
 
 
 def reference_config():
-    """The box-only reference: ByteTrack-like (box IoU, forward only, no linking), with interpolation."""
+    """The box-only reference: ByteTrack's published settings (track threshold 0.5, new tracks from 0.6,
+    match threshold 0.8 on 1 - IoU, so IoU >= 0.2; the second stage at IoU >= 0.5; a buffer of 30
+    frames), box IoU only, forward only, no linking, no short-track filter; linear interpolation of gaps
+    up to 30 frames. Pinned here, not derived from ``TrackConfig``'s defaults."""
     from bmp_ray.track import TrackConfig
 
-    return TrackConfig(mask_weight=0.0, pose_weight=0.0, bidirectional=False, link_max_gap=0, min_track_rows=1)
+    return TrackConfig(high_score=0.5, low_score=0.1, new_track_score=0.6, match_min=0.2, low_match_min=0.5,
+                       box_weight=1.0, mask_weight=0.0, pose_weight=0.0, max_age=30, bidirectional=False,
+                       link_max_gap=0, min_track_rows=1, interpolate_max_gap=30, window_frames=0)
 
 
 def tracked_rows(results, config) -> tuple[dict, float]:
