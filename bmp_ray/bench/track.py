@@ -23,16 +23,16 @@ Noise levels (``LEVELS``): A = jitter 0.03, miss 0.05, hidden 0.2, fp 0.02, swap
 
 On identical inputs it runs ``bmp_ray.track`` with its default settings, the same with the mask and
 keypoint cues on (``CUES``; the ``cues_*`` figures), with windows of 100 frames and 20 of overlap
-(``windowed_hota``, to compare with whole-video tracking), and the reference: the same code in a box-
-only mode with ByteTrack's published settings (``reference_config``: box IoU only, forward only, no
+(``windowed_hota``, to compare with whole-video tracking), and the reference: the same code in a
+box-only mode with ByteTrack's published settings (``reference_config``: box IoU only, forward only, no
 linking, no short-track filter; linear interpolation), our own because Roboflow ``trackers`` would pull
 ``supervision`` and a second PyAV into this stack. Interpolated rows are scored with the detected ones.
 Metrics come from ``trackeval`` 1.3.0 (HOTA with DetA and AssA, IDF1, MOTA, ID switches) on box IoU, as
 the MOTChallenge devkit computes them (ground-truth rows with a 0 in column 7 dropped; ``parity``
 reproduces the published figures of a real tracker's file). Figures are the mean over ``--seeds`` seeds.
 ``ms_per_frame`` is the default tracker's CPU time (``time.process_time``) per frame; it is also
-measured on a crowd of about 30 people per frame (DanceTrack, its mirror image and a third of a time-
-shifted copy side by side in a frame three times as wide).
+measured on a crowd of about 30 people per frame (DanceTrack, its mirror image and a third of a
+time-shifted copy side by side in a frame three times as wide).
 """
 
 from __future__ import annotations
