@@ -9,6 +9,9 @@
 ``bmp-ray weights list``    the registered models and where their checkpoints come from
 ``bmp-ray weights fetch``   download (or find), verify and layout-check checkpoints; print their paths
 ``bmp-ray weights synth``   seeded random checkpoints in the official layouts (tests, benchmarks)
+``bmp-ray render OUT``      overlay videos (or PNGs) of an output folder's results
+``bmp-ray export OUT``      COCO results or PoseTrack18 JSON of an output folder (``--gt``: COCO AP)
+``bmp-ray report OUT``      a static HTML report with plots
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from bmp_ray.errors import BmpRayError, VideoError
 
 log = logging.getLogger("bmp_ray")
 BENCHMARKS = {"decode": "bmp_ray.bench.decode", "stages": "bmp_ray.bench.stages", "loop": "bmp_ray.bench.loop",
-              "pipeline": "bmp_ray.bench.pipeline", "sink": "bmp_ray.bench.sink"}
+              "pipeline": "bmp_ray.bench.pipeline", "sink": "bmp_ray.bench.sink", "track": "bmp_ray.bench.track"}
 
 
 def emit(text: str) -> None:
@@ -231,6 +234,10 @@ def build_parser() -> argparse.ArgumentParser:
         b.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
         mod.add_arguments(b)
     pb.set_defaults(func=_cmd_bench)
+
+    from bmp_ray.export.commands import add_parsers  # render, export, report (it imports emit from here)
+
+    add_parsers(sub)
     return p
 
 
@@ -238,6 +245,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose + 1, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.captureWarnings(True)  # library warnings (deprecations...) become log records: shown with -v
+    logging.getLogger("py.warnings").setLevel(logging.WARNING if args.verbose else logging.ERROR)
     try:
         return args.func(args)
     except BmpRayError as exc:
