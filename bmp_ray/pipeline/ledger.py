@@ -120,6 +120,14 @@ class Ledger:
         return {n: self.segments[n].summary or {} for n in self.videos.get(video_id, ())
                 if n in self.segments and self.segments[n].state == FAILED}
 
+    def finished(self) -> list[str]:
+        """Segments of this run committed or failed for good."""
+        return [n for n, e in self.segments.items() if e.state in (COMMITTED, FAILED)]
+
+    def frames_seen(self) -> int:
+        """Frames with results so far: committed, plus those in the parts of open segments."""
+        return self.frames + sum(len(e.covered) for e in self.segments.values() if e.state in (OPEN, COMMITTING))
+
     def ready_videos(self) -> list[str]:
         """Videos whose every segment is now committed or failed (each returned once)."""
         out, self._ready = self._ready, []

@@ -78,11 +78,25 @@ def run_ray(items: Sequence[WorkItem], config: RunConfig, sink: Sink) -> dict:
         the bytes each operator put into the object store (``{operator: bytes}``, from Ray Data's
         execution stats; empty when Ray does not provide them).
     """
+    quiet_ray_data()
     ds = build_dataset(items, config, sink.out)
     for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
         sink.receive(receipts_of(batch))
     sink.close()
     return operator_bytes(ds)
+
+
+def quiet_ray_data() -> None:
+    """Ray Data's per-operator progress bars and its notices (memory per worker, ...) only when bmp_ray
+    logs at DEBUG (``bmp-ray -v``): the run's own progress line is the display (``pipeline.progress``).
+    Ray Data writes everything to its own log file too (``/tmp/ray/session_latest/logs/ray-data.log``)."""
+    import ray.data
+
+    verbose = logging.getLogger("bmp_ray").isEnabledFor(logging.DEBUG)
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = verbose
+    ctx.enable_operator_progress_bars = verbose
+    logging.getLogger("ray.data").setLevel(logging.INFO if verbose else logging.ERROR)
 
 
 def ray_executor(config: RunConfig) -> RayTasks:

@@ -15,6 +15,7 @@ from bmp_ray.pipeline.config import RunConfig
 from bmp_ray.pipeline.ledger import USABLE, Ledger
 from bmp_ray.pipeline.outdir import OutputFolder
 from bmp_ray.pipeline.plan import Plan, checkpoints, make_plan, run_metadata, run_record
+from bmp_ray.pipeline.progress import Progress
 from bmp_ray.pipeline.sink import InProcess, Sink
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,11 @@ def manifest_rows(markers: dict[str, dict], plan: Plan | None) -> list[dict]:
     return [rows[v] for v in sorted(rows)]
 
 
+def _progress(plan: Plan) -> Progress:
+    return Progress({i.name: i.segment.stop - i.segment.start for i in plan.items},
+                    len({i.source.video_id for i in plan.items}))
+
+
 def run(inputs: Sequence[str], out: str, config: RunConfig | None = None, *, address: str | None = None,
         use_ray: bool = True) -> RunSummary:
     """Process ``inputs`` (files, folders, globs, URLs) into the output folder ``out``.
@@ -101,13 +107,13 @@ def run(inputs: Sequence[str], out: str, config: RunConfig | None = None, *, add
         if use_ray:
             from bmp_ray.pipeline.ray_run import ray_executor, run_ray
 
-            sink = Sink(out, meta, ledger, plan.paths, ray_executor(config))
+            sink = Sink(out, meta, ledger, plan.paths, ray_executor(config), _progress(plan))
             if plan.items:
                 stats = run_ray(plan.items, config, sink)
         else:
             from bmp_ray.pipeline.local import run_local
 
-            sink = Sink(out, meta, ledger, plan.paths, InProcess())
+            sink = Sink(out, meta, ledger, plan.paths, InProcess(), _progress(plan))
             if plan.items:
                 run_local(plan.items, config, sink)
         sink.close()

@@ -15,6 +15,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 from bmp_ray.pipeline import faults
 from bmp_ray.pipeline.commit import commit_segment, finalize_video
 from bmp_ray.pipeline.ledger import Ledger
+from bmp_ray.pipeline.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -93,13 +94,21 @@ class Sink:
         ledger: the run's ledger.
         paths: video id -> input path (for the manifest rows).
         executor: ``InProcess()`` or ``RayTasks(...)``.
+        progress: logs the run's progress as receipts and commits come in (None: silent).
     """
 
-    def __init__(self, out: str, run: dict, ledger: Ledger, paths: Mapping[str, str], executor):
+    def __init__(self, out: str, run: dict, ledger: Ledger, paths: Mapping[str, str], executor,
+                 progress: Progress | None = None):
         self.out, self.run, self.ledger, self.paths, self.executor = out, run, ledger, paths, executor
+        self.progress = progress
         self.rows: dict[str, dict] = {}  # video id -> manifest row, finalized in this run
         self.first_receipt: float | None = None
         self._finalize_ready()
+
+    def _tick(self, force: bool = False) -> None:
+        if self.progress is not None:
+            self.progress.update(self.ledger.finished(), self.ledger.frames_seen(), len(self.rows))
+            self.progress.tick(force)
 
     def receive(self, receipts: Iterable[Mapping]) -> None:
         for r in receipts:
@@ -109,6 +118,7 @@ class Sink:
                 self.executor.submit(("commit", name), commit_segment, self.out, name, self.ledger.parts(name),
                                      self.ledger.summary(name), self.run)
         self._handle(self.executor.finished())
+        self._tick()
 
     def _handle(self, finished: Sequence) -> None:
         for (kind, key), result, exc in finished:
@@ -134,5 +144,6 @@ class Sink:
         while True:
             done = self.executor.finished(wait=True)
             if not done and not self.executor.pending():
+                self._tick(force=True)
                 return
             self._handle(done)
