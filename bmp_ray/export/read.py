@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from bmp_ray.errors import OutputError
 from bmp_ray.export import store
 from bmp_ray.export.parquet import output_name
-from bmp_ray.export.schema import apply_tracks, results_from_arrow
+from bmp_ray.export.schema import USABLE, apply_tracks, results_from_arrow
 from bmp_ray.result import FrameResult
 from bmp_ray.video.sampling import Sampling
 from bmp_ray.video.sources import filesystem, join_uri
@@ -51,7 +51,8 @@ class VideoResults:
 
     @property
     def ok(self) -> bool:
-        return self.row.get("status") == "ok"
+        """Its frames are in the folder: status ``ok``, or ``partial`` (decoded with problems)."""
+        return self.row.get("status") in USABLE
 
     def frames(self) -> Iterator[FrameResult]:
         """The video's frame results in frame order, one segment read at a time (missing segments,

@@ -39,6 +39,7 @@ from bmp_ray.errors import SchemaError
 from bmp_ray.result import FrameResult
 
 SCHEMA_VERSION = "1"
+USABLE = ("ok", "partial")  # manifest statuses whose frames are in the folder ("error": none)
 _META = "bmp_ray."
 
 

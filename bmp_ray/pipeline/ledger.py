@@ -15,9 +15,10 @@ import json
 import logging
 from typing import Iterable, Mapping, Sequence
 
+from bmp_ray.export.schema import USABLE  # decode statuses whose frames are committed
+
 log = logging.getLogger(__name__)
 OPEN, COMMITTING, COMMITTED, FAILED = "open", "committing", "committed", "failed"
-USABLE = ("ok", "partial")  # decode statuses whose frames are committed (``decode.summary_of``)
 
 
 @dataclasses.dataclass
