@@ -29,7 +29,8 @@ linking, no short-track filter; linear interpolation), our own because Roboflow 
 ``supervision`` and a second PyAV into this stack. Interpolated rows are scored with the detected ones.
 Metrics come from ``trackeval`` 1.3.0 (HOTA with DetA and AssA, IDF1, MOTA, ID switches) on box IoU, as
 the MOTChallenge devkit computes them (ground-truth rows with a 0 in column 7 dropped; ``parity``
-reproduces the published figures of a real tracker's file). Figures are the mean over ``--seeds`` seeds.
+reproduces the published figures of a real tracker's file). Figures are the mean over ``--seeds`` seeds;
+``hota_sd``, ``ref_hota_sd`` (and ``windowed_hota_sd``) are their spread over the seeds (population std).
 ``ms_per_frame`` is the default tracker's CPU time (``time.process_time``) per frame; it is also
 measured on a crowd of about 30 people per frame (DanceTrack, its mirror image and a third of a
 time-shifted copy side by side in a frame three times as wide).
@@ -352,6 +353,9 @@ def measure(name: str, gt: dict, size, level_name: str, seeds: int, windowed: bo
         runs.append(row)
         log.info("%s level %s seed %d: %s", name, level_name, s, row)
     out = {k: float(np.mean([r[k] for r in runs])) for k in runs[0]}
+    # the spread over seeds (population std): differences smaller than this are noise, not progress
+    out.update({f"{k}_sd": float(np.std([r[k] for r in runs])) for k in ("hota", "ref_hota", "windowed_hota")
+                if k in runs[0]})
     out["seeds"] = seeds
     out["people_per_frame"] = float(np.mean([len(v[0]) for v in gt.values()]))
     return out

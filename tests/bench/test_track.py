@@ -83,6 +83,7 @@ def test_quick_bench_reports_the_keys_per_sequence_and_level(quick):
     for key in ("hota", "idf1", "mota", "idsw", "ref_hota", "ref_idf1", "ref_idsw", "ms_per_frame", "cues_hota"):
         assert key in r
     assert 50 < r["hota"] <= 100 and 50 < r["ref_hota"] <= 100 and r["ms_per_frame"] > 0
+    assert r["hota_sd"] == 0.0 and r["ref_hota_sd"] == 0.0  # one seed: no spread
     assert quick["goals"]["metric parity (MOTA/IDF1/IDSW/HOTA)"]["met"]
     assert [len(row) for row in quick["rows"]] == [len(quick["rows"][0])] * len(quick["rows"])
 
