@@ -88,7 +88,8 @@ class FrameResult:
         for name in ("masks", "det_masks"):
             a = np.asarray(getattr(self, name), dtype=object)
             if a.shape != (n,) or not all(isinstance(c, bytes) for c in a):
-                fail(name, f"({n},) bytes (COCO RLE counts)", f"{a.shape} of {sorted({type(c).__name__ for c in a.ravel()})}")
+                kinds = sorted({type(c).__name__ for c in a.ravel()})
+                fail(name, f"({n},) bytes (COCO RLE counts)", f"{a.shape} of {kinds}")
             cols[name] = (a, object)
         for name, (a, dtype) in cols.items():
             object.__setattr__(self, name, _readonly(a.astype(dtype, copy=False)))

@@ -4,7 +4,8 @@ Frames go through mmdet's own test pipeline of the model's config (letterbox to 
 size, pad value 114, BGR) and one batched ``test_step``; the detector's internal thresholds are those
 of the config (score 0.05, NMS IoU 0.6, at most 40 instances, mask threshold 0.5). Then, as BMP does,
 only label 0 (person) with score > ``score_thr`` is kept, sorted by score, with greedy box NMS at
-``nms_iou``. Boxes are clipped to the frame (boxes left without area are dropped). Masks leave the stage as COCO RLE at frame size; boxes are in frame pixels.
+``nms_iou``. Boxes are clipped to the frame (boxes left without area are dropped). Masks leave the stage
+as COCO RLE at frame size; boxes are in frame pixels.
 """
 
 from __future__ import annotations

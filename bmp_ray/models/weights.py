@@ -199,7 +199,8 @@ def resolve(source: CheckpointSource, weights: str | os.PathLike | None = None, 
     elif source.hf_repo:
         path = _from_hub(source, offline, cache)
     elif source.url:
-        path = (cache or cache_dir()) / "urls" / hashlib.sha1(source.url.encode()).hexdigest()[:16] / Path(source.filename).name
+        key = hashlib.sha1(source.url.encode()).hexdigest()[:16]
+        path = (cache or cache_dir()) / "urls" / key / Path(source.filename).name
         if not path.is_file():
             if offline:
                 raise CheckpointError(f"{source.url}: offline mode is on and {path} is not cached; pass "

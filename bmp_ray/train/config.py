@@ -262,13 +262,12 @@ class TrainConfig:
         """The config with every local path made absolute (workers run in other folders)."""
         def fix(p: str | None) -> str | None:
             return p if p is None or "://" in p else os.path.abspath(os.path.expanduser(p))
+        train = tuple(dataclasses.replace(s, ann_file=fix(s.ann_file), img_dir=fix(s.img_dir)) for s in self.data.train)
         return dataclasses.replace(
             self,
             model=dataclasses.replace(self.model, init=fix(self.model.init)),
             data=dataclasses.replace(self.data, val_ann_file=fix(self.data.val_ann_file),
-                                     val_img_dir=fix(self.data.val_img_dir),
-                                     train=tuple(dataclasses.replace(s, ann_file=fix(s.ann_file), img_dir=fix(s.img_dir))
-                                                 for s in self.data.train)),
+                                     val_img_dir=fix(self.data.val_img_dir), train=train),
             run=dataclasses.replace(self.run, storage_path=self.run.storage(), export=fix(self.run.export)))
 
 

@@ -65,7 +65,8 @@ def maskout_preview(ann_file: str | os.PathLike, img_dir: str | os.PathLike, out
         raise ValueError(f"{ann_file}: no images to preview")
     wide = max(r.shape[1] for r in rows)
     picture = np.vstack([np.pad(r, ((0, 4), (0, wide - r.shape[1]), (0, 0)), constant_values=255) for r in rows])
-    picture = cv2.resize(picture, (width, round(picture.shape[0] * width / picture.shape[1])), interpolation=cv2.INTER_AREA)
+    size = (width, round(picture.shape[0] * width / picture.shape[1]))
+    picture = cv2.resize(picture, size, interpolation=cv2.INTER_AREA)
     out.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(out), picture):
         raise ValueError(f"{out}: could not write the picture (is the folder writable?)")

@@ -108,7 +108,8 @@ class DetectorTask(_Task):
 
         self.model = initial_model(cfg)
         d = cfg.data
-        mask_out = dict(p_none=d.mask_out_none, p_all=d.mask_out_all, covered=d.mask_out_covered) if d.mask_out else None
+        mask_out = (dict(p_none=d.mask_out_none, p_all=d.mask_out_all, covered=d.mask_out_covered)
+                    if d.mask_out else None)
         self.dataset = DetTrainSet(self._samples(cfg), self.model.cfg.train_pipeline, augment=d.augment,
                                    mask_out=mask_out)
         if rank == 0 and d.val_ann_file:

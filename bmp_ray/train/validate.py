@@ -1,8 +1,9 @@
 """Validation during training with pycocotools on a held-out COCO set.
 
-``KeypointValidator`` (pose): COCO keypoint AP. People are given by their ground-truth boxes (and, for MaskPose, their ground-truth masks), the
-standard "GT boxes" protocol; keypoints come from the inference code path itself (``PoseEstimator``:
-flip test, UDP + DARK-UDP decoding), run on the model being trained. Each person's score is the mean
+``KeypointValidator`` (pose): COCO keypoint AP. People are given by their ground-truth boxes (and, for
+MaskPose, their ground-truth masks), the standard "GT boxes" protocol; keypoints come from the
+inference code path itself (``PoseEstimator``: flip test, UDP + DARK-UDP decoding), run on the model
+being trained. Each person's score is the mean
 of its 17 COCO keypoint scores. COCOeval ignores people without labelled keypoints.
 
 ``DetectionValidator`` (detector): person bbox and segm AP through the inference code path
@@ -106,8 +107,9 @@ class DetectionValidator:
             keep = iter(out.keep)
             for inst in im["instances"]:
                 x1, y1, x2, y2 = inst["bbox"]
-                anns.append({"id": len(anns) + 1, "image_id": image_id, "category_id": 1, "iscrowd": inst["ignore_flag"],
-                             "bbox": [x1, y1, x2 - x1, y2 - y1], "segmentation": inst["mask"]})
+                anns.append({"id": len(anns) + 1, "image_id": image_id, "category_id": 1,
+                             "iscrowd": inst["ignore_flag"], "bbox": [x1, y1, x2 - x1, y2 - y1],
+                             "segmentation": inst["mask"]})
                 if inst["ignore_flag"] or next(keep):
                     kept.append(anns[-1])
             painted = np.array([p["bbox"] for p, c in zip(people, out.painted) if c], np.float32).reshape(-1, 4)

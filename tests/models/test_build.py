@@ -90,7 +90,8 @@ def test_device_precision_and_missing_weights_are_named(weights_dir, monkeypatch
     with pytest.raises(ConfigError, match="precision 'int8': expected one of fp32, fp16, bf16"):
         Segmenter("sam-tiny", weights_dir, precision="int8")
     monkeypatch.delenv("HF_ENDPOINT", raising=False)
-    with pytest.raises(CheckpointError, match="test variant with random weights: write them with `bmp-ray weights synth"):
+    with pytest.raises(CheckpointError,
+                       match="test variant with random weights: write them with `bmp-ray weights synth"):
         load_model("sam-tiny")
     with pytest.raises(CheckpointError, match="no such checkpoint file or weights folder"):
         load_model("sam-tiny", weights_dir / "nope")

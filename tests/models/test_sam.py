@@ -72,7 +72,8 @@ def test_windowed_upsampling_equals_sam_postprocess_masks(sam, input_size, origi
     yy, xx = torch.meshgrid(torch.arange(256.0), torch.arange(256.0), indexing="ij")
     cy, cx = min(90.0, input_size[0] / 8), min(40.0, input_size[1] / 8)  # a blob inside the image part
     noise = torch.randn(3, 1, 256, 256, generator=torch.Generator().manual_seed(0))
-    low = noise * torch.tensor([0.05, 0.5, 3.0])[:, None, None, None] + (3 - ((yy - cy) ** 2 + (xx - cx) ** 2).sqrt() / 8)
+    bump = 3 - ((yy - cy) ** 2 + (xx - cx) ** 2).sqrt() / 8
+    low = noise * torch.tensor([0.05, 0.5, 3.0])[:, None, None, None] + bump
     ref = (sam.model.postprocess_masks(low, input_size, original_size)[:, 0] > 0).numpy()
     got = np.zeros_like(ref)
     for i, ((y0, y1, x0, x1), m) in enumerate(MaskResampler(input_size, original_size)(low[:, 0])):

@@ -18,9 +18,11 @@ def test_defaults_are_the_published_recipe():
 def test_the_detector_task_has_the_published_bmp_detector_recipe():
     for settings in (["model.task=detector"], ["model.name=rtmdet-ins-l-bmp"]):
         cfg = train_config.load(overrides=[TRAIN, *settings])
-        assert (cfg.model.task, cfg.model.name, cfg.model.init_model) == ("detector", "rtmdet-ins-l-bmp", "rtmdet-ins-l")
+        assert (cfg.model.task, cfg.model.name, cfg.model.init_model) == (
+            "detector", "rtmdet-ins-l-bmp", "rtmdet-ins-l")
         o = cfg.optim
-        assert (o.optimizer, o.lr, o.momentum, o.weight_decay, o.epochs, o.batch_size) == ("sgd", 0.02, 0.9, 1e-4, 10, 16)
+        assert (o.optimizer, o.lr, o.momentum, o.weight_decay, o.epochs, o.batch_size) == (
+            "sgd", 0.02, 0.9, 1e-4, 10, 16)
         assert o.milestones == (7, 9) and o.clip_grad is None and cfg.data.mask_out
         assert train_config.TrainConfig.from_dict(cfg.to_dict()) == cfg
     # the file and --set go over the recipe; a test variant starts from itself

@@ -44,7 +44,8 @@ def test_rle_sets_crowds_other_categories_and_people_without_masks(shared_data, 
     assert [len(im["instances"]) for im in images] == [1, 2, 2]
     m = from_segmentation(images[0]["instances"][0]["mask"], images[0]["height"], images[0]["width"])
     assert m.sum() > 1000
-    data = {"images": [{"id": 7, "file_name": "000817.jpg", "height": images[0]["height"], "width": images[0]["width"]}],
+    data = {"images": [{"id": 7, "file_name": "000817.jpg", "height": images[0]["height"],
+                        "width": images[0]["width"]}],
             "categories": [{"id": 1, "name": "person"}, {"id": 3, "name": "car"}],
             "annotations": [
                 {"id": 1, "image_id": 7, "category_id": 1, "bbox": [10, 10, 50, 80], "iscrowd": 0,
@@ -56,7 +57,8 @@ def test_rle_sets_crowds_other_categories_and_people_without_masks(shared_data, 
                 {"id": 5, "image_id": 7, "category_id": 1, "bbox": [300, 10, 0.5, 30], "iscrowd": 0}]}
     (tmp_path / "a.json").write_text(json.dumps(data))
     (inst,) = [im["instances"] for im in load_instances(tmp_path / "a.json", och)]
-    assert [i["bbox"] for i in inst] == [[10, 10, 60, 90], [100, 10, 150, 90], [200, 10, 220, 40]]  # no car, no 0.5-px box
+    # no car, no 0.5-px box
+    assert [i["bbox"] for i in inst] == [[10, 10, 60, 90], [100, 10, 150, 90], [200, 10, 220, 40]]
     assert [i["ignore_flag"] for i in inst] == [0, 1, 1]  # a crowd, a person without a mask
 
 
@@ -86,7 +88,8 @@ def test_mask_out_people_in_mmdets_pipeline(coco_dir, seed):
     np.random.seed(seed)
     out = _pipeline(*LOAD, dict(type="MaskOutPeople", p_none=0.0, p_all=0.0, covered=0.7))(dict(image))
     masks = loaded["gt_masks"].to_ndarray().astype(bool)
-    keep = [next(i for i, m in enumerate(masks) if np.array_equal(m, k)) for k in out["gt_masks"].to_ndarray().astype(bool)]
+    keep = [next(i for i, m in enumerate(masks) if np.array_equal(m, k))
+            for k in out["gt_masks"].to_ndarray().astype(bool)]
     removed = sorted(set(range(5)) - set(keep))
     assert 1 <= out["masked_out"] <= len(removed) <= 4  # someone painted, not everyone (p_none = p_all = 0)
     assert np.allclose(out["gt_bboxes"].tensor, loaded["gt_bboxes"].tensor[keep])

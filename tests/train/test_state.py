@@ -30,7 +30,8 @@ def test_save_restore_and_export_in_the_official_layout(tmp_path):
     assert dest == tmp_path / "weights" / "MaskPose" / "MaskPose-tiny.pth"
     assert f"{sha256_of(dest)}  MaskPose/MaskPose-tiny.pth" in (tmp_path / "weights" / "SHA256SUMS").read_text()
     loaded = load_model("maskpose-tiny", tmp_path / "weights")  # the inference loader, weights_only
-    assert torch.equal(loaded.module.state_dict()["head.final_layer.weight"], model.state_dict()["head.final_layer.weight"])
+    key = "head.final_layer.weight"
+    assert torch.equal(loaded.module.state_dict()[key], model.state_dict()[key])
 
 
 def test_a_foreign_folder_is_not_resumed(tmp_path):
