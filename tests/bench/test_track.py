@@ -103,3 +103,16 @@ def test_strip_rle_equals_pycocotools_encoding():
 def test_quick_bench_has_the_headline_ratio(quick):
     r = quick["results"]["TUD-Stadtmitte"]["A"]
     assert quick["ratio"] == pytest.approx(r["hota"] / r["ref_hota"]) and quick["goal"].startswith(">= 1")
+
+
+def test_the_crowd_has_about_30_detected_people_per_frame(root):
+    gt = bt.read_mot(root / bt.SEQUENCES["dancetrack0026"][0])
+    wide, size = bt.crowd(gt, (1280, 720))
+    assert size == (3840, 720) and set(wide) == set(range(1, max(gt) + 1))
+    f = 50
+    assert len(wide[f][0]) == len(gt[f][0]) + len(gt[f][0]) + len(gt[150][0])  # the copy is 100 frames on
+    assert len(np.unique(wide[f][0])) == len(wide[f][0])
+    part = {k: v for k, v in wide.items() if k <= 40}
+    res = bt.synthesize(part, size, bt.LEVELS["A"], 7)
+    assert np.mean([len(r) for r in res]) >= 28  # the cost goal is at 30 people per frame: detected ones
+    # (about 30 over the whole sequence; the crowd of a third of a copy had 25)
