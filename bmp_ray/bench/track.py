@@ -278,13 +278,13 @@ def synthesize(gt: dict, size: tuple[int, int], level: Level, seed: int, video_i
 def reference_config():
     """The box-only reference: ByteTrack's published settings (track threshold 0.5, new tracks from 0.6,
     match threshold 0.8 on 1 - IoU, so IoU >= 0.2; the second stage at IoU >= 0.5; a buffer of 30
-    frames), box IoU only, forward only, no linking, no short-track filter; linear interpolation of gaps
-    up to 30 frames. Pinned here, not derived from ``TrackConfig``'s defaults."""
+    frames), box IoU only, forward only, no cuts, no linking, no short-track filter; linear interpolation
+    of gaps up to 30 frames. Pinned here, not derived from ``TrackConfig``'s defaults."""
     from bmp_ray.track import TrackConfig
 
     return TrackConfig(high_score=0.5, low_score=0.1, new_track_score=0.6, match_min=0.2, low_match_min=0.5,
                        box_weight=1.0, mask_weight=0.0, pose_weight=0.0, max_age=30, bidirectional=False,
-                       link_max_gap=0, min_track_rows=1, interpolate_max_gap=30, window_frames=0)
+                       cut_gap=0, link_max_gap=0, min_track_rows=1, interpolate_max_gap=30, window_frames=0)
 
 
 def tracked_rows(results, config) -> tuple[dict, float]:

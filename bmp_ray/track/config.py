@@ -49,9 +49,15 @@ class TrackConfig:
         bidirectional: also track the video backwards and keep only the associations both passes agree
             on (a disagreement cuts the track, for the linker to judge). Off by default: on the bench
             the cuts cost more than the linker repairs.
+        cut_gap: an online track picked up again more than this many frames after its last detection is
+            cut there, and the linker decides again with both sides of the gap and every other tracklet
+            end in competition (0: no cuts; cuts are made only with linking on, ``link_max_gap`` > 0).
+            On the bench, 5 with ``link_min`` 0.25 and ``link_margin`` 0: DanceTrack HOTA +3.8 (A) and
+            +3.5 (B), TUD unchanged or better (README).
         link_max_gap: tracklets whose gap is at most this many frames may be linked (0: no linking).
         link_min: the least link score (0-1) of a linked pair.
-        link_margin: a link is refused unless its score beats every competitor of both ends by this.
+        link_margin: a link is refused unless its score beats every competitor of both ends by this
+            (0: the pair must be the best of both ends, ties included).
         min_track_rows: tracks with fewer detected rows are dropped (their rows get -1).
         interpolate_max_gap: gaps of at most this many frames inside a track are filled with
             interpolated rows (0: none).
@@ -71,9 +77,10 @@ class TrackConfig:
     keypoint_score: float = 0.3
     max_age: int = 30
     bidirectional: bool = False
+    cut_gap: int = 5
     link_max_gap: int = 30
-    link_min: float = 0.5
-    link_margin: float = 0.1
+    link_min: float = 0.25
+    link_margin: float = 0.0
     min_track_rows: int = 3
     interpolate_max_gap: int = 30
     window_frames: int = 1800
@@ -93,8 +100,8 @@ class TrackConfig:
             _check(_is_num(v) and v >= 0, f"track.{name}", "a number >= 0", v)
         _check(self.box_weight > 0, "track.box_weight", "a number > 0 (the box is the one cue always there)",
                self.box_weight)
-        for name, least in (("max_age", 1), ("link_max_gap", 0), ("min_track_rows", 1), ("interpolate_max_gap", 0),
-                            ("window_frames", 0), ("window_overlap", 0)):
+        for name, least in (("max_age", 1), ("cut_gap", 0), ("link_max_gap", 0), ("min_track_rows", 1),
+                            ("interpolate_max_gap", 0), ("window_frames", 0), ("window_overlap", 0)):
             v = getattr(self, name)
             _check(_is_int(v) and v >= least, f"track.{name}", f"an integer >= {least}", v)
         if self.window_frames:

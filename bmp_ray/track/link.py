@@ -9,9 +9,12 @@ of:
 - mask IoU of A's last and B's first mask, for gaps of at most ``MASK_GAP`` frames;
 - OKS of A's last and B's first confident pose, aligned on the box centres (the posture).
 
-A pair is linked only when the extrapolated boxes overlap at all, its score is at least ``link_min``
-and beats every other candidate of both ends by ``link_margin`` (refused when ambiguous), and the
-box heights differ by less than a factor ``MAX_HEIGHT_RATIO``. Linking repeats until no pair qualifies.
+A pair is linked only when the extrapolated boxes overlap at all, its score is at least ``link_min``,
+it is the best candidate of both its ends and beats every other candidate of both by ``link_margin``
+(with a margin, refused when ambiguous; with 0, the default, mutual best), and the box heights differ
+by less than a factor ``MAX_HEIGHT_RATIO``. Linking repeats until no pair qualifies. The motion part
+is computed for all candidate pairs at once (``motion_scores``), so linking the many pieces that
+``cut_gap`` makes stays cheap.
 """
 
 from __future__ import annotations
@@ -48,20 +51,39 @@ def _end(frames: list[Frame], ts: np.ndarray, rows: np.ndarray, last: bool) -> d
     return {"t": int(t[k]), "z": z[k], "vel": vel, "mask": frames[t[k]].masks[r[k]], "pose_at": pose_at}
 
 
-def link_score(frames: list[Frame], a: dict, b: dict, cfg: TrackConfig) -> float:
-    """Link score in [0, 1] of tracklet end ``a`` (its last detection) to start ``b`` (-1: refused)."""
-    gap = b["t"] - a["t"]
-    ha, hb = a["z"][3], b["z"][3]
-    if gap < 1 or max(ha, hb) >= MAX_HEIGHT_RATIO * max(min(ha, hb), 1.0):
-        return -1.0
-    za = a["z"] + a["vel"] * gap
-    za[2:] = np.maximum(za[2:], 1.0)
-    zb = b["z"] - b["vel"] * gap
-    zb[2:] = np.maximum(zb[2:], 1.0)
-    motion = (cues.box_iou(kalman.cxcywh_to_xyxy(za), kalman.cxcywh_to_xyxy(b["z"]))[0, 0]
-              + cues.box_iou(kalman.cxcywh_to_xyxy(zb), kalman.cxcywh_to_xyxy(a["z"]))[0, 0]) / 2
-    if motion <= 0:
+def _pair_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Elementwise IoU of (P, 4) and (P, 4) xyxy boxes: (P,)."""
+    lt, rb = np.maximum(a[:, :2], b[:, :2]), np.minimum(a[:, 2:], b[:, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=1)
+    union = np.prod(a[:, 2:] - a[:, :2], axis=1) + np.prod(b[:, 2:] - b[:, :2], axis=1) - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+def motion_scores(a: list[dict], b: list[dict]) -> np.ndarray:
+    """(P,) motion part of the link score of ends ``a[k]`` (last detections) to starts ``b[k]``: the mean
+    IoU of each end carried across the gap at its velocity with the other end's box; -1 where refused
+    (no gap, heights differing by ``MAX_HEIGHT_RATIO`` or more, extrapolations that do not meet)."""
+    if not a:
+        return np.zeros(0)
+    za, zb = np.stack([x["z"] for x in a]), np.stack([x["z"] for x in b])
+    va, vb = np.stack([x["vel"] for x in a]), np.stack([x["vel"] for x in b])
+    gap = np.array([y["t"] - x["t"] for x, y in zip(a, b)], np.float64)[:, None]
+    pa, pb = za + va * gap, zb - vb * gap
+    pa[:, 2:], pb[:, 2:] = np.maximum(pa[:, 2:], 1.0), np.maximum(pb[:, 2:], 1.0)
+    box = kalman.cxcywh_to_xyxy
+    motion = (_pair_iou(box(pa), box(zb)) + _pair_iou(box(pb), box(za))) / 2
+    ha, hb = za[:, 3], zb[:, 3]
+    bad = (gap[:, 0] < 1) | (np.maximum(ha, hb) >= MAX_HEIGHT_RATIO * np.maximum(np.minimum(ha, hb), 1.0))
+    return np.where(bad | (motion <= 0), -1.0, motion)
+
+
+def link_score(frames: list[Frame], a: dict, b: dict, cfg: TrackConfig, motion: float | None = None) -> float:
+    """Link score in [0, 1] of tracklet end ``a`` (its last detection) to start ``b`` (-1: refused);
+    ``motion``: its ``motion_scores`` part when already computed."""
+    motion = float(motion_scores([a], [b])[0]) if motion is None else motion
+    if motion < 0:
         return -1.0  # the ends do not meet: no cue may link them
+    gap = b["t"] - a["t"]
     num, den = cfg.box_weight * motion, cfg.box_weight
     if cfg.mask_weight > 0 and gap <= MASK_GAP and a["mask"] is not None and b["mask"] is not None:
         num += cfg.mask_weight * cues.mask_iou([a["mask"]], [b["mask"]])[0, 0]
@@ -113,7 +135,10 @@ def link(frames: list[Frame], labels: list[np.ndarray], cfg: TrackConfig) -> lis
             for i, is_last in ((ia, True), (ib, False)):
                 if (i, is_last) not in ends:
                     ends[i, is_last] = _end(frames, *tl[ids[i]], last=is_last)
-            s_ab = score[ia, ib] = link_score(frames, ends[ia, True], ends[ib, False], cfg)
+        motion = motion_scores([ends[ia, True] for ia, _ in cand], [ends[ib, False] for _, ib in cand])
+        extra = cfg.mask_weight > 0 or cfg.pose_weight > 0
+        for (ia, ib), m in zip(cand, motion.tolist()):
+            s_ab = score[ia, ib] = link_score(frames, ends[ia, True], ends[ib, False], cfg, m) if extra else m
             outgoing.setdefault(ia, []).append(s_ab)
             incoming.setdefault(ib, []).append(s_ab)
         merge = {}

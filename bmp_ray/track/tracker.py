@@ -2,10 +2,12 @@
 
 Steps (each in its module): an online pass forward, and with ``bidirectional`` one backward and
 their consensus (``online``: Kalman, ByteTrack's two stages, OC-SORT's recovery and re-update, cues
-from ``cues``; ``tracklets``); conservative linking of the tracklets (``link``); on long videos all of
-this per window, stitched by vote on the overlaps (``windows``) and linked once more across the cuts;
-tracks with fewer than ``min_track_rows`` detected rows dropped; ids renumbered 1, 2, ... by first
-appearance; gaps filled with interpolated rows (``interpolate``).
+from ``cues``; ``tracklets``); its tracks cut wherever they were picked up again more than ``cut_gap``
+frames after their last detection (``tracklets.cut_gaps``: the online pass chose from one side of the
+gap only), and the pieces linked again with both sides of every gap in competition (``link``); on long
+videos all of this per window, stitched by vote on the overlaps (``windows``) and linked once more
+across the cuts; tracks with fewer than ``min_track_rows`` detected rows dropped; ids renumbered 1, 2,
+... by first appearance; gaps filled with interpolated rows (``interpolate``).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from bmp_ray.track.frames import Frame, from_results
 from bmp_ray.track.interpolate import Interpolated, interpolate
 from bmp_ray.track.link import link
 from bmp_ray.track.online import track_pass
-from bmp_ray.track.tracklets import by_first_appearance, consensus, relabel, tracklets
+from bmp_ray.track.tracklets import by_first_appearance, consensus, cut_gaps, relabel, tracklets
 from bmp_ray.track.windows import stitch, window_spans
 
 
@@ -66,11 +68,14 @@ def track_summary(output: TrackOutput) -> dict[str, np.ndarray]:
 
 def window_labels(frames: list[Frame], cfg: TrackConfig) -> list[np.ndarray]:
     """Labels of one window: the online pass (both ways and their consensus when ``bidirectional``),
-    then linking."""
+    cut where a track was picked up again more than ``cut_gap`` frames after its last detection, then
+    linking."""
     labels = track_pass(frames, cfg)
     if cfg.bidirectional:
         backward = track_pass(frames[::-1], cfg)[::-1]
         labels = consensus(labels, backward)
+    if cfg.link_max_gap:
+        labels = cut_gaps(labels, cfg.cut_gap)
     return link(frames, labels, cfg)
 
 

@@ -1,4 +1,4 @@
-"""Labels per frame <-> tracklets, and the consensus of a forward and a backward pass.
+"""Labels per frame <-> tracklets, cuts at long gaps, and the consensus of a forward and a backward pass.
 
 A labelling is a list with one (N_t,) int64 array per frame: the label of each detection, -1 for none.
 A tracklet is the set of detections sharing one label: ``ts`` (L,) frame positions, increasing, and
@@ -35,6 +35,28 @@ def tracklets(labels: list[np.ndarray]) -> dict[int, tuple[np.ndarray, np.ndarra
             raise ValueError(f"tracklets: label {labs[a]} occurs twice in frame {ts[a + twice[0]]}")
         out[int(labs[a])] = (ts[a:b], rows[a:b])
     return out
+
+
+def cut_gaps(labels: list[np.ndarray], gap: int) -> list[np.ndarray]:
+    """Each tracklet cut into pieces wherever two of its consecutive detections are more than ``gap``
+    frames apart (``gap`` 0: unchanged).
+
+    An online pass that picks a track up again after a long gap decides from one side only; cut
+    there, the linker re-decides with both sides and every other tracklet end in competition.
+
+    Returns:
+        The labelling with every piece under a label of its own (labels by first appearance from 0).
+    """
+    if gap <= 0:
+        return labels
+    out = [np.full(len(lab), -1, np.int64) for lab in labels]
+    next_label = 0
+    for _, (ts, rows) in sorted(tracklets(labels).items()):
+        piece = np.r_[0, np.cumsum(np.diff(ts) > gap)]
+        for t, r, k in zip(ts.tolist(), rows.tolist(), piece.tolist()):
+            out[t][r] = next_label + k
+        next_label += int(piece[-1]) + 1
+    return by_first_appearance(out)
 
 
 def relabel(labels: list[np.ndarray], mapping: dict[int, int]) -> list[np.ndarray]:

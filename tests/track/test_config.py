@@ -18,6 +18,7 @@ def test_defaults_are_valid_and_round_trip():
     ({"max_age": 0}, r"track.max_age: expected an integer >= 1, got 0"),
     ({"max_age": 2.5}, r"track.max_age: expected an integer >= 1, got 2.5"),
     ({"link_max_gap": True}, r"track.link_max_gap: expected an integer >= 0, got True"),
+    ({"cut_gap": -1}, r"track.cut_gap: expected an integer >= 0, got -1"),
     ({"enabled": "yes"}, r"track.enabled: expected true or false, got 'yes'"),
     ({"window_frames": 100, "window_overlap": 50}, r"track.window_overlap: expected an integer < window_frames / 2"),
     ({"window_frames": 100, "window_overlap": 1}, r"track.window_overlap: expected an integer >= 2"),

@@ -40,7 +40,7 @@ def test_refused_when_ambiguous():
     res += [frame(t, [[57, 30, 87, 90]]) for t in range(12, 20)]  # a little nearer the right one
     frames = from_results(res, 0.3)
     labels = [np.array([0, 1]) if t < 10 else np.array([2]) for t in range(len(res))]
-    out = link(frames, labels, TrackConfig(link_min=0.2))
+    out = link(frames, labels, TrackConfig(link_min=0.2, link_margin=0.1))
     assert len({int(x) for lab in out for x in lab}) == 3
     out = link(frames, labels, TrackConfig(link_min=0.2, link_margin=0.0))
     assert len({int(x) for lab in out for x in lab}) == 2  # without the margin the better one is taken

@@ -81,3 +81,28 @@ def test_a_person_hidden_through_a_whole_overlap_keeps_the_id_across_windows():
     res = walkers(70, people=2, gap=80, speed=0.5, skip=[(0, t) for t in range(33, 43)])
     out = track_video(res, TrackConfig(window_frames=40, window_overlap=4, max_age=3))
     assert {i for r in out for i in r.track_ids.tolist()} == {1, 2}
+
+
+def _picked_up_by_another():
+    """Person A walks right and is missed from frame 10; from frame 16 person B walks left from about
+    where A was lost; A reappears at frame 20 where its motion says."""
+    res = []
+    for t in range(30):
+        boxes = []
+        if t < 10 or t >= 20:
+            boxes.append([5 + 2 * t, 30, 35 + 2 * t, 90])
+        if t >= 16:
+            boxes.append([25 - (t - 16), 30, 55 - (t - 16), 90])
+        res.append(frame(t, boxes))
+    return res
+
+
+def test_a_track_picked_up_after_a_long_gap_is_cut_and_linked_again():
+    res = _picked_up_by_another()
+    out = track_video(res)
+    a = [r.track_ids[0] for r in out[:10] + out[20:]]  # A's row comes first where A is seen
+    b = [r.track_ids[-1] for r in out[16:]]
+    assert len(set(a)) == 1 and len(set(b)) == 1 and a[0] != b[0]
+    # without the cut, the online pass's pickup stands: A's track goes on with B
+    out = track_video(res, TrackConfig(cut_gap=0))
+    assert out[9].track_ids[0] == out[16].track_ids[-1] != out[20].track_ids[0]

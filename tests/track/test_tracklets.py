@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from bmp_ray.track.tracklets import by_first_appearance, consensus, relabel, tracklets
+from bmp_ray.track.tracklets import by_first_appearance, consensus, cut_gaps, relabel, tracklets
 
 
 def L(*xs):
@@ -37,3 +37,16 @@ def test_consensus_places_one_sided_detections_without_doubling_a_frame():
     assert out[1][1] not in (out[1][0], -1)  # backward-only would double frame 1: a group of its own
     with pytest.raises(ValueError, match="two labellings of one video"):
         consensus(fwd, bwd[:2])
+
+
+def test_cut_gaps_cuts_only_where_a_track_skips_more_than_the_gap():
+    # label 7 seen in frames 0, 1, 4 (3 frames after 1) and 9 (5 after 4); label 3 in every frame 0-9
+    lab = [np.array([3, 7] if t in (0, 1, 4, 9) else [3], np.int64) for t in range(10)]
+    out = cut_gaps(lab, 3)
+    assert len({int(x[0]) for x in out}) == 1  # label 3 untouched
+    seven = [int(x[1]) for x in out if len(x) == 2]
+    assert seven[0] == seven[1] == seven[2] != seven[3]  # 3 frames apart kept, 5 apart cut
+    assert len(set(seven)) == 2 and out[0][0] != seven[3]
+    assert [x.tolist() for x in cut_gaps(lab, 4)] == [x.tolist() for x in cut_gaps(lab, 3)]
+    assert [x.tolist() for x in cut_gaps(lab, 5)] == [x.tolist() for x in by_first_appearance(lab)]
+    assert cut_gaps(lab, 0) is lab
