@@ -171,4 +171,14 @@ def test_manifest_row_sums_and_joins():
         {"status": "error", "error": "boom", "frames_decoded": 1, "seconds": 0.5, "fps": 30.0},
     ])
     assert row == {"video_id": "v", "path": "/v", "status": "error", "error": "boom", "frames_decoded": 4,
-                   "frames_written": 3, "seconds": 0.75, "fps": 30.0}
+                   "frames_written": 3, "seconds": 0.75, "fps": 30.0, "frames_skipped": 0, "problems": None}
+    partial = commit.manifest_row("v", "/v", [
+        {"status": "partial", "frames_decoded": 3, "frames_skipped": 2, "problems": ["frame 4 is corrupt"]},
+        {"status": "ok", "frames_decoded": 2, "problems": []}])
+    assert (partial["status"], partial["error"], partial["problems"]) == ("partial", None, "frame 4 is corrupt")
+    assert (partial["frames_decoded"], partial["frames_skipped"]) == (5, 2)
+    worst = commit.manifest_row("v", "/v", [{"status": "partial", "problems": ["x"]},
+                                            {"status": "error", "error": "e"}])
+    assert worst["status"] == "error" and worst["problems"] == "x"
+    many = commit.manifest_row("v", "/v", [{"status": "partial", "problems": [f"p{i}" for i in range(25)]}])
+    assert many["problems"].endswith(f"... {25 - commit.MAX_PROBLEMS} more")
