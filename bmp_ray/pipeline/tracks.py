@@ -86,12 +86,13 @@ def summary_table(output: TrackOutput, video_id: str, run: dict | None) -> pa.Ta
 
 def track_committed(out: str, video_id: str, names: Sequence[str], config: TrackConfig, run: dict | None) -> dict:
     """Track a video from its committed segments and write its two tracks files (or remove them when
-    tracking is off). Returns the marker's ``tracks`` entry: ``{"tracks", "rows", "interpolated"}``."""
-    if not config.enabled:
+    tracking is off or the video has no committed frame: a failed input). Returns the marker's ``tracks``
+    entry: ``{"tracks", "rows", "interpolated"}``."""
+    results = committed_results(out, names) if config.enabled else []
+    if not results:
         for uri in (tracks_uri(out, video_id), summary_uri(out, video_id)):
             store.delete_file(uri)
         return {"tracks": 0, "rows": 0, "interpolated": 0}
-    results = committed_results(out, names)
     k = results[0].num_keypoints if results else 17
     output = track(results, config)
     table = tracks_table(output, video_id, k, run)

@@ -154,6 +154,8 @@ def test_a_run_into_an_object_store_has_the_same_layout(mixed_inputs, small_conf
     files = sorted(p.split("/out/", 1)[1] for p in fs.find("/bmp-runner/out"))
     stem = output_name("street.jpg") + "-f00000000-00000001"
     markers = [f"_videos/{output_name(v)}.json" for v in ("bad_text.mp4", "street.jpg")]
-    assert files == ["_run.json", *markers, f"frames/{stem}.parquet", f"poses/{stem}.parquet", "videos.parquet"]
+    tracks = [f"{d}/{output_name('street.jpg')}.parquet" for d in ("track_summary", "tracks")]
+    assert files == ["_run.json", *markers, f"frames/{stem}.parquet", f"poses/{stem}.parquet", *tracks,
+                     "videos.parquet"]  # a failed input (bad_text.mp4) has no tracks files
     assert len(read_results(out)) == 1
     assert run([str(mixed_inputs / "street.jpg")], out, small_config, use_ray=False).skipped == 1

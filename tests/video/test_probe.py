@@ -49,8 +49,9 @@ def test_missing_file_and_folder(tmp_path):
     with pytest.raises(VideoError, match="missing: no such file") as e:
         probe(str(tmp_path / "nope.mp4"))
     assert e.value.cause == "missing"
-    with pytest.raises(VideoError, match="is a folder"):
-        probe(str(tmp_path))
+    with pytest.raises(VideoError, match="empty: a folder with no video or image file in it") as e:
+        probe(str(tmp_path))  # a folder reaches probe only when it holds nothing to list: an error row
+    assert e.value.cause == "empty"
 
 
 def test_truncated_mp4_without_index_is_named_truncated(make_video, tmp_path):
