@@ -103,6 +103,7 @@ class Sink:
         self.progress = progress
         self.rows: dict[str, dict] = {}  # video id -> manifest row, finalized in this run
         self.first_receipt: float | None = None
+        self._closed = False
         self._finalize_ready()
 
     def _tick(self, force: bool = False) -> None:
@@ -144,6 +145,8 @@ class Sink:
         while True:
             done = self.executor.finished(wait=True)
             if not done and not self.executor.pending():
-                self._tick(force=True)
+                if not self._closed:  # the last progress line once, however often close is called
+                    self._closed = True
+                    self._tick(force=True)
                 return
             self._handle(done)
