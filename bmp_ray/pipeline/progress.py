@@ -60,6 +60,10 @@ class Progress:
                 f"{self.finalized}/{self.videos} videos, {self.frames:,} frames, "
                 f"{self.frames / elapsed:.1f} frames/s, {eta}")
 
+    def due(self) -> bool:
+        """Whether ``interval_s`` passed since the last line (callers skip gathering the state otherwise)."""
+        return self.clock() - self.last >= self.interval_s
+
     def tick(self, force: bool = False) -> str | None:
         """Log and return the line when ``interval_s`` passed since the last one (or ``force``)."""
         now = self.clock()

@@ -16,19 +16,17 @@ import logging
 import time
 from typing import Sequence
 
-import pyarrow.parquet as pq
-
 from bmp_ray.errors import ConfigError, OutputError
 from bmp_ray.export import store
 from bmp_ray.export.parquet import write_manifest
+from bmp_ray.export.read import read_run
 from bmp_ray.pipeline.commit import marker_uri, read_markers
-from bmp_ray.pipeline.config import _build, merged
+from bmp_ray.pipeline.config import RunConfig, merged
 from bmp_ray.pipeline.outdir import RUN_FILE, OutputFolder
 from bmp_ray.pipeline.plan import fingerprint_of
 from bmp_ray.pipeline.runner import manifest_rows
 from bmp_ray.pipeline.tracks import track_committed
 from bmp_ray.track import TrackConfig
-from bmp_ray.video.sources import filesystem, join_uri
 
 log = logging.getLogger(__name__)
 
@@ -45,19 +43,7 @@ def track_settings(folder_track: dict, config_path: str | None, overrides: Seque
         raise ConfigError(f"bmp-ray track changes only [track] settings; got --set {wrong[0]} (to change the "
                           "others, run `bmp-ray run` into a new --out folder)")
     d = merged(config_path, overrides, {})
-    return _build(TrackConfig, {**folder_track, **d.get("track", {})}, "track")
-
-
-def _run_meta(out: str, names: Sequence[str]) -> dict | None:
-    """The run metadata (``plan.run_metadata``) stored in the first committed poses file of ``names``."""
-    for name in names:
-        uri = join_uri(out, "poses", f"{name}.parquet")
-        if store.exists(uri):
-            fs, path = filesystem(uri)
-            md = pq.read_schema(path, filesystem=fs).metadata or {}
-            if b"bmp_ray.run" in md:
-                return json.loads(md[b"bmp_ray.run"])
-    return None
+    return RunConfig.from_dict({"track": {**folder_track, **d.get("track", {})}}).track
 
 
 def retrack(out: str, *, config_path: str | None = None, overrides: Sequence[str] = (),
@@ -73,10 +59,11 @@ def retrack(out: str, *, config_path: str | None = None, overrides: Sequence[str
     folder = OutputFolder(out)
     out = folder.out
     run_uri = folder.uri(RUN_FILE)
-    if not store.exists(run_uri):
+    run = read_run(out)
+    if not run["record"]:
         raise OutputError(f"{out!r}: no {RUN_FILE}: not an output folder of `bmp-ray run` (give the --out folder "
                           "of a run)")
-    record = json.loads(store.read_bytes(run_uri))
+    record = run["record"]
     cfg = track_settings(record.get("track", {}), config_path, overrides)
     record = {**record, "track": dataclasses.asdict(cfg)}
     record["fingerprint"] = fingerprint_of(record)
@@ -91,13 +78,11 @@ def retrack(out: str, *, config_path: str | None = None, overrides: Sequence[str
     try:
         store.write_bytes(run_uri, json.dumps(record, sort_keys=True, indent=1).encode())
         committed = folder.committed()
-        meta = None
+        meta = {**run["meta"], "fingerprint": record["fingerprint"],
+                "config": {**run["meta"].get("config", {}), "track": record["track"]}}
         for vid in chosen:
             m = markers[vid]
             names = [n for n in m["segments"] if n in committed]
-            meta = _run_meta(out, names) or meta or {}
-            meta = {**meta, "fingerprint": record["fingerprint"],
-                    "config": {**meta.get("config", {}), "track": record["track"]}}
             entry = track_committed(out, vid, names, cfg, meta)
             store.write_bytes(marker_uri(out, vid), json.dumps(
                 {**m, "fingerprint": record["fingerprint"], "tracks": entry}, sort_keys=True).encode())

@@ -107,7 +107,7 @@ class Sink:
         self._finalize_ready()
 
     def _tick(self, force: bool = False) -> None:
-        if self.progress is not None:
+        if self.progress is not None and (force or self.progress.due()):  # O(segments): only when due
             self.progress.update(self.ledger.finished(), self.ledger.frames_seen(), len(self.rows))
             self.progress.tick(force)
 
