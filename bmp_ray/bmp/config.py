@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Mapping
 
-from bmp_ray.errors import ConfigError
+from bmp_ray.settings import check, is_int, is_num, unknown
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,31 +36,20 @@ class BMPConfig:
     prompt_percentile: float = 80.0
 
     def __post_init__(self):
-        def check(name, ok, want):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not ok(v):
-                raise ConfigError(f"BMPConfig.{name}: expected {want}, got {v!r}")
+        def need(name, ok, want):
+            check(ok(getattr(self, name)), f"BMPConfig.{name}", want, getattr(self, name))
 
-        def is_int(v):
-            return isinstance(v, int)
-
-        def is_num(v):
-            return isinstance(v, (int, float))
-
-        check("iterations", lambda v: is_int(v) and v >= 1, "an integer >= 1")
-        check("max_prompts", lambda v: is_int(v) and v >= 1, "an integer >= 1")
+        need("iterations", lambda v: is_int(v) and v >= 1, "an integer >= 1")
+        need("max_prompts", lambda v: is_int(v) and v >= 1, "an integer >= 1")
         for name in ("det_score_thr", "det_nms_iou", "oks_thr", "oks_vis_thr", "prompt_thr"):
-            check(name, lambda v: is_num(v) and 0.0 <= v <= 1.0, "a number in [0, 1]")
-        check("prompt_percentile", lambda v: is_num(v) and 0.0 <= v <= 100.0, "a number in [0, 100]")
+            need(name, lambda v: is_num(v) and 0.0 <= v <= 1.0, "a number in [0, 1]")
+        need("prompt_percentile", lambda v: is_num(v) and 0.0 <= v <= 100.0, "a number in [0, 100]")
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None) -> "BMPConfig":
         """From a mapping (a config file's ``bmp`` section); unknown keys are an error naming the known."""
         d = dict(d or {})
-        known = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(set(d) - set(known))
-        if unknown:
-            raise ConfigError(f"BMPConfig: unknown setting(s) {', '.join(unknown)}; known: {', '.join(known)}")
+        unknown(d, [f.name for f in dataclasses.fields(cls)], "BMPConfig")
         return cls(**d)
 
     def to_dict(self) -> dict:

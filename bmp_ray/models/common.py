@@ -11,9 +11,11 @@ import numpy as np
 import torch
 
 from bmp_ray.errors import ConfigError
+from bmp_ray.settings import PRECISIONS
 
 log = logging.getLogger(__name__)
-PRECISIONS = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
+# the autocast dtype of each of settings.PRECISIONS (None: no autocast)
+AUTOCAST = dict(zip(PRECISIONS, (None, torch.float16, torch.bfloat16)))
 
 
 def check_frames(frames: np.ndarray | Sequence[np.ndarray], what: str = "frames") -> list[np.ndarray]:
@@ -44,9 +46,9 @@ def check_frames(frames: np.ndarray | Sequence[np.ndarray], what: str = "frames"
 
 def check_precision(precision: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype of ``precision`` ("fp32", "fp16", "bf16"); half precision is CUDA-only."""
-    if precision not in PRECISIONS:
+    if precision not in AUTOCAST:
         raise ConfigError(f"precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
-    dtype = PRECISIONS[precision]
+    dtype = AUTOCAST[precision]
     if dtype is not None and device.type != "cuda":
         raise ConfigError(f"precision {precision!r} needs a CUDA device (autocast); got {device}: use 'fp32'")
     return dtype

@@ -2,7 +2,8 @@
 
 Sections (every key optional; the defaults run on one CPU-only machine)::
 
-    [models]    preset = "bmp" | "test", detector / pose / sam (registry names; default: the preset's),
+    [models]    preset = "bmp" | "bmp-paper" | "test", detector / pose / sam (registry names; default: the
+                preset's; sam may be any SAM v1 or SAM 2.1 model),
                 weights (file, folder or None for the hub cache), offline
     [bmp]       the BMP loop's settings (``BMPConfig``)
     [decode]    backend, stride, target_fps, start, stop, segment_frames, batch_size, num_cpus
@@ -22,27 +23,25 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import types
 import typing
 from typing import Any, Mapping, Sequence
 
 from bmp_ray.bmp.config import BMPConfig
 from bmp_ray.errors import ConfigError
+from bmp_ray.settings import PRECISIONS, build, check, merged, sections
 from bmp_ray.track.config import TrackConfig
 
+# "bmp": the product's stack (SAM v1 ViT-B, segment-anything); "bmp-paper": the research configuration
+# the published OCHuman results come from (SAM 2.1 Hiera-B+); "test": the small random-weight variants
 PRESETS = {
     "bmp": {"detector": "rtmdet-ins-l-bmp", "pose": "maskpose-b", "sam": "sam-vit-b"},
+    "bmp-paper": {"detector": "rtmdet-ins-l-bmp", "pose": "maskpose-b", "sam": "sam2.1-hiera-base-plus"},
     "test": {"detector": "rtmdet-ins-tiny", "pose": "maskpose-tiny", "sam": "sam-tiny"},
 }
 DEVICES = ("auto", "cpu", "cuda")
 MAX_PIXELS = 4096 * 4096
 SEGMENT_FRAMES = 1800
-PRECISIONS = ("fp32", "fp16", "bf16")
 
-
-def _check(ok: bool, name: str, want: str, got: Any) -> None:
-    if not ok:
-        raise ConfigError(f"{name}: expected {want}, got {got!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,8 +49,10 @@ class ModelsConfig:
     """Which models run and where their weights come from.
 
     Attributes:
-        preset: "bmp" (the official BMP set, SAM ViT-B) or "test" (the small variants).
-        detector, pose, sam: registry names overriding the preset's (``bmp-ray weights list``).
+        preset: "bmp" (the official BMP set, SAM ViT-B), "bmp-paper" (the research configuration: SAM
+            2.1 Hiera-B+) or "test" (the small variants).
+        detector, pose, sam: registry names overriding the preset's (``bmp-ray weights list``); each
+            must be a model of its role's family (sam: SAM v1 or SAM 2.1).
         weights: checkpoint folder in the official layout (None: the Hugging Face / URL cache).
         offline: never download; use only ``weights`` or the cache.
         max_people: at most this many detections per frame and iteration (None: the detector
@@ -67,10 +68,19 @@ class ModelsConfig:
     max_people: int | None = None
 
     def __post_init__(self):
-        _check(self.max_people is None or self.max_people >= 1, "models.max_people", "an integer >= 1",
+        check(self.max_people is None or self.max_people >= 1, "models.max_people", "an integer >= 1",
                self.max_people)
         if self.preset not in PRESETS:
             raise ConfigError(f"models.preset: expected one of {', '.join(PRESETS)}, got {self.preset!r}")
+        for role in ("detector", "pose", "sam"):
+            name = getattr(self, role)
+            if name is not None:
+                from bmp_ray.models import registry  # torch: imported only when a name is given
+
+                try:
+                    registry.get(name, role)
+                except ConfigError as exc:
+                    raise ConfigError(f"models.{role}: {exc}") from None
 
     def name(self, role: str) -> str:
         """Registry name of the model of ``role`` ("detector", "pose" or "sam")."""
@@ -112,15 +122,15 @@ class DecodeConfig:
         return {"batch_size": 1, "num_cpus": self.num_cpus, **({"resources": {self.pool: 0.001}} if self.pool else {})}
 
     def __post_init__(self):
-        _check(self.backend in ("pyav", "decord"), "decode.backend", "'pyav' or 'decord'", self.backend)
-        _check(self.stride >= 1, "decode.stride", "an integer >= 1", self.stride)
-        _check(self.target_fps is None or self.target_fps > 0, "decode.target_fps", "a number > 0", self.target_fps)
-        _check(self.start >= 0, "decode.start", "an integer >= 0", self.start)
-        _check(self.stop is None or self.stop > self.start, "decode.stop", "an integer > start", self.stop)
-        _check(self.segment_frames >= 0, "decode.segment_frames", "an integer >= 0", self.segment_frames)
-        _check(self.batch_size >= 1, "decode.batch_size", "an integer >= 1", self.batch_size)
-        _check(self.num_cpus > 0, "decode.num_cpus", "a number > 0", self.num_cpus)
-        _check(self.max_pixels >= 1, "decode.max_pixels", "an integer >= 1", self.max_pixels)
+        check(self.backend in ("pyav", "decord"), "decode.backend", "'pyav' or 'decord'", self.backend)
+        check(self.stride >= 1, "decode.stride", "an integer >= 1", self.stride)
+        check(self.target_fps is None or self.target_fps > 0, "decode.target_fps", "a number > 0", self.target_fps)
+        check(self.start >= 0, "decode.start", "an integer >= 0", self.start)
+        check(self.stop is None or self.stop > self.start, "decode.stop", "an integer > start", self.stop)
+        check(self.segment_frames >= 0, "decode.segment_frames", "an integer >= 0", self.segment_frames)
+        check(self.batch_size >= 1, "decode.batch_size", "an integer >= 1", self.batch_size)
+        check(self.num_cpus > 0, "decode.num_cpus", "a number > 0", self.num_cpus)
+        check(self.max_pixels >= 1, "decode.max_pixels", "an integer >= 1", self.max_pixels)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,18 +167,18 @@ class StageResources:
     reuse_memory: bool = True
 
     def __post_init__(self):
-        _check(self.min_size >= 1, "min_size", "an integer >= 1", self.min_size)
-        _check(self.max_size >= self.min_size, "max_size", f"an integer >= min_size ({self.min_size})",
+        check(self.min_size >= 1, "min_size", "an integer >= 1", self.min_size)
+        check(self.max_size >= self.min_size, "max_size", f"an integer >= min_size ({self.min_size})",
                self.max_size)
-        _check(self.initial_size is None or self.min_size <= self.initial_size <= self.max_size, "initial_size",
+        check(self.initial_size is None or self.min_size <= self.initial_size <= self.max_size, "initial_size",
                f"an integer in [{self.min_size}, {self.max_size}]", self.initial_size)
-        _check(self.num_cpus >= 0, "num_cpus", "a number >= 0", self.num_cpus)
-        _check(self.num_gpus >= 0, "num_gpus", "a number >= 0", self.num_gpus)
-        _check(self.batch_size >= 1, "batch_size", "an integer >= 1", self.batch_size)
-        _check(self.device in DEVICES, "device", " or ".join(DEVICES), self.device)
-        _check(self.precision in PRECISIONS, "precision", " or ".join(PRECISIONS), self.precision)
-        _check(self.threads is None or self.threads >= 1, "threads", "an integer >= 1", self.threads)
-        _check(self.label_selector is None or all(isinstance(k, str) and isinstance(v, str)
+        check(self.num_cpus >= 0, "num_cpus", "a number >= 0", self.num_cpus)
+        check(self.num_gpus >= 0, "num_gpus", "a number >= 0", self.num_gpus)
+        check(self.batch_size >= 1, "batch_size", "an integer >= 1", self.batch_size)
+        check(self.device in DEVICES, "device", " or ".join(DEVICES), self.device)
+        check(self.precision in PRECISIONS, "precision", " or ".join(PRECISIONS), self.precision)
+        check(self.threads is None or self.threads >= 1, "threads", "an integer >= 1", self.threads)
+        check(self.label_selector is None or all(isinstance(k, str) and isinstance(v, str)
                                                    for k, v in self.label_selector.items()),
                "label_selector", "a table of string labels", self.label_selector)
 
@@ -216,7 +226,7 @@ class OutputConfig:
     part_frames: int = 64
 
     def __post_init__(self):
-        _check(self.part_frames >= 1, "output.part_frames", "an integer >= 1", self.part_frames)
+        check(self.part_frames >= 1, "output.part_frames", "an integer >= 1", self.part_frames)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -235,132 +245,12 @@ class RunConfig:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None) -> "RunConfig":
         types_ = typing.get_type_hints(cls)
-        return cls(**{name: BMPConfig.from_dict(sub) if name == "bmp" else _build(types_[name], sub, name)
+        return cls(**{name: BMPConfig.from_dict(sub) if name == "bmp" else build(types_[name], sub, name)
                       for name, sub in sections(cls, d).items()})
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
-
-def sections(cls, d: Mapping[str, Any] | None) -> dict[str, dict]:
-    """The settings of each section of the config dataclass ``cls`` (``{}`` where absent); unknown
-    sections and sections that are not tables are errors naming them."""
-    d = dict(d or {})
-    names = [f.name for f in dataclasses.fields(cls)]
-    _unknown(d, names, "config")
-    out = {}
-    for name in names:
-        sub = d.get(name, {})
-        if not isinstance(sub, Mapping):
-            raise ConfigError(f"config.{name}: expected a table of settings, got {sub!r}")
-        out[name] = dict(sub)
-    return out
-
-
-def _unknown(d: Mapping, known: Sequence[str], where: str) -> None:
-    extra = sorted(set(d) - set(known))
-    if extra:
-        raise ConfigError(f"{where}: unknown setting(s) {', '.join(map(str, extra))}; known: {', '.join(known)}")
-
-
-def _accepts(tp, v) -> bool:
-    """Whether ``v`` is a value of the annotated type ``tp`` (int for float is fine, bool for int is not)."""
-    if tp is Any:
-        return True
-    args = typing.get_args(tp)
-    if typing.get_origin(tp) in (typing.Union, types.UnionType):
-        return any(_accepts(a, v) for a in args)
-    if tp is type(None):
-        return v is None
-    if tp is bool:
-        return isinstance(v, bool)
-    if tp is int:
-        return isinstance(v, int) and not isinstance(v, bool)
-    if tp is float:
-        return isinstance(v, (int, float)) and not isinstance(v, bool)
-    origin = typing.get_origin(tp) or tp
-    return isinstance(v, origin)
-
-
-def _build(cls, d: Mapping[str, Any], where: str):
-    hints = typing.get_type_hints(cls)
-    _unknown(d, list(hints), where)
-    for k, v in d.items():
-        if not _accepts(hints[k], v):
-            want = str(hints[k]).replace("typing.", "").replace("<class '", "").replace("'>", "")
-            raise ConfigError(f"{where}.{k}: expected {want}, got {v!r} ({type(v).__name__})")
-    try:
-        return cls(**{k: (float(v) if hints[k] in (float, float | None) and v is not None else v)
-                      for k, v in d.items()})
-    except ConfigError as exc:
-        if str(exc).startswith((f"{where}.", f"{where}:")):
-            raise
-        raise ConfigError(f"{where}.{exc}") from None
-
-
-def read_file(path: str | os.PathLike) -> dict:
-    """Parse a TOML (``.toml``) or YAML (``.yaml``/``.yml``) config file into a dict."""
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise ConfigError(f"config file {path!r}: not found")
-    ext = os.path.splitext(path)[1].lower()
-    try:
-        if ext == ".toml":
-            import tomllib
-
-            with open(path, "rb") as f:
-                return tomllib.load(f)
-        if ext in (".yaml", ".yml"):
-            import yaml
-
-            with open(path) as f:
-                data = yaml.safe_load(f) or {}
-            if not isinstance(data, dict):
-                raise ConfigError(f"config file {path!r}: expected a mapping at the top, got {type(data).__name__}")
-            return data
-    except ConfigError:
-        raise
-    except Exception as exc:  # tomllib.TOMLDecodeError, yaml.YAMLError, OSError
-        raise ConfigError(f"config file {path!r}: {exc}") from exc
-    raise ConfigError(f"config file {path!r}: expected a .toml, .yaml or .yml file")
-
-
-def parse_override(item: str) -> tuple[list[str], Any]:
-    """``"sam.num_gpus=0.5"`` -> (["sam", "num_gpus"], 0.5); the value is read as YAML (so numbers,
-    booleans, ``null``, lists and ``{a: b}`` tables work) and stays a string otherwise."""
-    import yaml
-
-    if "=" not in item:
-        raise ConfigError(f"--set {item!r}: expected SECTION.KEY=VALUE, e.g. sam.num_gpus=0.5")
-    key, raw = item.split("=", 1)
-    path = key.strip().split(".")
-    if len(path) != 2 or not all(path):
-        raise ConfigError(f"--set {item!r}: expected SECTION.KEY=VALUE, e.g. bmp.iterations=3")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
-        value = raw
-    if isinstance(value, str):  # YAML 1.1 reads "1e-3" as a string
-        try:
-            value = float(value) if value.strip().lower() not in ("nan", "inf", "-inf", "infinity") else value
-        except ValueError:
-            pass
-    return path, value
-
-
-def merged(path: str | os.PathLike | None, overrides: Sequence[str], fields: Mapping[str, Any]) -> dict:
-    """The settings dict of a config file (if given) <- ``--set`` overrides <- ``fields``
-    (``{"models.preset": "test"}`` style keys, None values ignored)."""
-    d: dict[str, Any] = {k: dict(v) if isinstance(v, Mapping) else v
-                         for k, v in (read_file(path) if path else {}).items()}
-    items = [parse_override(o) for o in overrides]
-    items += [(k.split("."), v) for k, v in fields.items() if v is not None]
-    for (section, key), value in items:
-        target = d.setdefault(section, {})
-        if not isinstance(target, dict):
-            raise ConfigError(f"config.{section}: expected a table of settings, got {target!r}")
-        target[key] = value
-    return d
 
 
 def load(path: str | os.PathLike | None = None, overrides: Sequence[str] = (),

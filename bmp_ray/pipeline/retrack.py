@@ -21,11 +21,12 @@ from bmp_ray.export import store
 from bmp_ray.export.parquet import write_manifest
 from bmp_ray.export.read import read_run
 from bmp_ray.pipeline.commit import marker_uri, read_markers
-from bmp_ray.pipeline.config import RunConfig, merged
+from bmp_ray.pipeline.config import RunConfig
 from bmp_ray.pipeline.outdir import RUN_FILE, OutputFolder
 from bmp_ray.pipeline.plan import fingerprint_of
 from bmp_ray.pipeline.runner import manifest_rows
 from bmp_ray.pipeline.tracks import track_committed
+from bmp_ray.settings import merged
 from bmp_ray.track import TrackConfig
 
 log = logging.getLogger(__name__)

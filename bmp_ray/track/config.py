@@ -1,29 +1,14 @@
 """The tracker's settings: one typed, validated, frozen dataclass (the ``[track]`` section of a run).
 
 Every value is checked in ``__post_init__``; a wrong one raises ``ConfigError`` naming the key, what was
-expected and what came (the style of ``bmp_ray.pipeline.config``, whose ``_check`` is mirrored here so that
-the run config can import this module without a cycle).
+expected and what came (``bmp_ray.settings.check``, the one error form of every config).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
-from bmp_ray.errors import ConfigError
-
-
-def _check(ok: bool, name: str, want: str, got: Any) -> None:
-    if not ok:
-        raise ConfigError(f"{name}: expected {want}, got {got!r}")
-
-
-def _is_num(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
+from bmp_ray.settings import check, is_int, is_num
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,27 +72,27 @@ class TrackConfig:
     window_overlap: int = 60
 
     def __post_init__(self):
-        _check(isinstance(self.enabled, bool), "track.enabled", "true or false", self.enabled)
-        _check(isinstance(self.bidirectional, bool), "track.bidirectional", "true or false", self.bidirectional)
+        check(isinstance(self.enabled, bool), "track.enabled", "true or false", self.enabled)
+        check(isinstance(self.bidirectional, bool), "track.bidirectional", "true or false", self.bidirectional)
         for name in ("high_score", "low_score", "new_track_score", "match_min", "low_match_min", "keypoint_score",
                      "link_min", "link_margin"):
             v = getattr(self, name)
-            _check(_is_num(v) and 0 <= v <= 1, f"track.{name}", "a number in [0, 1]", v)
-        _check(self.low_score <= self.high_score, "track.low_score", f"a number <= high_score ({self.high_score})",
+            check(is_num(v) and 0 <= v <= 1, f"track.{name}", "a number in [0, 1]", v)
+        check(self.low_score <= self.high_score, "track.low_score", f"a number <= high_score ({self.high_score})",
                self.low_score)
         for name in ("box_weight", "mask_weight", "pose_weight"):
             v = getattr(self, name)
-            _check(_is_num(v) and v >= 0, f"track.{name}", "a number >= 0", v)
-        _check(self.box_weight > 0, "track.box_weight", "a number > 0 (the box is the one cue always there)",
+            check(is_num(v) and v >= 0, f"track.{name}", "a number >= 0", v)
+        check(self.box_weight > 0, "track.box_weight", "a number > 0 (the box is the one cue always there)",
                self.box_weight)
         for name, least in (("max_age", 1), ("cut_gap", 0), ("link_max_gap", 0), ("min_track_rows", 1),
                             ("interpolate_max_gap", 0), ("window_frames", 0), ("window_overlap", 0)):
             v = getattr(self, name)
-            _check(_is_int(v) and v >= least, f"track.{name}", f"an integer >= {least}", v)
+            check(is_int(v) and v >= least, f"track.{name}", f"an integer >= {least}", v)
         if self.window_frames:
-            _check(self.window_overlap < self.window_frames // 2, "track.window_overlap",
+            check(self.window_overlap < self.window_frames // 2, "track.window_overlap",
                    f"an integer < window_frames / 2 ({self.window_frames // 2})", self.window_overlap)
-            _check(self.window_overlap >= 2, "track.window_overlap", "an integer >= 2 when window_frames > 0",
+            check(self.window_overlap >= 2, "track.window_overlap", "an integer >= 2 when window_frames > 0",
                    self.window_overlap)
 
     def to_dict(self) -> dict:

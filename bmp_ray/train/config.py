@@ -35,7 +35,7 @@ import typing
 from typing import Any, Mapping, Sequence
 
 from bmp_ray.errors import ConfigError
-from bmp_ray.pipeline.config import PRECISIONS, _build, _check, merged, sections
+from bmp_ray.settings import PRECISIONS, build, check, merged, sections
 
 FORMATS = ("coco", "mpii", "aic")
 TASKS = ("pose", "detector")
@@ -72,7 +72,7 @@ class ModelSection:
     conditioning: bool | None = None
 
     def __post_init__(self):
-        _check(self.task in TASKS, "task", " or ".join(map(repr, TASKS)), self.task)
+        check(self.task in TASKS, "task", " or ".join(map(repr, TASKS)), self.task)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,8 +86,8 @@ class Source:
     ratio: float = 1.0
 
     def __post_init__(self):
-        _check(self.format in FORMATS, "format", " or ".join(map(repr, FORMATS)), self.format)
-        _check(self.ratio > 0, "ratio", "a number > 0", self.ratio)
+        check(self.format in FORMATS, "format", " or ".join(map(repr, FORMATS)), self.format)
+        check(self.ratio > 0, "ratio", "a number > 0", self.ratio)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,16 +120,16 @@ class DataSection:
     loader_workers: int = 2
 
     def __post_init__(self):
-        _check((self.val_ann_file is None) == (self.val_img_dir is None), "val_img_dir",
+        check((self.val_ann_file is None) == (self.val_img_dir is None), "val_img_dir",
                "val_ann_file and val_img_dir both set or both unset", self.val_img_dir)
-        _check(self.samples_per_epoch is None or self.samples_per_epoch >= 1, "samples_per_epoch",
+        check(self.samples_per_epoch is None or self.samples_per_epoch >= 1, "samples_per_epoch",
                "an integer >= 1", self.samples_per_epoch)
-        _check(self.loader_workers >= 0, "loader_workers", "an integer >= 0", self.loader_workers)
+        check(self.loader_workers >= 0, "loader_workers", "an integer >= 0", self.loader_workers)
         for key in ("mask_out_none", "mask_out_all"):
-            _check(0 <= getattr(self, key) <= 1, key, "a probability in [0, 1]", getattr(self, key))
-        _check(self.mask_out_none + self.mask_out_all <= 1, "mask_out_all",
+            check(0 <= getattr(self, key) <= 1, key, "a probability in [0, 1]", getattr(self, key))
+        check(self.mask_out_none + self.mask_out_all <= 1, "mask_out_all",
                "mask_out_none + mask_out_all <= 1", self.mask_out_all)
-        _check(0 < self.mask_out_covered <= 1, "mask_out_covered", "a fraction in (0, 1]", self.mask_out_covered)
+        check(0 < self.mask_out_covered <= 1, "mask_out_covered", "a fraction in (0, 1]", self.mask_out_covered)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,18 +150,18 @@ class OptimSection:
     clip_grad: float | None = 1.0
 
     def __post_init__(self):
-        _check(self.optimizer in OPTIMIZERS, "optimizer", " or ".join(map(repr, OPTIMIZERS)), self.optimizer)
-        _check(self.lr > 0, "lr", "a number > 0", self.lr)
-        _check(0 <= self.momentum < 1, "momentum", "a number in [0, 1)", self.momentum)
-        _check(self.weight_decay >= 0, "weight_decay", "a number >= 0", self.weight_decay)
-        _check(0 < self.layer_decay <= 1, "layer_decay", "a number in (0, 1]", self.layer_decay)
-        _check(self.epochs >= 1, "epochs", "an integer >= 1", self.epochs)
-        _check(all(isinstance(m, int) and m >= 1 for m in self.milestones), "milestones",
+        check(self.optimizer in OPTIMIZERS, "optimizer", " or ".join(map(repr, OPTIMIZERS)), self.optimizer)
+        check(self.lr > 0, "lr", "a number > 0", self.lr)
+        check(0 <= self.momentum < 1, "momentum", "a number in [0, 1)", self.momentum)
+        check(self.weight_decay >= 0, "weight_decay", "a number >= 0", self.weight_decay)
+        check(0 < self.layer_decay <= 1, "layer_decay", "a number in (0, 1]", self.layer_decay)
+        check(self.epochs >= 1, "epochs", "an integer >= 1", self.epochs)
+        check(all(isinstance(m, int) and m >= 1 for m in self.milestones), "milestones",
                "a list of epochs >= 1", list(self.milestones))
-        _check(0 < self.gamma <= 1, "gamma", "a number in (0, 1]", self.gamma)
-        _check(self.warmup_steps >= 0, "warmup_steps", "an integer >= 0", self.warmup_steps)
-        _check(self.batch_size >= 1, "batch_size", "an integer >= 1", self.batch_size)
-        _check(self.clip_grad is None or self.clip_grad > 0, "clip_grad", "a number > 0 or null", self.clip_grad)
+        check(0 < self.gamma <= 1, "gamma", "a number in (0, 1]", self.gamma)
+        check(self.warmup_steps >= 0, "warmup_steps", "an integer >= 0", self.warmup_steps)
+        check(self.batch_size >= 1, "batch_size", "an integer >= 1", self.batch_size)
+        check(self.clip_grad is None or self.clip_grad > 0, "clip_grad", "a number > 0 or null", self.clip_grad)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -197,13 +197,13 @@ class RunSection:
     pool: str | None = None
 
     def __post_init__(self):
-        _check(bool(self.name) and "/" not in self.name, "name", "a non-empty name without '/'", self.name)
-        _check(self.num_workers >= 1, "num_workers", "an integer >= 1", self.num_workers)
-        _check(self.precision in PRECISIONS, "precision", "'fp32', 'fp16' or 'bf16'", self.precision)
-        _check(self.precision == "fp32" or self.use_gpu, "precision", "'fp32' without use_gpu", self.precision)
+        check(bool(self.name) and "/" not in self.name, "name", "a non-empty name without '/'", self.name)
+        check(self.num_workers >= 1, "num_workers", "an integer >= 1", self.num_workers)
+        check(self.precision in PRECISIONS, "precision", "'fp32', 'fp16' or 'bf16'", self.precision)
+        check(self.precision == "fp32" or self.use_gpu, "precision", "'fp32' without use_gpu", self.precision)
         for key in ("checkpoint_every", "keep", "val_every"):
-            _check(getattr(self, key) >= 1, key, "an integer >= 1", getattr(self, key))
-        _check(self.max_steps_per_epoch is None or self.max_steps_per_epoch >= 1, "max_steps_per_epoch",
+            check(getattr(self, key) >= 1, key, "an integer >= 1", getattr(self, key))
+        check(self.max_steps_per_epoch is None or self.max_steps_per_epoch >= 1, "max_steps_per_epoch",
                "an integer >= 1", self.max_steps_per_epoch)
 
     def storage(self) -> str:
@@ -226,7 +226,7 @@ class TrainConfig:
                               "({format, ann_file, img_dir, ratio}), got none")
         if self.model.task == "detector":
             for i, s in enumerate(self.data.train):
-                _check(s.format == "coco", f"data.train[{i}].format",
+                check(s.format == "coco", f"data.train[{i}].format",
                        "'coco' (COCO instance annotations) for the detector", s.format)
         from bmp_ray.models import registry
 
@@ -253,7 +253,7 @@ class TrainConfig:
         if isinstance(parts["optim"].get("milestones"), list):
             parts["optim"]["milestones"] = tuple(parts["optim"]["milestones"])
         types_ = typing.get_type_hints(cls)
-        return cls(**{name: _build(types_[name], sub, name) for name, sub in parts.items()})
+        return cls(**{name: build(types_[name], sub, name) for name, sub in parts.items()})
 
     def to_dict(self) -> dict:
         return json.loads(json.dumps(dataclasses.asdict(self)))
@@ -305,7 +305,7 @@ def _sources(items: Any) -> tuple[Source, ...]:
         missing = [k for k in ("format", "ann_file", "img_dir") if k not in s]
         if missing:
             raise ConfigError(f"data.train[{i}]: missing {', '.join(missing)}")
-        out.append(_build(Source, dict(s), f"data.train[{i}]"))
+        out.append(build(Source, dict(s), f"data.train[{i}]"))
     return tuple(out)
 
 
