@@ -26,8 +26,8 @@ import pyarrow.parquet as pq
 
 from bmp_ray.export import store
 from bmp_ray.export.schema import manifest_schema, results_from_arrow, results_to_arrow
+from bmp_ray.fs import filesystem, join_uri
 from bmp_ray.result import FrameResult
-from bmp_ray.video.sources import filesystem, join_uri
 
 log = logging.getLogger(__name__)
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")

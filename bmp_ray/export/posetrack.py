@@ -36,8 +36,8 @@ from bmp_ray import keypoints as kp
 from bmp_ray.export import store
 from bmp_ray.export.parquet import output_name
 from bmp_ray.export.read import VideoResults, read_results
+from bmp_ray.fs import join_uri
 from bmp_ray.result import FrameResult
-from bmp_ray.video.sources import join_uri
 
 log = logging.getLogger(__name__)
 CATEGORY = {"supercategory": "person", "id": 1, "name": "person", "keypoints": list(kp.POSETRACK_NAMES),

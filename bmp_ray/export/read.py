@@ -25,9 +25,9 @@ from bmp_ray.errors import OutputError
 from bmp_ray.export import store
 from bmp_ray.export.parquet import output_name
 from bmp_ray.export.schema import USABLE, apply_tracks, results_from_arrow
+from bmp_ray.fs import filesystem, join_uri
 from bmp_ray.result import FrameResult
 from bmp_ray.video.sampling import Sampling
-from bmp_ray.video.sources import filesystem, join_uri
 
 log = logging.getLogger(__name__)
 RUN_FILE, VIDEOS, MANIFEST, TRACKS = "_run.json", "_videos", "videos.parquet", "tracks"

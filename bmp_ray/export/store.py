@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from bmp_ray.video.sources import filesystem, read_bytes
+from bmp_ray.fs import filesystem, read_bytes
 
 __all__ = ["delete_dir", "delete_file", "exists", "list_dirs", "list_files", "read_bytes", "read_many",
            "renames_atomically", "write_atomic", "write_bytes", "write_table"]

@@ -31,9 +31,9 @@ from bmp_ray.errors import SchemaError
 from bmp_ray.export import store
 from bmp_ray.export.parquet import output_name, write_table_atomic
 from bmp_ray.export.schema import frames_schema, poses_schema
+from bmp_ray.fs import filesystem, join_uri
 from bmp_ray.pipeline import faults
 from bmp_ray.pipeline.parts import parts_dir, read_part
-from bmp_ray.video.sources import filesystem, join_uri
 
 log = logging.getLogger(__name__)
 SEGMENT_KEY = b"bmp_ray.segment"

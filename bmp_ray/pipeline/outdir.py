@@ -23,9 +23,9 @@ import uuid
 
 from bmp_ray.errors import OutputError
 from bmp_ray.export import store
+from bmp_ray.fs import filesystem, is_url, join_uri
 from bmp_ray.pipeline.commit import VIDEOS
 from bmp_ray.pipeline.parts import PARTS
-from bmp_ray.video.sources import filesystem, is_url, join_uri
 
 log = logging.getLogger(__name__)
 RUN_FILE, LOCK_FILE = "_run.json", "_lock.json"

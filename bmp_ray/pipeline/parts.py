@@ -25,9 +25,9 @@ import pyarrow.ipc as ipc
 
 from bmp_ray.export import store
 from bmp_ray.export.schema import results_to_arrow
+from bmp_ray.fs import join_uri
 from bmp_ray.pipeline import faults
 from bmp_ray.result import FrameResult
-from bmp_ray.video.sources import join_uri
 
 log = logging.getLogger(__name__)
 PARTS = "_parts"

@@ -26,9 +26,9 @@ import pyarrow as pa
 from bmp_ray.export import store
 from bmp_ray.export.parquet import output_name, read_results, write_table_atomic
 from bmp_ray.export.schema import apply_tracks, fixed_list, track_summary_schema, tracks_schema
+from bmp_ray.fs import filesystem, join_uri
 from bmp_ray.result import FrameResult
 from bmp_ray.track import TrackConfig, TrackOutput, track
-from bmp_ray.video.sources import filesystem, join_uri
 
 log = logging.getLogger(__name__)
 TRACKS, SUMMARY = "tracks", "track_summary"

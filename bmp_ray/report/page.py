@@ -20,6 +20,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from bmp_ray.export.parquet import output_name
+from bmp_ray.fs import atomic_path
 from bmp_ray.report.stats import BINS, RunStats, VideoStats, collect
 
 log = logging.getLogger(__name__)
@@ -111,9 +112,8 @@ def write_report(out: str, dest: str | os.PathLike, videos: Sequence[str] | None
     tracks = tracks_plot(lengths, dest / "track_lengths.png") if lengths else None
     per_video = [(v, people_plot(v, dest / f"people_{output_name(v.video_id)}.png")) for v in stats.videos]
     index = dest / "index.html"
-    tmp = dest / ".index.html.tmp"
-    tmp.write_text(_page(stats, out, scores, tracks, per_video))
-    os.replace(tmp, index)
+    with atomic_path(index) as tmp:
+        tmp.write_text(_page(stats, out, scores, tracks, per_video))
     pngs = [scores, *([tracks] if tracks else []), *(p for _, p in per_video)]
     log.info("report of %d videos (%d failed inputs) in %s", len(stats.videos), len(stats.failed), index)
     return {"html": str(index), "pngs": [str(dest / p) for p in pngs]}

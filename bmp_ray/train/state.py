@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from bmp_ray.errors import CheckpointError
+from bmp_ray.fs import atomic_path
 from bmp_ray.models import registry
 from bmp_ray.models.synth import model_meta, update_sums, write_checkpoint
 
@@ -62,10 +63,8 @@ def export(folder: str | os.PathLike, out: str | os.PathLike) -> Path:
     spec = registry.get(meta["bmp_ray_train"]["model"])
     out = Path(out)
     dest = out / spec.checkpoint.filename
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.export.tmp")
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dest)
+    with atomic_path(dest) as tmp:
+        shutil.copyfile(src, tmp)
     update_sums(out, [dest])
     log.info("exported %s (epoch %d) to %s", spec.name, meta["bmp_ray_train"]["epoch"], dest)
     return dest

@@ -25,6 +25,7 @@ import av
 import numpy as np
 
 from bmp_ray.errors import ConfigError, VideoError
+from bmp_ray.fs import is_url, read_bytes
 from bmp_ray.video.probe import (
     VideoInfo,
     describe,
@@ -35,7 +36,7 @@ from bmp_ray.video.probe import (
     rotation_of,
 )
 from bmp_ray.video.sampling import Sampler, Sampling
-from bmp_ray.video.sources import Source, is_url, read_bytes
+from bmp_ray.video.sources import Source
 
 log = logging.getLogger(__name__)
 BACKENDS = ("pyav", "decord")

@@ -16,15 +16,8 @@ import av
 import numpy as np
 
 from bmp_ray.errors import VideoError
-from bmp_ray.video.sources import (
-    IMAGE_EXTENSIONS,
-    VIDEO_EXTENSIONS,
-    filesystem,
-    is_url,
-    kind_of,
-    read_bytes,
-    stat_url,
-)
+from bmp_ray.fs import filesystem, is_url, read_bytes, stat_url
+from bmp_ray.video.sources import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, kind_of
 
 log = logging.getLogger(__name__)
 

@@ -1,9 +1,6 @@
 """List the videos and still images of an archive: local paths, folders, globs and URLs.
 
-A URL is any ``scheme://...`` input. ``s3://``, ``gs://``, ``hdfs://`` and ``file://`` go through
-pyarrow's native filesystems (no extra packages); any other scheme that fsspec knows (``memory://``,
-``az://`` with adlfs, ``http://``...) goes through fsspec wrapped in a pyarrow filesystem, so the rest
-of bmp_ray sees one API.
+URLs (``s3://``, ``gs://``, any fsspec scheme) are read through ``bmp_ray.fs``.
 """
 
 from __future__ import annotations
@@ -16,7 +13,8 @@ from typing import Iterable
 
 import pyarrow.fs as pafs
 
-from bmp_ray.errors import ConfigError, VideoError
+from bmp_ray.errors import ConfigError
+from bmp_ray.fs import is_url, join_uri, stat_url
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +22,6 @@ VIDEO_EXTENSIONS = frozenset(
     {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts", ".flv", ".wmv"}
 )
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
-_NATIVE_SCHEMES = ("s3", "gs", "gcs", "hdfs", "viewfs", "file")
 _GLOB_CHARS = set("*?[")
 
 
@@ -47,19 +44,11 @@ class Source:
         if self.kind not in ("video", "image"):
             raise ValueError(f"Source.kind must be 'video' or 'image', got {self.kind!r}")
 
-    @property
-    def is_remote(self) -> bool:
-        return is_url(self.uri)
-
     @classmethod
     def for_file(cls, path: str) -> "Source":
         """A file named directly: absolute path (URLs kept as given), the file name as its id."""
         uri = str(path) if is_url(path) else os.path.abspath(path)
         return cls(uri, str(path).rstrip("/").rsplit("/", 1)[-1], kind_of(path))
-
-
-def is_url(path: str) -> bool:
-    return "://" in str(path)
 
 
 def kind_of(path: str) -> str:
@@ -69,54 +58,6 @@ def kind_of(path: str) -> str:
 def _is_media(path: str) -> bool:
     ext = os.path.splitext(path)[1].lower()
     return ext in VIDEO_EXTENSIONS or ext in IMAGE_EXTENSIONS
-
-
-def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
-    """Return ``(pyarrow filesystem, path inside it)`` for a URL or local path.
-
-    Raises:
-        VideoError: (cause ``unreadable``) the scheme is unknown or its client is not installed.
-    """
-    if not is_url(uri):
-        return pafs.LocalFileSystem(), os.path.abspath(uri)
-    scheme = uri.split("://", 1)[0].lower()
-    try:
-        if scheme in _NATIVE_SCHEMES:
-            return pafs.FileSystem.from_uri(uri)
-        import fsspec
-        from pyarrow.fs import FSSpecHandler, PyFileSystem
-
-        fs, path = fsspec.core.url_to_fs(uri)
-        return PyFileSystem(FSSpecHandler(fs)), path
-    except (ImportError, ValueError, OSError) as exc:
-        raise VideoError(
-            uri, "unreadable",
-            f"no filesystem for {scheme}:// ({exc}); install its fsspec client or use s3://, gs://, file://",
-        ) from exc
-
-
-def stat_url(uri: str) -> tuple[pafs.FileSystem, str, pafs.FileInfo]:
-    """``(filesystem, path, file info)`` of a URL; ``VideoError`` (``unreadable``) when it cannot be asked."""
-    fs, path = filesystem(uri)
-    try:
-        return fs, path, fs.get_file_info(path)
-    except OSError as exc:
-        raise VideoError(uri, "unreadable", f"cannot read the remote object: {exc}") from exc
-
-
-def read_bytes(uri: str, size: int | None = None) -> bytes:
-    """The first ``size`` bytes (all when None) of a local file or URL. Raises ``OSError``."""
-    if not is_url(uri):
-        with open(uri, "rb") as f:
-            return f.read() if size is None else f.read(size)
-    fs, path = filesystem(uri)
-    with fs.open_input_file(path) as f:
-        return f.read() if size is None else f.read(size)
-
-
-def join_uri(base: str, *parts: str) -> str:
-    """``base/part/...`` for a local path or a URL (always ``/``, which pyarrow and fsspec accept)."""
-    return "/".join([base.rstrip("/"), *parts])
 
 
 def _list_url(uri: str) -> list[Source]:

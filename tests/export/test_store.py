@@ -9,11 +9,11 @@ from fsspec.implementations.memory import MemoryFileSystem
 
 from bmp_ray.export import read_results, store
 from bmp_ray.export.parquet import output_name
+from bmp_ray.fs import filesystem
 from bmp_ray.pipeline import commit, parts
 from bmp_ray.pipeline.ledger import Ledger
 from bmp_ray.pipeline.outdir import OutputFolder
 from bmp_ray.video.segments import Segment
-from bmp_ray.video.sources import filesystem
 from tests.export.test_schema import frame
 
 

@@ -2,6 +2,7 @@ import fsspec
 import pytest
 
 from bmp_ray.errors import VideoError
+from bmp_ray.fs import is_url
 from bmp_ray.video import list_inputs
 
 
@@ -43,7 +44,7 @@ def test_remote_folder_through_fsspec_memory(make_video):
     fs.pipe("/archive/readme.txt", b"skip me")
     got = list_inputs(["memory://archive"])
     assert [(s.video_id, s.uri) for s in got] == [("cam1/a.mp4", "memory://archive/cam1/a.mp4")]
-    assert got[0].is_remote
+    assert is_url(got[0].uri)
 
 
 def test_file_url_through_pyarrow(make_video, tmp_path):
