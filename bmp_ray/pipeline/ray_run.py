@@ -20,23 +20,12 @@ from bmp_ray.pipeline.sink import RayTasks, Sink
 from bmp_ray.pipeline.stages import DetectStage, PoseStage, SegmentStage, decode_rows
 
 log = logging.getLogger(__name__)
-_STAGES = ((DetectStage, "detector"), (PoseStage, "pose"), (SegmentStage, "sam"))
+_STAGES = (DetectStage, PoseStage, SegmentStage)
 # Ray Data merges a task's outputs into blocks of up to 128 MiB by default: a whole 240p video (100
 # frames) became one block, so each stage waited for the whole video from the stage before it and the
 # stages hardly overlapped. Blocks of about 1 MiB stream one frame batch at a time (a larger batch is
 # sliced into frames and the next actor stage bundles ``batch_size`` rows again).
 BLOCK_BYTES = 1 << 20
-
-
-def init_ray(address: str | None = None) -> None:
-    """Join ``address`` ("auto", "ray://...", host:port), or the cluster in ``RAY_ADDRESS`` (as under
-    ``ray job submit``), or start a local Ray for this process (the embedded default)."""
-    import ray
-
-    if ray.is_initialized():
-        return
-    ray.init(address=address, logging_level=logging.WARNING, log_to_driver=True)
-    log.info("Ray resources: %s", ray.cluster_resources())
 
 
 def cpu_task_options(config: RunConfig) -> dict:
@@ -59,10 +48,10 @@ def build_dataset(items: Sequence[WorkItem], config: RunConfig, out: str | None 
         ds = ray.data.from_items([{"item": pickle.dumps(i)} for i in items], override_num_blocks=len(items))
         ds = ds.map_batches(decode_rows, fn_kwargs={"config": config}, **config.decode.remote_args())
         for it in range(1, config.bmp.iterations + 1):
-            for cls, role in _STAGES:
-                named = type(f"{cls.__name__[:-5]}{it}", (cls,), {"__module__": cls.__module__})
+            for cls in _STAGES:
+                named = type(f"{cls.name}{it}", (cls,), {"__module__": cls.__module__})  # the operator's name
                 ds = ds.map_batches(named, fn_constructor_kwargs={"config": config, "iteration": it},
-                                    batch_format="numpy", **getattr(config, role).remote_args())
+                                    batch_format="numpy", **getattr(config, cls.role).remote_args())
         if out is not None:
             ds = ds.map_batches(write_parts, fn_kwargs={"out": out}, batch_size=config.output.part_frames,
                                 batch_format="numpy", **cpu_task_options(config))

@@ -95,7 +95,7 @@ def run(inputs: Sequence[str], out: str, config: RunConfig | None = None, *, add
         folder.clean()
         committed, markers = folder.committed(), read_markers(out)
         if use_ray:
-            from bmp_ray.pipeline.ray_run import init_ray
+            from bmp_ray.cluster import init_ray
 
             init_ray(address)
             preflight.check_resources(config)

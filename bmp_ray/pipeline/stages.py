@@ -35,6 +35,7 @@ from bmp_ray.bmp.loop import (
     pose_step,
     segment_step,
 )
+from bmp_ray.cluster import route_warnings
 from bmp_ray.pipeline.config import RunConfig
 from bmp_ray.pipeline.decode import decode_item
 from bmp_ray.pipeline.parts import END
@@ -53,6 +54,7 @@ def build_model(role: str, config: RunConfig, set_threads: bool = True):
 
     from bmp_ray.models.common import reuse_freed_memory
 
+    route_warnings()  # in a Ray worker, library warnings stay as quiet as on the driver
     res = getattr(config, role)
     if set_threads and res.torch_device() == "cpu":
         torch.set_num_threads(res.torch_threads())
@@ -75,6 +77,7 @@ def build_model(role: str, config: RunConfig, set_threads: bool = True):
 
 def decode_rows(batch: dict[str, np.ndarray], *, config: RunConfig):
     """Ray Data generator UDF: one row per work item in, its frames then one end row out."""
+    route_warnings()
     for blob in batch["item"]:
         item: WorkItem = pickle.loads(blob)
         for part in decode_item(item, config.decode):
@@ -92,7 +95,8 @@ def decode_rows(batch: dict[str, np.ndarray], *, config: RunConfig):
 class _Stage:
     """One model and one loop step over the frame rows of a batch (end rows pass through)."""
 
-    role = ""
+    role = ""  # the config section of its model and resources
+    name = ""  # the operator's name in Ray Data (with the iteration: Detect1, Pose1, Segment1, Detect2...)
 
     def __init__(self, config: RunConfig, iteration: int):
         self.config, self.iteration = config, iteration
@@ -128,7 +132,7 @@ class _Stage:
 class DetectStage(_Stage):
     """Detection on frames (iteration > 1: accepted people painted black); the detector pool."""
 
-    role = "detector"
+    role, name = "detector", "Detect"
 
     def step(self, states):
         detect_step(self.model, states, self.config.bmp)
@@ -137,7 +141,7 @@ class DetectStage(_Stage):
 class PoseStage(_Stage):
     """MaskPose on the detections of this iteration; the pose pool."""
 
-    role = "pose"
+    role, name = "pose", "Pose"
 
     def step(self, states):
         pose_step(self.model, states)
@@ -150,7 +154,7 @@ class SegmentStage(_Stage):
     drops the frame and state columns.
     """
 
-    role = "sam"
+    role, name = "sam", "Segment"
 
     def step(self, states):
         segment_step(self.model, states, self.iteration, self.config.bmp)

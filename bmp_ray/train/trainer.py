@@ -62,7 +62,7 @@ def fit(cfg: TrainConfig, address: str | None = None) -> TrainSummary:
     import ray.train
     from ray.train.torch import TorchConfig, TorchTrainer
 
-    from bmp_ray.pipeline.ray_run import init_ray
+    from bmp_ray.cluster import init_ray
     from bmp_ray.train.worker import train_loop_per_worker
 
     cfg = cfg.absolute()

@@ -2,9 +2,10 @@
 
 Per epoch: the ratio sampler's share of this worker, batches through mmengine's ``data_preprocessor``
 and ``forward(mode="loss")`` (the DDP wrapper's, so gradients are averaged over workers),
-``parse_losses``, AdamW with gradient clipping and the step schedule; then the epoch's metrics (loss
-averaged over workers), validation on rank 0 every ``val_every`` epochs, and a checkpoint every
-``checkpoint_every`` epochs (rank 0 writes it; every worker reports). A resumed run starts at the epoch
+``parse_losses``, the recipe's optimizer (``train.optim``: AdamW or SGD) with gradient clipping and the
+step schedule; then the epoch's metrics (loss averaged over workers), validation on rank 0 every
+``val_every`` epochs, and a checkpoint every ``checkpoint_every`` epochs (rank 0 writes it; every worker
+reports). A resumed run starts at the epoch
 after its checkpoint's, with the same samples it would have drawn (they depend only on seed and epoch).
 """
 
@@ -159,5 +160,8 @@ def train(cfg: TrainConfig, session, make_task: Callable[[TrainConfig, int], Any
 
 def train_loop_per_worker(config: dict) -> None:
     """Ray Train's entry point on each worker (``config``: ``TrainConfig.to_dict()``)."""
+    from bmp_ray.cluster import route_warnings
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    route_warnings()
     train(TrainConfig.from_dict(config), RaySession())
