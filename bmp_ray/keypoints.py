@@ -70,3 +70,21 @@ def _layout(k: int):
 def one_based(links: Sequence[tuple[int, int]]) -> list[list[int]]:
     """Skeleton links as COCO and PoseTrack files write them (1-based lists)."""
     return [[a + 1, b + 1] for a, b in links]
+
+
+def pose_score(keypoints):
+    """A person's pose score: the mean score of its 17 COCO keypoints.
+
+    Args:
+        keypoints: (K, 3) or (N, K, 3) x, y, score with K >= 17.
+
+    Returns:
+        a float for one person, an (N,) float32 array for N.
+    """
+    import numpy as np
+
+    k = np.asarray(keypoints, np.float32)
+    if k.ndim not in (2, 3) or k.shape[-1] != 3 or k.shape[-2] < 17:
+        raise ValueError(f"pose_score: expected (K >= 17, 3) or (N, K >= 17, 3) keypoints, got shape {k.shape}")
+    s = k[..., :17, 2].mean(axis=-1)
+    return float(s) if k.ndim == 2 else s.astype(np.float32)

@@ -8,10 +8,12 @@ placeholder person. Arrays are made read-only, so a ``FrameResult`` is frozen al
 from __future__ import annotations
 
 import dataclasses
+from typing import Sequence
 
 import numpy as np
 
 from bmp_ray import masks as _masks
+from bmp_ray.keypoints import pose_score
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
@@ -22,7 +24,7 @@ def _readonly(a: np.ndarray) -> np.ndarray:
     return a
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
+@dataclasses.dataclass(frozen=True, eq=False, kw_only=True)
 class FrameResult:
     """People found in one frame.
 
@@ -101,9 +103,11 @@ class FrameResult:
               num_keypoints: int = 17) -> "FrameResult":
         """A frame with nobody in it."""
         z = np.zeros
-        return cls(video_id, frame_index, pts_s, height, width, z((0, 4), np.float32), z(0, np.float32),
-                   z((0, num_keypoints, 3), np.float32), z(0, np.float32), z(0, object), z(0, np.float32),
-                   z(0, object), z(0, np.int8), z(0, np.int64))
+        return cls(video_id=video_id, frame_index=frame_index, pts_s=pts_s, height=height, width=width,
+                   boxes=z((0, 4), np.float32), box_scores=z(0, np.float32),
+                   keypoints=z((0, num_keypoints, 3), np.float32), pose_scores=z(0, np.float32),
+                   masks=z(0, object), mask_scores=z(0, np.float32), det_masks=z(0, object),
+                   iterations=z(0, np.int8), track_ids=z(0, np.int64))
 
     @classmethod
     def from_dense(cls, video_id: str, frame_index: int, pts_s: float, *, boxes, box_scores, keypoints,
@@ -115,12 +119,41 @@ class FrameResult:
             raise ValueError(f"FrameResult.from_dense: masks must be (N, H, W), got {masks.shape}")
         n, h, w = masks.shape
         kpts = np.asarray(keypoints, np.float32)
-        pose_scores = kpts[:, :17, 2].mean(axis=1) if n else np.zeros(0, np.float32)
         det = [b""] * n if det_masks is None else _masks.encode(det_masks)
-        tracks = np.full(n, -1, np.int64) if track_ids is None else track_ids
-        return cls(video_id, frame_index, pts_s, h, w, boxes, box_scores, kpts, pose_scores,
-                   np.array(_masks.encode(masks), object), mask_scores,
-                   np.array(det, object), iterations, tracks)
+        return cls.from_rle(video_id, frame_index, pts_s, h, w, boxes=boxes, box_scores=box_scores,
+                            keypoints=kpts, masks=np.array(_masks.encode(masks), object),
+                            mask_scores=mask_scores, det_masks=np.array(det, object), iterations=iterations,
+                            track_ids=track_ids)
+
+    @classmethod
+    def from_rle(cls, video_id: str, frame_index: int, pts_s: float, height: int, width: int, *, boxes,
+                 box_scores, keypoints, masks, mask_scores, iterations, det_masks=None, pose_scores=None,
+                 track_ids=None) -> "FrameResult":
+        """Build from COCO RLE counts at (height, width); ``pose_scores`` default to the mean of the 17 COCO
+        keypoint scores (``keypoints.pose_score``), ``det_masks`` to none (``b""``), ``track_ids`` to -1."""
+        kpts = np.asarray(keypoints, np.float32)
+        n = len(np.asarray(box_scores))
+        if pose_scores is None:
+            pose_scores = pose_score(kpts) if n else np.zeros(0, np.float32)
+        return cls(video_id=video_id, frame_index=frame_index, pts_s=pts_s, height=height, width=width,
+                   boxes=boxes, box_scores=box_scores, keypoints=kpts, pose_scores=pose_scores, masks=masks,
+                   mask_scores=mask_scores, det_masks=np.array([b""] * n, object) if det_masks is None else det_masks,
+                   iterations=iterations, track_ids=np.full(n, -1, np.int64) if track_ids is None else track_ids)
+
+    @classmethod
+    def concat(cls, results: "Sequence[FrameResult]") -> "FrameResult":
+        """The people of several results of the same frame (same video, index and size), in order."""
+        if not results:
+            raise ValueError("FrameResult.concat: expected at least one result, got none")
+        first = results[0]
+        key = (first.video_id, first.frame_index, first.height, first.width, first.num_keypoints)
+        for r in results[1:]:
+            got = (r.video_id, r.frame_index, r.height, r.width, r.num_keypoints)
+            if got != key:
+                raise ValueError(f"FrameResult.concat: expected results of frame {key}, got {got}")
+        cols = {f.name: np.concatenate([getattr(r, f.name) for r in results]) for f in dataclasses.fields(cls)
+                if isinstance(getattr(first, f.name), np.ndarray)}
+        return dataclasses.replace(first, **cols)
 
     # -- access ------------------------------------------------------------------------------------
 

@@ -40,3 +40,16 @@ def test_posetrack_names_and_skeleton_are_the_shared_files(shared_data):
     cat = json.loads((shared_data / "posetrack18" / "012834_mpii_test.json").read_text())["categories"][0]
     assert list(kp.POSETRACK_NAMES) == cat["keypoints"]
     assert kp.one_based(kp.POSETRACK_SKELETON) == cat["skeleton"]
+
+
+def test_pose_score_is_the_mean_of_the_17_coco_keypoint_scores():
+    import numpy as np
+
+    k = np.zeros((2, 21, 3), np.float32)
+    k[0, :17, 2] = 0.5
+    k[0, 17:, 2] = 1.0  # the 4 extra keypoints do not count
+    k[1, :17, 2] = np.arange(17) / 16
+    np.testing.assert_allclose(kp.pose_score(k), [0.5, 0.5])
+    assert kp.pose_score(k[0]) == pytest.approx(0.5) and isinstance(kp.pose_score(k[0]), float)
+    with pytest.raises(ValueError, match=r"expected \(K >= 17, 3\)"):
+        kp.pose_score(np.zeros((2, 5, 3)))

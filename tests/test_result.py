@@ -27,8 +27,10 @@ def test_from_dense_validates_and_freezes():
 
 def test_callers_arrays_are_not_frozen():
     boxes = np.zeros((1, 4), np.float32)
-    FrameResult("v", 0, 0.0, 4, 4, boxes, np.zeros(1), np.zeros((1, 17, 3)), np.zeros(1), np.array([b"4"], object),
-                np.zeros(1), np.array([b""], object), np.ones(1, np.int8), np.full(1, -1))
+    FrameResult(video_id="v", frame_index=0, pts_s=0.0, height=4, width=4, boxes=boxes, box_scores=np.zeros(1),
+                keypoints=np.zeros((1, 17, 3)), pose_scores=np.zeros(1), masks=np.array([b"4"], object),
+                mask_scores=np.zeros(1), det_masks=np.array([b""], object), iterations=np.ones(1, np.int8),
+                track_ids=np.full(1, -1))
     boxes[0, 0] = 1.0  # still writable
 
 
@@ -74,3 +76,30 @@ def test_equals_tolerance():
 
     c = dataclasses.replace(b, boxes=b.boxes + 1e-5)
     assert not a.equals(c) and a.equals(c, atol=1e-4)
+
+
+def test_fields_are_keyword_only():
+    r, _ = make()
+    with pytest.raises(TypeError):
+        FrameResult(*[getattr(r, f) for f in ("video_id", "frame_index", "pts_s", "height", "width")])
+
+
+def test_concat_joins_the_people_of_one_frame_in_order():
+    r, m = make()
+    both = FrameResult.concat([r[:1], r[1:]])
+    assert both.equals(r)
+    np.testing.assert_array_equal(both.mask_array(), m)
+    other = FrameResult.empty("v", r.frame_index + 1, 0.0, r.height, r.width)
+    with pytest.raises(ValueError, match="expected results of frame"):
+        FrameResult.concat([r, other])
+    with pytest.raises(ValueError, match="at least one"):
+        FrameResult.concat([])
+
+
+def test_from_rle_defaults_the_pose_score_detector_masks_and_track_ids():
+    r, _ = make()
+    got = FrameResult.from_rle(r.video_id, r.frame_index, r.pts_s, r.height, r.width, boxes=r.boxes,
+                               box_scores=r.box_scores, keypoints=r.keypoints, masks=r.masks,
+                               mask_scores=r.mask_scores, iterations=r.iterations)
+    np.testing.assert_allclose(got.pose_scores, r.keypoints[:, :17, 2].mean(1), rtol=1e-6)
+    assert list(got.det_masks) == [b""] * len(r) and (got.track_ids == -1).all()

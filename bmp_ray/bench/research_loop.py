@@ -15,6 +15,7 @@ import numpy as np
 
 from bmp_ray.bmp.config import BMPConfig
 from bmp_ray.bmp.rules import pose_nms, select_prompts
+from bmp_ray.keypoints import pose_score
 from bmp_ray.models.detector import fit_masks, select_people
 from bmp_ray.models.pose import DIM_BACKGROUND, fill_holes
 
@@ -51,7 +52,7 @@ def research_loop(frame: np.ndarray, detector, pose, sam, config: BMPConfig) -> 
             (res,) = inference_topdown(pose.model, np.ascontiguousarray(dimmed[..., ::-1]), boxes[j][None], "xyxy")
             k = np.concatenate([res.pred_instances.keypoints[0], res.pred_instances.keypoint_scores[0][:, None]], 1)
             new.append({"box": boxes[j], "box_score": float(inst.scores[j]), "kpts": k,
-                        "score": float(k[:17, 2].mean()), "iteration": it})
+                        "score": pose_score(k), "iteration": it})
         everyone = people + new
         alive = pose_nms(np.stack([p["kpts"] for p in everyone]), np.stack([p["box"] for p in everyone]),
                          config.oks_thr, config.oks_vis_thr)

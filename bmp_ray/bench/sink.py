@@ -104,10 +104,11 @@ def synthetic_result(frame_index: int, people: int, video_id: str = VIDEO_ID):
     kpts[..., 0] = rng.uniform(0, WIDTH, (people, KEYPOINTS))
     kpts[..., 1] = rng.uniform(0, HEIGHT, (people, KEYPOINTS))
     kpts[..., 2] = rng.uniform(0, 1, (people, KEYPOINTS))
-    return FrameResult(video_id, frame_index, frame_index / FPS, HEIGHT, WIDTH,
-                       _masks.to_bbox(refined, HEIGHT, WIDTH), rng.uniform(0.3, 1, people).astype(np.float32),
-                       kpts, kpts[:, :17, 2].mean(axis=1), refined, rng.uniform(0.5, 1, people).astype(np.float32),
-                       det, rng.integers(1, 3, people).astype(np.int8), np.full(people, -1, np.int64))
+    return FrameResult.from_rle(video_id, frame_index, frame_index / FPS, HEIGHT, WIDTH,
+                                boxes=_masks.to_bbox(refined, HEIGHT, WIDTH),
+                                box_scores=rng.uniform(0.3, 1, people).astype(np.float32), keypoints=kpts,
+                                masks=refined, mask_scores=rng.uniform(0.5, 1, people).astype(np.float32),
+                                det_masks=det, iterations=rng.integers(1, 3, people).astype(np.int8))
 
 
 def work_items(n_frames: int, segment_frames: int) -> list[tuple[str, int, int, int]]:

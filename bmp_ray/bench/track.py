@@ -265,10 +265,10 @@ def synthesize(gt: dict, size: tuple[int, int], level: Level, seed: int, video_i
                 else:
                     kpts[[a, b]] = kpts[[b, a]]
         rle = np.array(masks, object)
-        out.append(FrameResult(video_id, f, (f - 1) / 30.0, height, width, boxes.astype(np.float32),
-                               scores.astype(np.float32), kpts, kpts[:, :, 2].mean(1), rle,
-                               np.full(n, 0.9, np.float32), np.array([b""] * n, object), np.ones(n, np.int8),
-                               np.full(n, -1, np.int64)))
+        out.append(FrameResult.from_rle(video_id, f, (f - 1) / 30.0, height, width, boxes=boxes.astype(np.float32),
+                                        box_scores=scores.astype(np.float32), keypoints=kpts,
+                                        pose_scores=kpts[:, :, 2].mean(1), masks=rle,
+                                        mask_scores=np.full(n, 0.9, np.float32), iterations=np.ones(n, np.int8)))
     return out
 
 

@@ -27,6 +27,7 @@ import torch
 from bmp_ray import masks as _masks
 from bmp_ray.bmp.config import BMPConfig
 from bmp_ray.bmp.rules import pose_nms, select_prompts
+from bmp_ray.keypoints import pose_score
 from bmp_ray.models.common import check_frames
 from bmp_ray.result import FrameResult
 
@@ -201,7 +202,7 @@ def segment_step(sam, frames: Sequence[FrameState], iteration: int, config: BMPC
         s.dets = s.kpts = None
         if d is None or len(d) == 0:
             continue
-        new = [_Person(d.boxes[j], float(d.scores[j]), d.masks[j], k[j], float(k[j, :17, 2].mean()), iteration)
+        new = [_Person(d.boxes[j], float(d.scores[j]), d.masks[j], k[j], pose_score(k[j]), iteration)
                for j in range(len(d))]
         everyone = s.people + new
         alive = pose_nms(np.stack([p.kpts for p in everyone]), np.stack([p.box for p in everyone]),
@@ -245,11 +246,12 @@ def frame_result(s: FrameState, video_id: str, index: int, pts: float) -> FrameR
         rles.append(_masks.encode(full)[0])
         full[y0:y1, x0:x1] = False
     ps = s.people
-    return FrameResult(
-        video_id, index, pts, h, w, np.stack([p.box for p in ps]), np.array([p.box_score for p in ps]),
-        np.stack([p.kpts for p in ps]), np.array([p.score for p in ps]), np.array(rles, object),
-        np.array([p.mask_score for p in ps]), np.array([p.det_mask for p in ps], object),
-        np.array([p.iteration for p in ps], np.int8), np.full(len(ps), -1, np.int64))
+    return FrameResult.from_rle(
+        video_id, index, pts, h, w, boxes=np.stack([p.box for p in ps]),
+        box_scores=np.array([p.box_score for p in ps]), keypoints=np.stack([p.kpts for p in ps]),
+        pose_scores=np.array([p.score for p in ps]), masks=np.array(rles, object),
+        mask_scores=np.array([p.mask_score for p in ps]), det_masks=np.array([p.det_mask for p in ps], object),
+        iterations=np.array([p.iteration for p in ps], np.int8))
 
 
 class BMPLoop:

@@ -181,8 +181,10 @@ def results_from_arrow(frames: pa.Table, poses: pa.Table) -> list[FrameResult]:
         sl = slice(row, row + count)
         if keys[sl] != [(vid, fi)] * count:
             raise SchemaError(f"frames table says {count} people in {vid} frame {fi}; the poses table disagrees")
-        out.append(FrameResult(vid, fi, t, h, w, boxes[sl], num("bbox_score")[sl], kpts[sl], num("pose_score")[sl],
-                               rle[sl], num("mask_score")[sl], det[sl], num("iteration")[sl], tracks[sl]))
+        out.append(FrameResult.from_rle(vid, fi, t, h, w, boxes=boxes[sl], box_scores=num("bbox_score")[sl],
+                                        keypoints=kpts[sl], pose_scores=num("pose_score")[sl], masks=rle[sl],
+                                        mask_scores=num("mask_score")[sl], det_masks=det[sl],
+                                        iterations=num("iteration")[sl], track_ids=tracks[sl]))
         row += count
     if row != len(keys):
         raise SchemaError(f"the poses table has {len(keys) - row} rows for frames missing from the frames table")

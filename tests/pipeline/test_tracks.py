@@ -27,9 +27,10 @@ def person_frame(index, boxes, ids):
     n = len(boxes)
     k = np.zeros((n, 17, 3), np.float32)
     k[:, :, :2] = np.asarray(boxes, np.float32)[:, None, :2]
-    return FrameResult("v.mp4", index, index / 10, 100, 100, np.asarray(boxes, np.float32), np.full(n, 0.9),
-                       k, np.full(n, 0.5), np.array([b"0"] * n, object), np.full(n, 0.9), np.array([b""] * n, object),
-                       np.ones(n, np.int8), np.asarray(ids, np.int64))
+    return FrameResult.from_rle("v.mp4", index, index / 10, 100, 100, boxes=np.asarray(boxes, np.float32),
+                                box_scores=np.full(n, 0.9), keypoints=k, pose_scores=np.full(n, 0.5),
+                                masks=np.array([b"0"] * n, object), mask_scores=np.full(n, 0.9),
+                                iterations=np.ones(n, np.int8), track_ids=np.asarray(ids, np.int64))
 
 
 def test_tracks_table_holds_detected_rows_with_their_person_index_then_interpolated_rows():

@@ -28,9 +28,8 @@ def frame(index: int, boxes, scores=None, kpts=None, masks=None) -> FrameResult:
             masks[j] &= ~taken
             taken |= masks[j]
     rle = np.array(_masks.encode(masks) if n else [], object)
-    return FrameResult("v.mp4", index, index / 30.0, H, W, boxes, scores, kpts, kpts[:, :17, 2].mean(1), rle,
-                       np.full(n, 0.9, np.float32), np.array([b""] * n, object), np.ones(n, np.int8),
-                       np.full(n, -1, np.int64))
+    return FrameResult.from_rle("v.mp4", index, index / 30.0, H, W, boxes=boxes, box_scores=scores, keypoints=kpts,
+                                masks=rle, mask_scores=np.full(n, 0.9, np.float32), iterations=np.ones(n, np.int8))
 
 
 def walkers(frames: int, people: int = 2, gap: int = 60, speed: float = 1.0, skip=()) -> list[FrameResult]:
