@@ -17,17 +17,28 @@
 from __future__ import annotations
 
 import argparse
+import ast
 import importlib
+import importlib.util
 import json
 import logging
+import os
 import sys
 from typing import Sequence
 
+from bmp_ray.cluster import VERBOSE_ENV, route_warnings
 from bmp_ray.errors import BmpRayError, VideoError
 
 log = logging.getLogger("bmp_ray")
 BENCHMARKS = {"decode": "bmp_ray.bench.decode", "stages": "bmp_ray.bench.stages", "loop": "bmp_ray.bench.loop",
               "pipeline": "bmp_ray.bench.pipeline", "sink": "bmp_ray.bench.sink", "track": "bmp_ray.bench.track"}
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``bmp-ray run: error: ... (see bmp-ray run --help)``, exit 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def emit(text: str) -> None:
@@ -101,7 +112,10 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="a TOML or YAML run config (see README)")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override any config field, e.g. sam.num_gpus=0.5 (repeatable)")
-    p.add_argument("--preset", help="model set: bmp (official, default) or test (small variants)")
+    from bmp_ray.pipeline.config import PRESETS
+
+    p.add_argument("--preset", choices=sorted(PRESETS),
+                   help="model set: bmp (official, default), test (small variants) or another preset")
     p.add_argument("--weights", help="checkpoint folder in the official layout (default: hub cache)")
     p.add_argument("--offline", action="store_true", help="never download weights")
     p.add_argument("--stride", type=int, help="keep every Nth frame")
@@ -177,8 +191,24 @@ def _cmd_weights(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="bmp-ray", description="BBox-Mask-Pose over video archives on Ray.")
+def _summary(modname: str) -> str:
+    """The first line of a module's docstring, read from its source without importing it."""
+    spec = importlib.util.find_spec(modname)
+    with open(spec.origin, encoding="utf-8") as f:
+        doc = ast.get_docstring(ast.parse(f.read())) or ""
+    return doc.strip().splitlines()[0] if doc.strip() else modname
+
+
+def _bench_named(argv: Sequence[str]) -> str | None:
+    """The NAME of ``bmp-ray [-v] bench NAME ...`` in ``argv``, else None."""
+    words = [a for a in argv if not a.startswith("-")]
+    return words[1] if len(words) > 1 and words[0] == "bench" else None
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; ``argv`` (default ``sys.argv[1:]``) names the one benchmark whose options are loaded."""
+    bench = _bench_named(sys.argv[1:] if argv is None else argv)
+    p = Parser(prog="bmp-ray", description="BBox-Mask-Pose over video archives on Ray.")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -229,10 +259,10 @@ def build_parser() -> argparse.ArgumentParser:
     pb = sub.add_parser("bench", help="side-by-side benchmarks (see README)")
     bsub = pb.add_subparsers(dest="name", required=True, metavar="NAME")
     for name, modname in BENCHMARKS.items():
-        mod = importlib.import_module(modname)
-        b = bsub.add_parser(name, help=(mod.__doc__ or "").strip().splitlines()[0])
+        b = bsub.add_parser(name, help=_summary(modname))
         b.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-        mod.add_arguments(b)
+        if name == bench:  # only the benchmark asked for is imported (they import torch, Ray, ...)
+            importlib.import_module(modname).add_arguments(b)
     pb.set_defaults(func=_cmd_bench)
 
     from bmp_ray.export.commands import add_parsers  # render, export, report (it imports emit from here)
@@ -242,11 +272,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser(argv).parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose + 1, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    logging.captureWarnings(True)  # library warnings (deprecations...) become log records: shown with -v
-    logging.getLogger("py.warnings").setLevel(logging.WARNING if args.verbose else logging.ERROR)
+    if args.verbose:
+        os.environ[VERBOSE_ENV] = "1"  # a local Ray started by this process passes it to its workers
+    route_warnings(bool(args.verbose))  # library warnings (deprecations...) become log records: shown with -v
     try:
         return args.func(args)
     except BmpRayError as exc:

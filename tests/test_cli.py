@@ -4,7 +4,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from bmp_ray.cli import main
+from bmp_ray.pipeline.config import PRESETS
 
 
 def lines(capsys):
@@ -43,7 +46,7 @@ def test_errors_exit_2_with_a_message(capsys, tmp_path, caplog):
 def test_run_command_writes_output_and_prints_a_summary(tmp_path, shared_data):
     from bmp_ray.models.synth import synthesize
 
-    synthesize(tmp_path / "w", ["rtmdet-ins-tiny", "maskpose-tiny", "sam-tiny"])
+    synthesize(tmp_path / "w", list(PRESETS["test"].values()))
     out = tmp_path / "out"
     proc = subprocess.run(
         [str(Path(sys.executable).parent / "bmp-ray"), "run", str(shared_data / "images" / "coco"),
@@ -60,3 +63,64 @@ def test_run_command_names_a_bad_setting(tmp_path):
                            "--set", "sam.num_gpus=many"], capture_output=True, text=True)
     assert proc.returncode == 2 and "sam.num_gpus: expected float, got 'many'" in proc.stderr
     assert proc.stdout == ""
+
+
+def _one_line_error(capsys, caplog) -> str:
+    err = capsys.readouterr().err.strip().splitlines() + [r.getMessage() for r in caplog.records
+                                                        if r.levelname == "ERROR"]
+    assert len(err) == 1, err
+    assert "Traceback" not in err[0]
+    return err[0]
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["probe"], "the following arguments are required: paths"),
+    (["run", "x.mp4", "--out", "o", "--stride", "two"], "--stride: invalid int value: 'two'"),
+    (["run", "x.mp4", "--out", "o", "--preset", "nope"], "--preset: invalid choice: 'nope'"),
+    (["track"], "the following arguments are required: out"),
+    (["train", "--workers", "some"], "--workers: invalid int value"),
+    (["maskout-preview", "a.json"], "the following arguments are required"),
+    (["bench", "nope"], "invalid choice: 'nope'"),
+    (["bench", "decode", "--repeats", "x"], "--repeats: invalid int value"),
+    (["weights", "synth"], "the following arguments are required: --out"),
+    (["render", "out", "--opacity", "2"], "--opacity: expected a number in (0, 1], got 2.0"),
+    (["export", "out", "--format", "csv", "--out", "x"], "--format: invalid choice: 'csv'"),
+    (["report"], "the following arguments are required: OUT"),
+    (["frobnicate"], "invalid choice: 'frobnicate'"),
+])
+def test_every_command_exits_2_on_a_bad_argument_with_one_line(argv, says, capsys, caplog):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    line = _one_line_error(capsys, caplog)
+    assert says in line and line.startswith("bmp-ray") and "--help" in line
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["track", "{tmp}/no-run"], "no-run"),
+    (["train", "--set", "optim.lr=fast"], "optim.lr"),
+    (["maskout-preview", "{tmp}/none.json", "{tmp}", "--out", "{tmp}/p.png"], "none.json"),
+    (["maskout-preview", "{tmp}/none.json", "{tmp}", "--out", "{tmp}/p.png", "--draws", "0"], "draws"),
+    (["weights", "fetch", "no-such-model"], "no-such-model"),
+    (["render", "{tmp}/no-run"], "no-run"),
+    (["export", "{tmp}/no-run", "--format", "coco", "--out", "{tmp}/r.json"], "no-run"),
+    (["report", "{tmp}/no-run", "--out", "{tmp}/rep"], "no-run"),
+    (["run", "{tmp}/a/x.mp4", "{tmp}/b/x.mp4", "--out", "{tmp}/o", "--no-ray", "--preset", "test", "--weights",
+      "{weights}"], "same video_id"),
+    (["maskout-preview", "{tmp}/none.json", "{tmp}", "--out", "{tmp}/p.gif"], "expected a .jpg or .png"),
+])
+def test_every_command_exits_2_on_a_bad_input_with_one_line(argv, says, capsys, caplog, tmp_path, test_weights):
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+        (tmp_path / sub / "x.mp4").write_bytes(b"not a video")
+    argv = [a.replace("{tmp}", str(tmp_path)).replace("{weights}", str(test_weights)) for a in argv]
+    assert main(argv) == 2
+    assert says in _one_line_error(capsys, caplog)
+
+
+def test_probe_imports_neither_torch_nor_mmcv(make_video):
+    code = ("import sys; from bmp_ray.cli import main; rc = main(['probe', sys.argv[1]]); "
+            "bad = [m for m in ('torch', 'mmcv', 'mmdet', 'mmpose', 'ray') if m in sys.modules]; "
+            "print(rc, bad, file=sys.stderr)")
+    r = subprocess.run([sys.executable, "-c", code, str(make_video(n=2))], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stderr.strip().splitlines()[-1] == "0 []", r.stderr[-2000:]

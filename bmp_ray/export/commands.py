@@ -14,12 +14,10 @@ import argparse
 import json
 import logging
 import os
-import sys
-from typing import Sequence
 
 from bmp_ray.cli import emit
-from bmp_ray.errors import BmpRayError, ConfigError, OutputError
-from bmp_ray.video.sources import is_url
+from bmp_ray.errors import ConfigError, OutputError
+from bmp_ray.fs import is_url
 
 log = logging.getLogger(__name__)
 
@@ -137,18 +135,3 @@ def add_parsers(sub) -> None:
                     help="folder for index.html and PNGs (default ./report)")
     pp.set_defaults(func=_cmd_report)
 
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """These three commands alone (as ``bmp_ray.cli.main`` runs them): exit code 2 on a ``BmpRayError``."""
-    p = argparse.ArgumentParser(prog="bmp-ray")
-    add_parsers(p.add_subparsers(dest="command", required=True))
-    args = p.parse_args(argv)
-    try:
-        return args.func(args)
-    except BmpRayError as exc:
-        logging.getLogger("bmp_ray").error("%s", exc)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

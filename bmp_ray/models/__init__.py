@@ -1,1 +1,2 @@
-"""Models: checkpoint resolution and loading (the model registry and stages come with issue #3)."""
+"""Models: the registry (``registry``), checkpoint resolution and loading (``weights``, ``build``), seeded
+test checkpoints (``synth``) and the stage objects (``detector``, ``pose``, ``sam``)."""

@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from bmp_ray.errors import ConfigError
 from bmp_ray.train.det_data import MaskOutPeople, compose, load_instances
 from bmp_ray.train.maskout import COVERED
 
@@ -42,10 +43,10 @@ def maskout_preview(ann_file: str | os.PathLike, img_dir: str | os.PathLike, out
     from bmp_ray.models.build import mm_config
 
     if draws < 1 or width < 100:
-        raise ValueError(f"maskout_preview: expected draws >= 1 and width >= 100, got {draws} and {width}")
+        raise ConfigError(f"maskout_preview: expected draws >= 1 and width >= 100, got {draws} and {width}")
     out = Path(out)
     if out.suffix.lower() not in (".jpg", ".jpeg", ".png"):
-        raise ValueError(f"{out}: expected a .jpg or .png path for the picture")
+        raise ConfigError(f"{out}: expected a .jpg or .png path for the picture")
     steps = mm_config(registry.get("rtmdet-ins-l-bmp")).train_pipeline
     load = compose(steps[:[t["type"] for t in steps].index("MaskOutPeople")])  # training's own loading
     mask_out = MaskOutPeople(p_none, p_all, covered)

@@ -8,10 +8,10 @@ import json
 import pytest
 from pycocotools.coco import COCO
 
+from bmp_ray.cli import main
 from bmp_ray.export import output_name, write_manifest, write_results
 from bmp_ray.export.coco import CATEGORY, file_name, load_images, mapping_path
 from bmp_ray.export.coco_eval import ground_truth_results, load_ground_truth
-from bmp_ray.export.commands import main
 from bmp_ray.export.read import read_results
 from tests.export.runs import FRAMES, IMAGE, VIDEO
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from bmp_ray import keypoints as kp
+from bmp_ray.cli import main
 from bmp_ray.export import output_name
-from bmp_ray.export.commands import main
 from bmp_ray.export.posetrack import to_posetrack, vid_id
 from bmp_ray.export.read import read_results
 from tests.export.runs import FRAMES, IMAGE, VIDEO, tracked_copy, untracked_copy

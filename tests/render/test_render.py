@@ -5,8 +5,8 @@ import cv2
 import numpy as np
 import pytest
 
+from bmp_ray.cli import main
 from bmp_ray.export import output_name
-from bmp_ray.export.commands import main
 from bmp_ray.export.read import read_results, read_run, run_sampling
 from bmp_ray.video.decode import FrameReader
 from tests.export.runs import FPS, FRAMES, IMAGE, SIZE, VIDEO, drawn_copy

@@ -5,8 +5,8 @@ import html.parser
 import numpy as np
 from PIL import Image
 
+from bmp_ray.cli import main
 from bmp_ray.export import output_name
-from bmp_ray.export.commands import main
 from bmp_ray.report.stats import collect
 from tests.export.runs import BAD, FRAMES, IMAGE, VIDEO, tracked_copy, untracked_copy
 
