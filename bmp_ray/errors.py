@@ -13,7 +13,7 @@ class VideoError(BmpRayError):
     Attributes:
         path: the input as the user gave it (local path or URL).
         cause: a short machine-readable reason: ``missing``, ``empty``, ``not_video``, ``corrupt``,
-            ``truncated``, ``unsupported_codec``, ``unreadable``, ``too_large``, ``bad_request``.
+            ``truncated``, ``unsupported_codec``, ``unreadable``, ``too_large``.
     """
 
     def __init__(self, path: str, cause: str, detail: str):

@@ -1,4 +1,4 @@
-"""The BMP rules as pure numpy functions: OKS pose NMS, SAM prompt selection, exclusive masks, mask-out.
+"""The BMP rules as pure numpy functions: OKS pose NMS and SAM prompt selection.
 
 Pose NMS and prompt selection are exactly ``shared/spec/bmp-method.md``'s "Pose NMS, exactly" and
 "SAM prompts, exactly": the research code (release 1.1.0) with its named defects fixed. Where the
@@ -129,42 +129,3 @@ def select_prompts(kpts: np.ndarray, thr: float, most: int, percentile: float) -
         c[pick] = -1.0
     return xy[chosen].astype(np.float32)
 
-
-def exclusive(new_masks: np.ndarray, new_scores: np.ndarray, old_masks: np.ndarray,
-              old_scores: np.ndarray) -> np.ndarray:
-    """New people's masks with every pixel another person claims more strongly removed.
-
-    Each pixel belongs to the person with the highest mask x score (binary masks, score = SAM's
-    predicted IoU); ties go to the earlier person (old before new, then by index). Only the new masks
-    change: an old person keeps its pixels even where a new one scores higher.
-
-    Args:
-        new_masks: (N, h, w) bool; old_masks: (M, h, w) bool, the same window of the frame.
-        new_scores: (N,); old_scores: (M,).
-
-    Returns:
-        (N, h, w) bool.
-    """
-    masks = np.concatenate([old_masks, new_masks]).astype(bool, copy=False)
-    scores = np.concatenate([old_scores, new_scores]).astype(np.float64)
-    m = len(old_masks)
-    out = new_masks.astype(bool, copy=True)
-    if len(masks) < 2:
-        return out
-    value = np.where(masks, scores[:, None, None], -np.inf)
-    owner = np.argmax(value, axis=0)  # the first (earliest) maximum wins ties
-    for i in range(len(new_masks)):
-        out[i] &= owner == m + i
-    return out
-
-
-def mask_out(frame: np.ndarray, masks: np.ndarray) -> np.ndarray:
-    """A copy of ``frame`` (H, W, 3) with the pixels of any of ``masks`` (N, H, W) painted (0, 0, 0).
-
-    Only mask pixels change: no dilation, no drawn labels (the research code writes a text label into
-    the image it gives to the second detection pass).
-    """
-    out = frame.copy()
-    if len(masks):
-        out[np.any(masks, axis=0)] = 0
-    return out

@@ -145,9 +145,9 @@ def test_one_iteration_config(stages, shared_data):
 
 
 def test_windowed_bookkeeping_equals_the_dense_rule():
-    """The loop's box-window exclusivity gives exactly ``rules.exclusive`` on full-frame masks."""
+    """The loop's box-window exclusivity gives exactly the full-frame oracle ``tests.bmp.oracles.exclusive``."""
     from bmp_ray.bmp.loop import FrameState, _Person, _window
-    from bmp_ray.bmp.rules import exclusive
+    from tests.bmp.oracles import exclusive
 
     rng = np.random.default_rng(3)
     h, w = 40, 60

@@ -4,12 +4,11 @@ import pytest
 from bmp_ray.bmp.rules import (
     COCO_SIGMAS,
     box_areas,
-    exclusive,
-    mask_out,
     oks_matrix,
     pose_nms,
     select_prompts,
 )
+from tests.bmp.oracles import exclusive
 
 
 def person(cx, cy, spread=10.0, score=0.9, n_vis=17, seed=0):
@@ -316,12 +315,3 @@ def test_exclusive_masks_only_change_the_new_ones():
     tie = exclusive(new[:1], np.array([0.5]), old, np.array([0.5]))
     assert not tie[0][:, 2].any()  # a tie goes to the earlier (old) person
 
-
-def test_mask_out_paints_exactly_the_mask_pixels_black():
-    frame = np.full((5, 7, 3), 200, np.uint8)
-    m = np.zeros((2, 5, 7), bool)
-    m[0, 1, 1] = m[1, 3, 2:5] = True
-    out = mask_out(frame, m)
-    assert (out[m.any(0)] == 0).all() and (out[~m.any(0)] == 200).all()
-    assert (frame == 200).all()  # the input is untouched
-    assert (mask_out(frame, np.zeros((0, 5, 7), bool)) == frame).all()
