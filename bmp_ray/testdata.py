@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bmp_ray.boxes import coco_boxes
+
 ENV = "BMP_RAY_TEST_DATA"
 
 
@@ -54,8 +56,7 @@ def annotated_images(root: Path, subset: str = "coco") -> list[AnnotatedImage]:
     out = []
     for img in sorted(data["images"], key=lambda i: i["id"]):
         anns = by_image.get(img["id"], [])
-        boxes = np.array([a["bbox"] for a in anns], np.float32).reshape(-1, 4)
-        boxes[:, 2:] += boxes[:, :2]
+        boxes = coco_boxes(anns)
         kpts = np.array([a.get("keypoints", [0] * 51) for a in anns], np.float32).reshape(-1, 17, 3)
         bgr = cv2.imread(str(folder / img["file_name"]), cv2.IMREAD_COLOR)
         if bgr is None:

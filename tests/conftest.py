@@ -83,7 +83,8 @@ def corrupt_packets(src: Path, dst: Path, packets: list[int]) -> Path:
 def test_weights(tmp_path_factory):
     """Seeded random checkpoints of the three test variants the pipeline runs, official layout."""
     from bmp_ray.models.synth import synthesize
+    from bmp_ray.pipeline.config import PRESETS
 
     out = tmp_path_factory.mktemp("pipeline-weights")
-    synthesize(out, ["rtmdet-ins-tiny", "maskpose-tiny", "sam-tiny"])
+    synthesize(out, list(PRESETS["test"].values()))
     return out

@@ -21,6 +21,7 @@ from pycocotools import mask as coco_mask
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from bmp_ray.boxes import coco_boxes
 from bmp_ray.keypoints import COCO_NAMES
 from bmp_ray.result import FrameResult
 
@@ -127,8 +128,7 @@ def ground_truth_results(gt: COCO, image_ids: Sequence[int] | None = None) -> tu
         anns = gt.loadAnns(gt.getAnnIds(imgIds=image_id))
         h, w = int(info["height"]), int(info["width"])
         n = len(anns)
-        boxes = np.array([a["bbox"] for a in anns], np.float32).reshape(n, 4)
-        boxes[:, 2:] += boxes[:, :2]
+        boxes = coco_boxes(anns)
         kpts = np.array([a.get("keypoints", [0] * 51) for a in anns], np.float32).reshape(n, 17, 3)
         kpts[:, :, 2] = (kpts[:, :, 2] > 0).astype(np.float32)
         masks = np.stack([gt.annToMask(a).astype(bool) for a in anns]) if n else np.zeros((0, h, w), bool)

@@ -26,6 +26,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from bmp_ray.boxes import coco_boxes
 from bmp_ray.export.coco_eval import cocoeval, load_ground_truth
 from bmp_ray.masks import encode, from_segmentation
 from bmp_ray.models import registry
@@ -59,8 +60,7 @@ class KeypointValidator:
             anns = [a for a in self.gt.loadAnns(self.gt.getAnnIds(imgIds=image_id)) if not a.get("iscrowd")]
             if not anns:
                 continue
-            boxes = np.array([a["bbox"] for a in anns], np.float32).reshape(-1, 4)
-            boxes[:, 2:] += boxes[:, :2]
+            boxes = coco_boxes(anns)
             masks = [self.gt.annToRLE(a)["counts"] if a.get("segmentation") else b"" for a in anns]
             self.items.append((image_id, str(Path(img_dir) / info["file_name"]), boxes, masks))
 

@@ -6,12 +6,13 @@ from bmp_ray.models.detector import Detector
 from bmp_ray.models.pose import PoseEstimator
 from bmp_ray.models.sam import Segmenter
 from bmp_ray.models.synth import synthesize
+from bmp_ray.pipeline.config import PRESETS
 
 
 @pytest.fixture(scope="session")
 def stages(tmp_path_factory):
     out = tmp_path_factory.mktemp("bmp-weights")
-    synthesize(out, ["rtmdet-ins-tiny", "maskpose-tiny", "sam-tiny"])
+    synthesize(out, list(PRESETS["test"].values()))
     # at most 12 random "people" per pass keeps the loop tests quick (BMP's own cap is 40)
     return (Detector("rtmdet-ins-tiny", out, max_per_img=12), PoseEstimator("maskpose-tiny", out),
             Segmenter("sam-tiny", out))
