@@ -26,6 +26,7 @@ import numpy as np
 
 from bmp_ray.errors import ConfigError, VideoError
 from bmp_ray.fs import is_url, read_bytes
+from bmp_ray.video.ffmpeg_log import decoder_errors
 from bmp_ray.video.probe import (
     VideoInfo,
     describe,
@@ -216,10 +217,17 @@ class FrameReader:
                 yield 0, 0.0, np.asarray(img.convert("RGB"), dtype=np.uint8), 0
 
     def _pyav(self):
+        container, stream = self._open or open_container(self.source.uri, self.threads)
+        self._open = None
+        with decoder_errors() as ffmpeg:
+            yield from self._pyav_frames(container, stream)
+        if ffmpeg.messages:  # damage FFmpeg concealed (smeared frames) raises nothing: only its log says so
+            self._problem(f"damaged bitstream: the decoder reported {ffmpeg.summary()}; damaged frames are "
+                          "concealed and may look smeared")
+
+    def _pyav_frames(self, container, stream):
         s, info, uri = self.sampling, self.info, self.source.uri
         times, index = None, 0
-        container, stream = self._open or open_container(uri, self.threads)
-        self._open = None
         try:
             tb = float(stream.time_base)
             if s.start > 0:  # seek: the exact pts table turns decoded times back into frame indices

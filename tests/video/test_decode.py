@@ -178,3 +178,25 @@ def test_batches_kept_by_the_consumer_are_never_overwritten(make_video):
     np.testing.assert_array_equal(np.concatenate([b.frames for b in kept]), ref)
     views = [b.frames[0] for b in FrameReader(path, batch_size=4)]  # views keep their buffer alive too
     np.testing.assert_array_equal(np.stack(views), ref[::4])
+
+
+def test_damage_the_decoder_conceals_is_reported(make_video, tmp_path):
+    import av.logging
+
+    good = make_video(n=36, width=320, height=240)
+    with av.open(str(good)) as c:
+        pk = [(p.pos, p.size) for p in c.demux(video=0) if p.size]
+    data = bytearray(good.read_bytes())
+    for pos, size in pk[14:18]:  # a few flipped bytes inside slice data: nothing raises, FFmpeg conceals
+        for k in range(size // 3, size - 4, max(size // 8, 1)):
+            data[pos + k] ^= 0x55
+    bad = tmp_path / "flipped.mp4"
+    bad.write_bytes(bytes(data))
+    clean = FrameReader(str(good))
+    collect(clean)
+    assert clean.problems == []
+    reader = FrameReader(str(bad))
+    _, idx, _ = collect(reader)
+    assert len(idx) >= 30
+    assert any(p.startswith("damaged bitstream: the decoder reported") for p in reader.problems), reader.problems
+    assert av.logging.get_level() is None  # FFmpeg's own logging is quiet again
