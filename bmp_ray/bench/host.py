@@ -1,0 +1,315 @@
+"""``bmp-ray bench host``: host CPU per 1080p frame by component, and object-store bytes per frame.
+
+The pipeline's own stage classes (``pipeline.stages``: decode rows, then per BMP iteration the
+detector, pose and SAM stages, then the part writer) run in this process without Ray, on the first
+frames of a 1080p shared video, with the test variants' seeded random weights and the detector
+capped so that about ``--people`` people are kept per frame (``people / iterations`` per pass).
+Between operators every batch goes through the block Ray Data would store (``host_store``): its
+bytes are the object-store bytes of that operator, as ``bmp-ray bench pipeline`` reads them from
+Ray Data's stats (``--ray-check`` runs that benchmark on the same inputs for comparison).
+
+Host CPU (``time.process_time``: all threads, core-ms) and wall time are charged to components by
+timed wrappers (``host_meter``), each function's time net of the instrumented calls inside it:
+decode (PyAV to RGB rows; excluded from the goal), preprocessing, post-processing, RLE,
+serialisation, and "other" (the stages' row handling no wrapper covers); the model forwards are
+timed and excluded. torch runs on ``--threads`` threads (1 by default: core-ms then also read as
+wall ms).
+
+Two configurations on the same frames and stage objects: "today", every transport option the stage
+objects have (``host_store.OPTIONS``: SAM embedding precision, pose crop backend) at its old value,
+and "new", each at its new value (none found: new is today, ratio 1). Both are checked against the
+oracle, the single-process ``BMPLoop`` with today's settings on the same frames.
+Goals: host work at most 20 core-ms per frame outside decoding and forwards; object-store bytes per
+frame at most a quarter of today's; results equal to the oracle (today: exactly; new: within
+``TOLERANCE``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import pickle
+import platform
+import tempfile
+from collections import defaultdict
+
+import numpy as np
+
+from bmp_ray.bench import data_path, host_meter, host_store, stages_from
+from bmp_ray.bench.host_meter import COMPONENTS, DECODE, FORWARD, OTHER, SER, Meter
+
+DEFAULT_VIDEO = "videos/mmtracking_demo.mp4"
+HOST_GOAL_MS = 20.0
+STORE_GOAL = 0.25
+# the new configuration against the oracle: boxes within half a pixel, 99 % of keypoints within a pixel
+# (random weights give flat heatmaps whose maximum a grey level of the crop can move), refined masks
+# overlapping at IoU 0.98 or more
+TOLERANCE = {"box_px": 0.5, "keypoint_px": 1.0, "keypoint_share": 0.99, "mask_iou": 0.98}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--video", help=f"a 1080p video (default: $BMP_RAY_TEST_DATA/{DEFAULT_VIDEO})")
+    p.add_argument("--frames", type=int, default=2, help="first frames of the video measured (default 2)")
+    p.add_argument("--people", type=int, default=20, help="people per frame, over all iterations (default 20)")
+    p.add_argument("--weights", help="weights folder (default: synthesize the test variants to a temp dir)")
+    p.add_argument("--preset", default="test", help="model preset (default: test)")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads of every stage (default 1)")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="config overrides (both configurations)")
+    p.add_argument("--quick", action="store_true", help="1 frame, 4 people (tests)")
+    p.add_argument("--ray-check", action="store_true",
+                   help="also run `bench pipeline` (Ray) on the same inputs and report its bytes per operator")
+
+
+class Chain:
+    """The pipeline's operators in one process: stage objects of one config (each model loaded once;
+    later iterations' stages are copies sharing it), every output through a Ray Data block."""
+
+    def __init__(self, config):
+        from bmp_ray.pipeline.stages import DetectStage, PoseStage, SegmentStage
+
+        first = [cls(config, 1) for cls in (DetectStage, PoseStage, SegmentStage)]
+        self.models = tuple(s.model for s in first)
+        self.config = config
+        self.stages, self.item_bytes = [], 0
+        for it in range(1, config.bmp.iterations + 1):
+            for s in first:
+                c = copy.copy(s) if it > 1 else s
+                c.iteration = it
+                self.stages.append((f"{type(s).__name__[:-5]}{it}", c))
+
+    def decode(self, item, meter: Meter) -> list[dict]:
+        """``decode_rows``' blocks of ``item`` (timed as decode)."""
+        from bmp_ray.pipeline.stages import decode_rows
+
+        rows = {"item": np.array([pickle.dumps(item)], object)}
+        self.item_bytes = host_store.block_bytes(host_store.to_block(rows))  # Ray Data's FromItems block
+        return meter.timed(DECODE, "PyAV decode to RGB rows (decode_rows)",
+                           lambda: list(decode_rows(rows, config=self.config)))()
+
+    def run(self, blocks: list[dict], meter: Meter, out: str) -> tuple[list, dict[str, int]]:
+        """Results of the decoded ``blocks`` and the stored bytes per operator."""
+        from bmp_ray.pipeline import parts
+
+        stored: dict[str, int] = defaultdict(int)
+        stored["FromItems"] = self.item_bytes
+
+        def carry(op: str, batch: dict) -> dict:
+            block = host_store.to_block(batch)
+            stored[op] += host_store.block_bytes(block)
+            return host_store.from_block(block) if host_store.ray_available() else batch
+
+        carry = meter.timed(SER, "Ray Data blocks (batch to Arrow block and back)", carry)
+        results = []
+        with host_meter.instrumented(*self.models, meter):
+            for block in blocks:
+                batch = carry("MapBatches(decode_rows)", dict(block))
+                for name, stage in self.stages:
+                    batch = carry(f"MapBatches({name})", meter.timed(OTHER, "stage rows in and out", stage)(batch))
+                results += [pickle.loads(b) for b, k in zip(batch["result"], batch["frame_index"]) if k != parts.END]
+                carry("MapBatches(write_parts)", parts.write_parts(batch, out=out))
+        return results, dict(stored)
+
+
+def config_of(args, weights: str):
+    from bmp_ray.pipeline import config as run_config
+
+    it = run_config.BMPConfig().iterations
+    sets = [f"models.preset={args.preset}", f"models.weights={weights}",
+            f"models.max_people={max(1, -(-args.people // it))}", "decode.stride=1", f"decode.stop={args.frames}",
+            *(f"{r}.threads={args.threads}" for r in ("detector", "pose", "sam")), *args.set]
+    return run_config.load(overrides=sets)
+
+
+def measure(chain: Chain, blocks: list[dict], decode_meter: Meter) -> dict:
+    """One timed run of ``chain`` on ``blocks`` after a warm-up on one frame: results and figures."""
+    frames = [b for b in blocks if len(b["frame_index"]) and b["frame_index"][0] != -1]
+    warm = [{k: v[:1] for k, v in frames[0].items()}]
+    meter = Meter()
+    with tempfile.TemporaryDirectory() as tmp:
+        chain.run(warm, Meter(), os.path.join(tmp, "warm"))
+        results, stored = chain.run(blocks, meter, os.path.join(tmp, "out"))
+    n = max(len(results), 1)
+    for k in decode_meter.cpu:
+        meter.cpu[k] += decode_meter.cpu[k]
+        meter.wall[k] += decode_meter.wall[k]
+    cpu, wall = meter.by_component("cpu"), meter.by_component("wall")
+    host = (*COMPONENTS, OTHER)
+    per = {c: 1e3 * cpu.get(c, 0.0) / n for c in (DECODE, *host, FORWARD)}
+    per_wall = {c: 1e3 * wall.get(c, 0.0) / n for c in (DECODE, *host, FORWARD)}
+    details = sorted(((1e3 * s / n, c, d) for (c, d), s in meter.cpu.items()), reverse=True)
+    device = sum(ms for ms, c, d in details if d in host_meter.DEVICE_OPS and c in host)
+    return {"results": results, "frames": len(results), "people_per_frame": sum(len(r) for r in results) / n,
+            "size": f"{results[0].width}x{results[0].height}" if results else "",
+            "host_ms_per_frame": sum(per[c] for c in host), "host_wall_ms_per_frame": sum(per_wall[c] for c in host),
+            "host_ms_by_component": per, "host_wall_ms_by_component": per_wall,
+            "host_ms_device_ops_per_frame": device, "host_ms_by_detail": {f"{c}: {d}": ms for ms, c, d in details},
+            "object_store_mb_per_frame": {op: b / 1e6 / n for op, b in stored.items()}, "object_store_bytes": stored}
+
+
+def compare(got, want) -> dict:
+    """How far results ``got`` are from the oracle's ``want`` (same frames, in order): boxes and
+    keypoints in frame pixels, the share of keypoints within ``keypoint_px`` of the oracle's, the lowest
+    refined-mask IoU."""
+    from bmp_ray import masks
+
+    same = len(got) == len(want) and all(len(a) == len(b) for a, b in zip(got, want))
+    out = {"exact": same and all(a.equals(b) for a, b in zip(got, want)), "same_people": same}
+    if not same:
+        return {**out, "within_tolerance": False}
+    box = kpt = 0.0
+    iou, near, total = 1.0, 0, 0
+    for a, b in zip(got, want):
+        if not len(a):
+            continue
+        box = max(box, float(np.abs(a.boxes - b.boxes).max()))
+        d = np.abs(a.keypoints[..., :2] - b.keypoints[..., :2]).max(-1)  # (N, K)
+        kpt, near, total = max(kpt, float(d.max())), near + int((d <= TOLERANCE["keypoint_px"]).sum()), total + d.size
+        ma, mb = masks.decode(a.masks, a.height, a.width), masks.decode(b.masks, b.height, b.width)
+        inter, union = (ma & mb).sum((1, 2)), (ma | mb).sum((1, 2))
+        iou = min(iou, float(np.min(np.where(union > 0, inter / np.maximum(union, 1), 1.0))))
+    share = near / total if total else 1.0
+    ok = box <= TOLERANCE["box_px"] and share >= TOLERANCE["keypoint_share"] and iou >= TOLERANCE["mask_iou"]
+    return {**out, "max_box_px": box, "max_keypoint_px": kpt, "keypoint_share_within": share, "min_mask_iou": iou,
+            "within_tolerance": ok}
+
+
+def each_option(chain: Chain, blocks: list[dict], options, ref: list) -> dict[str, dict]:
+    """Per option, the chain's results on the first frame with only that option new, against the
+    oracle's first frame (which option moves the results, and how far)."""
+    first = next(b for b in blocks if b["frame_index"][0] != -1)
+    one = [{k: v[:1] for k, v in first.items()}]
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for o in options:
+            host_store.apply_options(chain.models, options, "today")
+            host_store.apply_options(chain.models, [o], "new")
+            results, _ = chain.run(one, Meter(), os.path.join(tmp, o[0] + o[1]))
+            out[f"{o[0]}.{o[1]}={o[3]}"] = compare(results, ref[:1])
+    host_store.apply_options(chain.models, options, "new")
+    return out
+
+
+def oracle(chain: Chain, blocks: list[dict]) -> list:
+    """The single-process ``BMPLoop`` on the frame batches of ``blocks``, with the chain's stage objects."""
+    from bmp_ray.bmp import BMPLoop
+
+    loop = BMPLoop(*chain.models, chain.config.bmp)
+    out = []
+    for b in blocks:
+        rows = [i for i, k in enumerate(b["frame_index"]) if k != -1]
+        if rows:
+            out += loop(np.stack([b["frame"][i] for i in rows]), video_id=str(b["video_id"][rows[0]]),
+                        frame_indices=[int(b["frame_index"][i]) for i in rows],
+                        pts_s=[float(b["pts_s"][i]) for i in rows])
+    return out
+
+
+def _ray_check(args, weights: str) -> dict[str, float]:
+    """MB per frame per operator of ``bench pipeline`` (Ray) on the same frames and config."""
+    from bmp_ray.bench import pipeline
+
+    a = argparse.Namespace(inputs=[args.video], weights=weights, preset=args.preset, stride=1,
+                           max_people=max(1, -(-args.people // 2)),
+                           set=[f"decode.stop={args.frames}", *(f"{r}.threads={args.threads}"
+                                                                for r in ("detector", "pose", "sam")), *args.set])
+    out = pipeline.run(a)
+    return {op: b / 1e6 / max(out["frames"], 1) for op, b in out["object_store_bytes"].items()}
+
+
+def run(args: argparse.Namespace) -> dict:
+    if args.quick:
+        args.frames, args.people = 1, 4
+    if args.frames < 1 or args.people < 1 or args.threads < 1:
+        raise ValueError(f"bench host: --frames, --people and --threads must be >= 1, got "
+                         f"{args.frames}, {args.people}, {args.threads}")
+    args.video = data_path("host", args.video, DEFAULT_VIDEO)
+    from bmp_ray.pipeline import config as run_config
+
+    args.detector, args.pose, args.sam = (run_config.PRESETS[args.preset][r] for r in ("detector", "pose", "sam"))
+
+    def both(weights):
+        from bmp_ray.pipeline.plan import make_plan
+
+        cfg = config_of(args, weights)
+        (item,) = make_plan([args.video], cfg).items
+        chain = Chain(cfg)
+        decode_meter = Meter()
+        blocks = chain.decode(item, decode_meter)
+        found = host_store.transport_options(chain.models)
+        host_store.apply_options(chain.models, found, "today")
+        today = measure(chain, blocks, decode_meter)
+        ref = oracle(chain, blocks)
+        new, alone = today, {}
+        if found:
+            host_store.apply_options(chain.models, found, "new")
+            new = measure(chain, blocks, decode_meter)
+            alone = each_option(chain, blocks, found, ref)
+        checked = _ray_check(args, weights) if args.ray_check else None
+        return today, new, found, ref, alone, checked
+
+    today, new, found, ref, alone, checked = stages_from(args, both)
+    eq_today, eq_new = compare(today["results"], ref), compare(new["results"], ref)
+    total = {k: sum(m["object_store_mb_per_frame"].values()) for k, m in (("today", today), ("new", new))}
+    ratio_store = total["new"] / total["today"] if total["today"] else 0.0
+    out = {"benchmark": "host", "video": os.path.basename(args.video), "size": new["size"], "frames": new["frames"],
+           "people_per_frame": new["people_per_frame"], "people_per_frame_today": today["people_per_frame"],
+           "models": [args.detector, args.pose, args.sam], "threads": args.threads, "cpu_count": os.cpu_count(),
+           "machine": platform.machine(), "ray_blocks": host_store.ray_available(),
+           "new_options": [f"{r}.{a}: {t!r} -> {n!r} ({w})" for r, a, t, n, w in found],
+           "host_ms_per_frame": new["host_ms_per_frame"], "host_wall_ms_per_frame": new["host_wall_ms_per_frame"],
+           "host_ms_by_component": new["host_ms_by_component"],
+           "host_ms_device_ops_per_frame": new["host_ms_device_ops_per_frame"],
+           "host_wall_ms_by_component": new["host_wall_ms_by_component"],
+           "host_ms_by_detail": new["host_ms_by_detail"],
+           "object_store_mb_per_frame": new["object_store_mb_per_frame"],
+           "object_store_mb_per_frame_total": total["new"],
+           "today": {k: today[k] for k in ("host_ms_per_frame", "host_wall_ms_per_frame", "host_ms_by_component",
+                                           "host_wall_ms_by_component", "host_ms_device_ops_per_frame",
+                                           "host_ms_by_detail", "object_store_mb_per_frame")},
+           "object_store_mb_per_frame_total_today": total["today"],
+           "ratio_object_store": ratio_store, "ratio_host_budget": new["host_ms_per_frame"] / HOST_GOAL_MS,
+           "results_vs_oracle_today": eq_today, "results_vs_oracle_new": eq_new,
+           "results_vs_oracle_by_option": alone, "tolerance": TOLERANCE}
+    if checked is not None:
+        out["ray_object_store_mb_per_frame"] = checked
+        out["ratio_ray_check"] = sum(checked.values()) / total["today"] if total["today"] else 0.0
+    goals = [["goal", "target", "measured", "met"],
+             ["host core-ms/frame outside decode and forwards", f"<= {HOST_GOAL_MS:g}", new["host_ms_per_frame"],
+              "yes" if new["host_ms_per_frame"] <= HOST_GOAL_MS else "no"],
+             ["object-store bytes/frame new/today", f"<= {STORE_GOAL:g}", ratio_store,
+              "yes" if ratio_store <= STORE_GOAL else "no"],
+             ["results equal to the oracle", "today exact, new in tolerance",
+              f"{'exact' if eq_today['exact'] else 'differ'} / "
+              f"{'exact' if eq_new['exact'] else 'in tolerance' if eq_new['within_tolerance'] else 'differ'}",
+              "yes" if eq_today["exact"] and eq_new["within_tolerance"] else "no"]]
+    out["goals"] = {g[0]: {"target": g[1], "measured": g[2], "met": g[3] == "yes"} for g in goals[1:]}
+    out["rows"] = _rows(today, new, checked, goals)
+    return out
+
+
+def _rows(today: dict, new: dict, checked: dict | None, goals: list) -> list[list]:
+    t, n = today["host_ms_by_component"], new["host_ms_by_component"]
+    tw, nw = today["host_wall_ms_by_component"], new["host_wall_ms_by_component"]
+    rows = [["host, per frame", "today core-ms", "today wall ms", "new core-ms", "new wall ms"]]
+    names = {DECODE: "decode (excluded)", OTHER: "other (stage rows)", FORWARD: "model forwards (excluded)"}
+    for c in (DECODE, *COMPONENTS, OTHER):
+        rows.append([names.get(c, c), t[c], tw[c], n[c], nw[c]])
+    rows.append([f"host total (goal <= {HOST_GOAL_MS:g})", today["host_ms_per_frame"],
+                 today["host_wall_ms_per_frame"], new["host_ms_per_frame"], new["host_wall_ms_per_frame"]])
+    rows.append(["  of which torch ops on the stage device", today["host_ms_device_ops_per_frame"], "",
+                 new["host_ms_device_ops_per_frame"], ""])
+    rows.append([names[FORWARD], t[FORWARD], tw[FORWARD], n[FORWARD], nw[FORWARD]])
+    rows += [[""] * 5, ["object store, per frame", "today MB", "new MB", "new/today",
+                        "Ray (bench pipeline) MB" if checked is not None else ""]]
+    for op, a in today["object_store_mb_per_frame"].items():
+        b = new["object_store_mb_per_frame"].get(op, 0.0)
+        rows.append([op, a, b, b / a if a else 0.0, checked.get(op, "-") if checked is not None else ""])
+    ta, tb = (sum(m["object_store_mb_per_frame"].values()) for m in (today, new))
+    rows.append(["all operators", ta, tb, tb / ta if ta else 0.0, sum(checked.values()) if checked is not None else ""])
+    rows += [[""] * 5, ["largest host items (new)", "core-ms", "", "", ""]]
+    host = [(k, v) for k, v in new["host_ms_by_detail"].items() if not k.startswith((FORWARD, DECODE))]
+    rows += [[k, v, "", "", ""] for k, v in host[:10]]
+    rows += [[""] * 5] + [g + [""] * (5 - len(g)) for g in goals]
+    return rows

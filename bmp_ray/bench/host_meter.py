@@ -1,0 +1,198 @@
+"""Host CPU time by component for ``bmp-ray bench host``: functions wrapped with timers, exclusive times.
+
+Each instrumented function is replaced (for the duration of a ``with instrument(...)`` block) by a
+wrapper that charges its CPU time (``time.process_time``: every thread of the process, so core-ms)
+and wall time to a ``(component, detail)`` label, MINUS the time of the instrumented calls nested in
+it. A model forward inside the detector's ``test_step`` is charged to ``forward``, the RLE encoding
+inside ``pickle.dumps`` of a state to ``RLE``, and so on; the sums over labels never double count.
+What no label covers inside the outermost call lands on its own label (``other``).
+
+``targets(det, pose, sam)`` says which function is which component; the forwards are the torch
+modules' ``forward`` (patched on the instances, which ``nn.Module.__call__`` reads first).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import pickle
+import time
+import types
+from collections import defaultdict
+
+FORWARD, DECODE, OTHER = "forward", "decode", "other"
+COMPONENTS = ("preprocessing", "post-processing", "RLE", "serialisation")  # the host work of the goal
+PRE, POST, RLE, SER = COMPONENTS
+# details that are torch operations on the stage's device: device work on a GPU (host work here, on the CPU)
+DEVICE_OPS = frozenset({
+    "detector data_preprocessor (normalise, stack)", "detector mmdet predict_by_feat (NMS, mask upsampling)",
+    "detector head post-processing (NMS, low-res masks)", "detector mask upsampling (kept people)",
+    "detector mask run boundaries, to host", "pose crops, torch (warp, MaskPose dimming)",
+    "pose normalise, batches", "pose flip-test batch", "pose flip-test average",
+    "pose heatmap decoding, torch (UDP, DARK)", "SAM normalise, pad"})
+
+
+class Meter:
+    """Exclusive CPU and wall seconds, and call counts, per ``(component, detail)`` label."""
+
+    def __init__(self):
+        self.cpu: dict[tuple[str, str], float] = defaultdict(float)
+        self.wall: dict[tuple[str, str], float] = defaultdict(float)
+        self.calls: dict[tuple[str, str], int] = defaultdict(int)
+        self._stack: list[list[float]] = []  # per open call: [nested cpu, nested wall]
+
+    def timed(self, component: str, detail: str, fn):
+        """``fn`` charging its exclusive time to ``(component, detail)``."""
+        key = (component, detail)
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            nested = [0.0, 0.0]
+            self._stack.append(nested)
+            c0, w0 = time.process_time(), time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                dc, dw = time.process_time() - c0, time.perf_counter() - w0
+                self._stack.pop()
+                self.cpu[key] += dc - nested[0]
+                self.wall[key] += dw - nested[1]
+                self.calls[key] += 1
+                if self._stack:
+                    self._stack[-1][0] += dc
+                    self._stack[-1][1] += dw
+
+        return wrapper
+
+    def by_component(self, which: str = "cpu") -> dict[str, float]:
+        """Seconds per component (summed over details)."""
+        out: dict[str, float] = defaultdict(float)
+        for (c, _), s in getattr(self, which).items():
+            out[c] += s
+        return dict(out)
+
+    def reset(self) -> None:
+        self.cpu.clear()
+        self.wall.clear()
+        self.calls.clear()
+
+
+@contextlib.contextmanager
+def instrument(meter: Meter, targets: list[tuple[object, str, str, str]]):
+    """Replace each ``(owner, attribute, component, detail)`` by its timed wrapper; restore on exit.
+
+    An attribute the owner holds itself is put back; one it inherits (a method of its class) is
+    removed again, so the owner reads its class's once more.
+    """
+    saved = []
+    try:
+        for owner, attr, component, detail in targets:
+            own = attr in vars(owner)
+            saved.append((owner, attr, own, vars(owner).get(attr)))
+            setattr(owner, attr, meter.timed(component, detail, getattr(owner, attr)))
+        yield meter
+    finally:
+        for owner, attr, own, value in reversed(saved):
+            if own:
+                setattr(owner, attr, value)
+            else:
+                delattr(owner, attr)
+
+
+def timed_pickle(meter: Meter, detail: str) -> types.SimpleNamespace:
+    """A stand-in for the ``pickle`` module whose ``dumps`` / ``loads`` are serialisation."""
+    return types.SimpleNamespace(dumps=meter.timed(SER, f"{detail} pickle.dumps", pickle.dumps),
+                                 loads=meter.timed(SER, f"{detail} pickle.loads", pickle.loads))
+
+
+def targets(det, pose, sam) -> list[tuple[object, str, str, str]]:
+    """What is instrumented, and as what: the stage objects' own functions, the BMP loop's steps and
+    the pipeline stages' transport. ``det``, ``pose``, ``sam``: ``Detector``, ``PoseEstimator``, SAM
+    segmenter. Special methods (``__call__``) are patched on the class: Python looks them up there.
+    A function this checkout does not have is left out (its callers' time then holds its own)."""
+    import importlib
+
+    from bmp_ray import masks
+    from bmp_ray.bmp import loop
+    from bmp_ray.pipeline import parts, stages
+
+    def module(name):
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            return None
+
+    m, pm, sm = det.model, pose.model, sam.model
+    det_masks, pose_mod, segmenter = (module(f"bmp_ray.models.{n}") for n in ("det_masks", "pose", "segmenter"))
+    resample = module("bmp_ray.models.sam_resample")
+    wanted = [
+        # the model forwards (excluded from the host work)
+        (m.backbone, "forward", FORWARD, "detector backbone"), (m.neck, "forward", FORWARD, "detector neck"),
+        (m.bbox_head, "forward", FORWARD, "detector head"),
+        (pm, "extract_feat", FORWARD, "pose backbone"), (pose._head, "forward", FORWARD, "pose head"),
+        (sm.image_encoder, "forward", FORWARD, "SAM image encoder"),
+        (sm.prompt_encoder, "forward", FORWARD, "SAM prompt encoder"),
+        (sm.prompt_encoder, "get_dense_pe", FORWARD, "SAM prompt encoder"),
+        (sm.mask_decoder, "forward", FORWARD, "SAM mask decoder"),
+        # preprocessing
+        (type(det), "__call__", PRE, "detector frames: BGR copy, erase, collate"),
+        (det, "pipeline", PRE, "detector mmdet pipeline (letterbox, pad)"),
+        (m.data_preprocessor, "forward", PRE, "detector data_preprocessor (normalise, stack)"),
+        (pose, "crops", PRE, "pose crops, cv2 (warp, MaskPose dimming)"),
+        (pose, "crops_torch", PRE, "pose crops, torch (warp, MaskPose dimming)"),
+        (pose, "heatmaps", PRE, "pose normalise, to/from device"),
+        (pose, "_heatmaps_of", PRE, "pose normalise, batches"), (pose, "_forward", PRE, "pose flip-test batch"),
+        (sam, "embed", PRE, "SAM frames to tensors"), (sam, "_encode", PRE, "SAM frames to tensors"),
+        (getattr(sam, "transform", None), "apply_image", PRE, "SAM resize to the encoder size"),
+        (sm, "preprocess", PRE, "SAM normalise, pad"),
+        (sam, "segment_windows", PRE, "SAM prompts: group, stack"),
+        # post-processing
+        (m, "test_step", POST, "detector mmdet test_step glue"),
+        (m.bbox_head, "predict_by_feat", POST, "detector mmdet predict_by_feat (NMS, mask upsampling)"),
+        (det, "_candidates", POST, "detector candidates glue"),
+        (det_masks, "candidates", POST, "detector head post-processing (NMS, low-res masks)"),
+        (det_masks, "upsample", POST, "detector mask upsampling (kept people)"),
+        (det, "_convert", POST, "detector person rule, masks to host"),
+        (type(pose), "__call__", POST, "pose batching, keypoints to frame pixels"),
+        (pose, "_batched", POST, "pose heatmaps to keypoints, to host"),
+        (pose, "_to_frame", POST, "pose keypoints to frame pixels"),
+        (pose, "_flip_heatmaps", POST, "pose flip-test average"),
+        (pose.codec, "decode", POST, "pose heatmap decoding, mmpose (UDP, DARK)"),
+        (pose_mod, "decode_udp_dark", POST, "pose heatmap decoding, torch (UDP, DARK)"),
+        (sam, "_decode", POST, "SAM prompts to the decoder, IoU to host"),
+        (getattr(resample, "MaskResampler", None), "__call__", POST, "SAM mask upsampling in windows"),
+        (loop, "pose_nms", POST, "BMP pose NMS"), (loop, "select_prompts", POST, "BMP prompt selection"),
+        (loop.FrameState, "add_exclusive", POST, "BMP exclusive masks"),
+        (loop.FrameState, "rebuild", POST, "BMP best-score map"), (loop.FrameState, "erase", POST, "BMP erase map"),
+        (stages, "detect_step", POST, "BMP loop steps"), (stages, "pose_step", POST, "BMP loop steps"),
+        (stages, "segment_step", POST, "BMP loop steps"),
+        (stages, "frame_result", POST, "frame_result (full-frame masks)"),
+        # RLE
+        (masks, "encode", RLE, "masks.encode"), (masks, "decode", RLE, "masks.decode"),
+        (masks, "encode_window", RLE, "masks.encode_window"), (masks, "encode_windows", RLE, "masks.encode_windows"),
+        (masks, "from_changes", RLE, "masks.from_changes"),
+        (det_masks, "changes_to_host", RLE, "detector mask run boundaries, to host"),
+        # serialisation (the stages' pickle module is swapped by ``instrumented``)
+        (getattr(segmenter, "TensorEmbedding", None), "to", SER, "SAM embedding unpacked to the device"),
+        (parts, "write_parts", SER, "part writer (Arrow IPC, write)")]
+    return [t for t in wanted if t[0] is not None and hasattr(t[0], t[1])]
+
+
+def instrumented(det, pose, sam, meter: Meter):
+    """``instrument(meter, targets(...))`` with the stages' ``pickle`` module timed as serialisation."""
+    stack = contextlib.ExitStack()
+    stack.enter_context(instrument(meter, targets(det, pose, sam)))
+    from bmp_ray.pipeline import stages
+
+    stack.enter_context(_swap(stages, "pickle", timed_pickle(meter, "stage rows")))
+    return stack
+
+
+@contextlib.contextmanager
+def _swap(owner, attr: str, value):
+    old = getattr(owner, attr)
+    setattr(owner, attr, value)
+    try:
+        yield
+    finally:
+        setattr(owner, attr, old)

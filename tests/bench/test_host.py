@@ -1,0 +1,69 @@
+import argparse
+
+import numpy as np
+import pytest
+
+from bmp_ray.bench import host, host_store
+from bmp_ray.bench.host_meter import COMPONENTS
+
+
+def _args(*argv):
+    p = argparse.ArgumentParser()
+    host.add_arguments(p)
+    args = p.parse_args(list(argv))
+    args.json = True
+    return args
+
+
+def test_bench_host_quick_components_bytes_and_oracle(shared_data):
+    out = host.run(_args("--quick"))
+    assert out["benchmark"] == "host" and out["size"] == "1920x1080" and out["frames"] == 1
+    assert out["people_per_frame"] >= 2
+    for m in (out, out["today"]):
+        comp = m["host_ms_by_component"]
+        assert set(comp) == {"decode", *COMPONENTS, "other", "forward"}
+        assert all(v >= 0 for v in comp.values()) and comp["forward"] > 0 and comp["decode"] > 0
+        assert all(comp[c] > 0 for c in COMPONENTS)  # every component measured something
+        # the goal's host work: the four components and the stages' row handling, nothing excluded
+        assert sum(comp[c] for c in COMPONENTS) <= m["host_ms_per_frame"]
+        assert m["host_ms_per_frame"] == pytest.approx(sum(comp[c] for c in COMPONENTS) + comp["other"])
+        assert 0 < m["host_ms_device_ops_per_frame"] < m["host_ms_per_frame"]
+        details = m["host_ms_by_detail"]
+        assert sum(details.values()) == pytest.approx(sum(comp.values()))
+    mb = out["object_store_mb_per_frame"]
+    assert list(mb)[:3] == ["FromItems", "MapBatches(decode_rows)", "MapBatches(Detect1)"]
+    assert "MapBatches(Segment2)" in mb and "MapBatches(write_parts)" in mb
+    assert mb["MapBatches(decode_rows)"] > 1920 * 1080 * 3 / 1e6  # the frame travels with its row
+    assert mb["MapBatches(Segment1)"] > mb["MapBatches(Pose1)"]  # and the SAM embedding from Segment1 on
+    assert out["ratio_object_store"] == pytest.approx(
+        out["object_store_mb_per_frame_total"] / out["object_store_mb_per_frame_total_today"])
+    if any(o.startswith("sam.transport") for o in out["new_options"]):  # half the embedding's bytes
+        emb = out["today"]["object_store_mb_per_frame"]["MapBatches(Segment1)"] - mb["MapBatches(Segment1)"]
+        assert emb == pytest.approx(256 * 64 * 64 * 2 / 1e6, rel=0.05)
+    assert out["results_vs_oracle_today"]["exact"]
+    assert set(out["goals"]) and all(isinstance(g["met"], bool) for g in out["goals"].values())
+
+
+def _known_batch():
+    return {"frame_index": np.array([3, 4, -1]), "state": np.array([b"ab", b"cde", b""], object),
+            "frame": np.zeros((3, 2, 2, 3), np.uint8)}
+
+
+# Arrow's nbytes, as Ray Data's stats count a block: the int64 column 3 x 8 bytes; the binary column one
+# int32 offset per row and its 5 bytes; the (3, 2, 2, 3) uint8 tensor column (a large list per row)
+# one int64 offset per row and its 36 values
+HAND = 3 * 8 + (3 * 4 + 5) + (3 * 8 + 36)
+
+
+def test_block_bytes_equal_a_hand_computed_size():
+    block = host_store.to_block(_known_batch())
+    assert host_store.block_bytes(block) == HAND == 101
+    back = host_store.from_block(block)
+    assert list(back["state"]) == [b"ab", b"cde", b""] and list(back["frame_index"]) == [3, 4, -1]
+    assert back["frame"].shape == (3, 2, 2, 3)
+
+
+def test_arrow_fallback_counts_the_same_bytes_as_ray(monkeypatch):
+    with_ray = host_store.block_bytes(host_store.to_block(_known_batch()))
+    monkeypatch.setattr(host_store, "_ray_accessor", lambda: None)
+    assert host_store.block_bytes(host_store.to_block(_known_batch())) == with_ray == HAND

@@ -1,0 +1,41 @@
+import time
+
+from bmp_ray.bench.host_meter import Meter, instrument
+
+
+def _spin(seconds: float) -> None:
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+
+
+class _Thing:
+    def inner(self):
+        _spin(0.03)
+
+    def outer(self):
+        _spin(0.03)
+        self.inner()
+
+
+def test_nested_calls_are_charged_exclusively_and_attributes_restored():
+    meter = Meter()
+    thing = _Thing()
+    with instrument(meter, [(thing, "outer", "post-processing", "outer"), (thing, "inner", "RLE", "inner")]):
+        thing.outer()
+        assert "outer" in vars(thing)
+    assert "outer" not in vars(thing) and "inner" not in vars(thing)  # the class's methods again
+    outer, inner = meter.cpu["post-processing", "outer"], meter.cpu["RLE", "inner"]
+    assert 0.025 < inner < 0.045 and 0.025 < outer < 0.045  # outer's own 30 ms, without inner's
+    assert meter.calls["RLE", "inner"] == 1 and set(meter.by_component()) == {"post-processing", "RLE"}
+    thing.outer()  # no longer timed
+    assert meter.calls["post-processing", "outer"] == 1
+
+
+def test_class_attributes_are_put_back():
+    meter = Meter()
+    original = _Thing.__dict__["inner"]
+    with instrument(meter, [(_Thing, "inner", "RLE", "inner")]):
+        _Thing().outer()
+        assert _Thing.__dict__["inner"] is not original
+    assert _Thing.__dict__["inner"] is original and meter.calls["RLE", "inner"] == 1
