@@ -1,0 +1,111 @@
+"""bench gpu on the CPU (``--device cpu --quick``): every phase runs and writes its figures, every
+goal is a finite ratio where the CPU can measure it; the report writer and the table."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bmp_ray.bench import gpu
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory, shared_data):
+    out = tmp_path_factory.mktemp("gpu")
+    env = {k: v for k, v in os.environ.items() if k != "OUT"}
+    r = subprocess.run([sys.executable, "-m", "bmp_ray.bench.gpu", "--device", "cpu", "--quick", "--json",
+                        "--out", str(out)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return out, json.loads(r.stdout), r.stderr
+
+
+@pytest.mark.timeout(1000)
+def test_quick_run_writes_every_phase(quick_run):
+    out, printed, log = quick_run
+    data = json.loads((out / "gpu.json").read_text())
+    assert list(data["phases"]) == list(gpu.PHASES)
+    for name, p in data["phases"].items():
+        assert p["status"] in ("ok", "partial"), (name, p.get("error"))
+        assert p["seconds"] >= 0 and p["budget_s"] == gpu.PHASES[name]
+    assert data["phases"]["start"]["versions"]["torch"] and data["phases"]["start"]["device"] == "cpu"
+    assert data["mmcv_ops_stand_in"] is False and data["stand_ins"]["mmcv.ops"] is None  # compiled mmcv here
+    assert printed["phases"].keys() == data["phases"].keys()
+    table = (out / "gpu.txt").read_text()
+    assert table.splitlines()[0].split() == ["phase", "measure", "value", "unit", "goal", "ratio"]
+    assert [ln.split()[1] for ln in table.splitlines() if ln.startswith("goal ")] == list(gpu.GOALS)
+
+
+@pytest.mark.timeout(1000)
+def test_quick_run_measures_the_stages_and_the_loop(quick_run):
+    out, _, _ = quick_run
+    data = json.loads((out / "gpu.json").read_text())
+    ph = data["phases"]
+    assert ph["ceilings"]["matmul_fp32_tflops"] > 0 and ph["ceilings"]["copy_d2d_gb_s"] > 0
+    assert ph["build"]["detector"]["model"] == "rtmdet-ins-tiny"
+    assert all(v > 0 for v in ph["build"]["flops_per_item"].values())
+    ok = {(r["stage"], r["dtype"]) for r in ph["stages"]["rows"] if r["status"] == "ok"}
+    for stage in ("sam_encoder", "pose", "detector_net", "sam_decoder_batched_4"):
+        assert {(stage, "fp32"), (stage, "bf16")} <= ok
+    assert ("detector_stage", "fp32") in ok and ("sam_decoder_per_person_4", "bf16") in ok
+    var = ph["variants"]
+    for v in ("sdpa_sam_encoder", "compile_sam_encoder", "compile_pose", "channels_last_detector"):
+        assert var[v]["status"] == "ok" and var[v]["per_s"] > 0, var[v]
+    assert var["cuda_graph_sam_decoder"]["status"].startswith("n/a")
+    assert any("scaled_dot_product" in op for op in var["sdpa_sam_encoder"]["attention_ops"])
+    for n in (2, 4):
+        run = ph["e2e"][f"people_{n}"]
+        assert run["people_found_per_frame"] == n and run["frames_per_s"] > 0
+    top = ph["e2e"]["people_4"]
+    assert top["host_core_ms_per_frame"] > 0 and "detector.network (device)" in top["components_wall_ms_per_frame"]
+    assert top["components_not_split_out"] == [] and top["gpu_busy"] is None  # no kernels on the CPU
+    assert ph["research"]["ratio"] > 0 and ph["research"]["people_bmp_ray"] > 0
+
+
+@pytest.mark.timeout(1000)
+def test_quick_run_reports_every_goal_as_a_finite_ratio(quick_run):
+    out, _, _ = quick_run
+    data = json.loads((out / "gpu.json").read_text())
+    assert data["goals"].keys() == gpu.GOALS.keys() and data["goal_precision"] == "fp32"
+    measured = {k for k, g in data["goals"].items() if g["measured"] is not None}
+    assert measured == set(gpu.GOALS) - {"gpu_busy"}  # the one goal a CPU cannot measure
+    for k in measured:
+        r = data[f"ratio_{k}"]
+        assert math.isfinite(r) and r > 0 and r == pytest.approx(data["goals"][k]["measured"] / gpu.GOALS[k][1])
+    b = data["bounds"]["4"]
+    assert b["stage_bound_frames_per_s"] > 0 and b["flop_bound_frames_per_s"] > 0
+    assert b["flops_per_frame"] == pytest.approx(
+        sum(data["phases"]["build"]["flops_per_item"][k] * w for k, w in
+            (("sam_encoder", 1), ("detector", 2), ("pose_crop", 8), ("sam_decoder_person", 4))))
+
+
+def test_report_writes_json_and_table_after_each_phase(tmp_path):
+    import argparse
+
+    report = gpu.Report(str(tmp_path), argparse.Namespace(quick=True))
+    report.phase("start", "ok", 0.5, 30, {"device": "cpu"}, {})
+    first = json.loads((tmp_path / "gpu.json").read_text())
+    assert list(first["phases"]) == ["start"] and "start     status" in (tmp_path / "gpu.txt").read_text()
+    report.phase("ceilings", "error", 0.1, 10, None, {}, "RuntimeError: boom")
+    second = json.loads((tmp_path / "gpu.json").read_text())
+    assert second["phases"]["ceilings"] == {"status": "error", "seconds": 0.1, "budget_s": 10,
+                                            "error": "RuntimeError: boom"}
+    assert second["goals"]["pose"]["status"] == "not measured"
+
+
+def test_budget_option_parses_and_rejects_unknown_phases():
+    import argparse
+
+    from bmp_ray.errors import ConfigError
+
+    p = argparse.ArgumentParser()
+    gpu.add_arguments(p)
+    b = gpu._budgets(p.parse_args(["--budget-s", "stages=5", "--budget-scale", "2"]))
+    assert b["stages"] == 5 and b["variants"] == 2 * gpu.PHASES["variants"]
+    with pytest.raises(ConfigError, match="PHASE=SECONDS"):
+        gpu._budgets(p.parse_args(["--budget-s", "warmup=5"]))
