@@ -4,8 +4,13 @@ Per person (box xyxy, optional instance mask), as mmpose's test pipeline does: c
 the box with padding 1.25, aspect fixed to 3:4 (w:h), UDP affine warp to 192x256 (bilinear); then
 normalisation with the ImageNet mean/std in RGB; one forward of the original and the flipped crops in
 the same batch (the head's BatchNorms folded into its deconvolutions); flipped heatmaps mapped back and
-averaged; UDP + DARK-UDP decoding (mmpose's own
-codec); keypoints mapped back to frame pixels.
+averaged; UDP + DARK-UDP decoding; keypoints mapped back to frame pixels.
+
+Two backends compute the crops and the decoding: "torch" (the default) builds the crops of all people
+of all frames at once on the stage's device (``pose_crops.torch_crops``: one host-to-device transfer)
+and decodes all heatmaps there (``pose_decode.decode_udp_dark``: one device-to-host transfer);
+"reference" warps with cv2 and decodes with mmpose's own codec, one person at a time. They agree within
+the tolerances of tests/models/test_pose_crops.py and test_pose_decode.py.
 
 MaskPose conditioning (``conditioning=True``): the image is ``img * (0.8 + 0.2 * M)`` with ``M`` the
 person's mask with holes filled (a person without a mask is conditioned by its box). bmp_ray applies
@@ -21,56 +26,18 @@ import logging
 import os
 from typing import Sequence
 
-import cv2
 import numpy as np
 import torch
 
-from bmp_ray import masks as _masks
 from bmp_ray.models.build import LoadedModel, check_device, load_model
 from bmp_ray.models.common import check_frames, check_precision, inference
 from bmp_ray.models.fuse import fuse_conv_bn
+from bmp_ray.models.pose_crops import DIM_BACKGROUND, box_to_center_scale, fill_holes, reference_crops, torch_crops
+from bmp_ray.models.pose_decode import decode_udp_dark
 
+__all__ = ["BACKENDS", "DIM_BACKGROUND", "PoseEstimator", "box_to_center_scale", "fill_holes"]
 log = logging.getLogger(__name__)
-DIM_BACKGROUND = 0.8  # MaskPose: background pixels keep 80 percent of their value
-
-
-def box_to_center_scale(boxes: np.ndarray, padding: float, aspect: float) -> tuple[np.ndarray, np.ndarray]:
-    """mmpose's ``bbox_xyxy2cs`` with padding, then the scale fixed to ``aspect`` = w / h.
-
-    Args:
-        boxes: (N, 4) xyxy, frame pixels.
-
-    Returns:
-        centers (N, 2) and scales (N, 2) (w, h), float32, frame pixels.
-    """
-    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
-    x1, y1, x2, y2 = boxes.T
-    center = np.stack([x1 + x2, y1 + y2], axis=1) * 0.5
-    scale = np.stack([x2 - x1, y2 - y1], axis=1) * padding
-    w, h = scale[:, :1], scale[:, 1:]
-    scale = np.where(w > h * aspect, np.hstack([w, w / aspect]), np.hstack([h * aspect, h]))
-    return center.astype(np.float32), scale.astype(np.float32)
-
-
-def fill_holes(mask: np.ndarray) -> np.ndarray:
-    """(H, W) bool mask with every hole filled (the union of its external contours), as uint8 0/1."""
-    m = np.ascontiguousarray(mask, np.uint8)
-    ys, xs = np.nonzero(m)
-    if ys.size == 0:
-        return m
-    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-    sub = m[y0:y1, x0:x1]
-    contours, _ = cv2.findContours(sub, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    cv2.drawContours(sub, contours, -1, 1, thickness=cv2.FILLED)
-    return m
-
-
-def _box_mask(box: np.ndarray, height: int, width: int) -> np.ndarray:
-    m = np.zeros((height, width), np.uint8)
-    x1, y1 = max(int(np.floor(box[0])), 0), max(int(np.floor(box[1])), 0)
-    x2, y2 = min(int(np.ceil(box[2])), width), min(int(np.ceil(box[3])), height)
-    m[y1:y2, x1:x2] = 1
-    return m
+BACKENDS = ("torch", "reference")
 
 
 class PoseEstimator:
@@ -81,7 +48,8 @@ class PoseEstimator:
         weights: checkpoint file or official-layout folder (None: hub / cache).
         device: "cpu" or "cuda[:N]"; precision: "fp32", or "fp16" / "bf16" autocast on CUDA.
         conditioning: MaskPose dimming on or off (default: the model's own, on for MaskPose).
-        condition_at: "crop" (dim inside the crop, default) or "frame" (full-resolution reference).
+        condition_at: "crop" (dim inside the crop, default) or "frame" (full-resolution reference, built
+            by the reference crops whatever the backend).
         flip_test: average with the flipped crop (the models' test setting).
         fuse_bn: fold the head's BatchNorms into its deconvolutions (same function up to float
             rounding, one pass less over the largest activations).
@@ -89,16 +57,20 @@ class PoseEstimator:
             the model being trained, in eval mode, on ``device``).
         max_batch: most people per forward pass (each gives two crops with the flip test); default 4
             on the CPU (small batches stay in cache: measured faster there) and 64 on CUDA.
+        backend: "torch" (default): crops and decoding batched over all people on ``device``, one
+            transfer each way per call; "reference": cv2 crops and mmpose's codec, one person at a time.
     """
 
     def __init__(self, model: str = "maskpose-b", weights: str | os.PathLike | None = None, *,
                  device: str = "cpu", precision: str = "fp32", conditioning: bool | None = None,
                  condition_at: str = "crop", flip_test: bool = True, max_batch: int | None = None, fuse_bn: bool = True,
-                 offline: bool | None = None, loaded: LoadedModel | None = None):
+                 offline: bool | None = None, loaded: LoadedModel | None = None, backend: str = "torch"):
         from mmpose.models.utils.tta import flip_heatmaps
 
         if condition_at not in ("crop", "frame"):
             raise ValueError(f"condition_at: expected 'crop' or 'frame', got {condition_at!r}")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend: expected one of {', '.join(map(repr, BACKENDS))}, got {backend!r}")
         self.device = check_device(device)
         max_batch = max_batch if max_batch is not None else (64 if self.device.type == "cuda" else 4)
         if int(max_batch) < 1:
@@ -110,8 +82,14 @@ class PoseEstimator:
         self.model = self.loaded.module
         self.conditioning = self.loaded.spec.conditioning if conditioning is None else bool(conditioning)
         self.condition_at, self.flip_test, self.max_batch = condition_at, bool(flip_test), int(max_batch)
+        self.backend = backend
         cfg = self.model.cfg
         self.codec = self.model.head.decoder
+        kind = (type(self.codec).__name__, getattr(self.codec, "heatmap_type", None))
+        if backend == "torch" and kind != ("UDPHeatmap", "gaussian"):
+            raise ValueError(f"backend 'torch' decodes UDPHeatmap (gaussian) heatmaps; the model's codec is {kind}: "
+                             "use backend='reference'")
+        self.blur_kernel_size = int(getattr(self.codec, "blur_kernel_size", 11))
         self.input_w, self.input_h = (int(v) for v in cfg.codec["input_size"])
         self.padding = float(cfg.get("bbox_padding", 1.25))
         pre = self.model.data_preprocessor
@@ -127,36 +105,21 @@ class PoseEstimator:
     # -- crops -------------------------------------------------------------------------------------
 
     def crops(self, frame: np.ndarray, boxes: np.ndarray, masks: Sequence[bytes] | None):
-        """(N, 256, 192, 3) float32 RGB crops of one frame, conditioned when on; and centers, scales."""
-        from mmpose.structures.bbox import get_udp_warp_matrix
+        """The reference crops of one frame (cv2, one person at a time): (N, 256, 192, 3) float32 RGB,
+        conditioned when on; and centers, scales (N, 2)."""
+        return reference_crops(frame, boxes, masks, size=(self.input_w, self.input_h), padding=self.padding,
+                               conditioning=self.conditioning, condition_at=self.condition_at)
 
-        h, w = frame.shape[:2]
-        centers, scales = box_to_center_scale(boxes, self.padding, self.input_w / self.input_h)
-        size = (self.input_w, self.input_h)
-        out = np.empty((len(boxes), self.input_h, self.input_w, 3), np.float32)
-        for j in range(len(boxes)):
-            mat = get_udp_warp_matrix(centers[j], scales[j], 0.0, output_size=size)
-            if not self.conditioning:
-                out[j] = cv2.warpAffine(frame, mat, size, flags=cv2.INTER_LINEAR)
-                continue
-            rle = masks[j] if masks is not None else b""
-            m = fill_holes(_masks.decode([rle], h, w)[0]) if len(rle) else _box_mask(boxes[j], h, w)
-            if self.condition_at == "frame":
-                weight = DIM_BACKGROUND + (1.0 - DIM_BACKGROUND) * m.astype(np.float32)
-                out[j] = cv2.warpAffine(frame.astype(np.float32) * weight[..., None], mat, size,
-                                        flags=cv2.INTER_LINEAR)
-            else:
-                crop = cv2.warpAffine(frame, mat, size, flags=cv2.INTER_LINEAR).astype(np.float32)
-                mw = cv2.warpAffine(m.astype(np.float32), mat, size, flags=cv2.INTER_LINEAR)
-                out[j] = crop * (DIM_BACKGROUND + (1.0 - DIM_BACKGROUND) * mw)[..., None]
-        return out, centers, scales
+    def crops_torch(self, frames: Sequence[np.ndarray], boxes: Sequence[np.ndarray], masks=None):
+        """The torch crops of all people of ``frames``: (N, 3, 256, 192) float32 RGB 0..255 on the device,
+        conditioned when on (inside the crop); and centers, scales (N, 2) numpy."""
+        return torch_crops(frames, boxes, masks if self.conditioning else None, size=(self.input_w, self.input_h),
+                           padding=self.padding, conditioning=self.conditioning, device=self.device)
 
     # -- forward -----------------------------------------------------------------------------------
 
-    def heatmaps(self, crops: np.ndarray) -> np.ndarray:
-        """(N, K, 64, 48) float32 heatmaps of (N, 256, 192, 3) RGB float crops, flip test included."""
-        x = torch.from_numpy(crops).to(self.device).permute(0, 3, 1, 2)
-        x = (x - self._mean) / self._std
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, K, 64, 48) float32 heatmaps on the device of (N, 3, 256, 192) normalised crops."""
         n = x.shape[0]
         if self.flip_test:
             x = torch.cat([x, x.flip(-1)])
@@ -166,7 +129,17 @@ class PoseEstimator:
             flipped = self._flip_heatmaps(hm[n:], flip_mode="heatmap", flip_indices=self.flip_indices,
                                           shift_heatmap=False)
             hm = (hm[:n] + flipped) * 0.5
-        return hm.cpu().numpy()
+        return hm
+
+    def _heatmaps_of(self, crops: torch.Tensor) -> torch.Tensor:
+        """Heatmaps of (N, 3, 256, 192) RGB 0..255 crops on the device, ``max_batch`` people a pass."""
+        x = (crops - self._mean) / self._std
+        return torch.cat([self._forward(x[s:s + self.max_batch]) for s in range(0, len(x), self.max_batch)])
+
+    def heatmaps(self, crops: np.ndarray) -> np.ndarray:
+        """(N, K, 64, 48) float32 heatmaps of (N, 256, 192, 3) RGB float crops, flip test included."""
+        x = torch.from_numpy(crops).to(self.device).permute(0, 3, 1, 2)
+        return self._forward((x - self._mean) / self._std).cpu().numpy()
 
     def __call__(self, frames: np.ndarray | Sequence[np.ndarray], boxes: Sequence[np.ndarray],
                  masks: Sequence[Sequence[bytes] | None] | None = None) -> list[np.ndarray]:
@@ -192,20 +165,43 @@ class PoseEstimator:
             if masks is not None and masks[i] is not None and len(masks[i]) != len(b):
                 raise ValueError(f"masks[{i}]: expected {len(b)} masks (one per box), got {len(masks[i])}")
         counts = [len(b) for b in boxes]
+        k = self.num_keypoints
+        if not sum(counts):
+            return [np.zeros((0, k, 3), np.float32) for _ in frames]
+        if self.backend == "reference":
+            kpts = self._reference(frames, boxes, masks)
+        else:
+            kpts = self._batched(frames, boxes, masks)
+        return list(np.split(kpts, np.cumsum(counts)[:-1]))
+
+    def _batched(self, frames, boxes, masks) -> np.ndarray:
+        if self.conditioning and self.condition_at == "frame":
+            parts = [self.crops(f, b, None if masks is None else masks[i])
+                     for i, (f, b) in enumerate(zip(frames, boxes)) if len(b)]
+            crops = torch.from_numpy(np.concatenate([p[0] for p in parts])).to(self.device).permute(0, 3, 1, 2)
+            centers, scales = (np.concatenate([p[j] for p in parts]) for j in (1, 2))
+        else:
+            crops, centers, scales = self.crops_torch(frames, boxes, masks)
+        xy, score = decode_udp_dark(self._heatmaps_of(crops), (self.input_w, self.input_h), self.blur_kernel_size)
+        got = torch.cat([xy, score.double()[..., None]], -1).cpu().numpy()  # the one device-to-host transfer
+        return self._to_frame(got[..., :2], got[..., 2], centers, scales)
+
+    def _to_frame(self, xy: np.ndarray, score: np.ndarray, centers: np.ndarray, scales: np.ndarray) -> np.ndarray:
+        """(N, K, 3) float32: input-crop pixels (N, K, 2) to frame pixels, and the scores."""
+        size = np.array([self.input_w, self.input_h], np.float32)
+        kpts = np.empty(xy.shape[:2] + (3,), np.float32)
+        kpts[..., :2] = xy / size * scales[:, None] + centers[:, None] - 0.5 * scales[:, None]
+        kpts[..., 2] = score
+        return kpts
+
+    def _reference(self, frames, boxes, masks) -> np.ndarray:
         parts = [self.crops(f, b, None if masks is None else masks[i])
                  for i, (f, b) in enumerate(zip(frames, boxes)) if len(b)]
-        k = self.num_keypoints
-        if not parts:
-            return [np.zeros((0, k, 3), np.float32) for _ in frames]
         crops = np.concatenate([p[0] for p in parts])
-        centers = np.concatenate([p[1] for p in parts])
-        scales = np.concatenate([p[2] for p in parts])
+        centers, scales = (np.concatenate([p[j] for p in parts]) for j in (1, 2))
         hms = np.concatenate([self.heatmaps(crops[s:s + self.max_batch])
                               for s in range(0, len(crops), self.max_batch)])
-        kpts = np.empty((len(crops), k, 3), np.float32)
-        size = np.array([self.input_w, self.input_h], np.float32)
-        for j, hm in enumerate(hms):
-            xy, score = self.codec.decode(hm)  # mmpose's UDP + DARK-UDP decoding, input-crop pixels
-            kpts[j, :, :2] = xy[0] / size * scales[j] + centers[j] - 0.5 * scales[j]
-            kpts[j, :, 2] = score[0]
-        return list(np.split(kpts, np.cumsum(counts)[:-1]))
+        decoded = [self.codec.decode(hm) for hm in hms]  # mmpose's UDP + DARK-UDP decoding, input-crop pixels
+        xy = np.stack([d[0][0] for d in decoded])
+        score = np.stack([d[1][0] for d in decoded])
+        return self._to_frame(xy, score, centers, scales)

@@ -112,3 +112,20 @@ def test_grayscale_odd_sizes_and_bad_inputs(maskpose):
         maskpose([gray], [np.array([[2, 3, 15, 29]])], [[b"", b""]])
     with pytest.raises(ValueError, match="condition_at: expected 'crop' or 'frame'"):
         PoseEstimator("maskpose-tiny", None, condition_at="full")
+
+
+def test_torch_and_reference_backends_agree_with_masks_and_boxes(weights_dir, all_images):
+    """The default (torch) crops and decoding against cv2 and mmpose's codec, MaskPose conditioning on."""
+    ref = PoseEstimator("maskpose-tiny", weights_dir, backend="reference")
+    ours = PoseEstimator("maskpose-tiny", weights_dir)
+    frames = [s.rgb for s in all_images]
+    boxes = [s.boxes for s in all_images]
+    rles = [_masks.encode(middle_masks(s)) for s in all_images]
+    for r in rles[::2]:
+        r[0] = b""  # conditioned by its box
+    for s, a, b in zip(all_images, ours(frames, boxes, rles), ref(frames, boxes, rles)):
+        crop = np.maximum(*(box_to_center_scale(s.boxes, 1.25, 0.75)[1].T))[:, None]
+        assert (np.abs(a[..., :2] - b[..., :2]).max(-1) / crop).max() < 1e-3
+        np.testing.assert_allclose(a[..., 2], b[..., 2], atol=1e-4)
+    with pytest.raises(ValueError, match="backend: expected one of 'torch', 'reference', got 'numpy'"):
+        PoseEstimator("maskpose-tiny", weights_dir, backend="numpy")
