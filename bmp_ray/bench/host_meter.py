@@ -33,13 +33,15 @@ DEVICE_OPS = frozenset({
 
 
 class Meter:
-    """Exclusive CPU and wall seconds, and call counts, per ``(component, detail)`` label."""
+    """Exclusive CPU and wall seconds, and call counts, per ``(component, detail)`` label; CPU seconds
+    also per label and the label of the instrumented call it ran in (``by_caller``)."""
 
     def __init__(self):
         self.cpu: dict[tuple[str, str], float] = defaultdict(float)
         self.wall: dict[tuple[str, str], float] = defaultdict(float)
         self.calls: dict[tuple[str, str], int] = defaultdict(int)
-        self._stack: list[list[float]] = []  # per open call: [nested cpu, nested wall]
+        self.by_caller: dict[tuple[tuple[str, str], tuple[str, str] | None], float] = defaultdict(float)
+        self._stack: list[list] = []  # per open call: [nested cpu, nested wall, its label]
 
     def timed(self, component: str, detail: str, fn):
         """``fn`` charging its exclusive time to ``(component, detail)``."""
@@ -47,7 +49,7 @@ class Meter:
 
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            nested = [0.0, 0.0]
+            nested = [0.0, 0.0, key]
             self._stack.append(nested)
             c0, w0 = time.process_time(), time.perf_counter()
             try:
@@ -58,6 +60,7 @@ class Meter:
                 self.cpu[key] += dc - nested[0]
                 self.wall[key] += dw - nested[1]
                 self.calls[key] += 1
+                self.by_caller[key, self._stack[-1][2] if self._stack else None] += dc - nested[0]
                 if self._stack:
                     self._stack[-1][0] += dc
                     self._stack[-1][1] += dw
@@ -72,9 +75,8 @@ class Meter:
         return dict(out)
 
     def reset(self) -> None:
-        self.cpu.clear()
-        self.wall.clear()
-        self.calls.clear()
+        for d in (self.cpu, self.wall, self.calls, self.by_caller):
+            d.clear()
 
 
 @contextlib.contextmanager

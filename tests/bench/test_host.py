@@ -1,4 +1,5 @@
 import argparse
+import json
 
 import numpy as np
 import pytest
@@ -42,6 +43,8 @@ def test_bench_host_quick_components_bytes_and_oracle(shared_data):
         assert emb == pytest.approx(256 * 64 * 64 * 2 / 1e6, rel=0.05)
     assert out["results_vs_oracle_today"]["exact"]
     assert set(out["goals"]) and all(isinstance(g["met"], bool) for g in out["goals"].values())
+    json.dumps({k: v for k, v in out.items() if k != "rows"})  # what `bmp-ray bench host --json` prints
+    assert all(isinstance(out[k], float) for k in out if k.startswith("ratio"))
 
 
 def _known_batch():
