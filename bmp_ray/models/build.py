@@ -18,7 +18,7 @@ import torch
 
 from bmp_ray.errors import CheckpointError, ConfigError
 from bmp_ray.models import registry
-from bmp_ray.models.registry import ModelSpec
+from bmp_ray.models.registry import ModelSpec, Sam2Arch
 from bmp_ray.models.weights import check_layout, load_checkpoint, resolve, state_dict_of
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,8 @@ class LoadedModel:
     """A model in eval mode with where its weights came from.
 
     Attributes:
-        module: the ``torch.nn.Module`` (mmdet ``RTMDet``, mmpose ``TopdownPoseEstimator`` or SAM ``Sam``).
+        module: the ``torch.nn.Module`` (mmdet ``RTMDet``, mmpose ``TopdownPoseEstimator``, SAM ``Sam`` or
+            SAM 2 ``SAM2Base``).
         spec: its registry entry.
         path: the checkpoint file it was loaded from.
         meta: the checkpoint's ``meta`` (empty for plain state dicts).
@@ -84,6 +85,10 @@ def new_model(spec: ModelSpec | str) -> torch.nn.Module:
                 return init_detector(mm_config(spec), checkpoint=None, device="cpu")
             from mmpose.apis import init_model
             return init_model(mm_config(spec), checkpoint=None, device="cpu")
+    if isinstance(spec.arch, Sam2Arch):
+        from bmp_ray.models.sam2 import build_sam2_model
+
+        return build_sam2_model(spec.arch)
     from segment_anything.build_sam import _build_sam
 
     a = spec.arch
@@ -94,6 +99,10 @@ def skeleton(spec: ModelSpec | str) -> torch.nn.Module:
     """The architecture of ``spec`` on the meta device: shapes without weights, built in about a
     second whatever the model's size (what a layout check needs)."""
     spec = registry.get(spec)
+    if isinstance(spec.arch, Sam2Arch):
+        from bmp_ray.models.sam2 import sam2_skeleton
+
+        return sam2_skeleton(spec.arch)
     with torch.device("meta"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if spec.family in ("detector", "pose"):
@@ -130,6 +139,11 @@ def check_checkpoint(name: ModelSpec | str, path: Path, *, trusted: bool | None 
 def _checked_weights(spec: ModelSpec, ckpt: dict, model: torch.nn.Module, path: Path) -> tuple[dict, dict]:
     """The state dict and meta of ``ckpt`` once its layout fits ``model`` and its meta fits ``spec``
     (sets ``model.dataset_meta``)."""
+    if isinstance(spec.arch, Sam2Arch):  # Meta's SAM 2 layout: {"model": state_dict}
+        if not isinstance(ckpt.get("model"), dict):
+            raise CheckpointError(f"{path}: not a {spec.name} checkpoint; expected Meta's SAM 2 layout "
+                                  f"{{'model': state_dict}}, got the keys {sorted(ckpt)[:5]}")
+        ckpt = ckpt["model"]
     sd = state_dict_of(ckpt, path)
     check_layout(sd, model, path, f"{spec.name} ({spec.family})", ignore=_IGNORE.get(spec.family, ()),
                  adapt=_ADAPT.get(spec.family, ()))

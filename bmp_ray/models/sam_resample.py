@@ -1,9 +1,10 @@
 """SAM's mask upsampling computed only where a mask can be, as cropped masks.
 
-``Sam.postprocess_masks`` turns (256, 256) logits into frame-sized ones in two bilinear steps (to the
-padded encoder size, cut, then to the frame). Both steps are fixed linear maps with non-negative
-weights, separable in rows and columns, so their composition is ``R @ L @ C.T`` with ``R`` (H, 256) and
-``C`` (W, 256) having at most four non-zeros per row. A frame pixel can only be positive if a logit it
+SAM v1's ``Sam.postprocess_masks`` turns (256, 256) logits into frame-sized ones in two bilinear steps
+(to the padded encoder size, cut, then to the frame); SAM 2.1's ``SAM2Transforms.postprocess_masks`` in
+one (straight to the frame). Every step is a fixed linear map with non-negative weights, separable in
+rows and columns, so the whole map is ``R @ L @ C.T`` with ``R`` (H, 256) and ``C`` (W, 256) having at
+most four non-zeros per row (two for SAM 2.1). A frame pixel can only be positive if a logit it
 draws from is positive: the mask lies in the frame rows and columns reached from the low-resolution
 rows and columns that hold a positive logit. Only that window is computed, by gathering (or, for a
 window over 1/16 of the frame, by SAM's own interpolation of the whole frame, which is faster per
@@ -51,35 +52,25 @@ class _Axis:
         return int(self.lo[sources].min()), int(self.hi[sources].max())
 
 
-class MaskResampler:
-    """Frame-sized masks from SAM's low-resolution logits, computed in windows.
+class WindowResampler:
+    """Frame-sized masks from low-resolution logits through a separable linear map, computed in windows.
 
     Args:
-        input_size: (h', w') of the frame resized to the encoder's long side.
+        rows, cols: (H, n) and (W, n) float64 maps from the logits' rows / columns to the frame's.
         original_size: (H, W) of the frame.
-        low_size: side of the decoder's logits (256); encoder_size: SAM's input side (1024).
     """
 
-    def __init__(self, input_size: tuple[int, int], original_size: tuple[int, int], low_size: int = 256,
-                 encoder_size: int = 1024):
-        factor = encoder_size // low_size
-        axes = []
-        for cut, out in zip(input_size, original_size):
-            up = bilinear_matrix(low_size, encoder_size, 1.0 / factor)[:cut]
-            axes.append(_Axis(bilinear_matrix(cut, out, cut / out) @ up))
-        self.rows, self.cols = axes
+    def __init__(self, rows: np.ndarray, cols: np.ndarray, original_size: tuple[int, int]):
+        if (len(rows), len(cols)) != tuple(original_size):
+            raise ValueError(f"maps of {len(rows)} rows and {len(cols)} columns for a frame of {original_size}")
+        self.rows, self.cols = _Axis(rows), _Axis(cols)
         self.original_size = tuple(original_size)
-        self.input_size, self.factor = tuple(input_size), factor
         # gathering costs more per pixel than PyTorch's interpolation: above this window size, use that
         self.dense_above = original_size[0] * original_size[1] // 16
 
     def _dense(self, logits: torch.Tensor) -> torch.Tensor:
-        """SAM's ``postprocess_masks`` of one (256, 256) logit map: (H, W) float."""
-        import torch.nn.functional as F
-
-        up = F.interpolate(logits[None, None], scale_factor=self.factor, mode="bilinear", align_corners=False)
-        h, w = self.input_size
-        return F.interpolate(up[..., :h, :w], self.original_size, mode="bilinear", align_corners=False)[0, 0]
+        """The library's own resize of one (n, n) logit map to the frame: (H, W) float."""
+        raise NotImplementedError
 
     def __call__(self, low: torch.Tensor, threshold: float = 0.0) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
         """Per person ``((y0, y1, x0, x1), mask)``: the window in frame pixels and the (y1-y0, x1-x0) bool
@@ -98,7 +89,7 @@ class MaskResampler:
                 out.append(((0, 0, 0, 0), np.zeros((0, 0), bool)))
                 continue
             if (y1 - y0) * (x1 - x0) > self.dense_above:
-                # a large window: SAM's own two interpolations over the whole frame are faster
+                # a large window: the library's own interpolation over the whole frame is faster
                 full = self._dense(logits)
                 out.append(((y0, y1, x0, x1), (full[y0:y1, x0:x1] > threshold).numpy()))
                 continue
@@ -112,3 +103,47 @@ class MaskResampler:
                 b += a[:, ci[:, k]] * cw[:, k]
             out.append(((y0, y1, x0, x1), (b > threshold).numpy()))
         return out
+
+
+class MaskResampler(WindowResampler):
+    """SAM v1: ``Sam.postprocess_masks`` (to the padded encoder size, cut to ``input_size``, to the frame).
+
+    Args:
+        input_size: (h', w') of the frame resized to the encoder's long side.
+        original_size: (H, W) of the frame.
+        low_size: side of the decoder's logits (256); encoder_size: SAM's input side (1024).
+    """
+
+    def __init__(self, input_size: tuple[int, int], original_size: tuple[int, int], low_size: int = 256,
+                 encoder_size: int = 1024):
+        factor = encoder_size // low_size
+        maps = []
+        for cut, out in zip(input_size, original_size):
+            up = bilinear_matrix(low_size, encoder_size, 1.0 / factor)[:cut]
+            maps.append(bilinear_matrix(cut, out, cut / out) @ up)
+        super().__init__(*maps, original_size)
+        self.input_size, self.factor = tuple(input_size), factor
+
+    def _dense(self, logits: torch.Tensor) -> torch.Tensor:
+        import torch.nn.functional as F
+
+        up = F.interpolate(logits[None, None], scale_factor=self.factor, mode="bilinear", align_corners=False)
+        h, w = self.input_size
+        return F.interpolate(up[..., :h, :w], self.original_size, mode="bilinear", align_corners=False)[0, 0]
+
+
+class DirectResampler(WindowResampler):
+    """SAM 2.1: ``SAM2Transforms.postprocess_masks``, one bilinear resize of the (256, 256) logits to the
+    frame (the encoder saw the frame squashed to a square, so nothing is cut).
+
+    Args:
+        original_size: (H, W) of the frame; low_size: side of the decoder's logits (256).
+    """
+
+    def __init__(self, original_size: tuple[int, int], low_size: int = 256):
+        super().__init__(*(bilinear_matrix(low_size, out, low_size / out) for out in original_size), original_size)
+
+    def _dense(self, logits: torch.Tensor) -> torch.Tensor:
+        import torch.nn.functional as F
+
+        return F.interpolate(logits[None, None], self.original_size, mode="bilinear", align_corners=False)[0, 0]

@@ -1,7 +1,8 @@
 """Write seeded random checkpoints in exactly the official file layouts.
 
 mmdet/mmpose models are saved as MMEngine checkpoints ``{"meta": {...}, "state_dict": {...}}`` whose
-meta holds only plain Python types (so ``weights_only=True`` loads them); SAM as a plain state dict.
+meta holds only plain Python types (so ``weights_only=True`` loads them); SAM v1 as a plain state dict,
+SAM 2.1 as Meta's ``{"model": state_dict}``.
 Weights are PyTorch's default initialisation under a per-model seed; detectors get one prior on top
 (``_favour_people``) so that their random boxes are people.
 Files go to ``OUT/<the official path>`` (``MaskPose/MaskPose-b-1.0.0.pth``, ...), so ``OUT`` can be
@@ -99,7 +100,10 @@ def synthesize(out: str | os.PathLike, names: list[str] | None = None, *, full: 
         if spec.family == "detector":
             _favour_people(model)
         sd = model.state_dict()
-        obj = sd if spec.family == "sam" else {"meta": _meta(spec, seed), "state_dict": sd}
+        if isinstance(spec.arch, registry.Sam2Arch):
+            obj = {"model": sd}
+        else:
+            obj = sd if spec.family == "sam" else {"meta": _meta(spec, seed), "state_dict": sd}
         written[name] = write_checkpoint(obj, out / spec.checkpoint.filename)
         log.info("wrote %s (%d tensors) to %s", name, len(sd), written[name])
     update_sums(out, list(written.values()))

@@ -122,7 +122,33 @@ def test_skeleton_has_the_layout_of_the_built_model(name):
         assert layout["image_encoder.patch_embed.proj.weight"] == (arch.embed_dim, 3, 16, 16)
         assert sum(k.endswith("attn.qkv.weight") for k in layout) == arch.depth
         return
+    if name in ("sam2.1-hiera-small", "sam2.1-hiera-base-plus", "sam2.1-hiera-large"):
+        # sam2's Hiera cannot be built on the meta device: its skeleton is a CPU build's layout
+        widths = {"sam2.1-hiera-small": 96, "sam2.1-hiera-base-plus": 112, "sam2.1-hiera-large": 144}
+        assert layout["image_encoder.trunk.patch_embed.proj.weight"] == (widths[name], 3, 7, 7)
+        assert layout["sam_mask_decoder.conv_s0.weight"] == (32, 256, 1, 1)
+        return
     assert layout == {k: tuple(v.shape) for k, v in new_model(name).state_dict().items()}
+
+
+def test_sam2_checkpoints_are_in_metas_layout(weights_dir, tmp_path):
+    """``{"model": state_dict}``, loaded with weights_only; a plain state dict or a wrong key is named."""
+    from bmp_ray.models.build import check_checkpoint
+
+    path = weights_dir / "sam2.1_tiny.pt"
+    ckpt = torch.load(path, weights_only=True)
+    assert list(ckpt) == ["model"] and all(isinstance(v, torch.Tensor) for v in ckpt["model"].values())
+    check_checkpoint("sam2.1-tiny", path)
+    assert load_model("sam2.1-tiny", path).path == path
+    with pytest.raises(CheckpointError, match=r"expected Meta's SAM 2 layout \{'model': state_dict\}"):
+        check_checkpoint("sam2.1-tiny", weights_dir / "sam_tiny.pth")
+    sd = dict(ckpt["model"])
+    sd.pop("no_mem_embed")
+    torch.save({"model": sd}, tmp_path / "cut.pt")
+    with pytest.raises(CheckpointError, match=r"not a sam2.1-tiny \(sam\) checkpoint; missing keys: no_mem_embed"):
+        load_model("sam2.1-tiny", tmp_path / "cut.pt")
+    with pytest.raises(CheckpointError, match=r"wrong shapes \(checkpoint != model\): image_encoder\."):
+        check_checkpoint("sam2.1-hiera-tiny", path)
 
 
 def test_check_checkpoint_makes_the_checks_of_load_model_without_loading(weights_dir, tmp_path):

@@ -7,7 +7,7 @@ from bmp_ray.models import registry
 from bmp_ray.models.build import load_model, mm_config, new_model
 from bmp_ray.models.detector import Detector
 from bmp_ray.models.pose import PoseEstimator
-from bmp_ray.models.sam import Segmenter
+from bmp_ray.models.segmenter import build_segmenter
 
 
 def test_unknown_name_lists_the_known_ones():
@@ -54,7 +54,26 @@ def test_pose_config_has_the_maskpose_settings():
 
 # published parameter counts (millions) of the official architectures
 FULL_SIZES = {"rtmdet-ins-l-bmp": 57.4, "rtmdet-ins-l": 57.4, "maskpose-b": 90.0, "vitpose-b-multi": 90.0,
-              "sam-vit-b": 93.7, "sam-vit-l": 312.3, "sam-vit-h": 641.1}
+              "sam-vit-b": 93.7, "sam-vit-l": 312.3, "sam-vit-h": 641.1, "sam2.1-hiera-tiny": 38.9,
+              "sam2.1-hiera-small": 46.0, "sam2.1-hiera-base-plus": 80.8, "sam2.1-hiera-large": 224.4}
+
+
+def test_sam2_entries_are_metas_configs_and_files():
+    """Each SAM 2.1 entry names the config and file sam2's own hub loader uses for its repository, and
+    Meta's direct URL of that file."""
+    from sam2.build_sam import HF_MODEL_ID_TO_FILENAMES
+
+    names = [n for n in registry.names("sam", test_variants=False) if isinstance(registry.get(n).arch,
+                                                                                 registry.Sam2Arch)]
+    assert names == ["sam2.1-hiera-tiny", "sam2.1-hiera-small", "sam2.1-hiera-base-plus", "sam2.1-hiera-large"]
+    for name in names:
+        spec = registry.get(name)
+        c = spec.checkpoint
+        assert HF_MODEL_ID_TO_FILENAMES[c.hf_repo] == (spec.arch.config, c.filename)
+        assert c.url == "https://dl.fbaipublicfiles.com/segment_anything_2/092824/" + c.filename
+        assert spec.arch.overrides == ()
+    tiny = registry.get("sam2.1-tiny")
+    assert tiny.test_variant and tiny.arch.config == "configs/sam2.1/sam2.1_hiera_t.yaml" and tiny.arch.overrides
 
 
 @pytest.mark.parametrize("name", registry.names(test_variants=False))
@@ -77,7 +96,7 @@ def test_every_test_variant_builds_from_its_synthesized_checkpoint_and_runs(name
         (kpts,) = PoseEstimator(name, weights_dir)([sample.rgb], [sample.boxes])
         assert kpts.shape == (len(sample.boxes), 21, 3) and np.isfinite(kpts).all()
     else:
-        (masks, ious), = Segmenter(name, weights_dir)([sample.rgb], [[sample.keypoints[0, :3, :2]]])
+        (masks, ious), = build_segmenter(name, weights_dir)([sample.rgb], [[sample.keypoints[0, :3, :2]]])
         assert masks.shape == (1, *sample.rgb.shape[:2]) and ious.shape == (1,)
 
 

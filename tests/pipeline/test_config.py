@@ -13,6 +13,22 @@ def test_defaults_run_on_one_cpu_machine():
     assert cfg.bmp.iterations == 2
 
 
+def test_presets_and_any_segmenter():
+    from bmp_ray.models import registry
+
+    for preset, models in C.PRESETS.items():
+        assert sorted(models) == ["detector", "pose", "sam"]
+        for role, name in models.items():
+            assert registry.get(name, role).test_variant == (preset == "test")
+    paper = C.load(overrides=["models.preset=bmp-paper"]).models
+    assert [paper.name(r) for r in ("detector", "pose", "sam")] == ["rtmdet-ins-l-bmp", "maskpose-b",
+                                                                    "sam2.1-hiera-base-plus"]
+    assert C.load(overrides=["models.sam=sam2.1-hiera-large"]).models.name("sam") == "sam2.1-hiera-large"
+    test = C.load(overrides=["models.preset=test", "models.sam=sam2.1-tiny"]).models
+    assert (test.name("sam"), test.name("pose")) == ("sam2.1-tiny", "maskpose-tiny")
+    assert C.load(overrides=["models.preset=bmp-paper", "models.sam=sam-vit-h"]).models.name("sam") == "sam-vit-h"
+
+
 def test_file_then_overrides_then_fields(tmp_path):
     f = tmp_path / "run.toml"
     f.write_text('[models]\npreset = "test"\n[sam]\nnum_gpus = 1\npool = "pool_sam"\nmax_size = 4\n'
@@ -51,7 +67,10 @@ def test_yaml_file_and_label_selector(tmp_path):
     (["decode.stride=0"], "decode.stride: expected an integer >= 1"),
     (["detector.min_size=3"], "detector.max_size: expected an integer >= min_size (3)"),
     (["pose.device=tpu"], "pose.device: expected auto or cpu or cuda"),
-    (["models.preset=huge"], "models.preset: expected one of bmp, test"),
+    (["models.preset=huge"], "models.preset: expected one of bmp, bmp-paper, test"),
+    (["models.sam=maskpose-b"], "models.sam: model 'maskpose-b' is a pose model, but a sam model is needed"),
+    (["models.sam=sam3"], "models.sam: unknown model 'sam3'; known sam models: sam-vit-b"),
+    (["models.detector=sam-tiny"], "models.detector: model 'sam-tiny' is a sam model"),
     (["models.offline=maybe"], "models.offline: expected bool"),
     (["samnum_gpus"], "expected SECTION.KEY=VALUE"),
     (["sam=1"], "expected SECTION.KEY=VALUE"),
