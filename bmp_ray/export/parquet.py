@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from bmp_ray.export import store
-from bmp_ray.export.schema import manifest_schema, results_from_arrow, results_to_arrow
+from bmp_ray.export.schema import MASK_COLUMNS, manifest_schema, poses_schema, results_from_arrow, results_to_arrow
 from bmp_ray.fs import filesystem, join_uri
 from bmp_ray.result import FrameResult
 
@@ -69,13 +69,12 @@ def write_manifest(out: str, rows: Sequence[dict], run: dict | None = None) -> p
     return table
 
 
-def read_results(out: str, name: str | None = None) -> list[FrameResult]:
-    """Read frame results back from an output folder (one video's file, or all of them)."""
+def read_results(out: str, name: str | None = None, *, masks: bool = True) -> list[FrameResult]:
+    """Read frame results back from an output folder (one segment's files, or all of them); ``masks``
+    False leaves the mask columns unread (every mask absent, ``b""``)."""
     fs, path = filesystem(out)
-    if name is not None:
-        frames = pq.read_table(join_uri(path, "frames", f"{name}.parquet"), filesystem=fs)
-        poses = pq.read_table(join_uri(path, "poses", f"{name}.parquet"), filesystem=fs)
-    else:
-        frames = pq.read_table(join_uri(path, "frames"), filesystem=fs)
-        poses = pq.read_table(join_uri(path, "poses"), filesystem=fs)
-    return results_from_arrow(frames, poses)
+    frames_path, poses_path = (join_uri(path, d, f"{name}.parquet") if name is not None else join_uri(path, d)
+                               for d in ("frames", "poses"))
+    columns = None if masks else [f.name for f in poses_schema(17) if f.name not in MASK_COLUMNS]
+    return results_from_arrow(pq.read_table(frames_path, filesystem=fs),
+                              pq.read_table(poses_path, filesystem=fs, columns=columns))

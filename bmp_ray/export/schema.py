@@ -160,19 +160,30 @@ def check_schema(table: pa.Table, expected: pa.Schema, name: str) -> None:
         raise SchemaError(f"{name}: columns differ from schema {SCHEMA_VERSION} (column: expected, got): {bad}")
 
 
+MASK_COLUMNS = ("mask_rle", "det_mask_rle")
+
+
 def results_from_arrow(frames: pa.Table, poses: pa.Table) -> list[FrameResult]:
-    """Rebuild frame results (sorted by video_id, frame_index) from ``frames`` and ``poses`` tables."""
+    """Rebuild frame results (sorted by video_id, frame_index) from ``frames`` and ``poses`` tables.
+
+    A ``poses`` table read without ``MASK_COLUMNS`` (the tracker, which needs no masks unless its mask
+    cue is on) gives results whose masks are all absent (``b""``): a fraction of the memory."""
     k = int((poses.schema.metadata or {}).get(f"{_META}num_keypoints".encode(), b"17"))
     check_schema(frames, frames_schema(), "frames table")
-    check_schema(poses, poses_schema(k), "poses table")
+    masks = all(c in poses.column_names for c in MASK_COLUMNS)
+    want = poses_schema(k)
+    check_schema(poses, want if masks else pa.schema([f for f in want if f.name not in MASK_COLUMNS]), "poses table")
     poses = poses.sort_by([("video_id", "ascending"), ("frame_index", "ascending"), ("person_index", "ascending")])
     frames = frames.sort_by([("video_id", "ascending"), ("frame_index", "ascending")])
     p = {c: poses.column(c) for c in poses.column_names}
     boxes = p["bbox_xyxy"].combine_chunks().flatten().to_numpy().reshape(-1, 4)
     kpts = p["keypoints"].combine_chunks().flatten().to_numpy().reshape(-1, k, 3)
     num = lambda c: p[c].to_numpy()  # noqa: E731
-    rle = np.array([s.encode("ascii") for s in p["mask_rle"].to_pylist()], object)
-    det = np.array([(s or "").encode("ascii") for s in p["det_mask_rle"].to_pylist()], object)
+    if masks:
+        rle = np.array([s.encode("ascii") for s in p["mask_rle"].to_pylist()], object)
+        det = np.array([(s or "").encode("ascii") for s in p["det_mask_rle"].to_pylist()], object)
+    else:
+        rle = det = np.full(poses.num_rows, b"", object)
     tracks = p["track_id"].fill_null(-1).to_numpy()
     keys = list(zip(p["video_id"].to_pylist(), num("frame_index").tolist()))
     out, row = [], 0

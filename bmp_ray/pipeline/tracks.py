@@ -42,12 +42,13 @@ def summary_uri(out: str, video_id: str) -> str:
     return join_uri(out, SUMMARY, f"{output_name(video_id)}.parquet")
 
 
-def committed_results(out: str, names: Sequence[str]) -> list[FrameResult]:
-    """The results of a video's committed segments (``names`` in frame order; missing ones skipped)."""
+def committed_results(out: str, names: Sequence[str], *, masks: bool = True) -> list[FrameResult]:
+    """The results of a video's committed segments (``names`` in frame order; missing ones skipped);
+    ``masks`` False: without their masks (all ``b""``), what the tracker reads unless its mask cue is on."""
     results: list[FrameResult] = []
     for name in names:
         if store.exists(join_uri(out, "frames", f"{name}.parquet")):
-            results += read_results(out, name)
+            results += read_results(out, name, masks=masks)
     return results
 
 
@@ -88,7 +89,7 @@ def track_committed(out: str, video_id: str, names: Sequence[str], config: Track
     """Track a video from its committed segments and write its two tracks files (or remove them when
     tracking is off or the video has no committed frame: a failed input). Returns the marker's ``tracks``
     entry: ``{"tracks", "rows", "interpolated"}``."""
-    results = committed_results(out, names) if config.enabled else []
+    results = committed_results(out, names, masks=config.mask_weight > 0) if config.enabled else []
     if not results:
         for uri in (tracks_uri(out, video_id), summary_uri(out, video_id)):
             store.delete_file(uri)

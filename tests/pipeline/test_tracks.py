@@ -92,6 +92,26 @@ def test_finalize_writes_ids_that_join_the_poses_and_a_summary(tracked):
     assert got == sorted(zip(det.frame_index, det.person_index.astype(int), det.track_id))
 
 
+def test_the_tracker_reads_no_masks_unless_its_mask_cue_is_on(tracked):
+    from bmp_ray.pipeline.tracks import committed_results
+    from bmp_ray.track import TrackConfig, track
+
+    _, out, _ = tracked
+    names = json.loads((out / "_videos" / f"{output_name(VIDEO)}.json").read_text())["segments"]
+    full = committed_results(str(out), names)
+    light = committed_results(str(out), names, masks=False)
+    assert sum(len(r) for r in light) == sum(len(r) for r in full) > 0
+    assert all(c == b"" for r in light for c in (*r.masks, *r.det_masks))
+    assert any(len(c) for r in full for c in r.masks)
+    for a, b in zip(full, light):  # everything but the masks is the same
+        np.testing.assert_array_equal(a.boxes, b.boxes)
+        np.testing.assert_array_equal(a.keypoints, b.keypoints)
+    cfg = TrackConfig()
+    assert cfg.mask_weight == 0  # the default reads no masks, and tracks the same without them
+    ids = [r.track_ids.tolist() for r in track(full, cfg).results]
+    assert [r.track_ids.tolist() for r in track(light, cfg).results] == ids
+
+
 def test_a_resume_that_redoes_a_segment_keeps_the_ids(tracked, tmp_path):
     src, out, weights = tracked
     before = ids_of(out)
