@@ -13,10 +13,10 @@ import numpy as np
 from bmp_ray.bmp.loop import BMPLoop
 from bmp_ray.pipeline.config import RunConfig
 from bmp_ray.pipeline.decode import decode_item
+from bmp_ray.pipeline.models import build_model
 from bmp_ray.pipeline.parts import END, receipts_of, write_parts
 from bmp_ray.pipeline.plan import WorkItem
 from bmp_ray.pipeline.sink import Sink
-from bmp_ray.pipeline.stages import build_model
 from bmp_ray.video import FrameBatch
 
 log = logging.getLogger(__name__)

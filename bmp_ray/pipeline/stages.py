@@ -38,41 +38,13 @@ from bmp_ray.bmp.loop import (
 from bmp_ray.cluster import route_warnings
 from bmp_ray.pipeline.config import RunConfig
 from bmp_ray.pipeline.decode import decode_item
+from bmp_ray.pipeline.models import build_model
 from bmp_ray.pipeline.parts import END
 from bmp_ray.pipeline.plan import WorkItem
 from bmp_ray.video import FrameBatch
 
 log = logging.getLogger(__name__)
 _PIXEL = np.zeros((1, 1, 3), np.uint8)
-
-
-def build_model(role: str, config: RunConfig, set_threads: bool = True):
-    """The stage object of ``role`` ("detector", "pose" or "sam") as the config says (``set_threads``:
-    limit torch's CPU threads to the stage's share). On CPU, the process also keeps freed memory for
-    reuse unless the stage's ``reuse_memory`` is off."""
-    import torch
-
-    from bmp_ray.models.common import reuse_freed_memory
-
-    route_warnings()  # in a Ray worker, library warnings stay as quiet as on the driver
-    res = getattr(config, role)
-    if set_threads and res.torch_device() == "cpu":
-        torch.set_num_threads(res.torch_threads())
-    if res.reuses_memory():
-        reuse_freed_memory()
-    m = config.models
-    kw = dict(weights=m.weights, device=res.torch_device(), precision=res.precision, offline=m.offline or None)
-    if role == "detector":
-        from bmp_ray.models.detector import Detector
-
-        return Detector(m.name(role), max_per_img=m.max_people, **kw)
-    if role == "pose":
-        from bmp_ray.models.pose import PoseEstimator
-
-        return PoseEstimator(m.name(role), **kw)
-    from bmp_ray.models.sam import Segmenter
-
-    return Segmenter(m.name(role), **kw)
 
 
 def decode_rows(batch: dict[str, np.ndarray], *, config: RunConfig):

@@ -6,13 +6,13 @@ import pickle
 import numpy as np
 
 from bmp_ray.bmp.loop import BMPLoop
+from bmp_ray.pipeline.models import build_model
 from bmp_ray.pipeline.plan import make_plan
 from bmp_ray.pipeline.stages import (
     END,
     DetectStage,
     PoseStage,
     SegmentStage,
-    build_model,
     decode_rows,
 )
 
@@ -59,3 +59,11 @@ def test_end_rows_pass_through_and_errors_are_summaries(small_config, tmp_path):
     assert s["status"] == "error" and "broken.mp4" in s["error"] and s["frames_decoded"] == 0
     out = DetectStage(small_config, 1)(dict(block))
     assert out["state"][0] == b"" and list(out["frame_index"]) == [END]
+
+
+def test_building_a_stage_routes_library_warnings(small_config):
+    import logging
+
+    logging.getLogger("py.warnings").setLevel(logging.NOTSET)
+    build_model("pose", small_config)
+    assert logging.getLogger("py.warnings").level == logging.ERROR  # a Ray worker is as quiet as the driver
