@@ -13,7 +13,8 @@ The model is built as ``sam2.build_sam.build_sam2`` builds it (hydra config, ``a
 a single mask that is not stable falls back to the best of the three multimask outputs), without its
 checkpoint: ``build.load_model`` loads and layout-checks the weights (``weights_only=True``).
 The research code (BMP 1.1) also fills holes up to 10 and removes sprinkles up to 50 low-resolution
-pixels; that needs sam2's optional CUDA extension, which this install leaves out (``SAM2_BUILD_CUDA=0``).
+pixels; that needs sam2's optional CUDA extension (looked up only then), which this install leaves out
+(``SAM2_BUILD_CUDA=0``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-import warnings
 
 import numpy as np
 import torch
@@ -56,9 +56,7 @@ def build_sam2_model(arch: Sam2Arch) -> torch.nn.Module:
     ``build_sam2(arch.config, ckpt_path=None, device="cpu", hydra_overrides_extra=arch.overrides)`` returns)."""
     from hydra.utils import instantiate
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # sam2's "cannot import name '_C'" without its CUDA extension
-        return instantiate(_compose(arch).model, _recursive_=True).eval()
+    return instantiate(_compose(arch).model, _recursive_=True).eval()
 
 
 @functools.lru_cache(maxsize=4)
