@@ -113,13 +113,15 @@ class Chain:
 
 
 def config_of(args, weights: str):
+    """The run config of both configurations: the test preset, the detector capped at ``people /
+    iterations`` per pass, the first ``frames`` frames, torch on ``threads`` threads, then ``--set``."""
     from bmp_ray.pipeline import config as run_config
 
-    it = run_config.BMPConfig().iterations
-    sets = [f"models.preset={args.preset}", f"models.weights={weights}",
-            f"models.max_people={max(1, -(-args.people // it))}", "decode.stride=1", f"decode.stop={args.frames}",
-            *(f"{r}.threads={args.threads}" for r in ("detector", "pose", "sam")), *args.set]
-    return run_config.load(overrides=sets)
+    sets = [f"models.preset={args.preset}", f"models.weights={weights}", "decode.stride=1",
+            f"decode.stop={args.frames}", *(f"{r}.threads={args.threads}" for r in ("detector", "pose", "sam")),
+            *args.set]
+    it = run_config.load(overrides=sets).bmp.iterations
+    return run_config.load(overrides=[*sets, f"models.max_people={max(1, -(-args.people // it))}"])
 
 
 def measure(chain: Chain, blocks: list[dict], decode_meter: Meter) -> dict:
@@ -214,14 +216,14 @@ def oracle(chain: Chain, blocks: list[dict]) -> list:
     return out
 
 
-def _ray_check(args, weights: str) -> dict[str, float]:
+def _ray_check(args, config) -> dict[str, float]:
     """MB per frame per operator of ``bench pipeline`` (Ray) on the same frames and config."""
     from bmp_ray.bench import pipeline
 
-    a = argparse.Namespace(inputs=[args.video], weights=weights, preset=args.preset, stride=1,
-                           max_people=max(1, -(-args.people // 2)),
-                           set=[f"decode.stop={args.frames}", *(f"{r}.threads={args.threads}"
-                                                                for r in ("detector", "pose", "sam")), *args.set])
+    m = config.models
+    a = argparse.Namespace(inputs=[args.video], weights=m.weights, preset=m.preset, stride=1,
+                           max_people=m.max_people, set=[f"decode.stop={args.frames}", *(
+                               f"{r}.threads={args.threads}" for r in ("detector", "pose", "sam")), *args.set])
     out = pipeline.run(a)
     return {op: b / 1e6 / max(out["frames"], 1) for op, b in out["object_store_bytes"].items()}
 
@@ -254,7 +256,7 @@ def run(args: argparse.Namespace) -> dict:
             host_store.apply_options(chain.models, found, "new")
             new = measure(chain, blocks, decode_meter)
             alone = each_option(chain, blocks, found, ref)
-        checked = _ray_check(args, weights) if args.ray_check else None
+        checked = _ray_check(args, cfg) if args.ray_check else None
         return today, new, found, ref, alone, checked
 
     today, new, found, ref, alone, checked = stages_from(args, both)
