@@ -1,6 +1,8 @@
-"""The Ray pipeline on a local Ray: equal to the single-process path, also when an actor is killed."""
+"""The Ray pipeline on a local Ray: equal to the single-process path (with SAM v1 and with SAM 2.1), also
+when an actor is killed."""
 
 import os
+import shutil
 import signal
 import threading
 import time
@@ -8,8 +10,9 @@ import time
 import pytest
 import ray
 
+from bmp_ray.pipeline import config as run_config
 from bmp_ray.pipeline.runner import run
-from tests.pipeline.conftest import assert_same_output
+from tests.pipeline.conftest import TEST_SETTINGS, assert_same_output
 
 
 @pytest.fixture(scope="module")
@@ -19,10 +22,29 @@ def local_ray():
     ray.shutdown()
 
 
-def test_ray_output_equals_the_single_process_output(local_ray, local_reference, mixed_inputs, small_config,
-                                                     tmp_path):
-    ref, ref_summary = local_reference
-    s = run([str(mixed_inputs)], str(tmp_path), small_config)
+@pytest.fixture(scope="module")
+def sam2_run(tmp_path_factory, test_weights, mixed_inputs):
+    """The small config with the SAM 2.1 test variant as segmenter, and its single-process run:
+    (config, (output folder, RunSummary))."""
+    from bmp_ray.models.synth import synthesize
+
+    weights = tmp_path_factory.mktemp("sam2-weights")
+    shutil.copytree(test_weights, weights, dirs_exist_ok=True)
+    synthesize(weights, ["sam2.1-tiny"])
+    config = run_config.load(overrides=TEST_SETTINGS + [f"models.weights={weights}", "models.sam=sam2.1-tiny"])
+    out = tmp_path_factory.mktemp("sam2-local-out")
+    return config, (out, run([str(mixed_inputs)], str(out), config, use_ray=False))
+
+
+@pytest.mark.parametrize("segmenter", ["sam-tiny", "sam2.1-tiny"])
+def test_ray_output_equals_the_single_process_output(local_ray, mixed_inputs, small_config, tmp_path, request,
+                                                     segmenter):
+    if segmenter == "sam-tiny":
+        config, (ref, ref_summary) = small_config, request.getfixturevalue("local_reference")
+    else:
+        config, (ref, ref_summary) = request.getfixturevalue("sam2_run")
+    assert config.models.name("sam") == segmenter and ref_summary.people > 0
+    s = run([str(mixed_inputs)], str(tmp_path), config)
     assert (s.ok, s.failed, s.frames, s.people) == (ref_summary.ok, ref_summary.failed, ref_summary.frames,
                                                    ref_summary.people)
     assert_same_output(ref, tmp_path)
