@@ -32,7 +32,7 @@ from bmp_ray.errors import BmpRayError, VideoError
 log = logging.getLogger("bmp_ray")
 BENCHMARKS = {"decode": "bmp_ray.bench.decode", "stages": "bmp_ray.bench.stages", "loop": "bmp_ray.bench.loop",
               "pipeline": "bmp_ray.bench.pipeline", "sink": "bmp_ray.bench.sink", "track": "bmp_ray.bench.track",
-              "memory": "bmp_ray.bench.memory"}
+              "memory": "bmp_ray.bench.memory", "host": "bmp_ray.bench.host"}
 
 
 class Parser(argparse.ArgumentParser):

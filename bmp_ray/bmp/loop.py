@@ -233,19 +233,14 @@ def segment_step(sam, frames: Sequence[FrameState], iteration: int, config: BMPC
 
 
 def frame_result(s: FrameState, video_id: str, index: int, pts: float) -> FrameResult:
-    """The frozen result of a finished frame (refined masks as full-frame COCO RLE)."""
+    """The frozen result of a finished frame (refined masks as full-frame COCO RLE, encoded from their
+    windows: ``masks.encode_windows``, bit-identical to encoding the full frame)."""
     h, w = s.rgb.shape[:2]
     k = s.num_keypoints or 21
     if not s.people:
         return FrameResult.empty(video_id, index, pts, h, w, num_keypoints=k)
-    full = np.zeros((h, w), bool)
-    rles = []
-    for p in s.people:
-        y0, y1, x0, x1 = p.window
-        full[y0:y1, x0:x1] = p.window_mask()
-        rles.append(_masks.encode(full)[0])
-        full[y0:y1, x0:x1] = False
     ps = s.people
+    rles = _masks.encode_windows([p.window_mask() for p in ps], [p.window for p in ps], h, w)
     return FrameResult.from_rle(
         video_id, index, pts, h, w, boxes=np.stack([p.box for p in ps]),
         box_scores=np.array([p.box_score for p in ps]), keypoints=np.stack([p.kpts for p in ps]),
