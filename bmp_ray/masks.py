@@ -2,6 +2,9 @@
 
 A mask is stored as the ``counts`` bytes of COCO's compressed RLE, column-major, for a frame of
 ``(height, width)``. pycocotools decodes it; so does any COCO tool given ``{"size": [h, w], "counts": ...}``.
+A mask known only inside a window of the frame is encoded from the window (``encode_window``), and one known
+by where its pixels change value (``from_changes``) from those positions: both give ``encode``'s bytes of the
+full frame without building it.
 """
 
 from __future__ import annotations
@@ -43,10 +46,84 @@ def decode(counts, height: int, width: int) -> np.ndarray:
     return np.moveaxis(_coco.decode(_rles(counts, height, width)), -1, 0).astype(bool)
 
 
-def area(counts, height: int, width: int) -> np.ndarray:
-    """(N,) int64 pixel counts, without decoding."""
-    counts = list(counts)
-    return np.asarray(_coco.area(_rles(counts, height, width)) if counts else [], np.int64)
+def from_changes(changes, height: int, width: int) -> bytes:
+    """RLE ``counts`` of a frame mask given where its column-major pixel sequence changes value.
+
+    Args:
+        changes: (M,) increasing ints in [0, height * width), the flat column-major positions whose pixel
+            differs from the one before it (position 0 counts as a change when it is inside).
+
+    Returns:
+        the same bytes as ``encode`` of the full (height, width) mask.
+    """
+    h, w = int(height), int(width)
+    c = np.asarray(changes, np.int64).reshape(-1)
+    if c.size and (c[0] < 0 or c[-1] >= h * w or np.any(c[1:] <= c[:-1])):
+        raise ValueError(f"from_changes: expected increasing positions in [0, {h * w}), got {c[:8]}...")
+    counts = np.diff(c, prepend=0, append=h * w)  # run lengths, zeros first (a leading 0 when pixel 0 is in)
+    return _coco.frPyObjects({"size": [h, w], "counts": counts.astype(np.uint32)}, h, w)["counts"]
+
+
+def window_changes(mask: np.ndarray, window, height: int, width: int) -> np.ndarray:
+    """The ``from_changes`` positions of a frame that is zero outside ``window`` and ``mask`` inside it.
+
+    Args:
+        mask: (y1 - y0, x1 - x0) bool, the pixels of the window.
+        window: (y0, y1, x0, x1) ints, 0 <= y0 <= y1 <= height, 0 <= x0 <= x1 <= width.
+        height, width: frame size.
+
+    Returns:
+        (M,) int64 increasing flat column-major positions.
+    """
+    y0, y1, x0, x1 = (int(v) for v in window)
+    h, w = int(height), int(width)
+    m = np.asarray(mask)
+    if not (0 <= y0 <= y1 <= h and 0 <= x0 <= x1 <= w):
+        raise ValueError(f"window: expected (y0, y1, x0, x1) inside a {h}x{w} frame, got {tuple(window)}")
+    if m.shape != (y1 - y0, x1 - x0):
+        raise ValueError(f"window mask: expected shape {(y1 - y0, x1 - x0)} for window {tuple(window)}, "
+                         f"got {m.shape}")
+    mw = x1 - x0
+    padded = np.zeros((y1 - y0 + 2, mw), bool)  # a zero row above and below the window
+    padded[1:-1] = m != 0
+    flat = np.flatnonzero(padded[1:] != padded[:-1])  # row r: a change between padded rows r and r + 1
+    row = flat // max(mw, 1)
+    col = flat - row * mw
+    by_col = np.argsort(col.astype(np.uint16) if mw < 2**16 else col, kind="stable")  # radix sort
+    pos = ((x0 + col) * h + y0 + row)[by_col]  # column-major order
+    if y0 == 0 and y1 == h and pos.size:  # a column ending inside, the next starting inside: no change
+        same = pos[1:] == pos[:-1]
+        if same.any():
+            keep = np.ones(pos.size, bool)
+            keep[:-1] &= ~same
+            keep[1:] &= ~same
+            pos = pos[keep]
+    return pos[pos < h * w]
+
+
+def encode_window(mask: np.ndarray, window, height: int, width: int) -> bytes:
+    """RLE ``counts`` of the (height, width) frame mask that is ``mask`` inside ``window``, zero elsewhere,
+    bit-identical to ``encode`` of that full frame, without building it (work grows with the window).
+
+    Args:
+        mask: (y1 - y0, x1 - x0) bool or uint8 (non-zero is inside).
+        window: (y0, y1, x0, x1), the window's rows and columns in the frame.
+        height, width: frame size.
+    """
+    return from_changes(window_changes(mask, window, height, width), height, width)
+
+
+def encode_windows(masks, windows, height: int, width: int) -> list[bytes]:
+    """``encode_window`` of each (mask, window) pair of one frame, compressed in one pycocotools call."""
+    masks, windows = list(masks), list(windows)
+    if len(masks) != len(windows):
+        raise ValueError(f"encode_windows: expected one window per mask, got {len(masks)} masks and "
+                         f"{len(windows)} windows")
+    h, w = int(height), int(width)
+    rles = [{"size": [h, w], "counts": np.diff(window_changes(m, win, h, w), prepend=0,
+                                               append=h * w).astype(np.uint32)}
+            for m, win in zip(masks, windows)]
+    return [r["counts"] for r in _coco.frPyObjects(rles, h, w)] if rles else []
 
 
 def to_bbox(counts, height: int, width: int) -> np.ndarray:
@@ -57,7 +134,6 @@ def to_bbox(counts, height: int, width: int) -> np.ndarray:
     xywh = np.asarray(_coco.toBbox(_rles(counts, height, width)), np.float32).reshape(-1, 4)
     xywh[:, 2:] += xywh[:, :2]
     return xywh
-
 
 
 def from_segmentation(seg, height: int, width: int) -> np.ndarray:

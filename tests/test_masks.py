@@ -1,16 +1,16 @@
 import numpy as np
+import pytest
 from pycocotools import mask as coco
 
 from bmp_ray import masks
 
 
-def test_encode_decode_round_trip_and_area_bbox_match_pycocotools():
+def test_encode_decode_round_trip_and_bbox_match_pycocotools():
     rng = np.random.default_rng(0)
     m = rng.random((3, 13, 7)) > 0.6
     m[2] = False
     counts = masks.encode(m)
     np.testing.assert_array_equal(masks.decode(counts, 13, 7), m)
-    np.testing.assert_array_equal(masks.area(counts, 13, 7), m.sum(axis=(1, 2)))
     ref = coco.toBbox(coco.encode(np.asfortranarray(m[0].astype(np.uint8))))
     np.testing.assert_allclose(masks.to_bbox(counts, 13, 7)[0], [ref[0], ref[1], ref[0] + ref[2], ref[1] + ref[3]])
 
@@ -18,8 +18,79 @@ def test_encode_decode_round_trip_and_area_bbox_match_pycocotools():
 def test_empty_inputs_and_single_mask():
     assert masks.encode(np.zeros((0, 4, 5), bool)) == []
     assert masks.decode([], 4, 5).shape == (0, 4, 5)
-    assert masks.area([], 4, 5).shape == (0,) and masks.to_bbox([], 4, 5).shape == (0, 4)
+    assert masks.to_bbox([], 4, 5).shape == (0, 4)
     assert len(masks.encode(np.ones((4, 5), bool))) == 1
+    assert masks.encode_windows([], [], 4, 5) == []
+
+
+def _full(window_mask, window, h, w):
+    y0, y1, x0, x1 = window
+    full = np.zeros((h, w), bool)
+    full[y0:y1, x0:x1] = window_mask
+    return full
+
+
+def _windows(rng, h, w):
+    """Random windows, and the edge cases: whole frame, full rows / columns, 1-pixel, empty, corners."""
+    out = [(0, h, 0, w), (0, h, 2, 3), (1, 2, 0, w), (0, 1, 0, 1), (h - 1, h, w - 1, w), (0, 0, 0, w),
+           (2, 2, 1, 1), (0, h, 0, 1), (0, h, w - 1, w), (0, 3, w - 2, w), (h - 3, h, 0, 2)]
+    out = [(y0, y1, x0, x1) for y0, y1, x0, x1 in out if 0 <= y0 <= y1 <= h and 0 <= x0 <= x1 <= w]
+    for _ in range(60):
+        y0, y1 = np.sort(rng.integers(0, h + 1, 2))
+        x0, x1 = np.sort(rng.integers(0, w + 1, 2))
+        out.append((int(y0), int(y1), int(x0), int(x1)))
+    return out
+
+
+@pytest.mark.parametrize("h, w", [(13, 7), (1, 9), (8, 1), (1, 1), (31, 40)])
+def test_encode_window_is_bit_identical_to_the_full_frame_encoding(h, w):
+    rng = np.random.default_rng(h * 100 + w)
+    for window in _windows(rng, h, w):
+        y0, y1, x0, x1 = window
+        shape = (y1 - y0, x1 - x0)
+        for m in (rng.random(shape) > 0.5, np.ones(shape, bool), np.zeros(shape, bool), rng.random(shape) > 0.9):
+            ref = coco.encode(np.asfortranarray(_full(m, window, h, w).astype(np.uint8)))["counts"]
+            assert masks.encode_window(m, window, h, w) == ref, (window, m.astype(int))
+            assert masks.encode_window(m.astype(np.uint8) * 7, window, h, w) == ref  # non-zero is inside
+    ws = _windows(rng, h, w)[:12]
+    ms = [rng.random((y1 - y0, x1 - x0)) > 0.4 for (y0, y1, x0, x1) in ws]
+    assert masks.encode_windows(ms, ws, h, w) == masks.encode(np.stack([_full(m, wi, h, w) for m, wi in zip(ms, ws)]))
+
+
+def test_encode_window_of_columns_that_join_across_the_frame_height():
+    # full-height window: a column ending inside and the next starting inside is one run, not two
+    m = np.zeros((5, 3), bool)
+    m[3:, 0] = m[:, 1] = m[:2, 2] = True
+    ref = coco.encode(np.asfortranarray(_full(m, (0, 5, 1, 4), 5, 6).astype(np.uint8)))["counts"]
+    assert masks.encode_window(m, (0, 5, 1, 4), 5, 6) == ref
+    assert masks.window_changes(m, (0, 5, 1, 4), 5, 6).tolist() == [5 + 3, 5 * 3 + 2]
+
+
+def test_encode_window_at_1080p_random_blobs():
+    rng = np.random.default_rng(1)
+    h, w = 1080, 1920
+    for window in [(300, 1000, 800, 1100), (0, 1080, 0, 1920), (0, 1080, 1500, 1920), (700, 1080, 0, 10)]:
+        y0, y1, x0, x1 = window
+        small = rng.random(((y1 - y0) // 20 + 1, (x1 - x0) // 20 + 1)) > 0.5
+        m = np.kron(small, np.ones((20, 20), bool))[:y1 - y0, :x1 - x0]
+        ref = coco.encode(np.asfortranarray(_full(m, window, h, w).astype(np.uint8)))["counts"]
+        assert masks.encode_window(m, window, h, w) == ref
+
+
+def test_from_changes_and_bad_windows_are_named():
+    ref = coco.encode(np.asfortranarray(np.eye(4, dtype=np.uint8)))["counts"]
+    assert masks.from_changes([0, 1, 5, 6, 10, 11, 15], 4, 4) == ref
+    assert masks.from_changes([], 4, 4) == coco.encode(np.zeros((4, 4), np.uint8, order="F"))["counts"]
+    with pytest.raises(ValueError, match=r"expected increasing positions in \[0, 16\)"):
+        masks.from_changes([3, 3], 4, 4)
+    with pytest.raises(ValueError, match=r"expected increasing positions in \[0, 16\)"):
+        masks.from_changes([16], 4, 4)
+    with pytest.raises(ValueError, match=r"window: expected \(y0, y1, x0, x1\) inside a 4x5 frame, got \(0, 5, 0, 1\)"):
+        masks.encode_window(np.zeros((5, 1), bool), (0, 5, 0, 1), 4, 5)
+    with pytest.raises(ValueError, match=r"window mask: expected shape \(2, 1\) for window \(0, 2, 0, 1\), got \(1, 2"):
+        masks.encode_window(np.zeros((1, 2), bool), (0, 2, 0, 1), 4, 5)
+    with pytest.raises(ValueError, match="expected one window per mask, got 1 masks and 0 windows"):
+        masks.encode_windows([np.zeros((1, 1), bool)], [], 4, 5)
 
 
 def test_from_segmentation_reads_polygons_and_both_rle_forms_as_pycocotools_does():
