@@ -1,11 +1,14 @@
 """The detector stage: RTMDet-Ins person boxes and instance masks, batched over frames.
 
 Frames go through mmdet's own test pipeline of the model's config (letterbox to the model's input
-size, pad value 114, BGR) and one batched ``test_step``; the detector's internal thresholds are those
-of the config (score 0.05, NMS IoU 0.6, at most 40 instances, mask threshold 0.5). Then, as BMP does,
-only label 0 (person) with score > ``score_thr`` is kept, sorted by score, with greedy box NMS at
-``nms_iou``. Boxes are clipped to the frame (boxes left without area are dropped). Masks leave the stage
-as COCO RLE at frame size; boxes are in frame pixels.
+size, pad value 114, BGR) and one batched forward and head post-processing, mmdet's ``test_step`` with
+the masks left at low resolution (``det_masks``); the detector's internal thresholds are those of the
+config (score 0.05, NMS IoU 0.6, at most 40 instances, mask threshold 0.5). Then, as BMP does, only
+label 0 (person) with score > ``score_thr`` is kept, sorted by score, with greedy box NMS at ``nms_iou``.
+Boxes are clipped to the frame (boxes left without area are dropped). Only the kept people's masks are
+upsampled (on the device, as mmdet does, bit-identical to its masks) and they cross to the host as run
+boundaries, one transfer per batch. Masks leave the stage as COCO RLE at frame size; boxes are in frame
+pixels.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import torch
 import torchvision
 
 from bmp_ray import masks as _masks
+from bmp_ray.models import det_masks as _det_masks
 from bmp_ray.models.build import LoadedModel, check_device, load_model
 from bmp_ray.models.common import check_frames, check_precision, inference
 
@@ -174,20 +178,39 @@ class Detector:
             data.append(self.pipeline(dict(img=bgr, img_id=i)))
         from mmengine.dataset import pseudo_collate
 
-        with inference(self.device, self.dtype):
-            results = self.model.test_step(pseudo_collate(data))
         thr = self.score_thr if score_thr is None else float(score_thr)
         iou = self.nms_iou if nms_iou is None else float(nms_iou)
-        return [self._convert(r.pred_instances, f.shape[:2], thr, iou) for r, f in zip(results, frames)]
+        with inference(self.device, self.dtype):
+            cands, metas = self._candidates(pseudo_collate(data))
+            return self._convert(cands, metas, [f.shape[:2] for f in frames], thr, iou)
 
-    def _convert(self, inst, size: tuple[int, int], score_thr: float, nms_iou: float) -> Detections:
-        h, w = size
-        scores = inst.scores.float().cpu().numpy()
-        boxes, keep = select_people(inst.bboxes.float().cpu().numpy(), scores, inst.labels.cpu().numpy(),
-                                    h, w, score_thr, nms_iou)
-        if keep.size:
-            m = fit_masks(inst.masks[torch.as_tensor(keep, device=inst.masks.device)].cpu().numpy(), h, w)
-            rles = np.array(_masks.encode(m), object)
-        else:
-            rles = np.zeros(0, object)
-        return Detections(boxes[keep].astype(np.float32), scores[keep].astype(np.float32), rles, h, w)
+    def _candidates(self, data: dict) -> tuple[list, list[dict]]:
+        """mmdet's ``test_step`` up to the head's post-processing, the masks left at low resolution
+        (``det_masks.candidates``); with each image's meta."""
+        data = self.model.data_preprocessor(data, False)
+        metas = [s.metainfo for s in data["data_samples"]]
+        outs = self.model.bbox_head(self.model.extract_feat(data["inputs"]))
+        return _det_masks.candidates(self.model.bbox_head, outs, metas), metas
+
+    def _convert(self, cands: list, metas: list[dict], sizes: list[tuple[int, int]], score_thr: float,
+                 nms_iou: float) -> list[Detections]:
+        """BMP's person rule on the candidates' boxes (one transfer), mmdet's mask upsampling of the kept
+        people only, on the device, and their masks to the host as RLE run boundaries (one transfer)."""
+        n = [len(c.scores) for c in cands]
+        rows = torch.cat([torch.cat([c.bboxes.float(), c.scores.float()[:, None], c.labels.float()[:, None]], 1)
+                          for c in cands]).cpu().numpy()
+        head = self.model.bbox_head
+        stride, mask_thr = head.prior_generator.strides[0][0], head.test_cfg.mask_thr_binary
+        kept, picks = [], []
+        for start, (h, w), r in zip(np.cumsum([0] + n[:-1]), sizes, np.split(rows, np.cumsum(n)[:-1])):
+            boxes, keep = select_people(r[:, :4], r[:, 4], r[:, 5].astype(np.int64), h, w, score_thr, nms_iou)
+            kept.append((boxes[keep], r[keep, 4]))
+            picks.append(start + keep)
+        logits = torch.cat([c.mask_logits for c in cands])  # (sum n, h, w): one letterbox size per batch
+        logits = logits[torch.as_tensor(np.concatenate(picks), dtype=torch.long).to(logits.device)]
+        masks = [_det_masks.upsample(x, stride, meta, mask_thr)
+                 for x, meta in zip(logits.split([len(p) for p in picks]), metas)]
+        changes = _det_masks.changes_to_host(masks, sizes)
+        return [Detections(b.astype(np.float32), s.astype(np.float32),
+                           np.array([_masks.from_changes(ch, h, w) for ch in per], object).reshape(-1), h, w)
+                for (b, s), per, (h, w) in zip(kept, changes, sizes)]

@@ -9,7 +9,7 @@ def detector(weights_dir):
     return Detector("rtmdet-ins-tiny", weights_dir)
 
 
-def reference(det: Detector, rgb: np.ndarray):
+def reference(det: Detector, rgb: np.ndarray, nms_iou: float | None = None):
     """mmdet's own API on the same weights, filtered by the same BMP rule."""
     from mmdet.apis import inference_detector
     from mmengine.registry import DefaultScope
@@ -17,27 +17,42 @@ def reference(det: Detector, rgb: np.ndarray):
     with DefaultScope.overwrite_default_scope("mmdet"):  # inference_detector does not set it
         inst = inference_detector(det.model, np.ascontiguousarray(rgb[..., ::-1])).pred_instances
     boxes, keep = select_people(inst.bboxes.numpy(), inst.scores.numpy(), inst.labels.numpy(), *rgb.shape[:2],
-                                det.score_thr, det.nms_iou)
+                                det.score_thr, det.nms_iou if nms_iou is None else nms_iou)
     return boxes[keep], inst.scores.numpy()[keep], fit_masks(inst.masks.numpy()[keep], *rgb.shape[:2])
+
+
+def canonical(boxes, scores):  # equal scores (random weights give many) may come in either order
+    return np.lexsort((boxes[:, 1].round(2), boxes[:, 0].round(2), -scores.round(5)))
 
 
 def test_equals_mmdet_inference_detector_batched_over_frames_of_different_sizes(detector, all_images):
     results = detector([s.rgb for s in all_images])
     total_mask_pixels = 0
-    def canonical(boxes, scores):  # equal scores (random weights give many) may come in either order
-        return np.lexsort((boxes[:, 1].round(2), boxes[:, 0].round(2), -scores.round(5)))
-
+    outside_boxes = 0
     for s, dets in zip(all_images, results):
         boxes, scores, masks = reference(detector, s.rgb)
         assert len(dets) == len(boxes) > 0
         a, b = canonical(dets.boxes, dets.scores), canonical(boxes, scores)
         np.testing.assert_allclose(dets.boxes[a], boxes[b], atol=1e-3)
         np.testing.assert_allclose(dets.scores[a], scores[b], atol=1e-5)
-        assert (dets.mask_array()[a] == masks[b]).all()
+        assert (dets.mask_array()[a] == masks[b]).all()  # every pixel of the frame, bit for bit
         assert (dets.height, dets.width) == s.rgb.shape[:2]
         assert np.all(np.diff(dets.scores) <= 0) and (dets.scores > 0.3).all()
         total_mask_pixels += masks.sum()
+        outside_boxes += masks.sum() - sum(m[int(y0):int(np.ceil(y1)), int(x0):int(np.ceil(x1))].sum()
+                                           for m, (x0, y0, x1, y1) in zip(masks, boxes))
     assert total_mask_pixels > 0  # the comparison covered real masks, not only empty ones
+    assert outside_boxes > 0  # mmdet's masks are not clipped to their boxes: ours keep those pixels too
+
+
+def test_equals_mmdet_at_1080p_with_many_people(detector, coco_images):
+    rgb = np.ascontiguousarray(np.tile(coco_images[0].rgb, (3, 3, 1))[:1080, :1920])
+    (dets,) = detector([rgb], nms_iou=0.7)
+    boxes, scores, masks = reference(detector, rgb, nms_iou=0.7)
+    assert len(dets) == len(boxes) >= 10
+    a, b = canonical(dets.boxes, dets.scores), canonical(boxes, scores)
+    np.testing.assert_allclose(dets.boxes[a], boxes[b], atol=1e-3)
+    assert np.array_equal(dets.mask_array()[a], masks[b]) and masks.sum() > 0
 
 
 def test_people_only_and_box_nms():
