@@ -195,7 +195,7 @@ class Detector:
     def _convert(self, cands: list, metas: list[dict], sizes: list[tuple[int, int]], score_thr: float,
                  nms_iou: float) -> list[Detections]:
         """BMP's person rule on the candidates' boxes (one transfer), mmdet's mask upsampling of the kept
-        people only, on the device, and their masks to the host as RLE run boundaries (one transfer)."""
+        people only, on the device, and their RLE (``det_masks.to_rle``: run boundaries, one transfer)."""
         n = [len(c.scores) for c in cands]
         rows = torch.cat([torch.cat([c.bboxes.float(), c.scores.float()[:, None], c.labels.float()[:, None]], 1)
                           for c in cands]).cpu().numpy()
@@ -210,7 +210,5 @@ class Detector:
         logits = logits[torch.as_tensor(np.concatenate(picks), dtype=torch.long).to(logits.device)]
         masks = [_det_masks.upsample(x, stride, meta, mask_thr)
                  for x, meta in zip(logits.split([len(p) for p in picks]), metas)]
-        changes = _det_masks.changes_to_host(masks, sizes)
-        return [Detections(b.astype(np.float32), s.astype(np.float32),
-                           np.array([_masks.from_changes(ch, h, w) for ch in per], object).reshape(-1), h, w)
-                for (b, s), per, (h, w) in zip(kept, changes, sizes)]
+        return [Detections(b.astype(np.float32), s.astype(np.float32), np.array(rles, object).reshape(-1), h, w)
+                for (b, s), rles, (h, w) in zip(kept, _det_masks.to_rle(masks, sizes), sizes)]

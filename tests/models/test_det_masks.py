@@ -14,6 +14,7 @@ def test_changes_to_host_gives_the_full_frame_rle_of_each_mask_of_a_batch():
     ms[0][1] = True
     ms[0][2] = False
     changes = det_masks.changes_to_host([torch.as_tensor(m) for m in ms], sizes)
+    rles = det_masks.to_rle([torch.as_tensor(m) for m in ms], sizes)
     assert [len(c) for c in changes] == [3, 0, 2, 2]
     for m, per, (h, w) in zip(ms, changes, sizes):
         full = np.zeros((len(m), h, w), bool)
@@ -22,7 +23,8 @@ def test_changes_to_host_gives_the_full_frame_rle_of_each_mask_of_a_batch():
             if len(m) else []
         assert [masks.from_changes(c, h, w) for c in per] == ref
         assert all(c.dtype == np.int64 for c in per)
-    assert det_masks.changes_to_host([], []) == []
+        assert rles.pop(0) == ref  # the CPU route of to_rle: encode_windows of the masks
+    assert det_masks.changes_to_host([], []) == [] and det_masks.to_rle([], []) == []
 
 
 def _meta(h, w, size=320):
