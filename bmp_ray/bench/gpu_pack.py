@@ -28,11 +28,16 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[2]
 LIMIT = 64 * 2**20  # what the run tool carries, working tree included
-# what the stages import on a machine with torch, torchvision, timm, numpy, opencv, pyarrow, pandas
+# what the stages import (found by running `bench gpu --quick` in a venv holding only torch, numpy,
+# opencv, pyarrow, pandas and these): OpenMMLab, SAM, pycocotools and their import-time needs;
+# setuptools < 81 for pkg_resources (mmengine); pyyaml and pillow in case timm came without its deps.
+# scipy (35 MB; imported by mmpose/mmdet at module level only) is stubbed where absent (gpu_env).
 WHEELS = ["mmengine", "mmdet", "mmpose", "mmpretrain", "segment-anything", "pycocotools", "addict", "yapf",
           "termcolor", "rich", "markdown-it-py", "mdurl", "pygments", "platformdirs", "json-tricks", "munkres",
-          "terminaltables", "shapely", "einops", "mat4py", "modelindex", "tqdm", "six", "matplotlib",
-          "contourpy", "cycler", "fonttools", "kiwisolver", "pyparsing", "python-dateutil"]
+          "terminaltables", "shapely", "einops", "mat4py", "model-index", "ordered-set", "markdown", "click",
+          "importlib-metadata", "zipp", "lazy-importer", "packaging", "setuptools<81", "tqdm", "six",
+          "matplotlib", "contourpy", "cycler", "fonttools", "kiwisolver", "pyparsing", "python-dateutil",
+          "pyyaml", "pillow"]
 MMCV = "mmcv==2.1.0"
 VIDEO = "videos/mmtracking_demo.mp4"
 
@@ -129,7 +134,7 @@ def pack(outdir: str | os.PathLike = ROOT / ".whl" / "gpu", *, python_version: s
         shutil.copy2(src, out / "data" / src.name)
     elif not list(out.glob("data/*.mp4")):
         log.warning("no video copied (none given and no shared data): bench gpu will need --video there")
-    sizes = account(out, tree_bytes())
+    sizes = account(out, tree_bytes(), LIMIT)
     try:
         rel = out.resolve().relative_to(ROOT)
     except ValueError:

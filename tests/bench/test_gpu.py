@@ -32,7 +32,7 @@ def test_quick_run_writes_every_phase(quick_run):
     assert list(data["phases"]) == list(gpu.PHASES)
     for name, p in data["phases"].items():
         assert p["status"] in ("ok", "partial"), (name, p.get("error"))
-        assert p["seconds"] >= 0 and p["budget_s"] == gpu.PHASES[name]
+        assert p["seconds"] >= 0 and p["budget_s"] == gpu.PHASES[name] * gpu.QUICK_BUDGET_SCALE
     assert data["phases"]["start"]["versions"]["torch"] and data["phases"]["start"]["device"] == "cpu"
     assert data["mmcv_ops_stand_in"] is False and data["stand_ins"]["mmcv.ops"] is None  # compiled mmcv here
     assert printed["phases"].keys() == data["phases"].keys()
@@ -90,7 +90,8 @@ def test_report_writes_json_and_table_after_each_phase(tmp_path):
     report = gpu.Report(str(tmp_path), argparse.Namespace(quick=True))
     report.phase("start", "ok", 0.5, 30, {"device": "cpu"}, {})
     first = json.loads((tmp_path / "gpu.json").read_text())
-    assert list(first["phases"]) == ["start"] and "start     status" in (tmp_path / "gpu.txt").read_text()
+    assert list(first["phases"]) == ["start"]
+    assert ["start", "status", "ok"] in [ln.split()[:3] for ln in (tmp_path / "gpu.txt").read_text().splitlines()]
     report.phase("ceilings", "error", 0.1, 10, None, {}, "RuntimeError: boom")
     second = json.loads((tmp_path / "gpu.json").read_text())
     assert second["phases"]["ceilings"] == {"status": "error", "seconds": 0.1, "budget_s": 10,
@@ -107,5 +108,7 @@ def test_budget_option_parses_and_rejects_unknown_phases():
     gpu.add_arguments(p)
     b = gpu._budgets(p.parse_args(["--budget-s", "stages=5", "--budget-scale", "2"]))
     assert b["stages"] == 5 and b["variants"] == 2 * gpu.PHASES["variants"]
+    assert gpu._budgets(p.parse_args([])) == gpu.PHASES
+    assert gpu._budgets(p.parse_args(["--quick"]))["e2e"] == gpu.QUICK_BUDGET_SCALE * gpu.PHASES["e2e"]
     with pytest.raises(ConfigError, match="PHASE=SECONDS"):
         gpu._budgets(p.parse_args(["--budget-s", "warmup=5"]))
