@@ -7,9 +7,11 @@ folder; ``--weights DIR`` and ``--detector/--pose/--sam`` choose others), altern
 - detector: ``Detector`` on all frames at once vs ``mmdet.apis.inference_detector`` per image;
 - pose: ``PoseEstimator`` on all people of all frames at once vs ``mmpose.apis.inference_topdown`` per
   image (flip test on both sides);
-- SAM decoder: ``Segmenter.segment`` on all people of a frame at once vs ``SamPredictor.predict`` once
+- SAM decoder: ``SamSegmenter.segment`` on all people of a frame at once vs ``SamPredictor.predict`` once
   per person, both from the same image embedding;
-- SAM encoder: ``Segmenter.embed`` on batches of frames vs ``SamPredictor.set_image`` per frame;
+- SAM encoder: ``SamSegmenter.embed`` on batches of frames vs ``SamPredictor.set_image`` per frame;
+- SAM 2.1 decoder and encoder (``--sam2``): ``Sam2Segmenter`` the same way against
+  ``SAM2ImagePredictor.predict`` (``multimask_output=False``) and ``set_image``;
 - MaskPose dimming inside the crop vs at full resolution: time per person and mean pixel difference.
 
 Ratios are ours over the reference in items per second (> 1: bmp_ray is faster).
@@ -36,6 +38,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--detector", default="rtmdet-ins-tiny")
     p.add_argument("--pose", default="maskpose-tiny")
     p.add_argument("--sam", default="sam-tiny")
+    p.add_argument("--sam2", default="sam2.1-tiny", help="the SAM 2.1 model benchmarked beside --sam")
     p.add_argument("--device", default="cpu")
     p.add_argument("--copies", type=int, default=2, help="times the image set is repeated per run")
     p.add_argument("--repeats", type=int, default=3, help="alternating runs of each side (median kept)")
@@ -62,7 +65,7 @@ def run(args: argparse.Namespace) -> dict:
 
     from bmp_ray.models.detector import Detector
     from bmp_ray.models.pose import PoseEstimator
-    from bmp_ray.models.sam import Segmenter
+    from bmp_ray.models.segmenter import build_segmenter
 
     root = data_dir()
     if root is None:
@@ -75,7 +78,7 @@ def run(args: argparse.Namespace) -> dict:
     det, pose, seg = stages_from(args, lambda w: (
         Detector(args.detector, w, device=args.device),
         PoseEstimator(args.pose, w, device=args.device, conditioning=False),
-        Segmenter(args.sam, w, device=args.device)))
+        build_segmenter(args.sam, w, device=args.device)))
     reps = args.repeats
     rows = [["stage", "unit", "bmp_ray /s", "reference /s", "ratio", "reference API"]]
     out: dict = {}
@@ -95,29 +98,24 @@ def run(args: argparse.Namespace) -> dict:
     rows.append(["pose (flip test)", "people", people / t["ours"], people / t["ref"], out["ratio_pose"],
                  "inference_topdown per image"])
 
-    predictor = SamPredictor(seg.model)
-    embs = seg.embed(frames)
     prompts = [keypoint_prompts(s) for s in samples]
-
-    def per_person():
-        for e, ps in zip(embs, prompts):
-            predictor.features, predictor.original_size, predictor.input_size = (
-                e.features[None], e.original_size, e.input_size)
-            predictor.is_image_set = True
-            for p in ps:
-                predictor.predict(p, np.ones(len(p)), multimask_output=False)
-
-    t = _timed({"ours": lambda: [seg.segment(e, ps) for e, ps in zip(embs, prompts)], "ref": per_person}, reps)
-    out["ratio_sam_decoder"] = t["ref"] / t["ours"]
-    rows.append(["SAM decoder", "people", people / t["ours"], people / t["ref"], out["ratio_sam_decoder"],
-                 "SamPredictor.predict per person"])
-
     first = frames[: max(2, len(frames) // 4)]
-    t = _timed({"ours": lambda: seg.embed(first),
-                "ref": lambda: [predictor.set_image(f) for f in first]}, max(1, reps - 1))
-    out["ratio_sam_encoder"] = t["ref"] / t["ours"]
-    rows.append(["SAM encoder", "frames", len(first) / t["ours"], len(first) / t["ref"], out["ratio_sam_encoder"],
-                 "SamPredictor.set_image per frame"])
+
+    def v1_image(predictor, e):
+        predictor.features, predictor.original_size, predictor.input_size = (
+            e.features[None], e.original_size, e.input_size)
+        predictor.is_image_set = True
+
+    rows += _sam_rows("SAM", seg, SamPredictor(seg.model), v1_image, frames, first, prompts, reps, out, "sam")
+    from sam2.sam2_image_predictor import SAM2ImagePredictor
+
+    def v2_image(predictor, e):
+        predictor._features = {"image_embed": e.features[None], "high_res_feats": [f[None] for f in e.high_res_feats]}
+        predictor._orig_hw, predictor._is_image_set = [e.original_size], True
+
+    seg2 = _segmenter_from(args, args.sam2)
+    rows += _sam_rows("SAM 2.1", seg2, SAM2ImagePredictor(seg2.model), v2_image, frames, first, prompts, reps, out,
+                      "sam2")
 
     # MaskPose dimming: inside the crop (ours) vs the full-resolution reference, same masks
     cond_crop = _reuse(pose, "crop")
@@ -133,9 +131,51 @@ def run(args: argparse.Namespace) -> dict:
     rows.append(["MaskPose dimming", "people", people / t["ours"], people / t["ref"], out["ratio_dimming"],
                  "dim the full frame, then crop"])
     return {"benchmark": "stages", "frames": len(frames), "people": people, "repeats": reps,
-            "models": [args.detector, args.pose, args.sam], "device": args.device,
+            "models": [args.detector, args.pose, args.sam, args.sam2], "device": args.device,
             "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "machine": platform.machine(), **out, "rows": rows}
+
+
+def _segmenter_from(args, name: str):
+    """``build_segmenter(name)`` with ``args.weights``, or with its seeded random checkpoint written to a
+    temporary folder."""
+    import tempfile
+
+    from bmp_ray.models.segmenter import build_segmenter
+    from bmp_ray.models.synth import synthesize
+
+    if args.weights is not None:
+        return build_segmenter(name, args.weights, device=args.device)
+    with tempfile.TemporaryDirectory() as tmp:
+        synthesize(tmp, [name])
+        return build_segmenter(name, tmp, device=args.device)
+
+
+def _sam_rows(label: str, seg, predictor, set_embedding, frames, first, prompts, reps: int, out: dict,
+              key: str) -> list[list]:
+    """The decoder row (all people of a frame at once vs ``predictor.predict`` per person, from the same
+    embedding, which ``set_embedding(predictor, emb)`` hands the predictor) and the encoder row (batches
+    vs ``predictor.set_image`` per frame) of one segmenter; the ratios go to ``out``."""
+    embs = seg.embed(frames)
+    people = sum(len(ps) for ps in prompts)
+    name = type(predictor).__name__
+
+    def per_person():
+        for e, ps in zip(embs, prompts):
+            set_embedding(predictor, e)
+            for p in ps:
+                predictor.predict(p, np.ones(len(p)), multimask_output=False)
+
+    t = _timed({"ours": lambda: [seg.segment(e, ps) for e, ps in zip(embs, prompts)], "ref": per_person}, reps)
+    out[f"ratio_{key}_decoder"] = t["ref"] / t["ours"]
+    rows = [[f"{label} decoder", "people", people / t["ours"], people / t["ref"], out[f"ratio_{key}_decoder"],
+             f"{name}.predict per person"]]
+    t = _timed({"ours": lambda: seg.embed(first),
+                "ref": lambda: [predictor.set_image(f) for f in first]}, max(1, reps - 1))
+    out[f"ratio_{key}_encoder"] = t["ref"] / t["ours"]
+    rows.append([f"{label} encoder", "frames", len(first) / t["ours"], len(first) / t["ref"],
+                 out[f"ratio_{key}_encoder"], f"{name}.set_image per frame"])
+    return rows
 
 
 def _reuse(est, where: str):
