@@ -65,8 +65,6 @@ class PoseEstimator:
                  device: str = "cpu", precision: str = "fp32", conditioning: bool | None = None,
                  condition_at: str = "crop", flip_test: bool = True, max_batch: int | None = None, fuse_bn: bool = True,
                  offline: bool | None = None, loaded: LoadedModel | None = None, backend: str = "torch"):
-        from mmpose.models.utils.tta import flip_heatmaps
-
         if condition_at not in ("crop", "frame"):
             raise ValueError(f"condition_at: expected 'crop' or 'frame', got {condition_at!r}")
         if backend not in BACKENDS:
@@ -98,7 +96,9 @@ class PoseEstimator:
         self._std = pre.std.view(1, 3, 1, 1).to(self.device)
         self.flip_indices = list(self.model.dataset_meta["flip_indices"])
         self.num_keypoints = len(self.flip_indices)
-        self._flip_heatmaps = flip_heatmaps
+        # mmpose's flip_heatmaps (mode "heatmap", no shift) with the index on the device: a list index
+        # would be copied there on every pass, waiting for the device each time
+        self._flip_index = torch.tensor(self.flip_indices, dtype=torch.int64).to(self.device)
         # BN folded into the deconvolutions of a copy of the head (self.model stays as loaded)
         self._head = fuse_conv_bn(self.model.head) if fuse_bn else self.model.head
 
@@ -126,9 +126,7 @@ class PoseEstimator:
         with inference(self.device, self.dtype):
             hm = self._head.forward(self.model.extract_feat(x)).float()
         if self.flip_test:
-            flipped = self._flip_heatmaps(hm[n:], flip_mode="heatmap", flip_indices=self.flip_indices,
-                                          shift_heatmap=False)
-            hm = (hm[:n] + flipped) * 0.5
+            hm = (hm[:n] + hm[n:].flip(-1)[:, self._flip_index]) * 0.5
         return hm
 
     def _heatmaps_of(self, crops: torch.Tensor) -> torch.Tensor:
