@@ -32,7 +32,7 @@ from bmp_ray.errors import BmpRayError, VideoError
 log = logging.getLogger("bmp_ray")
 BENCHMARKS = {"decode": "bmp_ray.bench.decode", "stages": "bmp_ray.bench.stages", "loop": "bmp_ray.bench.loop",
               "pipeline": "bmp_ray.bench.pipeline", "sink": "bmp_ray.bench.sink", "track": "bmp_ray.bench.track",
-              "memory": "bmp_ray.bench.memory", "host": "bmp_ray.bench.host"}
+              "memory": "bmp_ray.bench.memory", "host": "bmp_ray.bench.host", "gpu": "bmp_ray.bench.gpu"}
 
 
 class Parser(argparse.ArgumentParser):
