@@ -58,8 +58,9 @@ class _DeferredMasks:
             if not valid.all():
                 results = results[valid]
         if results.bboxes.numel() > 0:
-            det_bboxes, keep = mm.batched_nms(mm.get_box_tensor(results.bboxes), results.scores, results.labels,
-                                              cfg.nms)
+            # float32: mmcv's nms rejects bf16 / fp16 boxes, which autocast gives (precision="bf16")
+            det_bboxes, keep = mm.batched_nms(mm.get_box_tensor(results.bboxes).float(), results.scores.float(),
+                                              results.labels, cfg.nms)
             results = results[keep]
             results.scores = det_bboxes[:, -1]
             results = results[:cfg.max_per_img]
