@@ -98,13 +98,14 @@ def _blur_at(padded: torch.Tensor, flat: torch.Tensor, size: int) -> torch.Tenso
     origin = k * hp * wp + (rest // w) * wp + rest % w  # the window's top-left pixel in ``padded``
     offsets = torch.arange(size, device=flat.device)
     idx = origin[..., None, None] + offsets[:, None] * wp + offsets  # (M', P, size, size): rows i, taps j
-    v = padded.reshape(-1)[idx]
-    rows = v[..., 0] * taps[0]
+    v = padded.reshape(-1)[idx].permute(3, 0, 1, 2).double().contiguous()  # taps first: contiguous steps
+    rows = (v[0] * taps[0]).float()  # the float64 product of two float32 values is exact: rounded once
     for j in range(1, size):
-        rows = _fma(taps[j], v[..., j], rows)
-    out = rows[..., r] * taps[r]
+        rows = (rows.double() + taps[j] * v[j]).float()
+    rows = rows.permute(2, 0, 1).contiguous()  # (size, M', P)
+    out = rows[r] * taps[r]
     for j in range(1, r + 1):
-        out = _fma(taps[r + j], rows[..., r - j] + rows[..., r + j], out)
+        out = _fma(taps[r + j], rows[r - j] + rows[r + j], out)
     return out
 
 
