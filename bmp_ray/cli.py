@@ -116,7 +116,8 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     from bmp_ray.pipeline.config import PRESETS
 
     p.add_argument("--preset", choices=sorted(PRESETS),
-                   help="model set: bmp (official, default), test (small variants) or another preset")
+                   help="model set: bmp (official, default), bmp-paper (SAM 2.1 Hiera-B+, the research "
+                   "configuration) or test (small variants)")
     p.add_argument("--weights", help="checkpoint folder in the official layout (default: hub cache)")
     p.add_argument("--offline", action="store_true", help="never download weights")
     p.add_argument("--stride", type=int, help="keep every Nth frame")

@@ -22,7 +22,6 @@ import logging
 from typing import Sequence
 
 import numpy as np
-import torch
 
 from bmp_ray import masks as _masks
 from bmp_ray.bmp.config import BMPConfig
@@ -82,13 +81,13 @@ class FrameState:
 
     It travels between the pipeline's stages: pickling keeps everything but the frame itself and the
     dense best-score map (``attach`` puts the frame back and rebuilds the map from the people's
-    windows); the embedding travels as a CPU numpy array.
+    windows); the embedding pickles itself, its tensors as CPU arrays (``models.segmenter.TensorEmbedding``).
 
     Attributes:
         rgb: (H, W, 3) uint8 RGB frame (not pickled).
         people: accepted people so far.
         best: (H, W) float32, per pixel the highest mask score of an accepted person (-inf: nobody).
-        embedding: the frame's SAM ``Embedding`` once computed, else None.
+        embedding: the frame's segmenter embedding (SAM v1 or 2.1) once computed, else None.
         changed: the masked-out image differs from the one last detected on.
         dets, kpts: this round's ``Detections`` and (N, K, 3) keypoints, between the detect, pose and
             segment steps (None otherwise).
@@ -117,11 +116,7 @@ class FrameState:
         return self._best
 
     def __getstate__(self):
-        d = {k: v for k, v in self.__dict__.items() if k not in ("rgb", "_best")}
-        e = self.embedding
-        if e is not None and not isinstance(e.features, np.ndarray):
-            d["embedding"] = dataclasses.replace(e, features=e.features.detach().cpu().numpy())
-        return d
+        return {k: v for k, v in self.__dict__.items() if k not in ("rgb", "_best")}
 
     def __setstate__(self, d):
         self.__dict__.update(d)
@@ -219,9 +214,6 @@ def segment_step(sam, frames: Sequence[FrameState], iteration: int, config: BMPC
     for s, e in zip(need, sam.embed([s.rgb for s in need]) if need else []):
         s.embedding = e
     for s, new in to_segment:
-        if isinstance(s.embedding.features, np.ndarray):  # unpickled in another process
-            s.embedding = dataclasses.replace(
-                s.embedding, features=torch.from_numpy(s.embedding.features).to(sam.device))
         points, boxes = [], []
         for p in new:
             pp = select_prompts(p.kpts, config.prompt_thr, config.max_prompts, config.prompt_percentile)
