@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 WAIT_ENV = "BMP_RAY_RESOURCE_WAIT_S"
 DEFAULT_WAIT_S = 600.0
 _POLL_S = 2.0
-_STATUS_WAIT_S = 15.0
+_STATUS_WAIT_S = 30.0
 
 
 def check_checkpoints(config: RunConfig, models: Mapping[str, dict]) -> None:
@@ -98,16 +98,16 @@ def _has_autoscaler() -> bool:
     try:
         if is_autoscaler_v2(fetch_from_server=True):
             return True
-        raw = None
-        deadline = time.monotonic() + _STATUS_WAIT_S  # a cluster just started may not have reported yet
-        while _internal_kv_initialized() and raw is None and time.monotonic() < deadline:
-            raw = _internal_kv_get("__autoscaling_status")
-            if raw is None:
+        types_: dict = {}
+        # a cluster just started may not have reported yet, or reported before its nodes had types
+        deadline = time.monotonic() + _STATUS_WAIT_S
+        while _internal_kv_initialized() and not types_ and time.monotonic() < deadline:
+            status = json.loads(_internal_kv_get("__autoscaling_status") or b"{}")
+            types_ = (status.get("autoscaler_report") or {}).get("node_type_mapping") or {}
+            if not types_:
                 time.sleep(0.5)
-        status = json.loads(raw or b"{}")
     except Exception:  # noqa: BLE001 - a cluster that cannot answer has no autoscaler we can use
         return False
-    types_ = (status.get("autoscaler_report") or {}).get("node_type_mapping") or {}
     return any(t != format_readonly_node_type(n) for n, t in types_.items())
 
 
