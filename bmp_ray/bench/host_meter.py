@@ -3,7 +3,7 @@
 Each instrumented function is replaced (for the duration of a ``with instrument(...)`` block) by a
 wrapper that charges its CPU time (``time.process_time``: every thread of the process, so core-ms)
 and wall time to a ``(component, detail)`` label, MINUS the time of the instrumented calls nested in
-it. A model forward inside the detector's ``test_step`` is charged to ``forward``, the RLE encoding
+it. A model forward inside the detector's ``_candidates`` is charged to ``forward``, the RLE encoding
 inside ``pickle.dumps`` of a state to ``RLE``, and so on; the sums over labels never double count.
 What no label covers inside the outermost call lands on its own label (``other``).
 
@@ -25,7 +25,7 @@ COMPONENTS = ("preprocessing", "post-processing", "RLE", "serialisation")  # the
 PRE, POST, RLE, SER = COMPONENTS
 # details that are torch operations on the stage's device: device work on a GPU (host work here, on the CPU)
 DEVICE_OPS = frozenset({
-    "detector data_preprocessor (normalise, stack)", "detector mmdet predict_by_feat (NMS, mask upsampling)",
+    "detector data_preprocessor (normalise, stack)",
     "detector head post-processing (NMS, low-res masks)", "detector mask upsampling (kept people)",
     "detector mask run boundaries, to host", "pose crops, torch (warp, MaskPose dimming)",
     "pose normalise, batches", "pose flip-test batch", "pose flip-test average",
@@ -149,8 +149,6 @@ def targets(det, pose, sam) -> list[tuple[object, str, str, str]]:
         (sm, "preprocess", PRE, "SAM normalise, pad"),
         (sam, "segment_windows", PRE, "SAM prompts: group, stack"),
         # post-processing
-        (m, "test_step", POST, "detector mmdet test_step glue"),
-        (m.bbox_head, "predict_by_feat", POST, "detector mmdet predict_by_feat (NMS, mask upsampling)"),
         (det, "_candidates", POST, "detector candidates glue"),
         (det_masks, "candidates", POST, "detector head post-processing (NMS, low-res masks)"),
         (det_masks, "upsample", POST, "detector mask upsampling (kept people)"),

@@ -109,7 +109,7 @@ with Peak() as m:
         people = len(states(frame)[0].dets)
     else:
         people = len(once(frame)[0])
-print(json.dumps({"peak_mb": m.peak, "before_mb": m.before, "people": people}))
+sys.stdout.write(json.dumps({"peak_mb": m.peak, "before_mb": m.before, "people": people}) + "\n")
 """
 
 
