@@ -10,7 +10,7 @@ Two implementations of the same crops:
   the sampling coordinates). The warp is ``grid_sample`` (bilinear, zeros outside the frame) in
   float64 at the source coordinates cv2.warpAffine computes (``source_coords``: the inverse matrix in
   double, then fixed point at 1/32 pixel), rounded half up as cv2's uint8 output is: equal to cv2's
-  crops to the bit. Masks are decoded in their box window only (``pose_rle.rle_window``), holes filled
+  crops to the bit. Masks are decoded in their box window only (``masks.rle_window``), holes filled
   there, and packed into one atlas that one ``grid_sample`` reads for every person.
 
 MaskPose dimming: ``crop * (0.8 + 0.2 * M)`` with ``M`` the mask warped like the crop (``condition_at=
@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from bmp_ray import masks as _masks
-from bmp_ray.models.pose_rle import rle_window
+from bmp_ray.masks import rle_window
 
 DIM_BACKGROUND = 0.8  # MaskPose: background pixels keep 80 percent of their value
 _GAP = 2  # zero rows / columns around each window of the mask atlas

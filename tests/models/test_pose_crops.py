@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from bmp_ray import masks as _masks
+from bmp_ray.masks import rle_window
 from bmp_ray.models.pose_crops import (
     box_to_center_scale,
     fill_holes,
@@ -16,7 +17,6 @@ from bmp_ray.models.pose_crops import (
     torch_crops,
     udp_matrices,
 )
-from bmp_ray.models.pose_rle import rle_window
 from bmp_ray.testdata import middle_masks
 
 SIZE = (192, 256)
