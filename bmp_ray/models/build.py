@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from bmp_ray.errors import CheckpointError, ConfigError
-from bmp_ray.models import registry
+from bmp_ray.models import layouts, registry
 from bmp_ray.models.registry import ModelSpec, Sam2Arch
 from bmp_ray.models.weights import check_layout, load_checkpoint, resolve, state_dict_of
 
@@ -125,31 +125,47 @@ def skeleton(spec: ModelSpec | str) -> torch.nn.Module:
 
 def check_checkpoint(name: ModelSpec | str, path: Path, *, trusted: bool | None = None) -> None:
     """Every check ``load_model`` makes of the file at ``path``, without loading its weights: readable
-    with ``weights_only``, tensors only, the architecture's layout (against ``skeleton``) and the
-    ``dataset_meta`` it carries. Cheap enough for the driver to run before any cluster work.
+    with ``weights_only``, tensors only, the architecture's layout (the stored ``layouts.layout``, so
+    neither mmdet, mmpose nor sam2 is imported) and the ``dataset_meta`` it carries. Cheap enough for
+    the driver to run before any cluster work.
 
     Raises:
         CheckpointError: naming the file and what is wrong with it.
     """
     spec = registry.get(name)
-    ckpt = load_checkpoint(path, trusted=trusted, mmap=True)
-    _checked_weights(spec, ckpt, skeleton(spec), path)
+    _checked_weights(spec, load_checkpoint(path, trusted=trusted, mmap=True), layouts.layout(spec), path)
 
 
-def _checked_weights(spec: ModelSpec, ckpt: dict, model: torch.nn.Module, path: Path) -> tuple[dict, dict]:
-    """The state dict and meta of ``ckpt`` once its layout fits ``model`` and its meta fits ``spec``
-    (sets ``model.dataset_meta``)."""
+def _checked_weights(spec: ModelSpec, ckpt: dict, layout: layouts.Layout, path: Path) -> tuple[dict, dict, dict]:
+    """The state dict, meta and ``dataset_meta`` (``{}`` where the checkpoint has none) of ``ckpt`` once its
+    layout and ``dataset_meta`` (a detector's class 0, a pose head's keypoint count) fit ``layout``."""
     if isinstance(spec.arch, Sam2Arch):  # Meta's SAM 2 layout: {"model": state_dict}
         if not isinstance(ckpt.get("model"), dict):
             raise CheckpointError(f"{path}: not a {spec.name} checkpoint; expected Meta's SAM 2 layout "
                                   f"{{'model': state_dict}}, got the keys {sorted(ckpt)[:5]}")
         ckpt = ckpt["model"]
     sd = state_dict_of(ckpt, path)
-    check_layout(sd, model, path, f"{spec.name} ({spec.family})", ignore=_IGNORE.get(spec.family, ()),
+    check_layout(sd, layout.keys, path, f"{spec.name} ({spec.family})", ignore=_IGNORE.get(spec.family, ()),
                  adapt=_ADAPT.get(spec.family, ()))
     meta = dict(ckpt.get("meta") or {}) if "state_dict" in ckpt else {}
-    _apply_meta(model, spec, meta, path)
-    return sd, meta
+    dm = meta.get("dataset_meta") or {}
+    if spec.family == "detector" and "classes" in dm:
+        classes = tuple(dm["classes"])
+        if not classes or classes[0] != "person":
+            raise CheckpointError(f"{path}: class 0 of this detector is {classes[:1]}, expected 'person'")
+    if spec.family == "pose" and dm:
+        if "num_keypoints" in dm:  # parsed already (mmpose's datasets write it so)
+            n = dm["num_keypoints"]
+        elif "keypoint_info" in dm and "from_file" not in dm:  # raw dataset_info: what parse_pose_metainfo counts
+            n = len(dm["keypoint_info"])
+        else:
+            from mmpose.datasets.datasets.utils import parse_pose_metainfo
+
+            n = parse_pose_metainfo(dm).get("num_keypoints")
+        if n != layout.num_keypoints:
+            raise CheckpointError(f"{path}: dataset_meta has {n} keypoints but the head predicts "
+                                  f"{layout.num_keypoints}")
+    return sd, meta, dm
 
 
 def load_model(name: ModelSpec | str, weights: str | os.PathLike | None = None, *,
@@ -175,30 +191,16 @@ def load_model(name: ModelSpec | str, weights: str | os.PathLike | None = None, 
     path = resolve(spec.checkpoint, weights, offline=offline)
     ckpt = load_checkpoint(path, trusted=trusted)
     model = new_model(spec)
-    sd, meta = _checked_weights(spec, ckpt, model, path)
+    sd, meta, dataset_meta = _checked_weights(spec, ckpt, layouts.of_module(model, spec.family), path)
+    if spec.family == "detector" and "classes" in dataset_meta:  # as mmdet's and mmpose's loaders take it
+        model.dataset_meta = {**getattr(model, "dataset_meta", {}), "classes": tuple(dataset_meta["classes"])}
+    elif spec.family == "pose" and dataset_meta:
+        from mmpose.datasets.datasets.utils import parse_pose_metainfo
+
+        model.dataset_meta = dataset_meta if "num_keypoints" in dataset_meta else parse_pose_metainfo(dataset_meta)
     try:
         model.load_state_dict(sd, strict=False)
     except RuntimeError as exc:  # a load hook that could not adapt a key
         raise CheckpointError(f"{path}: does not fit {spec.name}: {exc}") from exc
     log.info("loaded %s from %s", spec.name, path)
     return LoadedModel(model.to(dev).eval(), spec, path, meta)
-
-
-def _apply_meta(model: torch.nn.Module, spec: ModelSpec, meta: dict, path: Path) -> None:
-    """Take ``dataset_meta`` from the checkpoint as mmdet/mmpose's own loaders do, and check it."""
-    dm = meta.get("dataset_meta")
-    if spec.family == "detector" and dm and "classes" in dm:
-        classes = tuple(dm["classes"])
-        if not classes or classes[0] != "person":
-            raise CheckpointError(f"{path}: class 0 of this detector is {classes[:1]}, expected 'person'")
-        model.dataset_meta = {**getattr(model, "dataset_meta", {}), "classes": classes}
-    elif spec.family == "pose" and dm:
-        from mmpose.datasets.datasets.utils import parse_pose_metainfo
-
-        if "num_keypoints" not in dm:
-            dm = parse_pose_metainfo(dm)
-        k = model.head.out_channels
-        if dm.get("num_keypoints") != k:
-            raise CheckpointError(f"{path}: dataset_meta has {dm.get('num_keypoints')} keypoints but the "
-                                  f"head predicts {k}")
-        model.dataset_meta = dm

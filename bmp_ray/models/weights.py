@@ -293,15 +293,18 @@ def state_dict_of(checkpoint: Mapping, path: Path) -> dict[str, torch.Tensor]:
     return {k[7:] if k.startswith("module.") else k: v for k, v in sd.items()}
 
 
-def check_layout(state_dict: Mapping[str, torch.Tensor], model: torch.nn.Module, path: Path,
-                 name: str, ignore: tuple[str, ...] = (), adapt: tuple[str, ...] = ()) -> None:
+def check_layout(state_dict: Mapping[str, torch.Tensor], model: torch.nn.Module | Mapping[str, tuple[int, ...]],
+                 path: Path, name: str, ignore: tuple[str, ...] = (), adapt: tuple[str, ...] = ()) -> None:
     """Raise ``CheckpointError`` listing missing, unexpected and wrongly shaped keys.
+
+    ``model`` is the architecture, or its layout (key -> shape: ``models.layouts``).
 
     ``ignore`` lists key prefixes that may be absent or extra (buffers a model computes itself);
     ``adapt`` lists keys whose shape may differ because the model's own load hook adapts them
     (mmpretrain's ViT drops the class token from ``pos_embed`` and resizes it).
     """
-    want = {k: tuple(v.shape) for k, v in model.state_dict().items() if not k.startswith(ignore)}
+    layout = model if isinstance(model, Mapping) else {k: v.shape for k, v in model.state_dict().items()}
+    want = {k: tuple(v) for k, v in layout.items() if not k.startswith(ignore)}
     got = {k: tuple(v.shape) for k, v in state_dict.items() if not k.startswith(ignore)}
     missing = sorted(set(want) - set(got))
     unexpected = sorted(set(got) - set(want))

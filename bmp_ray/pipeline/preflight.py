@@ -2,9 +2,9 @@
 with one line naming what is wrong and where to set it (``bmp-ray run`` exits 2 on them).
 
 - ``check_checkpoints``: every model's file is read (tensors mapped, not loaded), its checksum checked
-  against a ``SHA256SUMS`` beside it, its layout against the architecture built on the meta device and
-  its ``dataset_meta`` against the model: the checks the actors would make, minutes later, in a
-  traceback per actor.
+  against a ``SHA256SUMS`` beside it, its layout against the architecture's stored layout
+  (``models.layouts``: no model library is imported) and its ``dataset_meta`` against the model: the
+  checks the actors would make, minutes later, in a traceback per actor.
 - ``check_resources``: each stage's actor (CPUs, GPUs, pool resource, node labels) fits some alive node
   of the Ray cluster. On a cluster with an autoscaler it asks for the missing node and waits up to
   ``wait_s`` with a message, then fails; without one it fails at once. Ray would wait silently forever.
