@@ -5,16 +5,19 @@ from __future__ import annotations
 import numpy as np
 
 
-def xywh_to_xyxy(boxes) -> np.ndarray:
-    """(N, 4) float32 xyxy boxes from COCO's ``[x, y, w, h]`` boxes (a list of them, or an (N, 4) array)."""
-    b = np.array(boxes, np.float32).reshape(-1, 4)
+def xywh_to_xyxy(boxes, dtype=np.float32) -> np.ndarray:
+    """(N, 4) xyxy boxes from COCO's ``[x, y, w, h]`` boxes (a list of them, or an (N, 4) array).
+
+    ``dtype``: of the result and of the sums (float32 by default; float64 keeps a float64 box's values).
+    """
+    b = np.array(boxes, dtype).reshape(-1, 4)
     b[:, 2:] += b[:, :2]
     return b
 
 
-def xyxy_to_xywh(boxes) -> np.ndarray:
-    """(N, 4) float32 COCO ``[x, y, w, h]`` boxes from xyxy boxes."""
-    b = np.array(boxes, np.float32).reshape(-1, 4)
+def xyxy_to_xywh(boxes, dtype=np.float32) -> np.ndarray:
+    """(N, 4) COCO ``[x, y, w, h]`` boxes from xyxy boxes; ``dtype`` as in ``xywh_to_xyxy``."""
+    b = np.array(boxes, dtype).reshape(-1, 4)
     b[:, 2:] -= b[:, :2]
     return b
 

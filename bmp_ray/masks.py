@@ -3,7 +3,7 @@
 A mask is stored as the ``counts`` bytes of COCO's compressed RLE, column-major, for a frame of
 ``(height, width)``. pycocotools decodes it; so does any COCO tool given ``{"size": [h, w], "counts": ...}``.
 ``encode_window(s)`` encodes a mask from its window and ``rle_window`` decodes one into its window, without
-the full frame.
+the full frame; ``paint_black`` paints a mask's pixels black in an image (BMP's mask-out).
 A mask known only inside a window of the frame is encoded from the window (``encode_window``), and one known
 by where its pixels change value (``from_changes``) from those positions: both give ``encode``'s bytes of the
 full frame without building it.
@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 from pycocotools import mask as _coco
+
+from bmp_ray.boxes import xywh_to_xyxy
 
 
 def encode(masks: np.ndarray) -> list[bytes]:
@@ -133,9 +135,21 @@ def to_bbox(counts, height: int, width: int) -> np.ndarray:
     counts = list(counts)
     if not counts:
         return np.zeros((0, 4), np.float32)
-    xywh = np.asarray(_coco.toBbox(_rles(counts, height, width)), np.float32).reshape(-1, 4)
-    xywh[:, 2:] += xywh[:, :2]
-    return xywh
+    return xywh_to_xyxy(_coco.toBbox(_rles(counts, height, width)))
+
+
+def paint_black(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Paint the pixels of ``mask`` black (0 in every channel) in place: BMP's mask-out of people found.
+
+    Args:
+        image: (H, W) or (H, W, C) array of any dtype, modified.
+        mask: (H, W) bool (or 0/1) mask, frame pixels.
+
+    Returns:
+        ``image``.
+    """
+    image[np.asarray(mask, bool)] = 0
+    return image
 
 
 def from_segmentation(seg, height: int, width: int) -> np.ndarray:

@@ -11,3 +11,9 @@ def test_coco_xywh_and_xyxy_round_trip():
     np.testing.assert_array_equal(xyxy_to_xywh(xyxy), xywh)
     assert xywh_to_xyxy([]).shape == (0, 4)
     np.testing.assert_array_equal(coco_boxes([{"bbox": [1, 2, 3, 4]}]), [[1, 2, 4, 6]])
+
+
+def test_float64_boxes_keep_their_values():
+    xyxy = xywh_to_xyxy([[0.1, 0.2, 0.3, 0.4]], np.float64)
+    assert xyxy.dtype == np.float64 and xyxy[0].tolist() == [0.1, 0.2, 0.1 + 0.3, 0.2 + 0.4]
+    assert xyxy_to_xywh(xyxy, np.float64)[0].tolist() == [0.1, 0.2, (0.1 + 0.3) - 0.1, (0.2 + 0.4) - 0.2]

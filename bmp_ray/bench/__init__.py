@@ -41,6 +41,15 @@ def data_path(bench: str, given: str | None, default: str) -> str:
     return str(root / default)
 
 
+def add_model_arguments(p) -> None:
+    """``--detector``, ``--pose`` and ``--sam`` (registry names; default: the ``test`` preset's) for
+    ``stages_from``."""
+    from bmp_ray.pipeline.config import PRESETS
+
+    for role, name in PRESETS["test"].items():
+        p.add_argument(f"--{role}", default=name, help=f"{role} model (default: {name})")
+
+
 def stages_from(args, build):
     """``build(weights)`` with ``args.weights``, or with the seeded random checkpoints of
     ``args.detector``, ``args.pose`` and ``args.sam`` written to a temporary folder."""

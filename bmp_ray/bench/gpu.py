@@ -31,8 +31,6 @@ log = logging.getLogger(__name__)
 DEFAULT_VIDEO = "videos/mmtracking_demo.mp4"
 PHASES = {"start": 30, "ceilings": 10, "build": 20, "stages": 90, "variants": 180, "e2e": 90, "research": 45}
 QUICK_BUDGET_SCALE = 5.0  # a CPU test run guards nothing in earnest: its budgets only stop runaways
-FULL = {"detector": "rtmdet-ins-l-bmp", "pose": "maskpose-b", "sam": "sam-vit-b"}
-TINY = {"detector": "rtmdet-ins-tiny", "pose": "maskpose-tiny", "sam": "sam-tiny"}
 # goal name -> (what is compared, goal); ratio = measured / goal
 GOALS = {"sam_encoder_bf16_eager": ("img/s", 120.0), "sam_encoder_compiled": ("img/s", 200.0),
          "pose": ("crops/s", 5000.0), "detector_batched": ("img/s, whole stage", 400.0),
@@ -78,16 +76,12 @@ class Report:
 
     def write(self) -> None:
         from bmp_ray.bench import format_table
+        from bmp_ray.fs import atomic_path
 
-        _atomic(os.path.join(self.out_dir, "gpu.json"), json.dumps(_jsonable(self.data), indent=1))
-        _atomic(os.path.join(self.out_dir, "gpu.txt"), format_table(rows(self.data)) + "\n")
-
-
-def _atomic(path: str, text: str) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+        for name, text in (("gpu.json", json.dumps(_jsonable(self.data), indent=1)),
+                           ("gpu.txt", format_table(rows(self.data)) + "\n")):
+            with atomic_path(os.path.join(self.out_dir, name)) as tmp:
+                tmp.write_text(text)
 
 
 def _jsonable(x):
@@ -180,8 +174,9 @@ def run(args: argparse.Namespace) -> dict:
 
     def p_build(_b):
         from bmp_ray.models.synth import synthesize
+        from bmp_ray.pipeline.config import PRESETS
 
-        names = TINY if args.quick else FULL
+        names = PRESETS["test" if args.quick else "bmp"]
         frames = gpu_e2e.read_frames(_video(args), sizes.frames, sizes.scale)
         weights = args.weights
         t = time.perf_counter()

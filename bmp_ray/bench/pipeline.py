@@ -22,7 +22,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="*", help="videos or folders (default: the shared videos, 390 frames, "
                                              "every 3rd kept: 131 frames)")
     p.add_argument("--weights", help="weights folder (default: synthesize the test variants to a temp dir)")
-    p.add_argument("--preset", default="test", help="model preset (default: test)")
+    from bmp_ray.pipeline.config import PRESETS
+
+    p.add_argument("--preset", default="test", choices=sorted(PRESETS), help="model preset (default: test)")
     p.add_argument("--max-people", type=int, default=10, help="detector cap per pass (default 10)")
     p.add_argument("--stride", type=int, default=3, help="keep every Nth frame (default 3)")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="config overrides")

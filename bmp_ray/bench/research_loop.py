@@ -16,8 +16,9 @@ import numpy as np
 from bmp_ray.bmp.config import BMPConfig
 from bmp_ray.bmp.rules import pose_nms, select_prompts
 from bmp_ray.keypoints import pose_score
+from bmp_ray.masks import paint_black
 from bmp_ray.models.detector import fit_masks, select_people
-from bmp_ray.models.pose import DIM_BACKGROUND, fill_holes
+from bmp_ray.models.pose_crops import dim_weights, fill_holes
 
 
 def research_loop(frame: np.ndarray, detector, pose, sam, config: BMPConfig) -> list[dict]:
@@ -36,7 +37,7 @@ def research_loop(frame: np.ndarray, detector, pose, sam, config: BMPConfig) -> 
     for it in range(1, config.iterations + 1):
         masked = frame.copy()
         for p in people:
-            masked[p["mask"]] = 0
+            paint_black(masked, p["mask"])
         with DefaultScope.overwrite_default_scope("mmdet"):
             inst = inference_detector(detector.model, np.ascontiguousarray(masked[..., ::-1])).pred_instances
         boxes, keep = select_people(inst.bboxes.numpy(), inst.scores.numpy(), inst.labels.numpy(), h, w,
@@ -47,8 +48,7 @@ def research_loop(frame: np.ndarray, detector, pose, sam, config: BMPConfig) -> 
         new = []
         for j in keep:
             m = det_masks[j]
-            weight = DIM_BACKGROUND + (1 - DIM_BACKGROUND) * fill_holes(m).astype(np.float32)
-            dimmed = frame.astype(np.float32) * weight[..., None]
+            dimmed = frame.astype(np.float32) * dim_weights(fill_holes(m).astype(np.float32))[..., None]
             (res,) = inference_topdown(pose.model, np.ascontiguousarray(dimmed[..., ::-1]), boxes[j][None], "xyxy")
             k = np.concatenate([res.pred_instances.keypoints[0], res.pred_instances.keypoint_scores[0][:, None]], 1)
             new.append({"box": boxes[j], "box_score": float(inst.scores[j]), "kpts": k,

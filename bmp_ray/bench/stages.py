@@ -28,16 +28,14 @@ import numpy as np
 import torch
 
 from bmp_ray import masks as _masks
-from bmp_ray.bench import median, stages_from
+from bmp_ray.bench import add_model_arguments, median, stages_from
 from bmp_ray.errors import ConfigError
 from bmp_ray.testdata import annotated_images, data_dir, keypoint_prompts, middle_masks
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", help="weights folder (default: synthesize the test variants to a temp dir)")
-    p.add_argument("--detector", default="rtmdet-ins-tiny")
-    p.add_argument("--pose", default="maskpose-tiny")
-    p.add_argument("--sam", default="sam-tiny")
+    add_model_arguments(p)
     p.add_argument("--sam2", default="sam2.1-tiny", help="the SAM 2.1 model benchmarked beside --sam")
     p.add_argument("--device", default="cpu")
     p.add_argument("--copies", type=int, default=2, help="times the image set is repeated per run")

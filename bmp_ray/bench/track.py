@@ -47,6 +47,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bmp_ray.boxes import xywh_to_xyxy
+
 log = logging.getLogger(__name__)
 
 SEQUENCES = {"dancetrack0026": ("tracking/dancetrack0026.gt.txt", (1280, 720)),
@@ -192,7 +194,7 @@ def synthesize(gt: dict, size: tuple[int, int], level: Level, seed: int, video_i
     out = []
     for f in range(1, max(gt) + 1):
         ids, xywh = gt.get(f, (np.zeros(0, np.int64), np.zeros((0, 4))))
-        true = np.c_[xywh[:, :2], xywh[:, :2] + xywh[:, 2:]]
+        true = xywh_to_xyxy(xywh, np.float64)
         for i in ids.tolist():  # the pose of each identity walks slowly, pulled back to the template
             p = poses.get(i, rng.normal(0, 0.04, (17, 2)))
             poses[i] = 0.95 * p + rng.normal(0, 0.01, (17, 2))
@@ -266,8 +268,7 @@ def synthesize(gt: dict, size: tuple[int, int], level: Level, seed: int, video_i
                     kpts[[a, b]] = kpts[[b, a]]
         rle = np.array(masks, object)
         out.append(FrameResult.from_rle(video_id, f, (f - 1) / 30.0, height, width, boxes=boxes.astype(np.float32),
-                                        box_scores=scores.astype(np.float32), keypoints=kpts,
-                                        pose_scores=kpts[:, :, 2].mean(1), masks=rle,
+                                        box_scores=scores.astype(np.float32), keypoints=kpts, masks=rle,
                                         mask_scores=np.full(n, 0.9, np.float32), iterations=np.ones(n, np.int8)))
     return out
 

@@ -21,7 +21,7 @@ from pycocotools import mask as coco_mask
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from bmp_ray.boxes import coco_boxes
+from bmp_ray.boxes import coco_boxes, xyxy_to_xywh
 from bmp_ray.keypoints import COCO_NAMES
 from bmp_ray.result import FrameResult
 
@@ -75,11 +75,11 @@ def to_coco_results(results: Sequence[FrameResult], image_ids: Sequence[int], sc
     out = []
     for r, image_id in zip(results, image_ids):
         scores = r.box_scores if score == "box" else r.pose_scores
+        xywh = xyxy_to_xywh(r.boxes, np.float64)
         for j in range(len(r)):
-            x1, y1, x2, y2 = (float(v) for v in r.boxes[j])
             out.append({
                 "image_id": int(image_id), "category_id": 1, "score": float(scores[j]),
-                "bbox": [x1, y1, x2 - x1, y2 - y1],
+                "bbox": xywh[j].tolist(),
                 "segmentation": {"size": [r.height, r.width], "counts": r.masks[j].decode()},
                 "keypoints": [float(v) for v in r.keypoints[j, :len(COCO_NAMES)].reshape(-1)],
             })

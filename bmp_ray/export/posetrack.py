@@ -33,6 +33,7 @@ from typing import Sequence
 import numpy as np
 
 from bmp_ray import keypoints as kp
+from bmp_ray.boxes import xyxy_to_xywh
 from bmp_ray.export import store
 from bmp_ray.export.parquet import output_name
 from bmp_ray.export.read import VideoResults, read_results
@@ -66,8 +67,9 @@ def to_posetrack(keypoints: np.ndarray, threshold: float) -> tuple[np.ndarray, n
 
 
 def _xywh(box) -> list[float]:
-    x1, y1, x2, y2 = (round(float(v), 2) for v in box)
-    return [x1, y1, round(x2 - x1, 2), round(y2 - y1, 2)]
+    """PoseTrack's ``[x, y, w, h]`` of an xyxy box at 2 decimals, from its corners rounded first."""
+    corners = [round(float(v), 2) for v in box]
+    return [round(v, 2) for v in xyxy_to_xywh(corners, np.float64)[0].tolist()]
 
 
 def _annotations(r: FrameResult, image_id: int, threshold: float) -> list[dict]:

@@ -174,7 +174,7 @@ class Detector:
                 m = np.asarray(erase[i], bool)
                 if m.shape != f.shape[:2]:
                     raise ValueError(f"erase[{i}]: expected shape {f.shape[:2]}, got {m.shape}")
-                bgr[m] = 0
+                _masks.paint_black(bgr, m)
             data.append(self.pipeline(dict(img=bgr, img_id=i)))
         from mmengine.dataset import pseudo_collate
 

@@ -13,8 +13,8 @@ Two implementations of the same crops:
   crops to the bit. Masks are decoded in their box window only (``masks.rle_window``), holes filled
   there, and packed into one atlas that one ``grid_sample`` reads for every person.
 
-MaskPose dimming: ``crop * (0.8 + 0.2 * M)`` with ``M`` the mask warped like the crop (``condition_at=
-"crop"``); ``condition_at="frame"`` (reference only) dims the full frame, then warps it.
+MaskPose dimming: ``crop * (0.8 + 0.2 * M)`` (``dim_weights``) with ``M`` the mask warped like the crop
+(``condition_at="crop"``); ``condition_at="frame"`` (reference only) dims the full frame, then warps it.
 """
 
 from __future__ import annotations
@@ -32,6 +32,19 @@ from bmp_ray.masks import rle_window
 DIM_BACKGROUND = 0.8  # MaskPose: background pixels keep 80 percent of their value
 _GAP = 2  # zero rows / columns around each window of the mask atlas
 INTER_BITS, _AB_BITS = 5, 10  # cv2.warpAffine's fixed point: sources at 1/32 pixel
+
+
+def dim_weights(mask):
+    """MaskPose's dimming weights: ``DIM_BACKGROUND`` where ``mask`` is 0, 1 where it is 1, linear between.
+
+    Args:
+        mask: float numpy array or torch tensor of any shape ((H, W) frame or crop pixels, (N, 1, h, w)
+            crops), values in [0, 1].
+
+    Returns:
+        the weights, of ``mask``'s shape, type and dtype (float32 for float32), to multiply the pixels by.
+    """
+    return DIM_BACKGROUND + (1.0 - DIM_BACKGROUND) * mask
 
 
 def box_to_center_scale(boxes: np.ndarray, padding: float, aspect: float) -> tuple[np.ndarray, np.ndarray]:
@@ -128,12 +141,12 @@ def reference_crops(frame: np.ndarray, boxes: np.ndarray, masks: Sequence[bytes]
             x0, y0, x1, y1 = box_window(boxes[j], h, w)
             m[y0:y1, x0:x1] = 1
         if condition_at == "frame":
-            weight = DIM_BACKGROUND + (1.0 - DIM_BACKGROUND) * m.astype(np.float32)
-            out[j] = cv2.warpAffine(frame.astype(np.float32) * weight[..., None], mat, size, flags=cv2.INTER_LINEAR)
+            dimmed = frame.astype(np.float32) * dim_weights(m.astype(np.float32))[..., None]
+            out[j] = cv2.warpAffine(dimmed, mat, size, flags=cv2.INTER_LINEAR)
         else:
             crop = cv2.warpAffine(frame, mat, size, flags=cv2.INTER_LINEAR).astype(np.float32)
             mw = cv2.warpAffine(m.astype(np.float32), mat, size, flags=cv2.INTER_LINEAR)
-            out[j] = crop * (DIM_BACKGROUND + (1.0 - DIM_BACKGROUND) * mw)[..., None]
+            out[j] = crop * dim_weights(mw)[..., None]
     return out, centers, scales
 
 
@@ -262,5 +275,5 @@ def torch_crops(frames: Sequence[np.ndarray], boxes: Sequence[np.ndarray], masks
         # float64 again: cv2's weights are multiples of 1/1024, so its float32 mask values are exact
         m = F.grid_sample(atlas_t[None, None].double(), grid.reshape(1, n * h, w, 2), mode="bilinear",
                           padding_mode="zeros", align_corners=False).view(n, 1, h, w).float()
-        crops = crops * (DIM_BACKGROUND + (1.0 - DIM_BACKGROUND) * m)
+        crops = crops * dim_weights(m)
     return crops, centers, scales

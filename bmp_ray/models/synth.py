@@ -14,14 +14,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import uuid
 from pathlib import Path
 
 import torch
 
 from bmp_ray.models import registry
-from bmp_ray.models.build import mm_config, new_model
-from bmp_ray.models.weights import sha256_of
+from bmp_ray.models.build import new_model
+from bmp_ray.models.checkpoint import model_meta, update_sums, write_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -30,44 +29,8 @@ def _seed_for(name: str, seed: int) -> int:
     return seed * 1_000_003 + int(hashlib.sha1(name.encode()).hexdigest()[:8], 16)
 
 
-def model_meta(spec: registry.ModelSpec) -> dict:
-    """The ``meta`` of an MMEngine checkpoint of ``spec`` as mmdet / mmpose write it, in plain Python
-    types only: library version and ``dataset_meta`` (detector classes; pose dataset info). SAM: empty."""
-    if spec.family == "detector":
-        import mmdet
-        from mmdet.evaluation import get_classes
-
-        return {"mmdet_version": mmdet.__version__, "dataset_meta": {"classes": list(get_classes("coco"))}}
-    if spec.family == "pose":
-        import mmpose
-        from mmengine import Config
-
-        info = Config.fromfile(mm_config(spec).dataset_info_file).dataset_info.to_dict()
-        return {"mmpose_version": mmpose.__version__, "dataset_meta": info}
-    return {}
-
-
 def _meta(spec: registry.ModelSpec, seed: int) -> dict:
     return {"bmp_ray_synthetic": True, "seed": seed, "model": spec.name, **model_meta(spec)}
-
-
-def write_checkpoint(obj: dict, dest: Path) -> Path:
-    """``torch.save`` to ``dest`` atomically (a hidden temporary file, then a rename)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, dest)
-    return dest
-
-
-def update_sums(out: Path, files: list[Path]) -> None:
-    """Add or refresh ``files``' lines in ``out/SHA256SUMS`` (paths relative to ``out``)."""
-    sums = out / "SHA256SUMS"
-    lines = dict(ln.split("  ", 1)[::-1] for ln in sums.read_text().splitlines() if "  " in ln) \
-        if sums.is_file() else {}
-    for dest in files:
-        lines[dest.relative_to(out).as_posix()] = sha256_of(dest)
-    sums.write_text("".join(f"{h}  {p}\n" for p, h in sorted(lines.items())))
 
 
 def _favour_people(model: torch.nn.Module) -> None:

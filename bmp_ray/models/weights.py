@@ -21,7 +21,6 @@ import os
 import pickle
 import urllib.error
 import urllib.request
-import uuid
 import zipfile
 from pathlib import Path
 from typing import Mapping
@@ -30,6 +29,7 @@ import numpy as np
 import torch
 
 from bmp_ray.errors import CheckpointError
+from bmp_ray.fs import atomic_path
 
 log = logging.getLogger(__name__)
 _CHUNK = 1 << 20
@@ -140,18 +140,13 @@ def _from_folder(folder: Path, source: CheckpointSource) -> Path:
 
 
 def _download_url(url: str, dest: Path) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.part-{uuid.uuid4().hex}")
     try:
-        with urllib.request.urlopen(url, timeout=60) as r, open(tmp, "wb") as f:
+        with atomic_path(dest) as tmp, urllib.request.urlopen(url, timeout=60) as r, open(tmp, "wb") as f:
             while chunk := r.read(_CHUNK):
                 f.write(chunk)
-        os.replace(tmp, dest)
     except (urllib.error.URLError, OSError) as exc:
         raise CheckpointError(f"{url}: download failed ({exc}); check the network, or pass a local file "
                               "or folder with --weights") from exc
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _from_hub(source: CheckpointSource, offline: bool, cache: Path | None) -> Path:

@@ -8,6 +8,7 @@ image input always becomes one PNG. ``side_by_side`` puts the original left of t
 
 from __future__ import annotations
 
+import contextlib
 import fractions
 import logging
 import os
@@ -21,6 +22,7 @@ import numpy as np
 from bmp_ray.errors import OutputError, VideoError
 from bmp_ray.export.parquet import output_name
 from bmp_ray.export.read import VideoResults, run_sampling
+from bmp_ray.fs import atomic_path
 from bmp_ray.render.annotators import Overlay, default_overlay
 from bmp_ray.result import FrameResult
 from bmp_ray.video.decode import FrameReader
@@ -126,26 +128,23 @@ def render_video(video: VideoResults, run: dict, dest: str | os.PathLike, *, fra
     target.parent.mkdir(parents=True, exist_ok=True)
     if as_png:
         target.mkdir(exist_ok=True)
-    writer = None if as_png else Mp4Writer(target.with_name(f".{target.name}.tmp"), rate)
-    count, done = 0, False
-    try:
-        for img, result in paired_frames(video, run):
-            drawn = overlay.annotate(img, result)
-            picture = np.concatenate([img, drawn], axis=1) if side_by_side else drawn
-            if writer is None:
-                path = target / f"{result.frame_index:08d}.png"
-                if not cv2.imwrite(str(path), np.ascontiguousarray(picture[..., ::-1])):
-                    raise OutputError(f"{path}: cannot write the PNG there; give a writable --out folder")
-            else:
-                writer.write(picture)
-            count += 1
-        done = True
-    finally:
-        if writer is not None:
-            writer.close()
-            if done:
-                os.replace(writer.path, target)  # a half-written MP4 never takes the name
-            elif os.path.exists(writer.path):
-                os.remove(writer.path)
+    count = 0
+    # a half-written MP4 never takes the name: it is written to a temporary file, renamed when complete
+    with contextlib.nullcontext() if as_png else atomic_path(target) as tmp:
+        writer = None if as_png else Mp4Writer(tmp, rate)
+        try:
+            for img, result in paired_frames(video, run):
+                drawn = overlay.annotate(img, result)
+                picture = np.concatenate([img, drawn], axis=1) if side_by_side else drawn
+                if writer is None:
+                    path = target / f"{result.frame_index:08d}.png"
+                    if not cv2.imwrite(str(path), np.ascontiguousarray(picture[..., ::-1])):
+                        raise OutputError(f"{path}: cannot write the PNG there; give a writable --out folder")
+                else:
+                    writer.write(picture)
+                count += 1
+        finally:
+            if writer is not None:
+                writer.close()
     log.info("rendered %s: %d frames to %s", video.video_id, count, target)
     return {"video_id": video.video_id, "path": str(target), "frames": count, "fps": float(rate)}

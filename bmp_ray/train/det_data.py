@@ -35,6 +35,7 @@ import torch.utils.data
 from mmcv.transforms import BaseTransform
 from mmdet.registry import TRANSFORMS
 
+from bmp_ray.boxes import xywh_to_xyxy
 from bmp_ray.errors import DatasetError
 from bmp_ray.train.maskout import COVERED, mask_out
 
@@ -128,14 +129,15 @@ def load_instances(ann_file: str | os.PathLike, img_dir: str | os.PathLike, key:
                                f"check {key}img_dir")
         instances = []
         for a in gt.imgToAnns.get(image_id, []):
-            x, y, w, h = (float(v) for v in a["bbox"])
+            w, h = (float(v) for v in a["bbox"][2:])
             if w < 1 or h < 1 or a.get("area", 1) <= 0:
                 continue
             seg = a.get("segmentation") or None
             no_mask += seg is None
-            box = [x, y, x + w, y + h]
-            instances.append(dict(bbox=box, bbox_label=0, ignore_flag=int(bool(a.get("iscrowd")) or seg is None),
-                                  mask=seg if seg is not None else [[x, y, x + w, y, x + w, y + h, x, y + h]]))
+            x1, y1, x2, y2 = xywh_to_xyxy(a["bbox"], np.float64)[0].tolist()
+            instances.append(dict(bbox=[x1, y1, x2, y2], bbox_label=0,
+                                  ignore_flag=int(bool(a.get("iscrowd")) or seg is None),
+                                  mask=seg if seg is not None else [[x1, y1, x2, y1, x2, y2, x1, y2]]))
         out.append(dict(img_path=str(path), img_id=image_id, height=int(im["height"]), width=int(im["width"]),
                         seg_map_path=None, instances=instances))
     if no_mask:

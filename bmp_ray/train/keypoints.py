@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from bmp_ray.boxes import xywh_to_xyxy
 from bmp_ray.errors import DatasetError
 from bmp_ray.keypoints import HEAD_TOP, NAMES_21, PELVIS, THORAX, UPPER_NECK
 
@@ -126,9 +127,7 @@ def load_coco(ann_file: str | os.PathLike, img_dir: str | os.PathLike) -> list[P
         if im is None:
             raise _bad(ann_file, f"annotations[{i}]", f"image_id {a['image_id']} is not in 'images'")
         w, h = int(im["width"]), int(im["height"])
-        x, y, bw, bh = (float(v) for v in a["bbox"])
-        box = np.array([np.clip(x, 0, w - 1), np.clip(y, 0, h - 1),
-                        np.clip(x + bw, 0, w - 1), np.clip(y + bh, 0, h - 1)], np.float32)
+        box = np.clip(xywh_to_xyxy(a["bbox"], np.float64)[0], 0, [w - 1, h - 1, w - 1, h - 1]).astype(np.float32)
         if box[2] <= box[0] or box[3] <= box[1]:
             continue
         xy, vis = map_keypoints(kp[:, :2], kp[:, 2], "coco")

@@ -22,6 +22,8 @@ import dataclasses
 
 import numpy as np
 
+from bmp_ray.masks import paint_black
+
 COVERED = 0.7
 
 
@@ -81,8 +83,7 @@ def mask_out(image: np.ndarray, masks: np.ndarray, rng: np.random.Generator, *, 
     areas = masks.reshape(n, -1).sum(1) if n else np.zeros(0, np.int64)
     painted = choose(n, rng, p_none, p_all) & (areas > 0)
     paint = masks[painted].any(0) if painted.any() else np.zeros(image.shape[:2], bool)
-    out = image.copy()
-    out[paint] = 0
+    out = paint_black(image.copy(), paint)
     under = (masks & paint).reshape(n, -1).sum(1) if n else np.zeros(0, np.int64)
     frac = np.where(areas > 0, under / np.maximum(areas, 1), 0.0)
     keep = ~painted & ~((areas > 0) & (frac >= covered))

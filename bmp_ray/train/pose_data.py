@@ -25,7 +25,7 @@ import torch.utils.data
 
 from bmp_ray.errors import DatasetError
 from bmp_ray.masks import from_segmentation
-from bmp_ray.models.pose import DIM_BACKGROUND, fill_holes
+from bmp_ray.models.pose_crops import dim_weights, fill_holes
 from bmp_ray.train.keypoints import PersonSample
 from bmp_ray.train.perturb import perturb_mask
 
@@ -96,8 +96,7 @@ class PoseTrainSet(torch.utils.data.Dataset):
             m = person_mask(p, h, w)
             if self.perturb:
                 m = perturb_mask(m, p.box, rng)
-            weight = DIM_BACKGROUND + (1.0 - DIM_BACKGROUND) * fill_holes(m).astype(np.float32)
-            img = img.astype(np.float32) * weight[..., None]
+            img = img.astype(np.float32) * dim_weights(fill_holes(m).astype(np.float32))[..., None]
         info = dict(img=img, img_shape=(h, w), ori_shape=(h, w), img_path=p.image, img_id=p.image_id,
                     id=index, bbox=p.box.reshape(1, 4).copy(), bbox_score=np.ones(1, np.float32),
                     keypoints=p.keypoints.reshape(1, -1, 2).copy(), keypoints_visible=p.visible.reshape(1, -1).copy(),

@@ -23,7 +23,7 @@ import torch
 from bmp_ray.errors import CheckpointError
 from bmp_ray.fs import atomic_path
 from bmp_ray.models import registry
-from bmp_ray.models.synth import model_meta, update_sums, write_checkpoint
+from bmp_ray.models.checkpoint import model_meta, update_sums, write_checkpoint
 
 log = logging.getLogger(__name__)
 MODEL_FILE, STATE_FILE = "model.pth", "train_state.pth"

@@ -26,8 +26,9 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from bmp_ray.boxes import coco_boxes
+from bmp_ray.boxes import coco_boxes, xyxy_to_xywh
 from bmp_ray.export.coco_eval import cocoeval, load_ground_truth
+from bmp_ray.keypoints import pose_score
 from bmp_ray.masks import encode, from_segmentation
 from bmp_ray.models import registry
 from bmp_ray.models.build import LoadedModel
@@ -75,7 +76,7 @@ class KeypointValidator:
             for image_id, path, boxes, masks in self.items:
                 kpts = est([_rgb(path)], [boxes], [masks])[0]
                 for k in kpts[:, :17]:
-                    dets.append({"image_id": image_id, "category_id": 1, "score": float(k[:, 2].mean()),
+                    dets.append({"image_id": image_id, "category_id": 1, "score": pose_score(k),
                                  "keypoints": [float(v) for v in k.reshape(-1)]})
         stats = cocoeval(self.gt, dets, "keypoints", [i[0] for i in self.items])
         return {f"val_keypoints_{n}": stats[i] for i, n in enumerate(NAMES)}  # COCOeval order
@@ -106,9 +107,8 @@ class DetectionValidator:
             out = mask_out(np.zeros((h, w, 1), np.uint8), masks, np.random.default_rng([seed, image_id]), p_none=0.0)
             keep = iter(out.keep)
             for inst in im["instances"]:
-                x1, y1, x2, y2 = inst["bbox"]
                 anns.append({"id": len(anns) + 1, "image_id": image_id, "category_id": 1,
-                             "iscrowd": inst["ignore_flag"], "bbox": [x1, y1, x2 - x1, y2 - y1],
+                             "iscrowd": inst["ignore_flag"], "bbox": xyxy_to_xywh(inst["bbox"], np.float64)[0].tolist(),
                              "segmentation": inst["mask"]})
                 if inst["ignore_flag"] or next(keep):
                     kept.append(anns[-1])
@@ -150,10 +150,9 @@ class DetectionValidator:
         out: dict[str, float] = {}
         ids = [i[0] for i in self.items]
         for variant, gt, prefix in (("plain", self.gt, "val_"), ("masked", self.masked_gt, "val_masked_")):
-            dets = [{"image_id": image_id, "category_id": 1, "score": float(d.scores[j]),
-                     "bbox": [float(x1), float(y1), float(x2 - x1), float(y2 - y1)],
+            dets = [{"image_id": image_id, "category_id": 1, "score": float(d.scores[j]), "bbox": xywh.tolist(),
                      "segmentation": {"size": [d.height, d.width], "counts": d.masks[j].decode()}}
-                    for image_id, d in zip(ids, found[variant]) for j, (x1, y1, x2, y2) in enumerate(d.boxes)]
+                    for image_id, d in zip(ids, found[variant]) for j, xywh in enumerate(xyxy_to_xywh(d.boxes))]
             for iou_type in ("bbox", "segm"):
                 stats = cocoeval(gt, dets, iou_type, ids, cat_ids=[1])
                 out.update({f"{prefix}{iou_type}_{n}": stats[i] for i, n in enumerate(BOX_NAMES)})

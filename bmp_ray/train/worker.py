@@ -2,11 +2,11 @@
 
 Per epoch: the ratio sampler's share of this worker, batches through mmengine's ``data_preprocessor``
 and ``forward(mode="loss")`` (the DDP wrapper's, so gradients are averaged over workers),
-``parse_losses``, the recipe's optimizer (``train.optim``: AdamW or SGD) with gradient clipping and the
-step schedule; then the epoch's metrics (loss averaged over workers), validation on rank 0 every
-``val_every`` epochs, and a checkpoint every ``checkpoint_every`` epochs (rank 0 writes it; every worker
-reports). A resumed run starts at the epoch
-after its checkpoint's, with the same samples it would have drawn (they depend only on seed and epoch).
+``parse_losses``, the recipe's optimizer (``train.optim``: AdamW or SGD; the gradient norm clipped to
+``optim.clip_grad`` when that is set) and the step schedule; then the epoch's metrics (loss averaged over
+workers), validation on rank 0 every ``val_every`` epochs, and a checkpoint every ``checkpoint_every``
+epochs (rank 0 writes it; every worker reports). A resumed run starts at the epoch after its
+checkpoint's, with the same samples it would have drawn (they depend only on seed and epoch).
 """
 
 from __future__ import annotations

@@ -49,7 +49,6 @@ def test_repo_folder_is_carried_relative_and_ignored_by_git():
 
 @pytest.mark.skipif(os.environ.get("BMP_RAY_TEST_PIP_DOWNLOAD") != "1",
                     reason="downloads from PyPI: set BMP_RAY_TEST_PIP_DOWNLOAD=1")
-@pytest.mark.timeout(900)
 def test_real_pack_downloads_every_wheel(tmp_path):
     s = gpu_pack.pack(tmp_path / "gpu")
     names = {w.split("-")[0].lower().replace("_", "-") for w in s["wheels"]}

@@ -28,7 +28,6 @@ def two_model_nodes():
     cluster.shutdown()
 
 
-@pytest.mark.timeout(900)
 def test_a_node_lost_mid_run_changes_nothing(two_model_nodes, local_reference, mixed_inputs, small_config,
                                              tmp_path):
     from ray._private import state

@@ -48,7 +48,7 @@ def det_init(tmp_path_factory):
 
     from bmp_ray.models import registry
     from bmp_ray.models.build import new_model
-    from bmp_ray.models.synth import model_meta, write_checkpoint
+    from bmp_ray.models.checkpoint import model_meta, write_checkpoint
 
     out = tmp_path_factory.mktemp("det-init")
     torch.manual_seed(0)
