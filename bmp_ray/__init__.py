@@ -2,7 +2,10 @@
 
 The public surface, imported on first use (``import bmp_ray`` itself loads neither torch nor Ray)::
 
-    from bmp_ray import BMPLoop, BMPConfig, Detector, PoseEstimator, Segmenter, FrameResult, run
+    from bmp_ray import BMPLoop, BMPConfig, Detector, PoseEstimator, build_segmenter, FrameResult, run
+
+``build_segmenter(name)`` gives the SAM v1 or SAM 2.1 segmenter of a registry name; ``Segmenter`` is
+the protocol both follow (what ``BMPLoop`` needs of its SAM stage).
 """
 
 __version__ = "0.1.0"
@@ -13,7 +16,8 @@ _PUBLIC = {
     "BMPLoop": "bmp_ray.bmp.loop",
     "Detector": "bmp_ray.models.detector",
     "PoseEstimator": "bmp_ray.models.pose",
-    "Segmenter": "bmp_ray.models.sam",
+    "Segmenter": "bmp_ray.models.segmenter",
+    "build_segmenter": "bmp_ray.models.segmenter",
     "RunConfig": "bmp_ray.pipeline.config",
     "run": "bmp_ray.pipeline.runner",
 }

@@ -133,7 +133,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from bmp_ray.train import config as train_config
     from bmp_ray.train.trainer import fit
 
-    task = args.model if args.model in train_config.TASKS else None
+    task = args.model if args.model in train_config.TASK_NAMES else None
     cfg = train_config.load(args.config, args.set, **{
         "model.task": task, "model.name": None if task else args.model, "model.init": args.init, "run.name": args.name,
         "run.storage_path": args.storage, "run.num_workers": args.workers, "run.use_gpu": args.gpu or None,

@@ -4,8 +4,9 @@ frozen dataclasses read from TOML or YAML files and ``--set SECTION.KEY=VALUE`` 
 - ``check(ok, name, want, got)``: the one error form, ``ConfigError("name: expected want, got got")``.
 - ``accepts(type, value)`` / ``build(cls, d, where)``: a section's dataclass from a dict, every value
   type-checked against its annotation (int for float is fine, bool for int is not), unknown keys named.
-- ``sections(cls, d)``: the per-section dicts of a tree; ``read_file``, ``parse_override`` and ``merged``:
-  file <- overrides <- fields.
+- ``sections(cls, d)``: the per-section dicts of a tree; ``build_tree(cls, parts)``: the tree from them,
+  each section through ``build`` (its errors named ``section.key``); ``read_file``, ``parse_override``
+  and ``merged``: file <- overrides <- fields.
 """
 
 from __future__ import annotations
@@ -89,6 +90,13 @@ def build(cls, d: Mapping[str, Any], where: str):
         if str(exc).startswith((f"{where}.", f"{where}:")):
             raise
         raise ConfigError(f"{where}.{exc}") from None
+
+
+def build_tree(cls, parts: Mapping[str, Mapping[str, Any]]):
+    """The config tree ``cls`` from its per-section dicts (``sections``): each section's dataclass, the
+    type of its field in ``cls``, built by ``build`` and named by the field."""
+    hints = typing.get_type_hints(cls)
+    return cls(**{name: build(hints[name], sub, name) for name, sub in parts.items()})
 
 
 def read_file(path: str | os.PathLike) -> dict:

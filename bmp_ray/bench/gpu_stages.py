@@ -90,12 +90,12 @@ def build(names: dict, weights: str, device: torch.device, frame: np.ndarray) ->
     """The Detector, PoseEstimator and Segmenter of ``names`` (role -> registry name) from ``weights``."""
     from bmp_ray.models.detector import Detector
     from bmp_ray.models.pose import PoseEstimator
-    from bmp_ray.models.sam import Segmenter
+    from bmp_ray.models.segmenter import build_segmenter
 
     dev = str(device)
     det = Detector(names["detector"], weights, device=dev)
     pose = PoseEstimator(names["pose"], weights, device=dev)
-    seg = Segmenter(names["sam"], weights, device=dev)
+    seg = build_segmenter(names["sam"], weights, device=dev)
     resize = [t for t in det.model.cfg.test_pipeline if t["type"] == "Resize"][0]
     w, h = resize["scale"]
     info = {role: {"model": names[role], "parameters": sum(p.numel() for p in m.model.parameters())}

@@ -67,9 +67,9 @@ class Chain:
     later iterations' stages are copies sharing it), every output through a Ray Data block."""
 
     def __init__(self, config):
-        from bmp_ray.pipeline.stages import DetectStage, PoseStage, SegmentStage
+        from bmp_ray.pipeline.stages import DetectStage, PoseStage, SamStage, operator_name
 
-        first = [cls(config, 1) for cls in (DetectStage, PoseStage, SegmentStage)]
+        first = [cls(config, 1) for cls in (DetectStage, PoseStage, SamStage)]
         self.models = tuple(s.model for s in first)
         self.config = config
         self.stages, self.item_bytes = [], 0
@@ -77,7 +77,7 @@ class Chain:
             for s in first:
                 c = copy.copy(s) if it > 1 else s
                 c.iteration = it
-                self.stages.append((f"{type(s).__name__[:-5]}{it}", c))
+                self.stages.append((operator_name(s, it), c))
 
     def decode(self, item, meter: Meter) -> list[dict]:
         """``decode_rows``' blocks of ``item`` (timed as decode)."""

@@ -165,7 +165,7 @@ def targets(det, pose, sam) -> list[tuple[object, str, str, str]]:
         (loop.FrameState, "add_exclusive", POST, "BMP exclusive masks"),
         (loop.FrameState, "rebuild", POST, "BMP best-score map"), (loop.FrameState, "erase", POST, "BMP erase map"),
         (stages, "detect_step", POST, "BMP loop steps"), (stages, "pose_step", POST, "BMP loop steps"),
-        (stages, "segment_step", POST, "BMP loop steps"),
+        (stages, "sam_step", POST, "BMP loop steps"),
         (stages, "frame_result", POST, "frame_result (full-frame masks)"),
         # RLE
         (masks, "encode", RLE, "masks.encode"), (masks, "decode", RLE, "masks.decode"),

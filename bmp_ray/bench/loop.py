@@ -13,7 +13,7 @@ import os
 import platform
 import time
 
-from bmp_ray.bench import data_path, median, stages_from
+from bmp_ray.bench import add_model_arguments, data_path, median, stages_from
 from bmp_ray.errors import ConfigError
 
 DEFAULT_VIDEO = "videos/mmtracking_demo.mp4"
@@ -23,9 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--video", help=f"video holding the crowded frame (default: $BMP_RAY_TEST_DATA/{DEFAULT_VIDEO})")
     p.add_argument("--frame", type=int, default=0, help="frame index")
     p.add_argument("--weights", help="weights folder (default: synthesize the test variants to a temp dir)")
-    p.add_argument("--detector", default="rtmdet-ins-tiny")
-    p.add_argument("--pose", default="maskpose-tiny")
-    p.add_argument("--sam", default="sam-tiny")
+    add_model_arguments(p)
     p.add_argument("--max-per-img", type=int, default=None, help="detector cap (default: the model's)")
     p.add_argument("--repeats", type=int, default=1, help="alternating runs of each loop (median kept)")
 
@@ -43,13 +41,13 @@ def run(args: argparse.Namespace) -> dict:
     from bmp_ray.bmp import BMPConfig, BMPLoop
     from bmp_ray.models.detector import Detector
     from bmp_ray.models.pose import PoseEstimator
-    from bmp_ray.models.sam import Segmenter
+    from bmp_ray.models.segmenter import build_segmenter
 
     path = data_path("loop", args.video, DEFAULT_VIDEO)
     frame = _frame(path, args.frame)
     det, pose, sam = stages_from(args, lambda w: (
         Detector(args.detector, w, max_per_img=args.max_per_img), PoseEstimator(args.pose, w),
-        Segmenter(args.sam, w)))
+        build_segmenter(args.sam, w)))
     config = BMPConfig()
     loop = BMPLoop(det, pose, sam, config)
     times: dict[str, list[float]] = {"bmp_ray": [], "research": []}

@@ -33,18 +33,20 @@ import json, sys
 import cv2, numpy as np, torch
 from bmp_ray.bench.loop import _frame
 from bmp_ray.bmp.config import BMPConfig
-from bmp_ray.bmp.loop import BMPLoop, FrameState, detect_step, pose_step, segment_step
+from bmp_ray.bmp.loop import BMPLoop, FrameState, detect_step, pose_step, sam_step
 from bmp_ray.models.detector import Detector
 from bmp_ray.models.pose import PoseEstimator
-from bmp_ray.models.sam import Segmenter
+from bmp_ray.models.segmenter import build_segmenter
+from bmp_ray.pipeline.config import PRESETS
 
 role, weights, video = sys.argv[1], sys.argv[4], sys.argv[5]
 w, h, cap = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[6])
 torch.set_num_threads(1)
 base = _frame(video, 0)
-det = Detector("rtmdet-ins-tiny", weights, max_per_img=cap)
-pose = PoseEstimator("maskpose-tiny", weights) if role != "detector" else None
-sam = Segmenter("sam-tiny", weights) if role in ("sam", "loop") else None
+names = PRESETS["test"]
+det = Detector(names["detector"], weights, max_per_img=cap)
+pose = PoseEstimator(names["pose"], weights) if role != "detector" else None
+sam = build_segmenter(names["sam"], weights) if role in ("sam", "loop") else None
 cfg = BMPConfig()
 
 def states(frame):
@@ -61,7 +63,7 @@ def once(frame):
     pose_step(pose, s)
     if role == "pose":
         return s
-    segment_step(sam, s, 1, cfg)
+    sam_step(sam, s, 1, cfg)
     return s
 
 def prepared(frame):  # everything before the measured stage, so its peak is the stage's own
@@ -103,7 +105,7 @@ with Peak() as m:
         pose_step(pose, pre)
         people = len(pre[0].dets)
     elif role == "sam":
-        segment_step(sam, pre, 1, cfg)
+        sam_step(sam, pre, 1, cfg)
         people = len(pre[0].people)
     elif role == "detector":
         people = len(states(frame)[0].dets)
@@ -132,6 +134,7 @@ def measure(role: str, size: tuple[int, int], weights: str, video: str, cap: int
 
 def run(args: argparse.Namespace) -> dict:
     from bmp_ray.models.synth import synthesize
+    from bmp_ray.pipeline.config import PRESETS
 
     video = data_path("memory", args.video, DEFAULT_VIDEO)
     sizes = ((320, 180), (640, 360)) if args.quick else SIZES
@@ -139,7 +142,7 @@ def run(args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         weights = args.weights
         if weights is None:
-            synthesize(tmp, ["rtmdet-ins-tiny", "maskpose-tiny", "sam-tiny"])
+            synthesize(tmp, list(PRESETS["test"].values()))
             weights = tmp
         table = {r: {f"{w}x{h}": measure(r, (w, h), weights, video, args.max_per_img) for w, h in sizes}
                  for r in roles}

@@ -136,7 +136,7 @@ def decode_summary(name: str, start: int, stop: int, index: int, count: int, n_f
 def result_rows(batch: dict[str, np.ndarray], *, items: Sequence[tuple[str, int, int, int]], n_frames: int,
                 people: int, batch_rows: int):
     """Ray Data generator UDF: ranges ``[lo, hi)`` of positions in the row sequence (each item's frames,
-    then its end row) in, the last model stage's rows out (``stages.SegmentStage.emit``: name,
+    then its end row) in, the last model stage's rows out (``stages.SamStage.emit``: name,
     frame_index, summary, result), ``batch_rows`` at a time."""
     from bmp_ray.pipeline.parts import END
 

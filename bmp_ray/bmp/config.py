@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Mapping
 
-from bmp_ray.settings import check, is_int, is_num, unknown
+from bmp_ray.settings import build, check, is_int, is_num
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,7 +37,7 @@ class BMPConfig:
 
     def __post_init__(self):
         def need(name, ok, want):
-            check(ok(getattr(self, name)), f"BMPConfig.{name}", want, getattr(self, name))
+            check(ok(getattr(self, name)), f"bmp.{name}", want, getattr(self, name))
 
         need("iterations", lambda v: is_int(v) and v >= 1, "an integer >= 1")
         need("max_prompts", lambda v: is_int(v) and v >= 1, "an integer >= 1")
@@ -47,10 +47,9 @@ class BMPConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None) -> "BMPConfig":
-        """From a mapping (a config file's ``bmp`` section); unknown keys are an error naming the known."""
-        d = dict(d or {})
-        unknown(d, [f.name for f in dataclasses.fields(cls)], "BMPConfig")
-        return cls(**d)
+        """From a mapping (a config file's ``bmp`` section; ``settings.build``): unknown keys are an error
+        naming the known, errors are named ``bmp.key`` as in a run config."""
+        return build(cls, dict(d or {}), "bmp")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -185,7 +185,7 @@ def pose_step(pose, frames: Sequence[FrameState]) -> None:
         s.kpts = k
 
 
-def segment_step(sam, frames: Sequence[FrameState], iteration: int, config: BMPConfig) -> None:
+def sam_step(sam, frames: Sequence[FrameState], iteration: int, config: BMPConfig) -> None:
     """Pose NMS against everyone accepted so far, then SAM masks (exclusive) for the survivors.
 
     ``iteration`` (1-based) is recorded on the new people. The embedding is computed here, once per
@@ -244,7 +244,7 @@ def frame_result(s: FrameState, video_id: str, index: int, pts: float) -> FrameR
 class BMPLoop:
     """BBox-Mask-Pose on frames: detector, pose and SAM stage objects plus a ``BMPConfig``.
 
-    Each iteration is ``detect_step``, ``pose_step`` and ``segment_step``: the same functions the
+    Each iteration is ``detect_step``, ``pose_step`` and ``sam_step``: the same functions the
     pipeline's Ray stages call, one model per stage. The detection thresholds of the config are passed
     to every detector call.
     """
@@ -276,5 +276,5 @@ class BMPLoop:
                 break
             detect_step(self.detector, state, self.config)
             pose_step(self.pose, state)
-            segment_step(self.sam, state, it, self.config)
+            sam_step(self.sam, state, it, self.config)
         return [frame_result(s, video_id, i, t) for s, i, t in zip(state, idx, pts)]

@@ -99,10 +99,3 @@ class SamSegmenter(PromptSegmenter):
                                         multimask_output=False)
         return low[:, 0].float(), iou[:, 0].float().cpu().numpy()
 
-
-def Segmenter(model: str = "sam-vit-b", weights=None, **kwargs) -> PromptSegmenter:
-    """The segmenter of ``model``, SAM v1 or SAM 2.1 (``segmenter.build_segmenter``), under the name the
-    SAM stage had before SAM 2.1 came; ``segmenter.Segmenter`` is the protocol both follow."""
-    from bmp_ray.models.segmenter import build_segmenter
-
-    return build_segmenter(model, weights, **kwargs)

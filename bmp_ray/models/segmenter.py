@@ -223,15 +223,6 @@ class PromptSegmenter:
             self._resamplers[key] = self._new_resampler(emb)
         return self._resamplers[key]
 
-    def __call__(self, frames: np.ndarray | Sequence[np.ndarray], points: Sequence[Sequence[np.ndarray]]
-                 ) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Embed each frame and segment its people: per frame (masks (N, H, W) bool, IoU (N,) float32)."""
-        embs = self.embed(frames)
-        if len(points) != len(embs):
-            raise ValueError(f"points: expected one list per frame ({len(embs)}), got {len(points)}")
-        return [self.segment(e, p) if len(p) else (np.zeros((0, *e.original_size), bool), np.zeros(0, np.float32))
-                for e, p in zip(embs, points)]
-
     # the parts each model does its own way
     def _setup(self) -> None:
         pass

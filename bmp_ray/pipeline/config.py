@@ -4,9 +4,10 @@ Sections (every key optional; the defaults run on one CPU-only machine)::
 
     [models]    preset = "bmp" | "bmp-paper" | "test", detector / pose / sam (registry names; default: the
                 preset's; sam may be any SAM v1 or SAM 2.1 model),
-                weights (file, folder or None for the hub cache), offline
+                weights (file, folder or None for the hub cache), offline, max_people
     [bmp]       the BMP loop's settings (``BMPConfig``)
-    [decode]    backend, stride, target_fps, start, stop, segment_frames, batch_size, num_cpus
+    [decode]    backend, stride, target_fps, start, stop, segment_frames, batch_size, num_cpus, pool,
+                max_pixels
     [detector] [pose] [sam]
                 per-stage resources (``StageResources``): actor pool sizes, num_cpus, num_gpus,
                 batch_size (frames), pool (custom resource), label_selector, device, precision, threads,
@@ -23,13 +24,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import typing
 from typing import Any, Mapping, Sequence
 
 from bmp_ray.bmp.config import BMPConfig
 from bmp_ray.errors import ConfigError
-from bmp_ray.settings import PRECISIONS, build, check, merged, sections
+from bmp_ray.settings import PRECISIONS, build_tree, check, merged, sections
 from bmp_ray.track.config import TrackConfig
+from bmp_ray.video.decode import check_reader
+from bmp_ray.video.sampling import check_sampling
+from bmp_ray.video.segments import check_segment_frames
 
 # "bmp": the product's stack (SAM v1 ViT-B, segment-anything); "bmp-paper": the research configuration
 # the published OCHuman results come from (SAM 2.1 Hiera-B+); "test": the small random-weight variants
@@ -121,14 +124,10 @@ class DecodeConfig:
         """Keyword arguments of the decode ``map_batches`` (one task per work item)."""
         return {"batch_size": 1, "num_cpus": self.num_cpus, **({"resources": {self.pool: 0.001}} if self.pool else {})}
 
-    def __post_init__(self):
-        check(self.backend in ("pyav", "decord"), "decode.backend", "'pyav' or 'decord'", self.backend)
-        check(self.stride >= 1, "decode.stride", "an integer >= 1", self.stride)
-        check(self.target_fps is None or self.target_fps > 0, "decode.target_fps", "a number > 0", self.target_fps)
-        check(self.start >= 0, "decode.start", "an integer >= 0", self.start)
-        check(self.stop is None or self.stop > self.start, "decode.stop", "an integer > start", self.stop)
-        check(self.segment_frames >= 0, "decode.segment_frames", "an integer >= 0", self.segment_frames)
-        check(self.batch_size >= 1, "decode.batch_size", "an integer >= 1", self.batch_size)
+    def __post_init__(self):  # the video package's rules (one place each), named decode.KEY
+        check_reader(self.backend, self.batch_size, "decode.")
+        check_sampling(self.stride, self.target_fps, self.start, self.stop, "decode.")
+        check_segment_frames(self.segment_frames, "decode.segment_frames")
         check(self.num_cpus > 0, "decode.num_cpus", "a number > 0", self.num_cpus)
         check(self.max_pixels >= 1, "decode.max_pixels", "an integer >= 1", self.max_pixels)
 
@@ -244,9 +243,7 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None) -> "RunConfig":
-        types_ = typing.get_type_hints(cls)
-        return cls(**{name: BMPConfig.from_dict(sub) if name == "bmp" else build(types_[name], sub, name)
-                      for name, sub in sections(cls, d).items()})
+        return build_tree(cls, sections(cls, d))
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

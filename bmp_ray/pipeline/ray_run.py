@@ -17,10 +17,10 @@ from bmp_ray.pipeline.config import RunConfig
 from bmp_ray.pipeline.parts import receipts_of, write_parts
 from bmp_ray.pipeline.plan import WorkItem
 from bmp_ray.pipeline.sink import RayTasks, Sink
-from bmp_ray.pipeline.stages import DetectStage, PoseStage, SegmentStage, decode_rows
+from bmp_ray.pipeline.stages import DetectStage, PoseStage, SamStage, decode_rows, operator_name
 
 log = logging.getLogger(__name__)
-_STAGES = (DetectStage, PoseStage, SegmentStage)
+_STAGES = (DetectStage, PoseStage, SamStage)
 # Ray Data merges a task's outputs into blocks of up to 128 MiB by default: a whole 240p video (100
 # frames) became one block, so each stage waited for the whole video from the stage before it and the
 # stages hardly overlapped. Blocks of about 1 MiB stream one frame batch at a time (a larger batch is
@@ -49,7 +49,7 @@ def build_dataset(items: Sequence[WorkItem], config: RunConfig, out: str | None 
         ds = ds.map_batches(decode_rows, fn_kwargs={"config": config}, **config.decode.remote_args())
         for it in range(1, config.bmp.iterations + 1):
             for cls in _STAGES:
-                named = type(f"{cls.name}{it}", (cls,), {"__module__": cls.__module__})  # the operator's name
+                named = type(operator_name(cls, it), (cls,), {"__module__": cls.__module__})  # the operator's name
                 ds = ds.map_batches(named, fn_constructor_kwargs={"config": config, "iteration": it},
                                     batch_format="numpy", **getattr(config, cls.role).remote_args())
         if out is not None:

@@ -2,7 +2,9 @@
 
 Every model stage is a Ray Data callable class (model loaded in ``__init__``, batched work in
 ``__call__(batch)``) around one step of the pure BMP loop (``bmp.loop.detect_step``, ``pose_step``,
-``segment_step``); the same classes run in a plain unit test. Rows between stages:
+``sam_step``); the same classes run in a plain unit test. Each class's ``name`` with the iteration
+(``operator_name``) names its Ray Data operator: Detect_1, Pose_1, Sam_1, Detect_2, Pose_2, Sam_2...
+Rows between stages:
 
     name         str      output name of the work item (the segment)
     video_id     str
@@ -33,7 +35,7 @@ from bmp_ray.bmp.loop import (
     detect_step,
     frame_result,
     pose_step,
-    segment_step,
+    sam_step,
 )
 from bmp_ray.cluster import route_warnings
 from bmp_ray.pipeline.config import RunConfig
@@ -68,7 +70,7 @@ class _Stage:
     """One model and one loop step over the frame rows of a batch (end rows pass through)."""
 
     role = ""  # the config section of its model and resources
-    name = ""  # the operator's name in Ray Data (with the iteration: Detect1, Pose1, Segment1, Detect2...)
+    name = ""  # the operator's name in Ray Data, before the iteration (``operator_name``)
 
     def __init__(self, config: RunConfig, iteration: int):
         self.config, self.iteration = config, iteration
@@ -101,6 +103,12 @@ class _Stage:
         raise NotImplementedError
 
 
+def operator_name(stage: type[_Stage] | _Stage, iteration: int) -> str:
+    """The Ray Data operator name of ``stage`` in ``iteration`` (1-based): ``Sam_2``. The underscore keeps
+    the SAM stage's second iteration apart from SAM 2 (the model, ``models.sam2``)."""
+    return f"{stage.name}_{iteration}"
+
+
 class DetectStage(_Stage):
     """Detection on frames (iteration > 1: accepted people painted black); the detector pool."""
 
@@ -119,17 +127,17 @@ class PoseStage(_Stage):
         pose_step(self.model, states)
 
 
-class SegmentStage(_Stage):
+class SamStage(_Stage):
     """Pose NMS, SAM embedding (once per frame) and decoding, exclusive masks; the SAM pool.
 
     The last iteration's stage turns states into pickled ``FrameResult`` s in a ``result`` column and
     drops the frame and state columns.
     """
 
-    role, name = "sam", "Segment"
+    role, name = "sam", "Sam"
 
     def step(self, states):
-        segment_step(self.model, states, self.iteration, self.config.bmp)
+        sam_step(self.model, states, self.iteration, self.config.bmp)
 
     def emit(self, batch, rows, states):
         if self.iteration < self.config.bmp.iterations:

@@ -31,14 +31,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import typing
 from typing import Any, Mapping, Sequence
 
 from bmp_ray.errors import ConfigError
-from bmp_ray.settings import PRECISIONS, build, check, merged, sections
+from bmp_ray.fs import is_url
+from bmp_ray.settings import PRECISIONS, build, build_tree, check, merged, sections
 
 FORMATS = ("coco", "mpii", "aic")
-TASKS = ("pose", "detector")
+TASK_NAMES = ("pose", "detector")  # the model.task values (their classes: train.tasks.TASKS)
 OPTIMIZERS = ("adamw", "sgd")
 # each task's defaults, under the file and --set (the dataclass defaults are the pose recipe)
 RECIPES: dict[str, dict[str, dict[str, Any]]] = {
@@ -72,13 +72,14 @@ class ModelSection:
     conditioning: bool | None = None
 
     def __post_init__(self):
-        check(self.task in TASKS, "task", " or ".join(map(repr, TASKS)), self.task)
+        check(self.task in TASK_NAMES, "task", " or ".join(map(repr, TASK_NAMES)), self.task)
 
 
 @dataclasses.dataclass(frozen=True)
-class Source:
-    """One training set: ``format`` "coco" (COCO json with keypoints and masks), "mpii" (mmpose's
-    MPII json) or "aic" (AI Challenger's own json); ``ratio`` its share of each epoch's samples."""
+class DataSource:
+    """One training set of ``data.train`` (an annotation file and its images): ``format`` "coco" (COCO
+    json with keypoints and masks), "mpii" (mmpose's MPII json) or "aic" (AI Challenger's own json);
+    ``ratio`` its share of each epoch's samples."""
 
     format: str
     ann_file: str
@@ -107,7 +108,7 @@ class DataSection:
         loader_workers: DataLoader processes per training worker (0: in the worker's process).
     """
 
-    train: tuple[Source, ...] = ()
+    train: tuple[DataSource, ...] = ()
     val_ann_file: str | None = None
     val_img_dir: str | None = None
     samples_per_epoch: int | None = None
@@ -199,7 +200,7 @@ class RunSection:
     def __post_init__(self):
         check(bool(self.name) and "/" not in self.name, "name", "a non-empty name without '/'", self.name)
         check(self.num_workers >= 1, "num_workers", "an integer >= 1", self.num_workers)
-        check(self.precision in PRECISIONS, "precision", "'fp32', 'fp16' or 'bf16'", self.precision)
+        check(self.precision in PRECISIONS, "precision", " or ".join(map(repr, PRECISIONS)), self.precision)
         check(self.precision == "fp32" or self.use_gpu, "precision", "'fp32' without use_gpu", self.precision)
         for key in ("checkpoint_every", "keep", "val_every"):
             check(getattr(self, key) >= 1, key, "an integer >= 1", getattr(self, key))
@@ -208,7 +209,7 @@ class RunSection:
 
     def storage(self) -> str:
         """``storage_path`` with ``~`` expanded and local folders made absolute (Ray needs that)."""
-        if "://" in self.storage_path:
+        if is_url(self.storage_path):
             return self.storage_path
         return os.path.abspath(os.path.expanduser(self.storage_path))
 
@@ -252,8 +253,7 @@ class TrainConfig:
         parts["data"]["train"] = _sources(parts["data"].get("train", ()))
         if isinstance(parts["optim"].get("milestones"), list):
             parts["optim"]["milestones"] = tuple(parts["optim"]["milestones"])
-        types_ = typing.get_type_hints(cls)
-        return cls(**{name: build(types_[name], sub, name) for name, sub in parts.items()})
+        return build_tree(cls, parts)
 
     def to_dict(self) -> dict:
         return json.loads(json.dumps(dataclasses.asdict(self)))
@@ -261,7 +261,7 @@ class TrainConfig:
     def absolute(self) -> "TrainConfig":
         """The config with every local path made absolute (workers run in other folders)."""
         def fix(p: str | None) -> str | None:
-            return p if p is None or "://" in p else os.path.abspath(os.path.expanduser(p))
+            return p if p is None or is_url(p) else os.path.abspath(os.path.expanduser(p))
         train = tuple(dataclasses.replace(s, ann_file=fix(s.ann_file), img_dir=fix(s.img_dir)) for s in self.data.train)
         return dataclasses.replace(
             self,
@@ -287,17 +287,17 @@ def _task_of(name: Any) -> str:
     """The task of a model named without ``model.task``: its registry family when it is a pose model
     or detector, else "pose"."""
     spec = _spec(name)
-    return spec.family if spec is not None and spec.family in TASKS else "pose"
+    return spec.family if spec is not None and spec.family in TASK_NAMES else "pose"
 
 
-def _sources(items: Any) -> tuple[Source, ...]:
+def _sources(items: Any) -> tuple[DataSource, ...]:
     if isinstance(items, Mapping):
         items = [items]
     if not isinstance(items, (list, tuple)):
         raise ConfigError(f"data.train: expected a list of tables {{format, ann_file, img_dir, ratio}}, got {items!r}")
     out = []
     for i, s in enumerate(items):
-        if isinstance(s, Source):
+        if isinstance(s, DataSource):
             out.append(s)
             continue
         if not isinstance(s, Mapping):
@@ -305,7 +305,7 @@ def _sources(items: Any) -> tuple[Source, ...]:
         missing = [k for k in ("format", "ann_file", "img_dir") if k not in s]
         if missing:
             raise ConfigError(f"data.train[{i}]: missing {', '.join(missing)}")
-        out.append(build(Source, dict(s), f"data.train[{i}]"))
+        out.append(build(DataSource, dict(s), f"data.train[{i}]"))
     return tuple(out)
 
 

@@ -42,8 +42,9 @@ def initial_model(cfg: TrainConfig) -> torch.nn.Module:
 
 
 class _Task:
-    """What the tasks share: their training sets read by ``load`` (one ``Source`` -> its samples), the
-    driver's ``check`` (the same read), and validation by ``self.validator`` when one is configured."""
+    """What the tasks share: their training sets read by ``load`` (one ``config.DataSource`` -> its
+    samples), the driver's ``check`` (the same read), and validation by ``self.validator`` when one is
+    configured."""
 
     sync_bn = False
     validator = None
@@ -116,7 +117,7 @@ class DetectorTask(_Task):
             self.validator = DetectionValidator(d.val_ann_file, d.val_img_dir, cfg.model.name, seed=cfg.run.seed)
 
 
-TASKS = {"pose": PoseTask, "detector": DetectorTask}
+TASKS = {"pose": PoseTask, "detector": DetectorTask}  # by model.task (config.TASK_NAMES)
 
 
 def make_task(cfg: TrainConfig, rank: int = 0):

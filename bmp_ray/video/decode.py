@@ -24,8 +24,9 @@ from typing import Iterator
 import av
 import numpy as np
 
-from bmp_ray.errors import ConfigError, VideoError
+from bmp_ray.errors import VideoError
 from bmp_ray.fs import is_url, read_bytes
+from bmp_ray.settings import check, is_int
 from bmp_ray.video.ffmpeg_log import decoder_errors
 from bmp_ray.video.probe import (
     VideoInfo,
@@ -41,6 +42,13 @@ from bmp_ray.video.sources import Source
 
 log = logging.getLogger(__name__)
 BACKENDS = ("pyav", "decord")
+
+
+def check_reader(backend: str, batch_size: int, prefix: str = "") -> None:
+    """The rules of a reader's ``backend`` and ``batch_size``, checked here only: by ``FrameReader`` and
+    by the run config's ``[decode]`` section (``prefix`` "decode."). Raises ``ConfigError``."""
+    check(backend in BACKENDS, f"{prefix}backend", " or ".join(map(repr, BACKENDS)), backend)
+    check(is_int(batch_size) and batch_size >= 1, f"{prefix}batch_size", "an integer >= 1", batch_size)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,10 +157,7 @@ class FrameReader:
 
     def __init__(self, source: Source | str, *, backend: str = "pyav", sampling: Sampling = Sampling(),
                  batch_size: int = 16, threads: int = 0, autorotate: bool = True, skip_corrupt: bool = True):
-        if backend not in BACKENDS:
-            raise ConfigError(f"decode backend must be one of {BACKENDS}, got {backend!r}")
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ConfigError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        check_reader(backend, batch_size)
         if isinstance(source, str):
             source = Source.for_file(source)
         self.source, self.backend, self.sampling = source, backend, sampling

@@ -15,8 +15,23 @@ import dataclasses
 import math
 
 from bmp_ray.errors import ConfigError
+from bmp_ray.settings import check, is_int, is_num
 
 _EPS = 1e-6  # seconds x fps: timestamps like 0.1 * 10 = 0.9999999 land in the right bucket
+
+
+def check_sampling(stride, target_fps, start, stop, prefix: str = "sampling.") -> None:
+    """The rules of a frame request, checked here only: by ``Sampling`` and by the run config's
+    ``[decode]`` section (``prefix`` "decode."). Raises ``ConfigError`` naming ``prefix + key``."""
+    check(is_int(stride) and stride >= 1, f"{prefix}stride", "an integer >= 1", stride)
+    check(target_fps is None or (is_num(target_fps) and 0 < target_fps < math.inf), f"{prefix}target_fps",
+          "a finite number > 0 or None", target_fps)
+    if target_fps is not None and stride != 1:
+        raise ConfigError(f"{prefix.rstrip('.')}: give either stride ({stride}) or target_fps ({target_fps}), "
+                          "not both")
+    check(is_int(start) and start >= 0, f"{prefix}start", "an integer >= 0", start)
+    check(stop is None or (is_int(stop) and stop > start), f"{prefix}stop", f"None or an integer > start ({start})",
+          stop)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,19 +46,7 @@ class Sampling:
     empty: bool = False  # set by restrict() when a segment does not overlap the request
 
     def __post_init__(self):
-        if not isinstance(self.stride, int) or isinstance(self.stride, bool) or self.stride < 1:
-            raise ConfigError(f"sampling.stride must be an integer >= 1, got {self.stride!r}")
-        if self.target_fps is not None:
-            if not isinstance(self.target_fps, (int, float)) or not self.target_fps > 0 or math.isinf(self.target_fps):
-                raise ConfigError(f"sampling.target_fps must be a positive number or None, got {self.target_fps!r}")
-            if self.stride != 1:
-                raise ConfigError(
-                    f"sampling: give either stride ({self.stride}) or target_fps ({self.target_fps}), not both"
-                )
-        if not isinstance(self.start, int) or self.start < 0:
-            raise ConfigError(f"sampling.start must be an integer >= 0, got {self.start!r}")
-        if self.stop is not None and (not isinstance(self.stop, int) or self.stop <= self.start):
-            raise ConfigError(f"sampling.stop must be None or an integer > start ({self.start}), got {self.stop!r}")
+        check_sampling(self.stride, self.target_fps, self.start, self.stop)
 
     def restrict(self, start: int, stop: int | None) -> "Sampling":
         """The same rule on the intersection of this range with ``[start, stop)``.

@@ -32,14 +32,14 @@ def test_bench_host_quick_components_bytes_and_oracle(shared_data):
         details = m["host_ms_by_detail"]
         assert sum(details.values()) == pytest.approx(sum(comp.values()))
     mb = out["object_store_mb_per_frame"]
-    assert list(mb)[:3] == ["FromItems", "MapBatches(decode_rows)", "MapBatches(Detect1)"]
-    assert "MapBatches(Segment2)" in mb and "MapBatches(write_parts)" in mb
+    assert list(mb)[:3] == ["FromItems", "MapBatches(decode_rows)", "MapBatches(Detect_1)"]
+    assert "MapBatches(Sam_2)" in mb and "MapBatches(write_parts)" in mb
     assert mb["MapBatches(decode_rows)"] > 1920 * 1080 * 3 / 1e6  # the frame travels with its row
-    assert mb["MapBatches(Segment1)"] > mb["MapBatches(Pose1)"]  # and the SAM embedding from Segment1 on
+    assert mb["MapBatches(Sam_1)"] > mb["MapBatches(Pose_1)"]  # and the SAM embedding from Sam_1 on
     assert out["ratio_object_store"] == pytest.approx(
         out["object_store_mb_per_frame_total"] / out["object_store_mb_per_frame_total_today"])
     if any(o.startswith("sam.transport") for o in out["new_options"]):  # half the embedding's bytes
-        emb = out["today"]["object_store_mb_per_frame"]["MapBatches(Segment1)"] - mb["MapBatches(Segment1)"]
+        emb = out["today"]["object_store_mb_per_frame"]["MapBatches(Sam_1)"] - mb["MapBatches(Sam_1)"]
         assert emb == pytest.approx(256 * 64 * 64 * 2 / 1e6, rel=0.05)
     assert out["results_vs_oracle_today"]["exact"]
     assert set(out["goals"]) and all(isinstance(g["met"], bool) for g in out["goals"].values())

@@ -12,4 +12,4 @@ def test_bench_pipeline_reports_both_paths_and_object_store_bytes(shared_data):
     out = pipeline.run(args)
     assert out["frames"] == 1 and out["frames_per_s_ray"] > 0 and out["frames_per_s_one_process"] > 0
     assert out["ratio"] > 0 and out["object_store_bytes_per_frame"] > 960 * 540 * 3  # the frame travels
-    assert "MapBatches(Segment2)" in out["object_store_bytes"]
+    assert "MapBatches(Sam_2)" in out["object_store_bytes"]

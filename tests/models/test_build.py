@@ -11,7 +11,7 @@ from bmp_ray.models import registry
 from bmp_ray.models.build import load_model
 from bmp_ray.models.detector import Detector
 from bmp_ray.models.pose import PoseEstimator
-from bmp_ray.models.sam import Segmenter
+from bmp_ray.models.segmenter import build_segmenter
 from bmp_ray.models.weights import sha256_of
 from tests.models.hub_server import HubServer
 
@@ -86,9 +86,9 @@ def test_device_precision_and_missing_weights_are_named(weights_dir, monkeypatch
         with pytest.raises(ConfigError, match="device 'cuda' requested but this machine has 0 CUDA"):
             load_model("sam-tiny", weights_dir, device="cuda")
     with pytest.raises(ConfigError, match="precision 'fp16' needs a CUDA device"):
-        Segmenter("sam-tiny", weights_dir, precision="fp16")
+        build_segmenter("sam-tiny", weights_dir, precision="fp16")
     with pytest.raises(ConfigError, match="precision 'int8': expected one of fp32, fp16, bf16"):
-        Segmenter("sam-tiny", weights_dir, precision="int8")
+        build_segmenter("sam-tiny", weights_dir, precision="int8")
     monkeypatch.delenv("HF_ENDPOINT", raising=False)
     with pytest.raises(CheckpointError,
                        match="test variant with random weights: write them with `bmp-ray weights synth"):

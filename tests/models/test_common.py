@@ -11,9 +11,9 @@ _FAULTS = """
 import resource, sys, threading
 import numpy as np
 from bmp_ray.models.common import reuse_freed_memory
-from bmp_ray.models.sam import Segmenter
+from bmp_ray.models.segmenter import build_segmenter
 mode, where, weights = sys.argv[1:]
-sam = Segmenter("sam-tiny", weights=weights, device="cpu")
+sam = build_segmenter("sam-tiny", weights=weights, device="cpu")
 if mode == "reuse":
     assert reuse_freed_memory()
 frame = np.random.default_rng(0).integers(0, 255, (240, 320, 3), np.uint8)

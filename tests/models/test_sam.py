@@ -2,13 +2,13 @@ import numpy as np
 import pytest
 import torch
 
-from bmp_ray.models.sam import Segmenter
+from bmp_ray.models.segmenter import build_segmenter
 from bmp_ray.testdata import keypoint_prompts
 
 
 @pytest.fixture(scope="module")
 def sam(weights_dir):
-    return Segmenter("sam-tiny", weights_dir, encoder_batch=2)
+    return build_segmenter("sam-tiny", weights_dir, encoder_batch=2)
 
 
 def test_equals_sam_predictor_per_person(sam, all_images):
@@ -45,20 +45,19 @@ def test_box_only_prompt_and_empty_frames(sam, coco_images):
     (emb,) = sam.embed([s.rgb])
     masks, ious = sam.segment(emb, [np.zeros((0, 2))], [s.boxes[0]])
     assert masks.shape == (1, *s.rgb.shape[:2]) and ious.shape == (1,)
-    out = sam([s.rgb, coco_images[0].rgb], [[], keypoint_prompts(coco_images[0])])
-    assert out[0][0].shape == (0, *s.rgb.shape[:2]) and out[0][1].shape == (0,)
-    assert out[1][0].shape == (1, *coco_images[0].rgb.shape[:2])
+    e0, e1 = sam.embed([s.rgb, coco_images[0].rgb])
+    masks, ious = sam.segment(e0, [])
+    assert masks.shape == (0, *s.rgb.shape[:2]) and ious.shape == (0,)
+    assert sam.segment(e1, keypoint_prompts(coco_images[0]))[0].shape == (1, *coco_images[0].rgb.shape[:2])
 
 
 def test_grayscale_odd_sizes_and_bad_inputs(sam):
     gray = np.full((13, 1031), 90, np.uint8)
-    (masks, ious), = sam([gray], [[np.array([[5.0, 6.0]])]])
-    assert masks.shape == (1, 13, 1031) and np.isfinite(ious).all()
     (emb,) = sam.embed([gray])
+    masks, ious = sam.segment(emb, [np.array([[5.0, 6.0]])])
+    assert masks.shape == (1, 13, 1031) and np.isfinite(ious).all()
     with pytest.raises(ValueError, match="person 0: needs at least one point or a box prompt"):
         sam.segment(emb, [np.zeros((0, 2))])
-    with pytest.raises(ValueError, match=r"points: expected one list per frame \(1\), got 2"):
-        sam([gray], [[], []])
     with pytest.raises(ValueError, match=r"frames\[0\]: expected uint8 pixels, got int64"):
         sam.embed([np.zeros((4, 4, 3), np.int64)])
 

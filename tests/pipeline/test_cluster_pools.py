@@ -9,7 +9,7 @@ from bmp_ray.pipeline.runner import run
 from tests.pipeline.conftest import assert_same_output
 
 POOLS = {"detector": "pool_det", "pose": "pool_pose", "sam": "pool_sam"}
-STAGE_ROLE = {"Detect": "detector", "Pose": "pose", "Segment": "sam"}
+STAGE_ROLE = {"Detect": "detector", "Pose": "pose", "Sam": "sam"}
 
 
 @pytest.fixture(scope="module")

@@ -69,11 +69,11 @@ def test_a_killed_actor_is_restarted_and_the_output_is_unchanged(local_ray, loca
     from ray._private import state
 
     killed: dict = {}
-    t = threading.Thread(target=_kill_first, args=("Pose1", killed), daemon=True)
+    t = threading.Thread(target=_kill_first, args=("Pose_1", killed), daemon=True)
     t.start()
     s = run([str(mixed_inputs)], str(tmp_path), small_config)
     t.join(5)
-    assert killed, "no Pose1 actor was seen alive"
+    assert killed, "no Pose_1 actor was seen alive"
     assert state.actors()[killed["actor_id"]]["NumRestarts"] >= 1
     assert s.failed == 3 and s.ok == 3
     assert_same_output(local_reference[0], tmp_path)
@@ -103,9 +103,9 @@ def test_cpu_stage_actors_reuse_freed_memory(local_ray, test_weights):
 
     class Embed:
         def __init__(self):
-            from bmp_ray.models.sam import Segmenter
+            from bmp_ray.models.segmenter import build_segmenter
 
-            self.sam = Segmenter("sam-tiny", weights=str(test_weights), device="cpu")
+            self.sam = build_segmenter("sam-tiny", weights=str(test_weights), device="cpu")
 
         def __call__(self, batch):
             import resource

@@ -12,7 +12,7 @@ from bmp_ray.pipeline.stages import (
     END,
     DetectStage,
     PoseStage,
-    SegmentStage,
+    SamStage,
     decode_rows,
 )
 
@@ -35,7 +35,7 @@ def test_stage_chain_equals_the_loop(shared_data, small_config):
     assert end["status"] == "ok" and end["frames_decoded"] == 2 and end["name"] == item.name
 
     for it in (1, 2):
-        for cls in (DetectStage, PoseStage, SegmentStage):
+        for cls in (DetectStage, PoseStage, SamStage):
             batch = cls(small_config, it)(pickle.loads(pickle.dumps(batch)))  # rows cross a process boundary
     assert set(batch) == {"name", "frame_index", "summary", "result"}
     got = [pickle.loads(b) for b, k in zip(batch["result"], batch["frame_index"]) if k != END]

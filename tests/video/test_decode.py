@@ -160,9 +160,9 @@ def test_remote_object_decodes_like_the_local_file(make_video, backend):
 
 def test_wrong_arguments_are_config_errors(make_video):
     path = str(make_video(n=3))
-    with pytest.raises(ConfigError, match="backend must be one of"):
+    with pytest.raises(ConfigError, match="backend: expected 'pyav' or 'decord', got 'opencv'"):
         FrameReader(path, backend="opencv")
-    with pytest.raises(ConfigError, match="batch_size"):
+    with pytest.raises(ConfigError, match="batch_size: expected an integer >= 1, got 0"):
         FrameReader(path, batch_size=0)
 
 

@@ -23,6 +23,7 @@ def test_names_of_other_segment_lengths_never_collide():
 
 def test_short_or_unsplit_or_estimated_videos_are_one_segment():
     assert [(s.start, s.stop, s.suffix) for s in split_segments(info(25), None)] == [(0, 25, "-f00000000-00000025")]
+    assert split_segments(info(25), 0) == split_segments(info(25), None)  # 0, as decode.segment_frames = 0
     assert len(split_segments(info(5), 10)) == 1
     (s,) = split_segments(info(100, exact=False), 10)
     assert s.start == 0 and s.stop > 100  # open end: an estimated count never drops frames
@@ -30,5 +31,5 @@ def test_short_or_unsplit_or_estimated_videos_are_one_segment():
 
 
 def test_bad_segment_size():
-    with pytest.raises(ConfigError, match="segment_frames must be None or an integer >= 1, got 0"):
-        split_segments(info(10), 0)
+    with pytest.raises(ConfigError, match=r"segment_frames: expected an integer >= 0 \(0: one segment .*\), got -1"):
+        split_segments(info(10), -1)
