@@ -30,9 +30,17 @@ from bmp_ray.cluster import VERBOSE_ENV, route_warnings
 from bmp_ray.errors import BmpRayError, VideoError
 
 log = logging.getLogger("bmp_ray")
-BENCHMARKS = {"decode": "bmp_ray.bench.decode", "stages": "bmp_ray.bench.stages", "loop": "bmp_ray.bench.loop",
-              "pipeline": "bmp_ray.bench.pipeline", "sink": "bmp_ray.bench.sink", "track": "bmp_ray.bench.track",
-              "memory": "bmp_ray.bench.memory", "host": "bmp_ray.bench.host", "gpu": "bmp_ray.bench.gpu"}
+BENCHMARKS = {
+    "decode": "bmp_ray.bench.decode",
+    "stages": "bmp_ray.bench.stages",
+    "loop": "bmp_ray.bench.loop",
+    "pipeline": "bmp_ray.bench.pipeline",
+    "sink": "bmp_ray.bench.sink",
+    "track": "bmp_ray.bench.track",
+    "memory": "bmp_ray.bench.memory",
+    "host": "bmp_ray.bench.host",
+    "gpu": "bmp_ray.bench.gpu",
+}
 
 
 class Parser(argparse.ArgumentParser):
@@ -63,8 +71,11 @@ def _cmd_probe(args: argparse.Namespace) -> int:
             emit(json.dumps({"video_id": src.video_id, "ok": True, **info.to_dict()}))
         except VideoError as exc:
             failed += 1
-            emit(json.dumps({"video_id": src.video_id, "uri": src.uri, "ok": False, "cause": exc.cause,
-                             "error": str(exc)}))
+            emit(
+                json.dumps(
+                    {"video_id": src.video_id, "uri": src.uri, "ok": False, "cause": exc.cause, "error": str(exc)}
+                )
+            )
     log.info("probed %d inputs, %d failed", len(sources), failed)
     return 1 if failed else 0
 
@@ -88,9 +99,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from bmp_ray.pipeline import config as run_config
     from bmp_ray.pipeline.runner import run
 
-    cfg = run_config.load(args.config, args.set, **{
-        "models.preset": args.preset, "models.weights": args.weights, "models.offline": args.offline or None,
-        "decode.stride": args.stride, "decode.target_fps": args.target_fps, "bmp.iterations": args.iterations})
+    cfg = run_config.load(
+        args.config,
+        args.set,
+        **{
+            "models.preset": args.preset,
+            "models.weights": args.weights,
+            "models.offline": args.offline or None,
+            "decode.stride": args.stride,
+            "decode.target_fps": args.target_fps,
+            "bmp.iterations": args.iterations,
+        },
+    )
     summary = run(args.inputs, args.out, cfg, address=args.address, use_ray=not args.no_ray)
     emit(json.dumps(summary.to_dict(), sort_keys=True))
     if not (args.fail_on_error and summary.failed):
@@ -101,8 +121,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_track(args: argparse.Namespace) -> int:
     from bmp_ray.pipeline.retrack import retrack
 
-    emit(json.dumps(retrack(args.out, config_path=args.config, overrides=args.set, videos=args.video),
-                    sort_keys=True))
+    emit(json.dumps(retrack(args.out, config_path=args.config, overrides=args.set, videos=args.video), sort_keys=True))
     return 0
 
 
@@ -111,13 +130,21 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="video/image files, folders, globs or URLs")
     p.add_argument("--out", required=True, help="output folder (local path, s3://, gs://, ...)")
     p.add_argument("--config", help="a TOML or YAML run config (see README)")
-    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                   help="override any config field, e.g. sam.num_gpus=0.5 (repeatable)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override any config field, e.g. sam.num_gpus=0.5 (repeatable)",
+    )
     from bmp_ray.pipeline.config import PRESETS
 
-    p.add_argument("--preset", choices=sorted(PRESETS),
-                   help="model set: bmp (official, default), bmp-paper (SAM 2.1 Hiera-B+, the research "
-                   "configuration) or test (small variants)")
+    p.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        help="model set: bmp (official, default), bmp-paper (SAM 2.1 Hiera-B+, the research "
+        "configuration) or test (small variants)",
+    )
     p.add_argument("--weights", help="checkpoint folder in the official layout (default: hub cache)")
     p.add_argument("--offline", action="store_true", help="never download weights")
     p.add_argument("--stride", type=int, help="keep every Nth frame")
@@ -125,8 +152,9 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--iterations", type=int, help="BMP iterations (default 2)")
     p.add_argument("--address", help="Ray cluster to join (default: RAY_ADDRESS, else a local Ray)")
     p.add_argument("--no-ray", action="store_true", help="run in this process, without Ray")
-    p.add_argument("--fail-on-error", action="store_true",
-                   help="exit 1 when any input failed, 2 when every input failed")
+    p.add_argument(
+        "--fail-on-error", action="store_true", help="exit 1 when any input failed, 2 when every input failed"
+    )
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -134,10 +162,21 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from bmp_ray.train.trainer import fit
 
     task = args.model if args.model in train_config.TASK_NAMES else None
-    cfg = train_config.load(args.config, args.set, **{
-        "model.task": task, "model.name": None if task else args.model, "model.init": args.init, "run.name": args.name,
-        "run.storage_path": args.storage, "run.num_workers": args.workers, "run.use_gpu": args.gpu or None,
-        "run.export": args.export, "optim.epochs": args.epochs})
+    cfg = train_config.load(
+        args.config,
+        args.set,
+        **{
+            "model.task": task,
+            "model.name": None if task else args.model,
+            "model.init": args.init,
+            "run.name": args.name,
+            "run.storage_path": args.storage,
+            "run.num_workers": args.workers,
+            "run.use_gpu": args.gpu or None,
+            "run.export": args.export,
+            "optim.epochs": args.epochs,
+        },
+    )
     summary = fit(cfg, address=args.address)
     emit(json.dumps(summary.to_dict(), sort_keys=True))
     return 0
@@ -146,10 +185,18 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``bmp-ray train`` (also those of ``jobs/finetune.py``)."""
     p.add_argument("--config", help="a TOML or YAML training config (see README)")
-    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                   help="override any config field, e.g. optim.lr=1e-4 (repeatable)")
-    p.add_argument("--model", help="what to train: 'pose' (MaskPose-B, the default), 'detector' (the BMP "
-                   "RTMDet-Ins-L, people masked out) or a registry name (e.g. rtmdet-ins-tiny)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override any config field, e.g. optim.lr=1e-4 (repeatable)",
+    )
+    p.add_argument(
+        "--model",
+        help="what to train: 'pose' (MaskPose-B, the default), 'detector' (the BMP "
+        "RTMDet-Ins-L, people masked out) or a registry name (e.g. rtmdet-ins-tiny)",
+    )
     p.add_argument("--init", help="weights folder or file to start from (default: hub cache)")
     p.add_argument("--name", help="run name; the same name and storage resumes the run")
     p.add_argument("--storage", help="checkpoint storage: a folder shared by all nodes, s3:// or gs://")
@@ -175,8 +222,18 @@ def _cmd_weights(args: argparse.Namespace) -> int:
         for name, spec in registry.MODELS.items():
             c = spec.checkpoint
             where = f"hf://{c.hf_repo}/{c.filename}" if c.hf_repo else (c.url or c.filename)
-            emit(json.dumps({"name": name, "family": spec.family, "test_variant": spec.test_variant,
-                             "checkpoint": where, "sha256": c.sha256, "description": spec.description}))
+            emit(
+                json.dumps(
+                    {
+                        "name": name,
+                        "family": spec.family,
+                        "test_variant": spec.test_variant,
+                        "checkpoint": where,
+                        "sha256": c.sha256,
+                        "description": spec.description,
+                    }
+                )
+            )
         return 0
     if args.action == "synth":
         from bmp_ray.models.synth import synthesize
@@ -226,8 +283,13 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     pk = sub.add_parser("track", help="track the videos of an output folder again (e.g. with other [track] settings)")
     pk.add_argument("out", help="an output folder of `bmp-ray run`")
     pk.add_argument("--config", help="a config file whose [track] section to use (other sections are ignored)")
-    pk.add_argument("--set", action="append", default=[], metavar="track.KEY=VALUE",
-                    help="override a tracker setting, e.g. track.max_age=60 (repeatable)")
+    pk.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="track.KEY=VALUE",
+        help="override a tracker setting, e.g. track.max_age=60 (repeatable)",
+    )
     pk.add_argument("--video", action="append", metavar="VIDEO_ID", help="only this video (repeatable)")
     pk.set_defaults(func=_cmd_track)
 

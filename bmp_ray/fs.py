@@ -44,7 +44,8 @@ def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
         return PyFileSystem(FSSpecHandler(fs)), path
     except (ImportError, ValueError, OSError) as exc:
         raise VideoError(
-            uri, "unreadable",
+            uri,
+            "unreadable",
             f"no filesystem for {scheme}:// ({exc}); install its fsspec client or use s3://, gs://, file://",
         ) from exc
 

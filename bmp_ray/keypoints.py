@@ -17,34 +17,97 @@ from __future__ import annotations
 from typing import Sequence
 
 COCO_NAMES: tuple[str, ...] = (
-    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder", "left_elbow",
-    "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee", "right_knee",
-    "left_ankle", "right_ankle")
+    "nose",
+    "left_eye",
+    "right_eye",
+    "left_ear",
+    "right_ear",
+    "left_shoulder",
+    "right_shoulder",
+    "left_elbow",
+    "right_elbow",
+    "left_wrist",
+    "right_wrist",
+    "left_hip",
+    "right_hip",
+    "left_knee",
+    "right_knee",
+    "left_ankle",
+    "right_ankle",
+)
 NAMES_21: tuple[str, ...] = COCO_NAMES + ("thorax", "upper_neck", "head_top", "pelvis")
 THORAX, UPPER_NECK, HEAD_TOP, PELVIS = (NAMES_21.index(n) for n in ("thorax", "upper_neck", "head_top", "pelvis"))
 
 _LINKS_21 = (
-    ("left_ankle", "left_knee"), ("left_knee", "left_hip"), ("right_ankle", "right_knee"),
-    ("right_knee", "right_hip"), ("left_hip", "right_hip"), ("left_shoulder", "left_hip"),
-    ("right_shoulder", "right_hip"), ("left_shoulder", "right_shoulder"), ("left_shoulder", "left_elbow"),
-    ("right_shoulder", "right_elbow"), ("left_elbow", "left_wrist"), ("right_elbow", "right_wrist"),
-    ("left_eye", "right_eye"), ("nose", "left_eye"), ("nose", "right_eye"), ("left_eye", "left_ear"),
-    ("right_eye", "right_ear"), ("thorax", "upper_neck"), ("upper_neck", "head_top"), ("thorax", "pelvis"))
+    ("left_ankle", "left_knee"),
+    ("left_knee", "left_hip"),
+    ("right_ankle", "right_knee"),
+    ("right_knee", "right_hip"),
+    ("left_hip", "right_hip"),
+    ("left_shoulder", "left_hip"),
+    ("right_shoulder", "right_hip"),
+    ("left_shoulder", "right_shoulder"),
+    ("left_shoulder", "left_elbow"),
+    ("right_shoulder", "right_elbow"),
+    ("left_elbow", "left_wrist"),
+    ("right_elbow", "right_wrist"),
+    ("left_eye", "right_eye"),
+    ("nose", "left_eye"),
+    ("nose", "right_eye"),
+    ("left_eye", "left_ear"),
+    ("right_eye", "right_ear"),
+    ("thorax", "upper_neck"),
+    ("upper_neck", "head_top"),
+    ("thorax", "pelvis"),
+)
 #: (20, 2) 0-based links of the 21-keypoint skeleton (the order of ``bmp_21kpt.py``'s skeleton_info).
 SKELETON_21: tuple[tuple[int, int], ...] = tuple((NAMES_21.index(a), NAMES_21.index(b)) for a, b in _LINKS_21)
 #: the links among COCO's 17 (the first 17 of ``SKELETON_21``).
 SKELETON_17: tuple[tuple[int, int], ...] = tuple((a, b) for a, b in SKELETON_21 if a < 17 and b < 17)
 
 POSETRACK_NAMES: tuple[str, ...] = (
-    "nose", "head_bottom", "head_top", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
-    "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
-    "right_knee", "left_ankle", "right_ankle")
+    "nose",
+    "head_bottom",
+    "head_top",
+    "left_ear",
+    "right_ear",
+    "left_shoulder",
+    "right_shoulder",
+    "left_elbow",
+    "right_elbow",
+    "left_wrist",
+    "right_wrist",
+    "left_hip",
+    "right_hip",
+    "left_knee",
+    "right_knee",
+    "left_ankle",
+    "right_ankle",
+)
 #: PoseTrack index -> our index (21-keypoint layout).
 POSETRACK_FROM_21: tuple[int, ...] = (0, UPPER_NECK, HEAD_TOP, 3, 4, *range(5, 17))
 #: 0-based PoseTrack18 skeleton (the ``categories[0].skeleton`` of PoseTrack18 files, minus one).
 POSETRACK_SKELETON: tuple[tuple[int, int], ...] = (
-    (15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6), (5, 7), (6, 8), (7, 9),
-    (8, 10), (1, 2), (0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6))
+    (15, 13),
+    (13, 11),
+    (16, 14),
+    (14, 12),
+    (11, 12),
+    (5, 11),
+    (6, 12),
+    (5, 6),
+    (5, 7),
+    (6, 8),
+    (7, 9),
+    (8, 10),
+    (1, 2),
+    (0, 1),
+    (0, 2),
+    (1, 3),
+    (2, 4),
+    (3, 5),
+    (4, 6),
+)
 #: PoseTrack keypoints that bound its head box (nose, head bottom, head top, ears).
 POSETRACK_HEAD = (0, 1, 2, 3, 4)
 

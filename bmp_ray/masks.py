@@ -38,8 +38,9 @@ def encode(masks: np.ndarray) -> list[bytes]:
 
 
 def _rles(counts, height: int, width: int) -> list[dict]:
-    return [{"size": [int(height), int(width)], "counts": c if isinstance(c, bytes) else str(c).encode()}
-            for c in counts]
+    return [
+        {"size": [int(height), int(width)], "counts": c if isinstance(c, bytes) else str(c).encode()} for c in counts
+    ]
 
 
 def decode(counts, height: int, width: int) -> np.ndarray:
@@ -85,8 +86,7 @@ def window_changes(mask: np.ndarray, window, height: int, width: int) -> np.ndar
     if not (0 <= y0 <= y1 <= h and 0 <= x0 <= x1 <= w):
         raise ValueError(f"window: expected (y0, y1, x0, x1) inside a {h}x{w} frame, got {tuple(window)}")
     if m.shape != (y1 - y0, x1 - x0):
-        raise ValueError(f"window mask: expected shape {(y1 - y0, x1 - x0)} for window {tuple(window)}, "
-                         f"got {m.shape}")
+        raise ValueError(f"window mask: expected shape {(y1 - y0, x1 - x0)} for window {tuple(window)}, got {m.shape}")
     mw = x1 - x0
     padded = np.zeros((y1 - y0 + 2, mw), bool)  # a zero row above and below the window
     padded[1:-1] = m != 0
@@ -121,12 +121,14 @@ def encode_windows(masks, windows, height: int, width: int) -> list[bytes]:
     """``encode_window`` of each (mask, window) pair of one frame, compressed in one pycocotools call."""
     masks, windows = list(masks), list(windows)
     if len(masks) != len(windows):
-        raise ValueError(f"encode_windows: expected one window per mask, got {len(masks)} masks and "
-                         f"{len(windows)} windows")
+        raise ValueError(
+            f"encode_windows: expected one window per mask, got {len(masks)} masks and {len(windows)} windows"
+        )
     h, w = int(height), int(width)
-    rles = [{"size": [h, w], "counts": np.diff(window_changes(m, win, h, w), prepend=0,
-                                               append=h * w).astype(np.uint32)}
-            for m, win in zip(masks, windows)]
+    rles = [
+        {"size": [h, w], "counts": np.diff(window_changes(m, win, h, w), prepend=0, append=h * w).astype(np.uint32)}
+        for m, win in zip(masks, windows)
+    ]
     return [r["counts"] for r in _coco.frPyObjects(rles, h, w)] if rles else []
 
 
@@ -168,13 +170,14 @@ def from_segmentation(seg, height: int, width: int) -> np.ndarray:
 # character, a continuation bit, a sign bit on a number's last character, counts from the third on as the
 # difference to the count two before; only the window holding the mask is written
 
+
 def rle_counts(counts: bytes) -> np.ndarray:
     """The uncompressed run lengths (int64) of COCO compressed RLE ``counts`` (zeros first, column-major)."""
     s = np.frombuffer(bytes(counts), np.uint8).astype(np.int64) - 48
     ends = np.flatnonzero((s & 0x20) == 0)  # the last character of every number
     if ends.size == 0:
         return np.zeros(0, np.int64)
-    s = s[:ends[-1] + 1]
+    s = s[: ends[-1] + 1]
     starts = np.r_[0, ends[:-1] + 1]
     shift = 5 * (np.arange(s.size) - np.repeat(starts, ends - starts + 1))
     x = np.add.reduceat((s & 0x1F) << shift, starts)
@@ -200,7 +203,7 @@ def rle_window(counts: bytes, height: int, width: int, transposed: bool = False)
     bounds = np.cumsum(rle_counts(counts))
     total = int(height) * int(width)
     on = len(bounds) // 2
-    lo, hi = np.minimum(bounds[0:2 * on:2], total), np.minimum(bounds[1:2 * on:2], total)
+    lo, hi = np.minimum(bounds[0 : 2 * on : 2], total), np.minimum(bounds[1 : 2 * on : 2], total)
     keep = hi > lo
     lo, hi = lo[keep], hi[keep]
     if lo.size == 0:

@@ -79,8 +79,13 @@ class FrameResult:
         if kpts.ndim != 3 or kpts.shape[0] != n or kpts.shape[2] != 3 or kpts.shape[1] < 17:
             fail("keypoints", f"shape ({n}, K>=17, 3)", kpts.shape)
         cols = {"boxes": (boxes, np.float32), "keypoints": (kpts, np.float32)}
-        for name, dtype in (("box_scores", np.float32), ("pose_scores", np.float32),
-                            ("mask_scores", np.float32), ("iterations", np.int8), ("track_ids", np.int64)):
+        for name, dtype in (
+            ("box_scores", np.float32),
+            ("pose_scores", np.float32),
+            ("mask_scores", np.float32),
+            ("iterations", np.int8),
+            ("track_ids", np.int64),
+        ):
             a = np.asarray(getattr(self, name))
             if a.shape != (n,):
                 fail(name, f"shape ({n},)", a.shape)
@@ -99,20 +104,44 @@ class FrameResult:
     # -- construction ------------------------------------------------------------------------------
 
     @classmethod
-    def empty(cls, video_id: str, frame_index: int, pts_s: float, height: int, width: int,
-              num_keypoints: int = 17) -> "FrameResult":
+    def empty(
+        cls, video_id: str, frame_index: int, pts_s: float, height: int, width: int, num_keypoints: int = 17
+    ) -> "FrameResult":
         """A frame with nobody in it."""
         z = np.zeros
-        return cls(video_id=video_id, frame_index=frame_index, pts_s=pts_s, height=height, width=width,
-                   boxes=z((0, 4), np.float32), box_scores=z(0, np.float32),
-                   keypoints=z((0, num_keypoints, 3), np.float32), pose_scores=z(0, np.float32),
-                   masks=z(0, object), mask_scores=z(0, np.float32), det_masks=z(0, object),
-                   iterations=z(0, np.int8), track_ids=z(0, np.int64))
+        return cls(
+            video_id=video_id,
+            frame_index=frame_index,
+            pts_s=pts_s,
+            height=height,
+            width=width,
+            boxes=z((0, 4), np.float32),
+            box_scores=z(0, np.float32),
+            keypoints=z((0, num_keypoints, 3), np.float32),
+            pose_scores=z(0, np.float32),
+            masks=z(0, object),
+            mask_scores=z(0, np.float32),
+            det_masks=z(0, object),
+            iterations=z(0, np.int8),
+            track_ids=z(0, np.int64),
+        )
 
     @classmethod
-    def from_dense(cls, video_id: str, frame_index: int, pts_s: float, *, boxes, box_scores, keypoints,
-                   masks: np.ndarray, mask_scores, iterations, det_masks: np.ndarray | None = None,
-                   track_ids=None) -> "FrameResult":
+    def from_dense(
+        cls,
+        video_id: str,
+        frame_index: int,
+        pts_s: float,
+        *,
+        boxes,
+        box_scores,
+        keypoints,
+        masks: np.ndarray,
+        mask_scores,
+        iterations,
+        det_masks: np.ndarray | None = None,
+        track_ids=None,
+    ) -> "FrameResult":
         """Build from (N, H, W) bool masks; the pose score is the mean of the 17 COCO keypoint scores."""
         masks = np.asarray(masks)
         if masks.ndim != 3:
@@ -120,25 +149,63 @@ class FrameResult:
         n, h, w = masks.shape
         kpts = np.asarray(keypoints, np.float32)
         det = [b""] * n if det_masks is None else _masks.encode(det_masks)
-        return cls.from_rle(video_id, frame_index, pts_s, h, w, boxes=boxes, box_scores=box_scores,
-                            keypoints=kpts, masks=np.array(_masks.encode(masks), object),
-                            mask_scores=mask_scores, det_masks=np.array(det, object), iterations=iterations,
-                            track_ids=track_ids)
+        return cls.from_rle(
+            video_id,
+            frame_index,
+            pts_s,
+            h,
+            w,
+            boxes=boxes,
+            box_scores=box_scores,
+            keypoints=kpts,
+            masks=np.array(_masks.encode(masks), object),
+            mask_scores=mask_scores,
+            det_masks=np.array(det, object),
+            iterations=iterations,
+            track_ids=track_ids,
+        )
 
     @classmethod
-    def from_rle(cls, video_id: str, frame_index: int, pts_s: float, height: int, width: int, *, boxes,
-                 box_scores, keypoints, masks, mask_scores, iterations, det_masks=None, pose_scores=None,
-                 track_ids=None) -> "FrameResult":
+    def from_rle(
+        cls,
+        video_id: str,
+        frame_index: int,
+        pts_s: float,
+        height: int,
+        width: int,
+        *,
+        boxes,
+        box_scores,
+        keypoints,
+        masks,
+        mask_scores,
+        iterations,
+        det_masks=None,
+        pose_scores=None,
+        track_ids=None,
+    ) -> "FrameResult":
         """Build from COCO RLE counts at (height, width); ``pose_scores`` default to the mean of the 17 COCO
         keypoint scores (``keypoints.pose_score``), ``det_masks`` to none (``b""``), ``track_ids`` to -1."""
         kpts = np.asarray(keypoints, np.float32)
         n = len(np.asarray(box_scores))
         if pose_scores is None:
             pose_scores = pose_score(kpts) if n else np.zeros(0, np.float32)
-        return cls(video_id=video_id, frame_index=frame_index, pts_s=pts_s, height=height, width=width,
-                   boxes=boxes, box_scores=box_scores, keypoints=kpts, pose_scores=pose_scores, masks=masks,
-                   mask_scores=mask_scores, det_masks=np.array([b""] * n, object) if det_masks is None else det_masks,
-                   iterations=iterations, track_ids=np.full(n, -1, np.int64) if track_ids is None else track_ids)
+        return cls(
+            video_id=video_id,
+            frame_index=frame_index,
+            pts_s=pts_s,
+            height=height,
+            width=width,
+            boxes=boxes,
+            box_scores=box_scores,
+            keypoints=kpts,
+            pose_scores=pose_scores,
+            masks=masks,
+            mask_scores=mask_scores,
+            det_masks=np.array([b""] * n, object) if det_masks is None else det_masks,
+            iterations=iterations,
+            track_ids=np.full(n, -1, np.int64) if track_ids is None else track_ids,
+        )
 
     @classmethod
     def concat(cls, results: "Sequence[FrameResult]") -> "FrameResult":
@@ -151,8 +218,11 @@ class FrameResult:
             got = (r.video_id, r.frame_index, r.height, r.width, r.num_keypoints)
             if got != key:
                 raise ValueError(f"FrameResult.concat: expected results of frame {key}, got {got}")
-        cols = {f.name: np.concatenate([getattr(r, f.name) for r in results]) for f in dataclasses.fields(cls)
-                if isinstance(getattr(first, f.name), np.ndarray)}
+        cols = {
+            f.name: np.concatenate([getattr(r, f.name) for r in results])
+            for f in dataclasses.fields(cls)
+            if isinstance(getattr(first, f.name), np.ndarray)
+        }
         return dataclasses.replace(first, **cols)
 
     # -- access ------------------------------------------------------------------------------------
@@ -171,8 +241,11 @@ class FrameResult:
         index = np.asarray(index) if not isinstance(index, slice) else index
         if isinstance(index, np.ndarray) and index.dtype == bool and index.shape != (len(self),):
             raise IndexError(f"boolean index must have shape ({len(self)},), got {index.shape}")
-        cols = {f.name: getattr(self, f.name)[index] for f in dataclasses.fields(self)
-                if isinstance(getattr(self, f.name), np.ndarray)}
+        cols = {
+            f.name: getattr(self, f.name)[index]
+            for f in dataclasses.fields(self)
+            if isinstance(getattr(self, f.name), np.ndarray)
+        }
         return dataclasses.replace(self, **cols)
 
     def mask_array(self, refined: bool = True) -> np.ndarray:
@@ -205,4 +278,3 @@ class FrameResult:
             elif a != b:
                 return False
         return True
-

@@ -36,6 +36,7 @@ def check(ok: bool, name: str, want: str, got: Any) -> None:
     if not ok:
         raise ConfigError(f"{name}: expected {want}, got {got!r}")
 
+
 def sections(cls, d: Mapping[str, Any] | None) -> dict[str, dict]:
     """The settings of each section of the config dataclass ``cls`` (``{}`` where absent); unknown
     sections and sections that are not tables are errors naming them."""
@@ -84,8 +85,9 @@ def build(cls, d: Mapping[str, Any], where: str):
             want = str(hints[k]).replace("typing.", "").replace("<class '", "").replace("'>", "")
             raise ConfigError(f"{where}.{k}: expected {want}, got {v!r} ({type(v).__name__})")
     try:
-        return cls(**{k: (float(v) if hints[k] in (float, float | None) and v is not None else v)
-                      for k, v in d.items()})
+        return cls(
+            **{k: (float(v) if hints[k] in (float, float | None) and v is not None else v) for k, v in d.items()}
+        )
     except ConfigError as exc:
         if str(exc).startswith((f"{where}.", f"{where}:")):
             raise
@@ -152,8 +154,9 @@ def parse_override(item: str) -> tuple[list[str], Any]:
 def merged(path: str | os.PathLike | None, overrides: Sequence[str], fields: Mapping[str, Any]) -> dict:
     """The settings dict of a config file (if given) <- ``--set`` overrides <- ``fields``
     (``{"models.preset": "test"}`` style keys, None values ignored)."""
-    d: dict[str, Any] = {k: dict(v) if isinstance(v, Mapping) else v
-                         for k, v in (read_file(path) if path else {}).items()}
+    d: dict[str, Any] = {
+        k: dict(v) if isinstance(v, Mapping) else v for k, v in (read_file(path) if path else {}).items()
+    }
     items = [parse_override(o) for o in overrides]
     items += [(k.split("."), v) for k, v in fields.items() if v is not None]
     for (section, key), value in items:

@@ -61,8 +61,9 @@ def annotated_images(root: Path, subset: str = "coco") -> list[AnnotatedImage]:
         bgr = cv2.imread(str(folder / img["file_name"]), cv2.IMREAD_COLOR)
         if bgr is None:
             raise FileNotFoundError(f"{folder / img['file_name']}: missing or unreadable image")
-        out.append(AnnotatedImage(folder / img["file_name"], img["id"], np.ascontiguousarray(bgr[..., ::-1]),
-                                  boxes, kpts))
+        out.append(
+            AnnotatedImage(folder / img["file_name"], img["id"], np.ascontiguousarray(bgr[..., ::-1]), boxes, kpts)
+        )
     return out
 
 
@@ -71,7 +72,7 @@ def middle_masks(sample: AnnotatedImage) -> np.ndarray:
     h, w = sample.rgb.shape[:2]
     m = np.zeros((len(sample.boxes), h, w), bool)
     for j, (x1, y1, x2, y2) in enumerate(sample.boxes.astype(int)):
-        m[j, y1:y2, (x1 + x2) // 2 - (x2 - x1) // 4:(x1 + x2) // 2 + (x2 - x1) // 4 + 1] = True
+        m[j, y1:y2, (x1 + x2) // 2 - (x2 - x1) // 4 : (x1 + x2) // 2 + (x2 - x1) // 4 + 1] = True
     return m
 
 

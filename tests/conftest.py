@@ -33,9 +33,17 @@ def synthetic_frames(n: int, width: int, height: int, seed: int = 0) -> np.ndarr
     return np.stack([np.roll(big, 4 * i, axis=1) for i in range(n)])
 
 
-def write_video(path: Path, n: int = 24, width: int = 96, height: int = 64, fps: int = 12,
-                codec: str = "libx264", rotation: int = 0, faststart: bool = False,
-                pts_gaps: dict[int, int] | None = None) -> Path:
+def write_video(
+    path: Path,
+    n: int = 24,
+    width: int = 96,
+    height: int = 64,
+    fps: int = 12,
+    codec: str = "libx264",
+    rotation: int = 0,
+    faststart: bool = False,
+    pts_gaps: dict[int, int] | None = None,
+) -> Path:
     """Encode a small video with PyAV. ``pts_gaps`` {frame: extra ticks} makes variable frame rate."""
     opts = {"movflags": "faststart"} if faststart else {}
     with av.open(str(path), "w", options=opts) as out:
@@ -63,6 +71,7 @@ def write_video(path: Path, n: int = 24, width: int = 96, height: int = 64, fps:
 def make_video(tmp_path):
     def make(name: str = "clip.mp4", **kw) -> Path:
         return write_video(tmp_path / name, **kw)
+
     return make
 
 
@@ -74,7 +83,7 @@ def corrupt_packets(src: Path, dst: Path, packets: list[int]) -> Path:
     rng = np.random.default_rng(1)
     for i in packets:
         pos, size = pk[i]
-        data[pos + 8: pos + size] = rng.integers(0, 255, size - 8, dtype=np.uint8).tobytes()
+        data[pos + 8 : pos + size] = rng.integers(0, 255, size - 8, dtype=np.uint8).tobytes()
     dst.write_bytes(bytes(data))
     return dst
 

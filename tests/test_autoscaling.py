@@ -45,16 +45,39 @@ class _Cluster(AutoscalingCluster):
 
     def _generate_config(self, head_resources, worker_node_types, autoscaler_v2=False, **kw):
         config = {
-            "cluster_name": "fake_multinode", "max_workers": 8, "upscaling_speed": 1.0,
-            "idle_timeout_minutes": IDLE_MINUTES, "head_node_type": "ray.head.default",
-            "provider": {"type": "fake_multinode", "use_node_id_as_ip": True, "disable_node_updaters": True,
-                         "disable_launch_config_check": True},
-            "available_node_types": {**worker_node_types, "ray.head.default": {
-                "resources": head_resources, "node_config": {}, "max_workers": 0}},
-            "auth": {}, "docker": {}, "file_mounts": {}, "cluster_synced_files": [],
-            "file_mounts_sync_continuously": False, "rsync_exclude": [], "rsync_filter": [],
-            **{k: [] for k in ("initialization_commands", "setup_commands", "head_setup_commands",
-                               "worker_setup_commands", "head_start_ray_commands", "worker_start_ray_commands")},
+            "cluster_name": "fake_multinode",
+            "max_workers": 8,
+            "upscaling_speed": 1.0,
+            "idle_timeout_minutes": IDLE_MINUTES,
+            "head_node_type": "ray.head.default",
+            "provider": {
+                "type": "fake_multinode",
+                "use_node_id_as_ip": True,
+                "disable_node_updaters": True,
+                "disable_launch_config_check": True,
+            },
+            "available_node_types": {
+                **worker_node_types,
+                "ray.head.default": {"resources": head_resources, "node_config": {}, "max_workers": 0},
+            },
+            "auth": {},
+            "docker": {},
+            "file_mounts": {},
+            "cluster_synced_files": [],
+            "file_mounts_sync_continuously": False,
+            "rsync_exclude": [],
+            "rsync_filter": [],
+            **{
+                k: []
+                for k in (
+                    "initialization_commands",
+                    "setup_commands",
+                    "head_setup_commands",
+                    "worker_setup_commands",
+                    "head_start_ray_commands",
+                    "worker_start_ray_commands",
+                )
+            },
         }
         config.update(kw)
         return config
@@ -79,10 +102,21 @@ def test_pools_scale_up_from_zero_run_the_job_and_scale_down(autoscaling, shared
     import threading
 
     assert _alive_pools() == set() and len([n for n in ray.nodes() if n["Alive"]]) == 1
-    cfg = run_config.load(ROOT / "jobs" / "cluster.toml", TEST_SETTINGS + [
-        f"models.weights={test_weights}", "models.max_people=2", "decode.stop=1", "decode.num_cpus=1",
-        *[f"{r}.{k}" for r in ("detector", "pose", "sam") for k in (
-            "num_gpus=0.5", "num_cpus=0.5", "device=cpu", "precision=fp32", "max_size=1")]])
+    cfg = run_config.load(
+        ROOT / "jobs" / "cluster.toml",
+        TEST_SETTINGS
+        + [
+            f"models.weights={test_weights}",
+            "models.max_people=2",
+            "decode.stop=1",
+            "decode.num_cpus=1",
+            *[
+                f"{r}.{k}"
+                for r in ("detector", "pose", "sam")
+                for k in ("num_gpus=0.5", "num_cpus=0.5", "device=cpu", "precision=fp32", "max_size=1")
+            ],
+        ],
+    )
     # two stages (iterations 1 and 2) per pool, each half of the pool node's one (fake) GPU and CPU
     seen: set = set()
     stop = threading.Event()
@@ -95,9 +129,16 @@ def test_pools_scale_up_from_zero_run_the_job_and_scale_down(autoscaling, shared
     t = threading.Thread(target=watch, daemon=True)
     t.start()
     result: dict = {}
-    job = threading.Thread(target=lambda: result.update(s=run(
-        [str(shared_data / "videos" / "mmpose_demo.mp4"), str(shared_data / "images" / "coco")], str(tmp_path), cfg)),
-        daemon=True)
+    job = threading.Thread(
+        target=lambda: result.update(
+            s=run(
+                [str(shared_data / "videos" / "mmpose_demo.mp4"), str(shared_data / "images" / "coco")],
+                str(tmp_path),
+                cfg,
+            )
+        ),
+        daemon=True,
+    )
     job.start()
     job.join(timeout=480)
     stop.set()

@@ -74,8 +74,9 @@ def test_kuberay_groups_carry_the_same_pools(cluster, run_cfg):
         assert g["minReplicas"] == 0
         pools.update({p: g["groupName"] for p in json.loads(json.loads(g["rayStartParams"]["resources"]))})
     assert {getattr(run_cfg, r).pool for r in ROLES} == set(pools)
-    yaml_pools = {p for t in cluster["available_node_types"].values()
-                  for p in t.get("resources", {}) if p.startswith("pool_")}
+    yaml_pools = {
+        p for t in cluster["available_node_types"].values() for p in t.get("resources", {}) if p.startswith("pool_")
+    }
     assert yaml_pools == set(pools)
 
 
@@ -222,11 +223,11 @@ BAD_DOCKERFILES = {
     "weights": "COPY weights/ /w/\nRUN FORCE_CUDA=1 bash .ci/setup",
     "checkpoint file": "COPY sam_vit_b.pth /w/\nRUN FORCE_CUDA=1 bash .ci/setup",
     "no FORCE_CUDA": "COPY .ci/setup .ci/constraints.txt .ci/\nCOPY pyproject.toml ./\nARG TORCH_CUDA_ARCH_LIST=8.6\n"
-                     "RUN bash .ci/setup",
+    "RUN bash .ci/setup",
     "arch list misses 8.6": "COPY .ci/setup .ci/constraints.txt .ci/\nCOPY pyproject.toml ./\n"
-                            "ENV TORCH_CUDA_ARCH_LIST=8.0\nRUN FORCE_CUDA=1 bash .ci/setup",
+    "ENV TORCH_CUDA_ARCH_LIST=8.0\nRUN FORCE_CUDA=1 bash .ci/setup",
     "code before setup": "COPY .ci/setup .ci/constraints.txt .ci/\nCOPY pyproject.toml ./\nCOPY bmp_ray/ bmp_ray/\n"
-                         "RUN FORCE_CUDA=1 TORCH_CUDA_ARCH_LIST=8.6 bash .ci/setup",
+    "RUN FORCE_CUDA=1 TORCH_CUDA_ARCH_LIST=8.6 bash .ci/setup",
     "no setup": "COPY pyproject.toml ./\nRUN pip install -e .",
 }
 
@@ -234,8 +235,10 @@ BAD_DOCKERFILES = {
 @pytest.mark.parametrize("name", sorted(BAD_DOCKERFILES))
 def test_the_dockerfile_checks_can_fail(name):
     assert dockerfile_problems("FROM x\n" + BAD_DOCKERFILES[name], {"8.6"}), name
-    good = ("FROM x\nARG TORCH_CUDA_ARCH_LIST=8.6\nCOPY .ci/setup .ci/constraints.txt .ci/\nCOPY pyproject.toml ./\n"
-            "RUN FORCE_CUDA=1 bash .ci/setup && true\nCOPY bmp_ray/ bmp_ray/")
+    good = (
+        "FROM x\nARG TORCH_CUDA_ARCH_LIST=8.6\nCOPY .ci/setup .ci/constraints.txt .ci/\nCOPY pyproject.toml ./\n"
+        "RUN FORCE_CUDA=1 bash .ci/setup && true\nCOPY bmp_ray/ bmp_ray/"
+    )
     assert dockerfile_problems(good, {"8.6"}) == []
 
 
@@ -276,10 +279,15 @@ def test_no_deploy_file_names_a_repository_url():
 
 
 def test_nodes_set_up_nothing_the_image_holds(cluster):
-    lists = [cluster.get(k, []) for k in ("initialization_commands", "setup_commands", "head_setup_commands",
-                                          "worker_setup_commands")]
-    lists += [t.get(k, []) for t in cluster["available_node_types"].values()
-              for k in ("initialization_commands", "worker_setup_commands")]
+    lists = [
+        cluster.get(k, [])
+        for k in ("initialization_commands", "setup_commands", "head_setup_commands", "worker_setup_commands")
+    ]
+    lists += [
+        t.get(k, [])
+        for t in cluster["available_node_types"].values()
+        for k in ("initialization_commands", "worker_setup_commands")
+    ]
     for cmd in (c for cmds in lists for c in cmds):
         assert ".ci/setup" not in cmd and not re.search(r"\bgit\b|\bapt(-get)?\b", cmd), cmd
     gpu_types = [t for n, t in cluster["available_node_types"].items() if n.startswith("gpu")]
@@ -291,12 +299,11 @@ def test_nodes_set_up_nothing_the_image_holds(cluster):
 def test_kuberay_runs_the_image_code_at_the_pinned_ray(kuberay, dockerfile_text):
     parser = _parse(dockerfile_text)
     workdir = [i["value"] for i in parser.structure if i["instruction"] == "WORKDIR"][-1].rstrip("/")
-    copied = [s.rstrip("/") for i in parser.structure if i["instruction"] in ("COPY", "ADD")
-              for s in _copy_sources(i)]
+    copied = [s.rstrip("/") for i in parser.structure if i["instruction"] in ("COPY", "ADD") for s in _copy_sources(i)]
     paths = [w for w in kuberay["spec"]["entrypoint"].split() if w.startswith(workdir + "/")]
     assert paths, "the RayJob entrypoint names its files by their path in the image"
     for path in paths:
-        rel = path[len(workdir) + 1:]
+        rel = path[len(workdir) + 1 :]
         assert (ROOT / rel).is_file() and any(rel == c or rel.startswith(c + "/") for c in copied), path
     pins = dict(ln.split("==") for ln in (ROOT / ".ci" / "constraints.txt").read_text().splitlines() if "==" in ln)
     assert kuberay["spec"]["rayClusterSpec"]["rayVersion"] == pins["ray"]

@@ -32,9 +32,22 @@ def ray_head(monkeypatch):
     monkeypatch.setenv("RAY_AUTH_MODE", "token")
     monkeypatch.setenv("RAY_AUTH_TOKEN", secrets.token_hex(32))
     port, dash = _free_port(), _free_port()
-    subprocess.run(["ray", "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2",
-                    "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}",
-                    "--disable-usage-stats"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "ray",
+            "start",
+            "--head",
+            "--node-ip-address=127.0.0.1",
+            f"--port={port}",
+            "--num-cpus=2",
+            "--include-dashboard=true",
+            "--dashboard-host=127.0.0.1",
+            f"--dashboard-port={dash}",
+            "--disable-usage-stats",
+        ],
+        check=True,
+        capture_output=True,
+    )
     yield f"http://127.0.0.1:{dash}"
     subprocess.run(["ray", "stop", "--force"], capture_output=True)
 
@@ -43,17 +56,45 @@ def test_ray_job_submit_processes_the_archive(ray_head, shared_data, test_weight
     out = tmp_path / "out"
     settings = [a for s in TEST_SETTINGS + ["decode.stop=1", "models.max_people=2"] for a in ("--set", s)]
     submit = subprocess.run(
-        ["ray", "job", "submit", "--address", ray_head, "--working-dir", str(ROOT),
-         "--runtime-env-json", '{"excludes": [".venv", "out", "weights", ".git"]}', "--",
-         "python", "jobs/process_archive.py", str(shared_data / "videos"), "--out", str(out),
-         "--weights", str(test_weights), *settings],
-        capture_output=True, text=True, timeout=900)
+        [
+            "ray",
+            "job",
+            "submit",
+            "--address",
+            ray_head,
+            "--working-dir",
+            str(ROOT),
+            "--runtime-env-json",
+            '{"excludes": [".venv", "out", "weights", ".git"]}',
+            "--",
+            "python",
+            "jobs/process_archive.py",
+            str(shared_data / "videos"),
+            "--out",
+            str(out),
+            "--weights",
+            str(test_weights),
+            *settings,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert submit.returncode == 0, submit.stdout[-3000:] + submit.stderr[-3000:]
     job_id = re.search(r"raysubmit_\w+", submit.stdout).group(0)
     # a fresh process: this one may hold another Ray cluster's token from earlier tests
-    status = subprocess.run([sys.executable, "-c", "import sys; from ray.job_submission import JobSubmissionClient; "
-                             "print(JobSubmissionClient(sys.argv[1]).get_job_status(sys.argv[2]))", ray_head, job_id],
-                            capture_output=True, text=True)
+    status = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from ray.job_submission import JobSubmissionClient; "
+            "print(JobSubmissionClient(sys.argv[1]).get_job_status(sys.argv[2]))",
+            ray_head,
+            job_id,
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert status.stdout.strip() == "SUCCEEDED", status.stdout + status.stderr[-2000:]
 
     m = pd.read_parquet(out / "videos.parquet")

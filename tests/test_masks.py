@@ -32,8 +32,19 @@ def _full(window_mask, window, h, w):
 
 def _windows(rng, h, w):
     """Random windows, and the edge cases: whole frame, full rows / columns, 1-pixel, empty, corners."""
-    out = [(0, h, 0, w), (0, h, 2, 3), (1, 2, 0, w), (0, 1, 0, 1), (h - 1, h, w - 1, w), (0, 0, 0, w),
-           (2, 2, 1, 1), (0, h, 0, 1), (0, h, w - 1, w), (0, 3, w - 2, w), (h - 3, h, 0, 2)]
+    out = [
+        (0, h, 0, w),
+        (0, h, 2, 3),
+        (1, 2, 0, w),
+        (0, 1, 0, 1),
+        (h - 1, h, w - 1, w),
+        (0, 0, 0, w),
+        (2, 2, 1, 1),
+        (0, h, 0, 1),
+        (0, h, w - 1, w),
+        (0, 3, w - 2, w),
+        (h - 3, h, 0, 2),
+    ]
     out = [(y0, y1, x0, x1) for y0, y1, x0, x1 in out if 0 <= y0 <= y1 <= h and 0 <= x0 <= x1 <= w]
     for _ in range(60):
         y0, y1 = np.sort(rng.integers(0, h + 1, 2))
@@ -72,7 +83,7 @@ def test_encode_window_at_1080p_random_blobs():
     for window in [(300, 1000, 800, 1100), (0, 1080, 0, 1920), (0, 1080, 1500, 1920), (700, 1080, 0, 10)]:
         y0, y1, x0, x1 = window
         small = rng.random(((y1 - y0) // 20 + 1, (x1 - x0) // 20 + 1)) > 0.5
-        m = np.kron(small, np.ones((20, 20), bool))[:y1 - y0, :x1 - x0]
+        m = np.kron(small, np.ones((20, 20), bool))[: y1 - y0, : x1 - x0]
         ref = coco.encode(np.asfortranarray(_full(m, window, h, w).astype(np.uint8)))["counts"]
         assert masks.encode_window(m, window, h, w) == ref
 

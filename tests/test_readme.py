@@ -34,10 +34,13 @@ def test_variant(tmp_path_factory, shared_data, test_weights):
     return {
         '"s3://bucket/archive/"': repr(str(archive)),
         '"street.mp4"': repr(str(archive / "street.mp4")),
-        '"rtmdet-ins-l-bmp"': '"rtmdet-ins-tiny"', '"maskpose-b"': '"maskpose-tiny"', '"sam-vit-b"': '"sam-tiny"',
+        '"rtmdet-ins-l-bmp"': '"rtmdet-ins-tiny"',
+        '"maskpose-b"': '"maskpose-tiny"',
+        '"sam-vit-b"': '"sam-tiny"',
         'device="cuda", precision="fp16"': f'device="cpu", weights={str(test_weights)!r}',
         'device="cuda"': f'device="cpu", weights={str(test_weights)!r}',
-        '"out/': f'"{out}/', "'out/": f"'{out}/",
+        '"out/': f'"{out}/',
+        "'out/": f"'{out}/",
     }
 
 
@@ -101,9 +104,12 @@ def test_the_readmes_result_commands_run_on_a_run(test_variant, shared_data, tmp
         argv = shlex.split(line)
         if argv[0] not in ("probe", "track", "render", "export", "report") or "--gt" in argv:
             continue
-        argv = [out if a == "out/" else a.replace("../shared/data", str(shared_data)).replace("mmpose_demo.mp4",
-                                                                                             "street.mp4")
-                for a in argv]  # the test-variant run holds mmpose_demo.mp4 as street.mp4
+        argv = [
+            out
+            if a == "out/"
+            else a.replace("../shared/data", str(shared_data)).replace("mmpose_demo.mp4", "street.mp4")
+            for a in argv
+        ]  # the test-variant run holds mmpose_demo.mp4 as street.mp4
         if argv[0] == "render" and "--frames" in argv:
             argv += ["--video", "street.mp4"]
         rc = main(argv)

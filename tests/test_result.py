@@ -7,9 +7,18 @@ from bmp_ray.result import FrameResult
 def make(n=3, k=21, h=11, w=9, seed=0):
     rng = np.random.default_rng(seed)
     m = rng.random((n, h, w)) > 0.5
-    return FrameResult.from_dense("v.mp4", 4, 0.25, boxes=rng.random((n, 4)) * 5, box_scores=rng.random(n),
-                                  keypoints=rng.random((n, k, 3)), masks=m, mask_scores=rng.random(n),
-                                  iterations=np.arange(1, n + 1), det_masks=m), m
+    return FrameResult.from_dense(
+        "v.mp4",
+        4,
+        0.25,
+        boxes=rng.random((n, 4)) * 5,
+        box_scores=rng.random(n),
+        keypoints=rng.random((n, k, 3)),
+        masks=m,
+        mask_scores=rng.random(n),
+        iterations=np.arange(1, n + 1),
+        det_masks=m,
+    ), m
 
 
 def test_from_dense_validates_and_freezes():
@@ -27,10 +36,22 @@ def test_from_dense_validates_and_freezes():
 
 def test_callers_arrays_are_not_frozen():
     boxes = np.zeros((1, 4), np.float32)
-    FrameResult(video_id="v", frame_index=0, pts_s=0.0, height=4, width=4, boxes=boxes, box_scores=np.zeros(1),
-                keypoints=np.zeros((1, 17, 3)), pose_scores=np.zeros(1), masks=np.array([b"4"], object),
-                mask_scores=np.zeros(1), det_masks=np.array([b""], object), iterations=np.ones(1, np.int8),
-                track_ids=np.full(1, -1))
+    FrameResult(
+        video_id="v",
+        frame_index=0,
+        pts_s=0.0,
+        height=4,
+        width=4,
+        boxes=boxes,
+        box_scores=np.zeros(1),
+        keypoints=np.zeros((1, 17, 3)),
+        pose_scores=np.zeros(1),
+        masks=np.array([b"4"], object),
+        mask_scores=np.zeros(1),
+        det_masks=np.array([b""], object),
+        iterations=np.ones(1, np.int8),
+        track_ids=np.full(1, -1),
+    )
     boxes[0, 0] = 1.0  # still writable
 
 
@@ -49,15 +70,18 @@ def test_empty_frame_has_no_people():
     assert len(e) == 0 and e.keypoints.shape == (0, 17, 3) and e.mask_array().shape == (0, 480, 640)
 
 
-@pytest.mark.parametrize("field, value, match", [
-    ("boxes", np.zeros((3, 5)), r"boxes: expected shape \(N, 4\)"),
-    ("box_scores", np.zeros(2), r"box_scores: expected shape \(3,\)"),
-    ("keypoints", np.zeros((3, 5, 3)), r"keypoints: expected shape \(3, K>=17, 3\)"),
-    ("iterations", np.ones(3) * 1.5, "iterations: expected integers"),
-    ("masks", np.array(["abc"] * 3, object), "masks: expected"),
-    ("video_id", "", "video_id: expected a non-empty str"),
-    ("height", -1, "height: expected an integer >= 0"),
-])
+@pytest.mark.parametrize(
+    "field, value, match",
+    [
+        ("boxes", np.zeros((3, 5)), r"boxes: expected shape \(N, 4\)"),
+        ("box_scores", np.zeros(2), r"box_scores: expected shape \(3,\)"),
+        ("keypoints", np.zeros((3, 5, 3)), r"keypoints: expected shape \(3, K>=17, 3\)"),
+        ("iterations", np.ones(3) * 1.5, "iterations: expected integers"),
+        ("masks", np.array(["abc"] * 3, object), "masks: expected"),
+        ("video_id", "", "video_id: expected a non-empty str"),
+        ("height", -1, "height: expected an integer >= 0"),
+    ],
+)
 def test_bad_columns_name_field_expected_and_got(field, value, match):
     import dataclasses
 
@@ -98,8 +122,18 @@ def test_concat_joins_the_people_of_one_frame_in_order():
 
 def test_from_rle_defaults_the_pose_score_detector_masks_and_track_ids():
     r, _ = make()
-    got = FrameResult.from_rle(r.video_id, r.frame_index, r.pts_s, r.height, r.width, boxes=r.boxes,
-                               box_scores=r.box_scores, keypoints=r.keypoints, masks=r.masks,
-                               mask_scores=r.mask_scores, iterations=r.iterations)
+    got = FrameResult.from_rle(
+        r.video_id,
+        r.frame_index,
+        r.pts_s,
+        r.height,
+        r.width,
+        boxes=r.boxes,
+        box_scores=r.box_scores,
+        keypoints=r.keypoints,
+        masks=r.masks,
+        mask_scores=r.mask_scores,
+        iterations=r.iterations,
+    )
     np.testing.assert_allclose(got.pose_scores, r.keypoints[:, :17, 2].mean(1), rtol=1e-6)
     assert list(got.det_masks) == [b""] * len(r) and (got.track_ids == -1).all()

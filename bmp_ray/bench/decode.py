@@ -40,8 +40,11 @@ def _ours(path: str, backend: str, batch_size: int) -> int:
 def run(args: argparse.Namespace) -> dict:
     path = data_path("decode", args.video, DEFAULT_VIDEO)
     info = probe(path)
-    fns = {"pyav": lambda: _plain_pyav(path), "bmp_ray": lambda: _ours(path, "pyav", args.batch_size),
-           "bmp_ray_decord": lambda: _ours(path, "decord", args.batch_size)}
+    fns = {
+        "pyav": lambda: _plain_pyav(path),
+        "bmp_ray": lambda: _ours(path, "pyav", args.batch_size),
+        "bmp_ray_decord": lambda: _ours(path, "decord", args.batch_size),
+    }
     rates: dict[str, list[float]] = {k: [] for k in fns}
     for fn in fns.values():  # warm-up: file cache, decoder libraries
         fn()
@@ -55,9 +58,18 @@ def run(args: argparse.Namespace) -> dict:
     rows = [["reader", "frames/s (median)", "min", "max", "vs plain PyAV"]]
     rows += [[k, med[k], min(v), max(v), med[k] / med["pyav"]] for k, v in rates.items()]
     return {
-        "benchmark": "decode", "video": os.path.basename(path), "frames": info.num_frames,
-        "size": f"{info.width}x{info.height}", "codec": info.codec, "repeats": args.repeats,
-        "cpu_count": os.cpu_count(), "machine": platform.machine(),
-        "fps_pyav": med["pyav"], "fps_bmp_ray": med["bmp_ray"], "fps_bmp_ray_decord": med["bmp_ray_decord"],
-        "ratio": ratio, "goal": ">= 0.9", "rows": rows,
+        "benchmark": "decode",
+        "video": os.path.basename(path),
+        "frames": info.num_frames,
+        "size": f"{info.width}x{info.height}",
+        "codec": info.codec,
+        "repeats": args.repeats,
+        "cpu_count": os.cpu_count(),
+        "machine": platform.machine(),
+        "fps_pyav": med["pyav"],
+        "fps_bmp_ray": med["bmp_ray"],
+        "fps_bmp_ray_decord": med["bmp_ray_decord"],
+        "ratio": ratio,
+        "goal": ">= 0.9",
+        "rows": rows,
     }

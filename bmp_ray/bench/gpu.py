@@ -32,14 +32,26 @@ DEFAULT_VIDEO = "videos/mmtracking_demo.mp4"
 PHASES = {"start": 30, "ceilings": 10, "build": 20, "stages": 90, "variants": 180, "e2e": 90, "research": 45}
 QUICK_BUDGET_SCALE = 5.0  # a CPU test run guards nothing in earnest: its budgets only stop runaways
 # goal name -> (what is compared, goal); ratio = measured / goal
-GOALS = {"sam_encoder_bf16_eager": ("img/s", 120.0), "sam_encoder_compiled": ("img/s", 200.0),
-         "pose": ("crops/s", 5000.0), "detector_batched": ("img/s, whole stage", 400.0),
-         "decoder_batched_speedup": ("x per-person loop", 10.0), "e2e_vs_stage_bound": ("fraction, most people", 0.8),
-         "e2e_vs_flop_bound": ("fraction, most people", 0.2), "e2e_frames_per_s": ("frames/s, most people", 53.0),
-         "loop_vs_research": ("x research-style", 3.0), "gpu_busy": ("fraction, most people", 0.85)}
+GOALS = {
+    "sam_encoder_bf16_eager": ("img/s", 120.0),
+    "sam_encoder_compiled": ("img/s", 200.0),
+    "pose": ("crops/s", 5000.0),
+    "detector_batched": ("img/s, whole stage", 400.0),
+    "decoder_batched_speedup": ("x per-person loop", 10.0),
+    "e2e_vs_stage_bound": ("fraction, most people", 0.8),
+    "e2e_vs_flop_bound": ("fraction, most people", 0.2),
+    "e2e_frames_per_s": ("frames/s, most people", 53.0),
+    "loop_vs_research": ("x research-style", 3.0),
+    "gpu_busy": ("fraction, most people", 0.85),
+}
 # published rates (gpu-bench.md), for the "vs published" figures
-PUBLISHED = {"sam_encoder_bf16_eager": 39.8, "sam_encoder_compiled": 54.7, "sam_encoder_sdpa": 73.2,
-             "pose": 944.0, "detector_batched": 1 / 3.68e-3}
+PUBLISHED = {
+    "sam_encoder_bf16_eager": 39.8,
+    "sam_encoder_compiled": 54.7,
+    "sam_encoder_sdpa": 73.2,
+    "pose": 944.0,
+    "detector_batched": 1 / 3.68e-3,
+}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -48,12 +60,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="folder for gpu.json / gpu.txt after every phase (default: $OUT, else a temp dir)")
     p.add_argument("--weights", help="weights folder (default: seeded random weights synthesized to a temp dir)")
     p.add_argument("--wheels", help="folder of carried *.whl to unpack onto sys.path first (bench gpu_pack)")
-    p.add_argument("--video", help=f"the 1080p video (default: $BMP_RAY_TEST_DATA/{DEFAULT_VIDEO}, else "
-                                    "WHEELS/data/*.mp4)")
-    p.add_argument("--budget-s", action="append", default=[], metavar="PHASE=SECONDS",
-                   help=f"a phase's wall-clock budget (defaults: {PHASES})")
-    p.add_argument("--budget-scale", type=float, help=f"multiply every phase budget (default 1; "
-                                                       f"{QUICK_BUDGET_SCALE:g} with --quick)")
+    p.add_argument(
+        "--video", help=f"the 1080p video (default: $BMP_RAY_TEST_DATA/{DEFAULT_VIDEO}, else WHEELS/data/*.mp4)"
+    )
+    p.add_argument(
+        "--budget-s",
+        action="append",
+        default=[],
+        metavar="PHASE=SECONDS",
+        help=f"a phase's wall-clock budget (defaults: {PHASES})",
+    )
+    p.add_argument(
+        "--budget-scale",
+        type=float,
+        help=f"multiply every phase budget (default 1; {QUICK_BUDGET_SCALE:g} with --quick)",
+    )
     p.add_argument("--compile-backend", help="torch.compile backend (default: inductor; eager with --quick)")
 
 
@@ -65,12 +86,18 @@ class Report:
         self.data: dict = {"benchmark": "gpu", "quick": bool(args.quick), "phases": {}, "mmcv_ops_stand_in": False}
         os.makedirs(out_dir, exist_ok=True)
 
-    def phase(self, name: str, status: str, seconds: float, budget: float, result: dict | None, ctx: dict,
-              error: str = ""):
+    def phase(
+        self, name: str, status: str, seconds: float, budget: float, result: dict | None, ctx: dict, error: str = ""
+    ):
         from bmp_ray.bench.gpu_report import goals
 
-        self.data["phases"][name] = {"status": status, "seconds": seconds, "budget_s": budget,
-                                     **({"error": error} if error else {}), **(result or {})}
+        self.data["phases"][name] = {
+            "status": status,
+            "seconds": seconds,
+            "budget_s": budget,
+            **({"error": error} if error else {}),
+            **(result or {}),
+        }
         self.data.update(goals(ctx, GOALS, PUBLISHED))
         self.write()
 
@@ -78,8 +105,10 @@ class Report:
         from bmp_ray.bench import format_table
         from bmp_ray.fs import atomic_path
 
-        for name, text in (("gpu.json", json.dumps(_jsonable(self.data), indent=1)),
-                           ("gpu.txt", format_table(rows(self.data)) + "\n")):
+        for name, text in (
+            ("gpu.json", json.dumps(_jsonable(self.data), indent=1)),
+            ("gpu.txt", format_table(rows(self.data)) + "\n"),
+        ):
             with atomic_path(os.path.join(self.out_dir, name)) as tmp:
                 tmp.write_text(text)
 
@@ -103,6 +132,7 @@ def _budgets(args) -> dict[str, float]:
         name, _, sec = item.partition("=")
         if name not in PHASES or not sec:
             from bmp_ray.errors import ConfigError
+
             raise ConfigError(f"--budget-s {item!r}: expected PHASE=SECONDS with PHASE one of {', '.join(PHASES)}")
         b[name] = float(sec)
     return b
@@ -123,6 +153,7 @@ def _video(args) -> str:
         if found:
             return str(found[0])
     from bmp_ray.errors import ConfigError
+
     raise ConfigError("bench gpu: no video: pass --video, set BMP_RAY_TEST_DATA, or carry one in WHEELS/data/")
 
 
@@ -131,6 +162,7 @@ def run(args: argparse.Namespace) -> dict:
     start: dict = {}
     if args.wheels:
         from bmp_ray.bench.gpu_env import add_wheels
+
         start["wheels"] = add_wheels(args.wheels)
     from bmp_ray.bench import gpu_env
 
@@ -146,9 +178,13 @@ def run(args: argparse.Namespace) -> dict:
     budgets = _budgets(args)
     out_dir = args.out or os.environ.get("OUT") or tempfile.mkdtemp(prefix="bmp_ray_bench_gpu_")
     report = Report(out_dir, args)
-    report.data.update(device=str(device), out=out_dir, budgets=budgets,
-                       mmcv_ops_stand_in=stand_ins["mmcv.ops"] is not None,
-                       stand_ins={k: v for k, v in stand_ins.items()})
+    report.data.update(
+        device=str(device),
+        out=out_dir,
+        budgets=budgets,
+        mmcv_ops_stand_in=stand_ins["mmcv.ops"] is not None,
+        stand_ins={k: v for k, v in stand_ins.items()},
+    )
     backend = args.compile_backend or ("eager" if args.quick else "inductor")
     ctx: dict = {"precision": "bf16" if device.type == "cuda" else "fp32"}
 
@@ -161,8 +197,15 @@ def run(args: argparse.Namespace) -> dict:
             report.phase(name, status, time.perf_counter() - t, budgets[name], result, ctx)
         except Exception as exc:  # noqa: BLE001 - recorded; later phases that need it are skipped
             log.error("phase %s failed: %s", name, exc)
-            report.phase(name, "error", time.perf_counter() - t, budgets[name], None, ctx,
-                         f"{type(exc).__name__}: {exc}\n{traceback.format_exc()[-2000:]}")
+            report.phase(
+                name,
+                "error",
+                time.perf_counter() - t,
+                budgets[name],
+                None,
+                ctx,
+                f"{type(exc).__name__}: {exc}\n{traceback.format_exc()[-2000:]}",
+            )
 
     def p_start(_b):
         info = gpu_env.machine(device)
@@ -189,19 +232,29 @@ def run(args: argparse.Namespace) -> dict:
         models.det.model.bbox_head.test_cfg["max_per_img"] = max(sizes.people)
         ctx.update(models=models, frames=frames)
         ctx["flops"] = gpu_stages.count_flops(models, frames[0])
-        return {**info, "synthesize_s": synth_s, "weights": "random (seeded)" if args.weights is None else weights,
-                "flops_per_item": ctx["flops"]}
+        return {
+            **info,
+            "synthesize_s": synth_s,
+            "weights": "random (seeded)" if args.weights is None else weights,
+            "flops_per_item": ctx["flops"],
+        }
 
     phase("build", p_build)
     if "models" not in ctx:
         return finish(report, ctx)
     m = ctx["models"]
-    phase("stages", lambda b: ctx.setdefault("eager", gpu_stages.eager(m, ctx["frames"][0], sizes, b, ctx["flops"],
-                                                                       ctx.get("ceil", {}))))
+    phase(
+        "stages",
+        lambda b: ctx.setdefault(
+            "eager", gpu_stages.eager(m, ctx["frames"][0], sizes, b, ctx["flops"], ctx.get("ceil", {}))
+        ),
+    )
     applied = gpu_variants.Applied()
     if "eager" in ctx:
-        phase("variants", lambda b: ctx.setdefault("variants", gpu_variants.run(m, sizes, b, ctx["eager"], backend,
-                                                                                applied)))
+        phase(
+            "variants",
+            lambda b: ctx.setdefault("variants", gpu_variants.run(m, sizes, b, ctx["eager"], backend, applied)),
+        )
 
     def p_e2e(b):
         from bmp_ray.bench.gpu_stages import best
@@ -210,15 +263,25 @@ def run(args: argparse.Namespace) -> dict:
         # each stage in bf16 on CUDA, unless its whole-stage bf16 call failed in the stages phase
         det_ok = half is not None and best(ctx.get("eager", {}).get("rows", []), "detector_stage", "bf16")
         m.det.dtype, m.pose.dtype, m.seg.dtype = half if det_ok else None, half, half
-        out = ctx["e2e"] = {"precision": "bf16" if half else "fp32", "variants": list(applied.names),
-                            "detector_precision": "bf16" if det_ok else "fp32"}
+        out = ctx["e2e"] = {
+            "precision": "bf16" if half else "fp32",
+            "variants": list(applied.names),
+            "detector_precision": "bf16" if det_ok else "fp32",
+        }
         for n in sizes.people:
             if b.over():
                 out[f"people_{n}"] = "skipped: budget spent"
                 continue
             run_n = lambda: gpu_e2e.run_people(  # noqa: E731
-                m, ctx["frames"], n, 1 if args.quick else 5, b, out_dir, warmup=not args.quick,
-                breakdown=not args.quick or n == sizes.people[-1])
+                m,
+                ctx["frames"],
+                n,
+                1 if args.quick else 5,
+                b,
+                out_dir,
+                warmup=not args.quick,
+                breakdown=not args.quick or n == sizes.people[-1],
+            )
             try:
                 out[f"people_{n}"] = run_n()
             except Exception as exc:  # noqa: BLE001 - once more with every stage in fp32, the error kept
@@ -233,8 +296,15 @@ def run(args: argparse.Namespace) -> dict:
 
     phase("e2e", p_e2e)
     applied.restore()
-    phase("research", lambda b: ctx.setdefault("research", gpu_e2e.research(
-        m, ctx["frames"][0], sizes.research_people, 1 if args.quick else 2, b, warmup=not args.quick)))
+    phase(
+        "research",
+        lambda b: ctx.setdefault(
+            "research",
+            gpu_e2e.research(
+                m, ctx["frames"][0], sizes.research_people, 1 if args.quick else 2, b, warmup=not args.quick
+            ),
+        ),
+    )
     return finish(report, ctx)
 
 
@@ -269,8 +339,11 @@ def main(argv: list[str] | None = None) -> int:
     result = run(args)
     from bmp_ray.bench import format_table
 
-    text = json.dumps(_jsonable({k: v for k, v in result.items() if k != "rows"}), sort_keys=True) if args.json \
+    text = (
+        json.dumps(_jsonable({k: v for k, v in result.items() if k != "rows"}), sort_keys=True)
+        if args.json
         else format_table(result["rows"])
+    )
     sys.stdout.write(text + "\n")
     return 0
 

@@ -61,8 +61,9 @@ class FixedPeople:
 
         out = self.det(frames, erase, **kw)
         keep = [self.n if erase is None or e is None else 0 for e in (erase or [None] * len(out))]
-        return [dataclasses.replace(d, boxes=d.boxes[:k], scores=d.scores[:k], masks=d.masks[:k])
-                for d, k in zip(out, keep)]
+        return [
+            dataclasses.replace(d, boxes=d.boxes[:k], scores=d.scores[:k], masks=d.masks[:k]) for d, k in zip(out, keep)
+        ]
 
 
 class Recorder:
@@ -115,13 +116,17 @@ def _parts(det, pose, seg):
     """(object, attribute, component, device work inside); each is a part of its stage's total."""
     import bmp_ray.bmp.loop as loop_mod
 
-    return [(det, "pipeline", "detector.letterbox (host)", False),
-            (det, "_candidates", "detector.network (device)", True),
-            (det, "_convert", "detector.people+masks+RLE", True),
-            (pose, "crops_torch", "pose.crops", True), (pose, "_heatmaps_of", "pose.network (device)", True),
-            (seg, "embed", "sam.encoder", True), (seg, "segment_windows", "sam.decoder+masks", True),
-            (seg, "_decode", "sam.decoder (device)", True),
-            (loop_mod, "frame_result", "loop.results RLE (host)", False)]
+    return [
+        (det, "pipeline", "detector.letterbox (host)", False),
+        (det, "_candidates", "detector.network (device)", True),
+        (det, "_convert", "detector.people+masks+RLE", True),
+        (pose, "crops_torch", "pose.crops", True),
+        (pose, "_heatmaps_of", "pose.network (device)", True),
+        (seg, "embed", "sam.encoder", True),
+        (seg, "segment_windows", "sam.decoder+masks", True),
+        (seg, "_decode", "sam.decoder (device)", True),
+        (loop_mod, "frame_result", "loop.results RLE (host)", False),
+    ]
 
 
 def _instrumented(loop, fixed: FixedPeople, rec: Recorder, frames) -> dict:
@@ -139,8 +144,16 @@ def _instrumented(loop, fixed: FixedPeople, rec: Recorder, frames) -> dict:
     return {"wall_s": wall, "cpu_s": cpu, "not_split_out": missing}
 
 
-def run_people(m, frames: list[np.ndarray], n: int, repeats: int, budget: Budget, out_dir: str | None,
-               warmup: bool = True, breakdown: bool = True) -> dict:
+def run_people(
+    m,
+    frames: list[np.ndarray],
+    n: int,
+    repeats: int,
+    budget: Budget,
+    out_dir: str | None,
+    warmup: bool = True,
+    breakdown: bool = True,
+) -> dict:
     """Frames/s of the loop over ``frames`` (one call) at ``n`` people per frame; with ``breakdown``, an
     instrumented and a profiled call after the timed ones."""
     from bmp_ray.bmp import BMPConfig, BMPLoop
@@ -163,8 +176,15 @@ def run_people(m, frames: list[np.ndarray], n: int, repeats: int, budget: Budget
         results = loop(frames)
         times.append(time.perf_counter() - t)
     sec = float(np.median(times))
-    out = {"people": n, "frames": f, "people_found_per_frame": float(np.mean([len(r) for r in results])),
-           "first_call_s": first, "repeats": len(times), "seconds_per_call": sec, "frames_per_s": f / sec}
+    out = {
+        "people": n,
+        "frames": f,
+        "people_found_per_frame": float(np.mean([len(r) for r in results])),
+        "first_call_s": first,
+        "repeats": len(times),
+        "seconds_per_call": sec,
+        "frames_per_s": f / sec,
+    }
     if not breakdown:
         return out
     if budget.left() > 2 * sec:
@@ -221,6 +241,13 @@ def research(m, frame: np.ndarray, n: int, repeats: int, budget: Budget, warmup:
         det.dtype, pose.dtype, seg.dtype = old
     med = {k: float(np.median(v)) for k, v in times.items()}
     h, w = frame.shape[:2]
-    return {"people_cap": n, "precision": "fp32", "repeats": len(times["research"]), "frame": f"{w}x{h}",
-            "seconds_bmp_ray": med["bmp_ray"], "seconds_research": med["research"], **counts,
-            "ratio": med["research"] / med["bmp_ray"]}
+    return {
+        "people_cap": n,
+        "precision": "fp32",
+        "repeats": len(times["research"]),
+        "frame": f"{w}x{h}",
+        "seconds_bmp_ray": med["bmp_ray"],
+        "seconds_research": med["research"],
+        **counts,
+        "ratio": med["research"] / med["bmp_ray"],
+    }

@@ -41,8 +41,9 @@ def add_wheels(folder: str | os.PathLike, site: str | os.PathLike | None = None)
     folder = Path(folder)
     wheels = sorted(folder.glob("*.whl"))
     if not wheels:
-        raise FileNotFoundError(f"{folder}: expected *.whl files (written by `python -m bmp_ray.bench.gpu_pack`), "
-                                "found none")
+        raise FileNotFoundError(
+            f"{folder}: expected *.whl files (written by `python -m bmp_ray.bench.gpu_pack`), found none"
+        )
     site = Path(site or Path(os.environ.get("TMPDIR", "/tmp")) / "bmp_ray_gpu_site")
     site.mkdir(parents=True, exist_ok=True)
     for whl in wheels:
@@ -60,13 +61,16 @@ def add_wheels(folder: str | os.PathLike, site: str | os.PathLike | None = None)
 
 # -- stand-ins -------------------------------------------------------------------------------------
 
+
 def _missing(module: str, name: str):
     """A placeholder class for ``module.name``: it can be imported and subclassed, never used."""
     import torch
 
     def init(self, *a, **k):
-        raise NotImplementedError(f"{module}.{name} is not available: bench gpu's stand-in for {module} "
-                                  "provides only what RTMDet-Ins / ViTPose / SAM inference runs")
+        raise NotImplementedError(
+            f"{module}.{name} is not available: bench gpu's stand-in for {module} "
+            "provides only what RTMDet-Ins / ViTPose / SAM inference runs"
+        )
 
     return type(name, (torch.nn.Module,), {"__init__": init, "__module__": module})
 
@@ -157,6 +161,7 @@ def install_mmcv_ops(force: bool = False) -> dict | None:
     if not force:
         try:
             import mmcv.ops  # noqa: F401
+
             return None
         except ImportError as exc:
             reason = f"{type(exc).__name__}: {exc}"
@@ -182,8 +187,9 @@ def install_mmcv_ops(force: bool = False) -> dict | None:
         ext_loader.load_ext = load_ext
     ops.nms, ops.batched_nms, ops.NMSop = mod.nms, mod.batched_nms, mod.NMSop
     sys.meta_path.insert(0, _StubFinder(("mmcv.ops",)))
-    log.warning("mmcv.ops stand-in installed (%s): nms / batched_nms over %s, every other op raises",
-                reason, kernel_name)
+    log.warning(
+        "mmcv.ops stand-in installed (%s): nms / batched_nms over %s, every other op raises", reason, kernel_name
+    )
     return {"reason": reason, "nms_kernel": kernel_name}
 
 
@@ -212,6 +218,7 @@ def install_torchvision() -> dict | None:
     and bmp_ray's person NMS call); everything else raises when used."""
     try:
         import torchvision  # noqa: F401
+
         return None
     except Exception as exc:  # noqa: BLE001 - ImportError, or a RuntimeError of a mismatched build
         reason = f"{type(exc).__name__}: {exc}"
@@ -233,11 +240,16 @@ def install_stand_ins(force_mmcv_ops: bool | None = None) -> dict:
     (None where the real module imports)."""
     force = os.environ.get(FORCE_ENV) == "1" if force_mmcv_ops is None else force_mmcv_ops
     tv = install_torchvision()
-    return {"torchvision": tv, "xtcocotools": install_stub("xtcocotools", "xtcocotools.coco"),
-            "scipy": install_stub("scipy", "scipy.stats"), "mmcv.ops": install_mmcv_ops(force)}
+    return {
+        "torchvision": tv,
+        "xtcocotools": install_stub("xtcocotools", "xtcocotools.coco"),
+        "scipy": install_stub("scipy", "scipy.stats"),
+        "mmcv.ops": install_mmcv_ops(force),
+    }
 
 
 # -- the machine -----------------------------------------------------------------------------------
+
 
 def _version(name: str) -> str | None:
     try:
@@ -251,22 +263,52 @@ def machine(device) -> dict:
     """Versions, device name and properties, clocks (``nvidia-smi`` where present)."""
     import torch
 
-    info = {"python": platform.python_version(), "machine": platform.machine(), "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(), "device": str(device),
-            "versions": {n: _version(n) for n in ("torch", "torchvision", "numpy", "cv2", "mmcv", "mmengine",
-                                                    "mmdet", "mmpose", "mmpretrain", "segment_anything",
-                                                    "pycocotools", "timm")},
-            "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version() if torch.cuda.is_available() else None}
+    info = {
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "device": str(device),
+        "versions": {
+            n: _version(n)
+            for n in (
+                "torch",
+                "torchvision",
+                "numpy",
+                "cv2",
+                "mmcv",
+                "mmengine",
+                "mmdet",
+                "mmpose",
+                "mmpretrain",
+                "segment_anything",
+                "pycocotools",
+                "timm",
+            )
+        },
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if torch.cuda.is_available() else None,
+    }
     if device.type == "cuda":
         p = torch.cuda.get_device_properties(device)
-        info.update(device_name=p.name, capability=f"{p.major}.{p.minor}", sm_count=p.multi_processor_count,
-                    memory_gib=p.total_memory / 2**30)
+        info.update(
+            device_name=p.name,
+            capability=f"{p.major}.{p.minor}",
+            sm_count=p.multi_processor_count,
+            memory_gib=p.total_memory / 2**30,
+        )
         if shutil.which("nvidia-smi"):
-            q = "name,driver_version,clocks.sm,clocks.max.sm,clocks.mem,clocks.max.mem,power.draw,power.limit," \
+            q = (
+                "name,driver_version,clocks.sm,clocks.max.sm,clocks.mem,clocks.max.mem,power.draw,power.limit,"
                 "temperature.gpu,utilization.gpu"
+            )
             try:
-                r = subprocess.run(["nvidia-smi", f"--query-gpu={q}", "--format=csv,noheader"], capture_output=True,
-                                   text=True, timeout=10)
+                r = subprocess.run(
+                    ["nvidia-smi", f"--query-gpu={q}", "--format=csv,noheader"],
+                    capture_output=True,
+                    text=True,
+                    timeout=10,
+                )
                 info["nvidia_smi"] = dict(zip(q.split(","), (v.strip() for v in r.stdout.splitlines()[0].split(","))))
             except (OSError, subprocess.SubprocessError, IndexError) as exc:
                 info["nvidia_smi"] = f"failed: {exc}"

@@ -32,20 +32,57 @@ LIMIT = 64 * 2**20  # what the run tool carries, working tree included
 # opencv, pyarrow, pandas and these): OpenMMLab, SAM, pycocotools and their import-time needs;
 # setuptools < 81 for pkg_resources (mmengine); pyyaml and pillow in case timm came without its deps.
 # scipy (35 MB; imported by mmpose/mmdet at module level only) is stubbed where absent (gpu_env).
-WHEELS = ["mmengine", "mmdet", "mmpose", "mmpretrain", "segment-anything", "pycocotools", "addict", "yapf",
-          "termcolor", "rich", "markdown-it-py", "mdurl", "pygments", "platformdirs", "json-tricks", "munkres",
-          "terminaltables", "shapely", "einops", "mat4py", "model-index", "ordered-set", "markdown", "click",
-          "importlib-metadata", "zipp", "lazy-importer", "packaging", "setuptools<81", "tqdm", "six",
-          "matplotlib", "contourpy", "cycler", "fonttools", "kiwisolver", "pyparsing", "python-dateutil",
-          "pyyaml", "pillow"]
+WHEELS = [
+    "mmengine",
+    "mmdet",
+    "mmpose",
+    "mmpretrain",
+    "segment-anything",
+    "pycocotools",
+    "addict",
+    "yapf",
+    "termcolor",
+    "rich",
+    "markdown-it-py",
+    "mdurl",
+    "pygments",
+    "platformdirs",
+    "json-tricks",
+    "munkres",
+    "terminaltables",
+    "shapely",
+    "einops",
+    "mat4py",
+    "model-index",
+    "ordered-set",
+    "markdown",
+    "click",
+    "importlib-metadata",
+    "zipp",
+    "lazy-importer",
+    "packaging",
+    "setuptools<81",
+    "tqdm",
+    "six",
+    "matplotlib",
+    "contourpy",
+    "cycler",
+    "fonttools",
+    "kiwisolver",
+    "pyparsing",
+    "python-dateutil",
+    "pyyaml",
+    "pillow",
+]
 MMCV = "mmcv==2.1.0"
 VIDEO = "videos/mmtracking_demo.mp4"
 
 
 def tree_bytes(root: Path = ROOT) -> int:
     """Bytes of what the run tool copies besides carried paths: tracked and untracked-not-ignored files."""
-    out = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=root, capture_output=True,
-                         check=True).stdout.decode()
+    out = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=root, capture_output=True, check=True
+    ).stdout.decode()
     return sum((root / p).stat().st_size for p in out.split("\0") if p and (root / p).is_file())
 
 
@@ -55,8 +92,10 @@ def folder_bytes(folder: Path) -> int:
 
 def command(outdir: str = ".whl/gpu", timeout_s: int = 540) -> str:
     """The one bash command for the GPU machine (run from the repository root; ``$OUT`` comes back)."""
-    return (f'export PYTHONPATH=$PWD; timeout {timeout_s} python -m bmp_ray.bench.gpu --wheels {outdir} '
-            f'--out "$OUT" 2> "$OUT/log.txt"; rc=$?; tail -n 30 "$OUT/log.txt"; cat "$OUT/gpu.txt"; exit $rc')
+    return (
+        f"export PYTHONPATH=$PWD; timeout {timeout_s} python -m bmp_ray.bench.gpu --wheels {outdir} "
+        f'--out "$OUT" 2> "$OUT/log.txt"; rc=$?; tail -n 30 "$OUT/log.txt"; cat "$OUT/gpu.txt"; exit $rc'
+    )
 
 
 def _pip(*args: str) -> None:
@@ -69,8 +108,20 @@ def download(dest: Path, python_version: str, platforms: list[str], constraints:
     """The wheels of ``WHEELS`` for the target Python and platform, no dependencies resolved."""
     plat = [a for p in platforms for a in ("--platform", p)]
     cons = ["-c", str(constraints)] if constraints and constraints.is_file() else []
-    _pip("download", "--only-binary=:all:", "--no-deps", "--python-version", python_version, "--implementation",
-         "cp", *plat, *cons, "-d", str(dest), *WHEELS)
+    _pip(
+        "download",
+        "--only-binary=:all:",
+        "--no-deps",
+        "--python-version",
+        python_version,
+        "--implementation",
+        "cp",
+        *plat,
+        *cons,
+        "-d",
+        str(dest),
+        *WHEELS,
+    )
 
 
 def mmcv_no_ops(dest: Path, cache: Path) -> Path:
@@ -82,12 +133,42 @@ def mmcv_no_ops(dest: Path, cache: Path) -> Path:
         # an isolated build (the newest setuptools) lacks; the download's metadata is built with the ops
         # setting unset (with MMCV_WITH_OPS=0 the project calls itself mmcv-lite, which pip rejects there)
         env = {k: v for k, v in os.environ.items() if k != "MMCV_WITH_OPS"}
-        subprocess.run([sys.executable, "-m", "pip", "--disable-pip-version-check", "download", "--no-deps",
-                        "--no-build-isolation", "--no-binary", ":all:", MMCV, "-d", str(cache)], check=True, env=env)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "--disable-pip-version-check",
+                "download",
+                "--no-deps",
+                "--no-build-isolation",
+                "--no-binary",
+                ":all:",
+                MMCV,
+                "-d",
+                str(cache),
+            ],
+            check=True,
+            env=env,
+        )
         env["MMCV_WITH_OPS"] = "0"
         sdist = sorted(cache.glob("mmcv-2.1.0.tar.gz"))[0]
-        subprocess.run([sys.executable, "-m", "pip", "--disable-pip-version-check", "wheel", "--no-deps",
-                        "--no-build-isolation", str(sdist), "-w", str(cache)], check=True, env=env)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "--disable-pip-version-check",
+                "wheel",
+                "--no-deps",
+                "--no-build-isolation",
+                str(sdist),
+                "-w",
+                str(cache),
+            ],
+            check=True,
+            env=env,
+        )
         found = sorted(cache.glob("mmcv*-2.1.0-py2.py3-none-any.whl"))
     shutil.copy2(found[0], dest / found[0].name)
     return dest / found[0].name
@@ -108,13 +189,24 @@ def account(outdir: Path, tree: int, limit: int = LIMIT) -> dict:
     """Sizes: the carried folder, the tree, their sum against ``limit``; ``ok`` when it fits."""
     carried = folder_bytes(outdir)
     total = carried + tree
-    return {"carried_bytes": carried, "tree_bytes": tree, "total_bytes": total, "limit_bytes": limit,
-            "ok": total < limit, "wheels": sorted(p.name for p in outdir.glob("*.whl"))}
+    return {
+        "carried_bytes": carried,
+        "tree_bytes": tree,
+        "total_bytes": total,
+        "limit_bytes": limit,
+        "ok": total < limit,
+        "wheels": sorted(p.name for p in outdir.glob("*.whl")),
+    }
 
 
-def pack(outdir: str | os.PathLike = ROOT / ".whl" / "gpu", *, python_version: str = "3.12",
-         platforms: tuple[str, ...] = ("manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64"),
-         video: str | os.PathLike | None = None, offline: bool = False) -> dict:
+def pack(
+    outdir: str | os.PathLike = ROOT / ".whl" / "gpu",
+    *,
+    python_version: str = "3.12",
+    platforms: tuple[str, ...] = ("manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_x86_64"),
+    video: str | os.PathLike | None = None,
+    offline: bool = False,
+) -> dict:
     """Fill ``outdir`` (wheels, ``data/`` video) and return the size accounting and the command.
 
     Args:
@@ -142,9 +234,11 @@ def pack(outdir: str | os.PathLike = ROOT / ".whl" / "gpu", *, python_version: s
     sizes["carry"] = [str(rel)]
     sizes["command"] = command(str(rel))
     if not sizes["ok"]:
-        raise RuntimeError(f"{out}: {sizes['carried_bytes'] / 2**20:.1f} MiB carried + "
-                           f"{sizes['tree_bytes'] / 2**20:.1f} MiB tree exceed the {LIMIT / 2**20:.0f} MiB "
-                           "the run tool carries")
+        raise RuntimeError(
+            f"{out}: {sizes['carried_bytes'] / 2**20:.1f} MiB carried + "
+            f"{sizes['tree_bytes'] / 2**20:.1f} MiB tree exceed the {LIMIT / 2**20:.0f} MiB "
+            "the run tool carries"
+        )
     return sizes
 
 
@@ -157,10 +251,12 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     s = pack(args.outdir, python_version=args.python_version, video=args.video, offline=args.offline)
-    sys.stdout.write(f"carried {s['carried_bytes'] / 2**20:.1f} MiB ({len(s['wheels'])} wheels) + tree "
-                     f"{s['tree_bytes'] / 2**20:.1f} MiB = {s['total_bytes'] / 2**20:.1f} MiB of "
-                     f"{s['limit_bytes'] / 2**20:.0f} MiB\n"
-                     f"run tool: carry={s['carry']}\ncommand: {s['command']}\n")
+    sys.stdout.write(
+        f"carried {s['carried_bytes'] / 2**20:.1f} MiB ({len(s['wheels'])} wheels) + tree "
+        f"{s['tree_bytes'] / 2**20:.1f} MiB = {s['total_bytes'] / 2**20:.1f} MiB of "
+        f"{s['limit_bytes'] / 2**20:.0f} MiB\n"
+        f"run tool: carry={s['carry']}\ncommand: {s['command']}\n"
+    )
     return 0
 
 

@@ -18,8 +18,11 @@ def stage_rates(ctx: dict) -> dict[str, float]:
     var = ctx.get("variants", {})
     applied = set(var.get("applied", []))
     out = {}
-    for stage, key, variant in (("sam_encoder", "encoder", "compile_sam_encoder"), ("pose", "pose", "compile_pose"),
-                                ("detector_stage", "detector", None)):
+    for stage, key, variant in (
+        ("sam_encoder", "encoder", "compile_sam_encoder"),
+        ("pose", "pose", "compile_pose"),
+        ("detector_stage", "detector", None),
+    ):
         b = best(rows, stage, dt)
         if b:
             out[key] = b["per_s"]
@@ -84,18 +87,25 @@ def goals(ctx: dict, goal_table: dict, published: dict) -> dict:
         measured["gpu_busy"] = run.get("gpu_busy")
     r = ctx.get("research")
     measured["loop_vs_research"] = r["ratio"] if isinstance(r, dict) else None
-    out: dict = {"goals": {}, "goal_precision": dt, "bounds": {str(n): v for n, v in bnd.items()},
-                 "vs_published": {}}
+    out: dict = {"goals": {}, "goal_precision": dt, "bounds": {str(n): v for n, v in bnd.items()}, "vs_published": {}}
     for name, (unit, goal) in goal_table.items():
         v = measured.get(name)
-        g = {"unit": unit, "goal": goal, "measured": v, "ratio": v / goal if v else None,
-             "status": "measured" if v else "not measured"}
+        g = {
+            "unit": unit,
+            "goal": goal,
+            "measured": v,
+            "ratio": v / goal if v else None,
+            "status": "measured" if v else "not measured",
+        }
         out["goals"][name] = g
         if v:
             out[f"ratio_{name}"] = v / goal
     for name, rate in published.items():
-        v = measured.get(name) if name != "sam_encoder_sdpa" else (
-            var["sdpa_sam_encoder"]["per_s"] if _ok(var.get("sdpa_sam_encoder")) else None)
+        v = (
+            measured.get(name)
+            if name != "sam_encoder_sdpa"
+            else (var["sdpa_sam_encoder"]["per_s"] if _ok(var.get("sdpa_sam_encoder")) else None)
+        )
         if v:
             out["vs_published"][name] = {"ours": v, "published": rate, "ratio": v / rate}
     return out
@@ -106,8 +116,9 @@ def table(data: dict) -> list[list]:
     rows: list[list] = [["phase", "measure", "value", "unit", "goal", "ratio"]]
     ph = data.get("phases", {})
     for name, p in ph.items():
-        rows.append([name, "status", p.get("status", ""), f"{p.get('seconds', 0):.1f} s",
-                     f"{p.get('budget_s', 0):.0f} s", ""])
+        rows.append(
+            [name, "status", p.get("status", ""), f"{p.get('seconds', 0):.1f} s", f"{p.get('budget_s', 0):.0f} s", ""]
+        )
     start = ph.get("start", {})
     if start:
         rows.append(["start", "device", start.get("device_name", ""), start.get("device", ""), "", ""])
@@ -123,8 +134,9 @@ def table(data: dict) -> list[list]:
             rows.append(["stages", label, r["per_s"], f"{r['unit']}/s", "", r.get("of_ceiling") or ""])
     for k, v in ph.get("variants", {}).items():
         if isinstance(v, dict):
-            rows.append(["variants", k, v.get("per_s", v.get("status", "")[:40]), "items/s", "",
-                         v.get("speedup") or ""])
+            rows.append(
+                ["variants", k, v.get("per_s", v.get("status", "")[:40]), "items/s", "", v.get("speedup") or ""]
+            )
     for k, v in ph.get("e2e", {}).items():
         if isinstance(v, dict):
             rows.append(["e2e", f"{k} frames/s", v["frames_per_s"], "frames/s", "", ""])
@@ -135,12 +147,28 @@ def table(data: dict) -> list[list]:
     for n, b in data.get("bounds", {}).items():
         for k in ("stage_bound_frames_per_s", "flop_bound_frames_per_s"):
             if k in b:
-                rows.append(["bounds", f"{n} people {k.split('_')[0]} bound", b[k], "frames/s", "",
-                             b.get(k.replace("_frames_per_s", "_fraction"), "")])
+                rows.append(
+                    [
+                        "bounds",
+                        f"{n} people {k.split('_')[0]} bound",
+                        b[k],
+                        "frames/s",
+                        "",
+                        b.get(k.replace("_frames_per_s", "_fraction"), ""),
+                    ]
+                )
     r = ph.get("research", {})
     if "ratio" in r:
         rows.append(["research", "research-style s / ours s", r["ratio"], "x", "", ""])
     for name, g in data.get("goals", {}).items():
-        rows.append(["goal", name, g["measured"] if g["measured"] is not None else "-", g["unit"], g["goal"],
-                     g["ratio"] if g["ratio"] is not None else "-"])
+        rows.append(
+            [
+                "goal",
+                name,
+                g["measured"] if g["measured"] is not None else "-",
+                g["unit"],
+                g["goal"],
+                g["ratio"] if g["ratio"] is not None else "-",
+            ]
+        )
     return rows

@@ -44,8 +44,9 @@ class Sizes:
     def of(cls, quick: bool) -> "Sizes":
         if quick:
             return cls(1024, 8, (1,), (1,), (1,), (4, 16), (2, 4), 1, 0, (2, 4), 1, 2, 0.5)
-        return cls(8192, 1024, (1, 2, 4, 8), (1, 8, 32), (1, 8, 16), (64, 256, 1024), (1, 10, 20), 10, 2,
-                   (10, 20), 8, 20, 1.0)
+        return cls(
+            8192, 1024, (1, 2, 4, 8), (1, 8, 32), (1, 8, 16), (64, 256, 1024), (1, 10, 20), 10, 2, (10, 20), 8, 20, 1.0
+        )
 
 
 def ceilings(device: torch.device, sizes: Sizes, budget: Budget) -> dict:
@@ -54,8 +55,10 @@ def ceilings(device: torch.device, sizes: Sizes, budget: Budget) -> dict:
     n = sizes.matmul
     out: dict = {}
     for name, dtype in (("bf16", BF16), ("fp32", torch.float32)):
-        ops = [(torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype))
-               for _ in range(3)]
+        ops = [
+            (torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype))
+            for _ in range(3)
+        ]
         t = timed(lambda ab: torch.mm(*ab), ops, device, warmup=2, repeats=max(3, sizes.repeats), budget=budget)
         out[f"matmul_{name}_tflops"] = 2 * n**3 / t["median_s"] / 1e12
         del ops
@@ -67,8 +70,9 @@ def ceilings(device: torch.device, sizes: Sizes, budget: Budget) -> dict:
     if device.type == "cuda":
         for name, pin in (("pinned", True), ("pageable", False)):
             host = torch.empty(nbytes, dtype=torch.uint8, pin_memory=pin)
-            t = timed(lambda _: dst.copy_(host, non_blocking=pin), [0], device, warmup=1, repeats=sizes.repeats,
-                      budget=budget)
+            t = timed(
+                lambda _: dst.copy_(host, non_blocking=pin), [0], device, warmup=1, repeats=sizes.repeats, budget=budget
+            )
             out[f"copy_h2d_{name}_gb_s"] = nbytes / t["median_s"] / 1e9
     else:
         out["copy_h2d"] = "n/a: no CUDA device (host and device memory are the same)"
@@ -98,14 +102,17 @@ def build(names: dict, weights: str, device: torch.device, frame: np.ndarray) ->
     seg = build_segmenter(names["sam"], weights, device=dev)
     resize = [t for t in det.model.cfg.test_pipeline if t["type"] == "Resize"][0]
     w, h = resize["scale"]
-    info = {role: {"model": names[role], "parameters": sum(p.numel() for p in m.model.parameters())}
-            for role, m in (("detector", det), ("pose", pose), ("sam", seg))}
+    info = {
+        role: {"model": names[role], "parameters": sum(p.numel() for p in m.model.parameters())}
+        for role, m in (("detector", det), ("pose", pose), ("sam", seg))
+    }
     info["detector"]["input"] = f"{w}x{h}"
     info["frame"] = f"{frame.shape[1]}x{frame.shape[0]}"
     return Models(det, pose, seg, (h, w), device), info
 
 
 # -- the raw forwards ------------------------------------------------------------------------------
+
 
 def encoder_inputs(m: Models, batch: int, k: int = 3) -> list[torch.Tensor]:
     size = m.seg.model.image_encoder.img_size
@@ -118,6 +125,7 @@ def encoder_fn(m: Models, dtype):
     def fn(x):
         with inference(m.device, dtype):
             return enc(x)
+
     return fn
 
 
@@ -133,17 +141,18 @@ def detector_fn(m: Models, dtype, channels_last: bool = False):
             x = x.contiguous(memory_format=torch.channels_last)
         with inference(m.device, dtype):
             return model.bbox_head(model.extract_feat(x))
+
     return fn
 
 
 def stage_inputs(frame: np.ndarray, batch: int, k: int = 2) -> list[list[np.ndarray]]:
     """Rotations of ``batch`` frames (shifted copies of ``frame``) for the whole detector stage."""
-    return [[np.ascontiguousarray(np.roll(frame, 7 * (i + r * batch), axis=1)) for i in range(batch)]
-            for r in range(k)]
+    return [[np.ascontiguousarray(np.roll(frame, 7 * (i + r * batch), axis=1)) for i in range(batch)] for r in range(k)]
 
 
 def stage_fn(m: Models, dtype):
     """The whole ``Detector`` call: letterbox on the host, network, person rule, masks as RLE."""
+
     def fn(frames):
         det, old = m.det, m.det.dtype
         det.dtype = dtype
@@ -151,6 +160,7 @@ def stage_fn(m: Models, dtype):
             return det(frames)
         finally:
             det.dtype = old
+
     return fn
 
 
@@ -162,6 +172,7 @@ def pose_fn(m: Models, dtype):
     def fn(x):
         with inference(m.device, dtype):
             return m.pose._head.forward(m.pose.model.extract_feat(x))
+
     return fn
 
 
@@ -171,39 +182,50 @@ def decoder_inputs(m: Models, people: int, k: int = 3, points: int = 6) -> list:
 
     size = m.seg.model.image_encoder.img_size
     rng = np.random.default_rng(people)
-    return [(Embedding(torch.randn(256, size // 16, size // 16, device=m.device), (1080, 1920), (576, 1024)),
-             (rng.random((people, points, 2)) * [1920.0, 1080.0]).astype(np.float32)) for _ in range(k)]
+    return [
+        (
+            Embedding(torch.randn(256, size // 16, size // 16, device=m.device), (1080, 1920), (576, 1024)),
+            (rng.random((people, points, 2)) * [1920.0, 1080.0]).astype(np.float32),
+        )
+        for _ in range(k)
+    ]
 
 
 def decoder_fn(m: Models, dtype, per_person: bool = False):
     """The segmenter's decoder call (prompt encoder + mask decoder, low-resolution logits and IoU back on
     the host) on all people at once, or once per person."""
+
     def fn(inp):
         emb, pts = inp
         seg, old = m.seg, m.seg.dtype
         seg.dtype = dtype
         try:
             if per_person:
-                return [seg._decode(emb, pts[j:j + 1], None) for j in range(len(pts))]
+                return [seg._decode(emb, pts[j : j + 1], None) for j in range(len(pts))]
             return seg._decode(emb, pts, None)
         finally:
             seg.dtype = old
+
     return fn
 
 
 def count_flops(m: Models, frame: np.ndarray) -> dict:
     """FLOPs per item: SAM encoder image, detector image (network, at its letterbox), pose crop, SAM
     decoder person (prompt encoder + mask decoder, 6 points)."""
-    return {"sam_encoder": flops(encoder_fn(m, None), encoder_inputs(m, 1, 1)[0]),
-            "detector": flops(detector_fn(m, None), detector_inputs(m, 1, 1)[0]),
-            "pose_crop": flops(pose_fn(m, None), pose_inputs(m, 1, 1)[0]),
-            "sam_decoder_person": flops(decoder_fn(m, None), decoder_inputs(m, 1, 1)[0])}
+    return {
+        "sam_encoder": flops(encoder_fn(m, None), encoder_inputs(m, 1, 1)[0]),
+        "detector": flops(detector_fn(m, None), detector_inputs(m, 1, 1)[0]),
+        "pose_crop": flops(pose_fn(m, None), pose_inputs(m, 1, 1)[0]),
+        "sam_decoder_person": flops(decoder_fn(m, None), decoder_inputs(m, 1, 1)[0]),
+    }
 
 
 # -- the eager sweeps ------------------------------------------------------------------------------
 
-def _sweep(stage: str, unit: str, make_fn, make_inputs, batches, dtypes, device, sizes, budget, per_item_flops,
-           ceilings_: dict) -> list[dict]:
+
+def _sweep(
+    stage: str, unit: str, make_fn, make_inputs, batches, dtypes, device, sizes, budget, per_item_flops, ceilings_: dict
+) -> list[dict]:
     rows = []
     for dtype_name, dtype in dtypes:
         for b in batches:
@@ -211,15 +233,15 @@ def _sweep(stage: str, unit: str, make_fn, make_inputs, batches, dtypes, device,
                 rows.append({"stage": stage, "dtype": dtype_name, "batch": b, "status": "skipped: budget spent"})
                 continue
             try:
-                t = timed(make_fn(dtype), make_inputs(b), device, warmup=sizes.warmup, repeats=sizes.repeats,
-                          budget=budget)
+                t = timed(
+                    make_fn(dtype), make_inputs(b), device, warmup=sizes.warmup, repeats=sizes.repeats, budget=budget
+                )
             except Exception as exc:  # noqa: BLE001 - recorded, the sweep goes on
                 log.warning("%s %s batch %d failed: %s", stage, dtype_name, b, exc)
                 rows.append({"stage": stage, "dtype": dtype_name, "batch": b, "status": f"error: {exc}"[:500]})
                 continue
             rate = b / t["median_s"]
-            row = {"stage": stage, "dtype": dtype_name, "batch": b, "status": "ok", "unit": unit,
-                   "per_s": rate, **t}
+            row = {"stage": stage, "dtype": dtype_name, "batch": b, "status": "ok", "unit": unit, "per_s": rate, **t}
             if per_item_flops:
                 row["tflops"] = rate * per_item_flops / 1e12
                 ceiling = ceilings_.get(f"matmul_{'bf16' if dtype is not None else 'fp32'}_tflops")
@@ -238,29 +260,69 @@ def eager(m: Models, frame: np.ndarray, sizes: Sizes, budget: Budget, fl: dict, 
     """fp32 vs bf16 and batch sweeps of every stage; the SAM decoder batched vs once per person."""
     d = m.device
     both = [("bf16", BF16), ("fp32", None)]
-    mid = lambda bs: bs[len(bs) // 2: len(bs) // 2 + 1]  # noqa: E731 - fp32 at one batch size only
+    mid = lambda bs: bs[len(bs) // 2 : len(bs) // 2 + 1]  # noqa: E731 - fp32 at one batch size only
     cpu = d.type != "cuda"
     rows = []
     for stage, unit, fn, inputs, batches, f in (
-            ("sam_encoder", "img", lambda dt: encoder_fn(m, dt), lambda b: encoder_inputs(m, b), sizes.encoder,
-             fl["sam_encoder"]),
-            ("pose", "crop", lambda dt: pose_fn(m, dt), lambda b: pose_inputs(m, b), sizes.pose, fl["pose_crop"]),
-            ("detector_net", "img", lambda dt: detector_fn(m, dt), lambda b: detector_inputs(m, b), sizes.detector,
-             fl["detector"]),
-            ("detector_stage", "img", lambda dt: stage_fn(m, dt), lambda b: stage_inputs(frame, b),
-             sizes.predict, fl["detector"])):
+        (
+            "sam_encoder",
+            "img",
+            lambda dt: encoder_fn(m, dt),
+            lambda b: encoder_inputs(m, b),
+            sizes.encoder,
+            fl["sam_encoder"],
+        ),
+        ("pose", "crop", lambda dt: pose_fn(m, dt), lambda b: pose_inputs(m, b), sizes.pose, fl["pose_crop"]),
+        (
+            "detector_net",
+            "img",
+            lambda dt: detector_fn(m, dt),
+            lambda b: detector_inputs(m, b),
+            sizes.detector,
+            fl["detector"],
+        ),
+        (
+            "detector_stage",
+            "img",
+            lambda dt: stage_fn(m, dt),
+            lambda b: stage_inputs(frame, b),
+            sizes.predict,
+            fl["detector"],
+        ),
+    ):
         if stage == "detector_stage" and cpu:  # the stages accept bf16 on CUDA only (check_precision)
             rows += _sweep(stage, unit, fn, inputs, batches, both[1:], d, sizes, budget, f, ceil)
             continue
         rows += _sweep(stage, unit, fn, inputs, batches, both[:1], d, sizes, budget, f, ceil)
         rows += _sweep(stage, unit, fn, inputs, mid(batches), both[1:], d, sizes, budget, f, ceil)
     for n in sizes.decoder:
-        rows += _sweep(f"sam_decoder_batched_{n}", "person", lambda dt: decoder_fn(m, dt),
-                       lambda _b, n=n: decoder_inputs(m, n), [n], both, d, sizes, budget,
-                       fl["sam_decoder_person"], ceil)
+        rows += _sweep(
+            f"sam_decoder_batched_{n}",
+            "person",
+            lambda dt: decoder_fn(m, dt),
+            lambda _b, n=n: decoder_inputs(m, n),
+            [n],
+            both,
+            d,
+            sizes,
+            budget,
+            fl["sam_decoder_person"],
+            ceil,
+        )
     n = sizes.decoder[-1]
-    rows += _sweep(f"sam_decoder_per_person_{n}", "person", lambda dt: decoder_fn(m, dt, per_person=True),
-                   lambda _b: decoder_inputs(m, n), [n], both[:1], d, sizes, budget, fl["sam_decoder_person"], ceil)
+    rows += _sweep(
+        f"sam_decoder_per_person_{n}",
+        "person",
+        lambda dt: decoder_fn(m, dt, per_person=True),
+        lambda _b: decoder_inputs(m, n),
+        [n],
+        both[:1],
+        d,
+        sizes,
+        budget,
+        fl["sam_decoder_person"],
+        ceil,
+    )
     out = {"rows": rows}
     b, p = best(rows, f"sam_decoder_batched_{n}", "bf16"), best(rows, f"sam_decoder_per_person_{n}", "bf16")
     if b and p:

@@ -36,8 +36,15 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def timed(fn: Callable, inputs: Sequence, device: torch.device, *, warmup: int = 2, repeats: int = 5,
-          budget: Budget | None = None) -> dict:
+def timed(
+    fn: Callable,
+    inputs: Sequence,
+    device: torch.device,
+    *,
+    warmup: int = 2,
+    repeats: int = 5,
+    budget: Budget | None = None,
+) -> dict:
     """Median seconds of ``fn(x)`` over ``inputs`` in turn (rotating, so no call reuses the previous
     one's input): ``warmup`` calls first, then up to ``repeats`` timed calls (CUDA events on CUDA, the
     wall clock on the CPU), fewer when ``budget`` runs out (at least one). ``warmup=0``: one call, its
@@ -73,8 +80,12 @@ def timed(fn: Callable, inputs: Sequence, device: torch.device, *, warmup: int =
             t = time.perf_counter()
             fn(x)
             times.append(time.perf_counter() - t)
-    return {"median_s": float(statistics.median(times)), "min_s": float(min(times)), "repeats": len(times),
-            "first_s": first}
+    return {
+        "median_s": float(statistics.median(times)),
+        "min_s": float(min(times)),
+        "repeats": len(times),
+        "first_s": first,
+    }
 
 
 def flops(fn: Callable, *args) -> float:
@@ -142,13 +153,26 @@ def profile(fn: Callable, device: torch.device, keep: str | os.PathLike | None =
     ops = prof.key_averages()
     attention = sorted({e.key for e in ops if "scaled_dot_product" in e.key or "attention" in e.key.lower()})
     dev_attr = "self_device_time_total" if hasattr(ops[0], "self_device_time_total") else "self_cuda_time_total"
-    top = sorted(ops, key=lambda e: getattr(e, dev_attr, 0) if device.type == "cuda" else e.self_cpu_time_total,
-                 reverse=True)[:12]
-    return {"wall_s": wall, "kernels": len(kernels),
-            "gpu_busy": _union(kernels) / 1e6 / wall if kernels and wall > 0 else None,
-            "kernel_span_s": span / 1e6, "copy_bytes": copies, "attention_ops": attention,
-            "top_ops": [{"op": e.key, "calls": e.count, "self_cpu_ms": e.self_cpu_time_total / 1e3,
-                         "self_device_ms": getattr(e, dev_attr, 0) / 1e3} for e in top]}
+    top = sorted(
+        ops, key=lambda e: getattr(e, dev_attr, 0) if device.type == "cuda" else e.self_cpu_time_total, reverse=True
+    )[:12]
+    return {
+        "wall_s": wall,
+        "kernels": len(kernels),
+        "gpu_busy": _union(kernels) / 1e6 / wall if kernels and wall > 0 else None,
+        "kernel_span_s": span / 1e6,
+        "copy_bytes": copies,
+        "attention_ops": attention,
+        "top_ops": [
+            {
+                "op": e.key,
+                "calls": e.count,
+                "self_cpu_ms": e.self_cpu_time_total / 1e3,
+                "self_device_ms": getattr(e, dev_attr, 0) / 1e3,
+            }
+            for e in top
+        ],
+    }
 
 
 def attention_ops(fn: Callable, device: torch.device) -> list[str]:

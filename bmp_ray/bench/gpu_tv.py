@@ -39,9 +39,14 @@ def build(stub_module, nms) -> dict:
         offsets = idxs.to(boxes) * (boxes.max() + 1)
         return nms(boxes + offsets[:, None], scores, iou_threshold)
 
-    _modes = {InterpolationMode.NEAREST: Image.NEAREST, InterpolationMode.BILINEAR: Image.BILINEAR,
-              InterpolationMode.BICUBIC: Image.BICUBIC, InterpolationMode.BOX: Image.BOX,
-              InterpolationMode.HAMMING: Image.HAMMING, InterpolationMode.LANCZOS: Image.LANCZOS}
+    _modes = {
+        InterpolationMode.NEAREST: Image.NEAREST,
+        InterpolationMode.BILINEAR: Image.BILINEAR,
+        InterpolationMode.BICUBIC: Image.BICUBIC,
+        InterpolationMode.BOX: Image.BOX,
+        InterpolationMode.HAMMING: Image.HAMMING,
+        InterpolationMode.LANCZOS: Image.LANCZOS,
+    }
 
     def resize(img, size, interpolation=InterpolationMode.BILINEAR, max_size=None, antialias=True):
         if not isinstance(img, Image.Image):
@@ -54,9 +59,17 @@ def build(stub_module, nms) -> dict:
             raise NotImplementedError("bench gpu's torchvision stand-in converts numpy arrays only")
         return Image.fromarray(pic, mode)
 
-    mods = {n: stub_module(n) for n in ("torchvision", "torchvision.ops", "torchvision.ops.boxes",
-                                         "torchvision.transforms", "torchvision.transforms.functional",
-                                         "torchvision.transforms.transforms")}
+    mods = {
+        n: stub_module(n)
+        for n in (
+            "torchvision",
+            "torchvision.ops",
+            "torchvision.ops.boxes",
+            "torchvision.transforms",
+            "torchvision.transforms.functional",
+            "torchvision.transforms.transforms",
+        )
+    }
     for m in mods.values():
         m.__path__ = []
     tv = mods["torchvision"]
@@ -66,8 +79,11 @@ def build(stub_module, nms) -> dict:
         m.nms, m.batched_nms, m.box_iou, m.box_area = nms, batched_nms, box_iou, box_area
     mods["torchvision.ops"].boxes = mods["torchvision.ops.boxes"]
     tr = mods["torchvision.transforms"]
-    tr.functional, tr.transforms, tr.InterpolationMode = (mods["torchvision.transforms.functional"],
-                                                          mods["torchvision.transforms.transforms"], InterpolationMode)
+    tr.functional, tr.transforms, tr.InterpolationMode = (
+        mods["torchvision.transforms.functional"],
+        mods["torchvision.transforms.transforms"],
+        InterpolationMode,
+    )
     mods["torchvision.transforms.transforms"].InterpolationMode = InterpolationMode
     f = mods["torchvision.transforms.functional"]
     f.resize, f.to_pil_image, f.InterpolationMode = resize, to_pil_image, InterpolationMode

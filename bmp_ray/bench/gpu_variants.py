@@ -92,8 +92,7 @@ def _guarded(name: str, budget: Budget, need_s: float, fn) -> dict:
     return out
 
 
-def run(m: st.Models, sizes: st.Sizes, budget: Budget, eager: dict, compile_backend: str,
-        applied: Applied) -> dict:
+def run(m: st.Models, sizes: st.Sizes, budget: Budget, eager: dict, compile_backend: str, applied: Applied) -> dict:
     d, rows = m.device, eager["rows"]
     reps = sizes.repeats
     enc_b, pose_b, det_b = sizes.encoder[-1], sizes.pose[-2], sizes.detector[-1]
@@ -102,14 +101,19 @@ def run(m: st.Models, sizes: st.Sizes, budget: Budget, eager: dict, compile_back
     out: dict = {"compile_backend": compile_backend}
 
     def base(stage, b):
-        r = [x for x in rows if x["stage"] == stage and x["batch"] == b and x["dtype"] == "bf16"
-             and x["status"] == "ok"]
+        r = [
+            x for x in rows if x["stage"] == stage and x["batch"] == b and x["dtype"] == "bf16" and x["status"] == "ok"
+        ]
         return r[0]["per_s"] if r else None
 
     def rate(fn, inputs, b, base_rate):
         t = timed(fn, inputs, d, warmup=max(2, sizes.warmup), repeats=reps, budget=budget)
-        return {"per_s": b / t["median_s"], "first_s": t["first_s"], "batch": b,
-                "speedup": (b / t["median_s"]) / base_rate if base_rate else None}
+        return {
+            "per_s": b / t["median_s"],
+            "first_s": t["first_s"],
+            "batch": b,
+            "speedup": (b / t["median_s"]) / base_rate if base_rate else None,
+        }
 
     enc_in = st.encoder_inputs(m, enc_b)
     eager_enc = st.encoder_fn(m, st.BF16)
@@ -131,10 +135,15 @@ def run(m: st.Models, sizes: st.Sizes, budget: Budget, eager: dict, compile_back
     if v["status"] == "ok" and (v.get("speedup") or 0) > 1:
         use_sdpa(True)
         applied.add("sdpa_sam_encoder", lambda: use_sdpa(False))
-    out["attention_ops_sam_eager"] = _guarded("attention ops", budget, 2.0, lambda: {
-        "ops": attention_ops(lambda: st.encoder_fn(m, st.BF16)(enc_in[0]), d)}).get("ops")
-    out["attention_ops_pose"] = _guarded("attention ops", budget, 2.0, lambda: {
-        "ops": attention_ops(lambda: st.pose_fn(m, st.BF16)(st.pose_inputs(m, 2, 1)[0]), d)}).get("ops")
+    out["attention_ops_sam_eager"] = _guarded(
+        "attention ops", budget, 2.0, lambda: {"ops": attention_ops(lambda: st.encoder_fn(m, st.BF16)(enc_in[0]), d)}
+    ).get("ops")
+    out["attention_ops_pose"] = _guarded(
+        "attention ops",
+        budget,
+        2.0,
+        lambda: {"ops": attention_ops(lambda: st.pose_fn(m, st.BF16)(st.pose_inputs(m, 2, 1)[0]), d)},
+    ).get("ops")
 
     def compiled_encoder():
         sam = m.seg.model
@@ -164,6 +173,7 @@ def run(m: st.Models, sizes: st.Sizes, budget: Budget, eager: dict, compile_back
 
         def undo():
             pm.backbone, m.pose._head = orig_bb, orig_head
+
         try:
             r = rate(st.pose_fn(m, st.BF16), st.pose_inputs(m, pose_b), pose_b, base("pose", pose_b))
         except Exception:
@@ -180,16 +190,29 @@ def run(m: st.Models, sizes: st.Sizes, budget: Budget, eager: dict, compile_back
         else:
             undo()
 
-    out["cuda_graph_sam_decoder"] = _guarded("cuda graph", budget, 5.0, lambda: _graph_decoder(m, sizes, budget,
-                                             base(f"sam_decoder_batched_{sizes.decoder[-1]}", sizes.decoder[-1]))) \
-        if cuda else {"status": "n/a: CUDA graphs need a CUDA device"}
+    out["cuda_graph_sam_decoder"] = (
+        _guarded(
+            "cuda graph",
+            budget,
+            5.0,
+            lambda: _graph_decoder(
+                m, sizes, budget, base(f"sam_decoder_batched_{sizes.decoder[-1]}", sizes.decoder[-1])
+            ),
+        )
+        if cuda
+        else {"status": "n/a: CUDA graphs need a CUDA device"}
+    )
 
     def channels_last():
         model = m.det.model
         model.to(memory_format=torch.channels_last)
         try:
-            r = rate(st.detector_fn(m, st.BF16, channels_last=True), st.detector_inputs(m, det_b), det_b,
-                     base("detector_net", det_b))
+            r = rate(
+                st.detector_fn(m, st.BF16, channels_last=True),
+                st.detector_inputs(m, det_b),
+                det_b,
+                base("detector_net", det_b),
+            )
         except Exception:
             model.to(memory_format=torch.contiguous_format)
             raise
@@ -217,15 +240,22 @@ def _graph_decoder(m: st.Models, sizes: st.Sizes, budget: Budget, base_rate: flo
     sam = m.seg.model
     emb, pts = inputs[0]
     prompt = lambda p: m.seg.transform.apply_coords_torch(torch.as_tensor(p, device=m.device), (1080, 1920))  # noqa: E731
-    static = {"feat": emb.features[None].clone(), "pts": prompt(pts),
-              "lbl": torch.ones(pts.shape[:2], dtype=torch.int, device=m.device)}
+    static = {
+        "feat": emb.features[None].clone(),
+        "pts": prompt(pts),
+        "lbl": torch.ones(pts.shape[:2], dtype=torch.int, device=m.device),
+    }
 
     def step():
         with inference(m.device, st.BF16):
             sparse, dense = sam.prompt_encoder(points=(static["pts"], static["lbl"]), boxes=None, masks=None)
-            return sam.mask_decoder(image_embeddings=static["feat"], image_pe=sam.prompt_encoder.get_dense_pe(),
-                                    sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense,
-                                    multimask_output=False)
+            return sam.mask_decoder(
+                image_embeddings=static["feat"],
+                image_pe=sam.prompt_encoder.get_dense_pe(),
+                sparse_prompt_embeddings=sparse,
+                dense_prompt_embeddings=dense,
+                multimask_output=False,
+            )
 
     side = torch.cuda.Stream()
     side.wait_stream(torch.cuda.current_stream())
@@ -246,5 +276,9 @@ def _graph_decoder(m: st.Models, sizes: st.Sizes, budget: Budget, base_rate: flo
 
     t = timed(replay, inputs, m.device, warmup=max(2, sizes.warmup), repeats=sizes.repeats, budget=budget)
     rate = n / t["median_s"]
-    return {"per_s": rate, "batch": n, "speedup": rate / base_rate if base_rate else None,
-            "note": "not used by the end-to-end loop (Segmenter has no graph path)"}
+    return {
+        "per_s": rate,
+        "batch": n,
+        "speedup": rate / base_rate if base_rate else None,
+        "note": "not used by the end-to-end loop (Segmenter has no graph path)",
+    }

@@ -55,11 +55,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", help="weights folder (default: synthesize the test variants to a temp dir)")
     p.add_argument("--preset", default="test", help="model preset (default: test)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads of every stage (default 1)")
-    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                   help="config overrides (both configurations)")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="config overrides (both configurations)"
+    )
     p.add_argument("--quick", action="store_true", help="1 frame, 4 people (tests)")
-    p.add_argument("--ray-check", action="store_true",
-                   help="also run `bench pipeline` (Ray) on the same inputs and report its bytes per operator")
+    p.add_argument(
+        "--ray-check",
+        action="store_true",
+        help="also run `bench pipeline` (Ray) on the same inputs and report its bytes per operator",
+    )
 
 
 class Chain:
@@ -85,8 +89,9 @@ class Chain:
 
         rows = {"item": np.array([pickle.dumps(item)], object)}
         self.item_bytes = host_store.block_bytes(host_store.to_block(rows))  # Ray Data's FromItems block
-        return meter.timed(DECODE, "PyAV decode to RGB rows (decode_rows)",
-                           lambda: list(decode_rows(rows, config=self.config)))()
+        return meter.timed(
+            DECODE, "PyAV decode to RGB rows (decode_rows)", lambda: list(decode_rows(rows, config=self.config))
+        )()
 
     def run(self, blocks: list[dict], meter: Meter, out: str) -> tuple[list, dict[str, int]]:
         """Results of the decoded ``blocks`` and the stored bytes per operator."""
@@ -117,9 +122,14 @@ def config_of(args, weights: str):
     iterations`` per pass, the first ``frames`` frames, torch on ``threads`` threads, then ``--set``."""
     from bmp_ray.pipeline import config as run_config
 
-    sets = [f"models.preset={args.preset}", f"models.weights={weights}", "decode.stride=1",
-            f"decode.stop={args.frames}", *(f"{r}.threads={args.threads}" for r in ("detector", "pose", "sam")),
-            *args.set]
+    sets = [
+        f"models.preset={args.preset}",
+        f"models.weights={weights}",
+        "decode.stride=1",
+        f"decode.stop={args.frames}",
+        *(f"{r}.threads={args.threads}" for r in ("detector", "pose", "sam")),
+        *args.set,
+    ]
     it = run_config.load(overrides=sets).bmp.iterations
     return run_config.load(overrides=[*sets, f"models.max_people={max(1, -(-args.people // it))}"])
 
@@ -142,19 +152,26 @@ def measure(chain: Chain, blocks: list[dict], decode_meter: Meter) -> dict:
     per_wall = {c: 1e3 * wall.get(c, 0.0) / n for c in (DECODE, *host, FORWARD)}
     details = sorted(((1e3 * s / n, c, d) for (c, d), s in meter.cpu.items()), reverse=True)
     device = sum(ms for ms, c, d in details if d in host_meter.DEVICE_OPS and c in host)
-    return {"results": results, "frames": len(results), "people_per_frame": sum(len(r) for r in results) / n,
-            "size": f"{results[0].width}x{results[0].height}" if results else "",
-            "host_ms_per_frame": sum(per[c] for c in host), "host_wall_ms_per_frame": sum(per_wall[c] for c in host),
-            "host_ms_by_component": per, "host_wall_ms_by_component": per_wall,
-            "host_ms_device_ops_per_frame": device, "host_ms_by_detail": {f"{c}: {d}": ms for ms, c, d in details},
-            "host_ms_by_caller": _by_caller(meter, n),
-            "object_store_mb_per_frame": {op: b / 1e6 / n for op, b in stored.items()}, "object_store_bytes": stored}
+    return {
+        "results": results,
+        "frames": len(results),
+        "people_per_frame": sum(len(r) for r in results) / n,
+        "size": f"{results[0].width}x{results[0].height}" if results else "",
+        "host_ms_per_frame": sum(per[c] for c in host),
+        "host_wall_ms_per_frame": sum(per_wall[c] for c in host),
+        "host_ms_by_component": per,
+        "host_wall_ms_by_component": per_wall,
+        "host_ms_device_ops_per_frame": device,
+        "host_ms_by_detail": {f"{c}: {d}": ms for ms, c, d in details},
+        "host_ms_by_caller": _by_caller(meter, n),
+        "object_store_mb_per_frame": {op: b / 1e6 / n for op, b in stored.items()},
+        "object_store_bytes": stored,
+    }
 
 
 def _by_caller(meter: Meter, n: int) -> dict[str, float]:
     """Core-ms per frame of the RLE and serialisation labels by the instrumented call they ran in."""
-    rows = sorted(((1e3 * s / n, k, c) for (k, c), s in meter.by_caller.items() if k[0] in ("RLE", SER)),
-                  reverse=True)
+    rows = sorted(((1e3 * s / n, k, c) for (k, c), s in meter.by_caller.items() if k[0] in ("RLE", SER)), reverse=True)
     return {f"{k[0]}: {k[1]} <- {c[1] if c else '-'}": ms for ms, k, c in rows}
 
 
@@ -181,8 +198,14 @@ def compare(got, want) -> dict:
         iou = min(iou, float(np.min(np.where(union > 0, inter / np.maximum(union, 1), 1.0))))
     share = near / total if total else 1.0
     ok = box <= TOLERANCE["box_px"] and share >= TOLERANCE["keypoint_share"] and iou >= TOLERANCE["mask_iou"]
-    return {**out, "max_box_px": box, "max_keypoint_px": kpt, "keypoint_share_within": share, "min_mask_iou": iou,
-            "within_tolerance": ok}
+    return {
+        **out,
+        "max_box_px": box,
+        "max_keypoint_px": kpt,
+        "keypoint_share_within": share,
+        "min_mask_iou": iou,
+        "within_tolerance": ok,
+    }
 
 
 def each_option(chain: Chain, blocks: list[dict], options, ref: list) -> dict[str, dict]:
@@ -210,9 +233,12 @@ def oracle(chain: Chain, blocks: list[dict]) -> list:
     for b in blocks:
         rows = [i for i, k in enumerate(b["frame_index"]) if k != -1]
         if rows:
-            out += loop(np.stack([b["frame"][i] for i in rows]), video_id=str(b["video_id"][rows[0]]),
-                        frame_indices=[int(b["frame_index"][i]) for i in rows],
-                        pts_s=[float(b["pts_s"][i]) for i in rows])
+            out += loop(
+                np.stack([b["frame"][i] for i in rows]),
+                video_id=str(b["video_id"][rows[0]]),
+                frame_indices=[int(b["frame_index"][i]) for i in rows],
+                pts_s=[float(b["pts_s"][i]) for i in rows],
+            )
     return out
 
 
@@ -221,9 +247,18 @@ def _ray_check(args, config) -> dict[str, float]:
     from bmp_ray.bench import pipeline
 
     m = config.models
-    a = argparse.Namespace(inputs=[args.video], weights=m.weights, preset=m.preset, stride=1,
-                           max_people=m.max_people, set=[f"decode.stop={args.frames}", *(
-                               f"{r}.threads={args.threads}" for r in ("detector", "pose", "sam")), *args.set])
+    a = argparse.Namespace(
+        inputs=[args.video],
+        weights=m.weights,
+        preset=m.preset,
+        stride=1,
+        max_people=m.max_people,
+        set=[
+            f"decode.stop={args.frames}",
+            *(f"{r}.threads={args.threads}" for r in ("detector", "pose", "sam")),
+            *args.set,
+        ],
+    )
     out = pipeline.run(a)
     return {op: b / 1e6 / max(out["frames"], 1) for op, b in out["object_store_bytes"].items()}
 
@@ -232,8 +267,10 @@ def run(args: argparse.Namespace) -> dict:
     if args.quick:
         args.frames, args.people = 1, 4
     if args.frames < 1 or args.people < 1 or args.threads < 1:
-        raise ValueError(f"bench host: --frames, --people and --threads must be >= 1, got "
-                         f"{args.frames}, {args.people}, {args.threads}")
+        raise ValueError(
+            f"bench host: --frames, --people and --threads must be >= 1, got "
+            f"{args.frames}, {args.people}, {args.threads}"
+        )
     args.video = data_path("host", args.video, DEFAULT_VIDEO)
     from bmp_ray.pipeline import config as run_config
 
@@ -263,37 +300,74 @@ def run(args: argparse.Namespace) -> dict:
     eq_today, eq_new = compare(today["results"], ref), compare(new["results"], ref)
     total = {k: sum(m["object_store_mb_per_frame"].values()) for k, m in (("today", today), ("new", new))}
     ratio_store = total["new"] / total["today"] if total["today"] else 0.0
-    out = {"benchmark": "host", "video": os.path.basename(args.video), "size": new["size"], "frames": new["frames"],
-           "people_per_frame": new["people_per_frame"], "people_per_frame_today": today["people_per_frame"],
-           "models": [args.detector, args.pose, args.sam], "threads": args.threads, "cpu_count": os.cpu_count(),
-           "machine": platform.machine(), "ray_blocks": host_store.ray_available(),
-           "new_options": [f"{r}.{a}: {t!r} -> {n!r} ({w})" for r, a, t, n, w in found],
-           "host_ms_per_frame": new["host_ms_per_frame"], "host_wall_ms_per_frame": new["host_wall_ms_per_frame"],
-           "host_ms_by_component": new["host_ms_by_component"],
-           "host_ms_device_ops_per_frame": new["host_ms_device_ops_per_frame"],
-           "host_wall_ms_by_component": new["host_wall_ms_by_component"],
-           "host_ms_by_detail": new["host_ms_by_detail"], "host_ms_by_caller": new["host_ms_by_caller"],
-           "object_store_mb_per_frame": new["object_store_mb_per_frame"],
-           "object_store_mb_per_frame_total": total["new"],
-           "today": {k: today[k] for k in ("host_ms_per_frame", "host_wall_ms_per_frame", "host_ms_by_component",
-                                           "host_wall_ms_by_component", "host_ms_device_ops_per_frame",
-                                           "host_ms_by_detail", "host_ms_by_caller", "object_store_mb_per_frame")},
-           "object_store_mb_per_frame_total_today": total["today"],
-           "ratio_object_store": ratio_store, "ratio_host_budget": new["host_ms_per_frame"] / HOST_GOAL_MS,
-           "results_vs_oracle_today": eq_today, "results_vs_oracle_new": eq_new,
-           "results_vs_oracle_by_option": alone, "tolerance": TOLERANCE}
+    out = {
+        "benchmark": "host",
+        "video": os.path.basename(args.video),
+        "size": new["size"],
+        "frames": new["frames"],
+        "people_per_frame": new["people_per_frame"],
+        "people_per_frame_today": today["people_per_frame"],
+        "models": [args.detector, args.pose, args.sam],
+        "threads": args.threads,
+        "cpu_count": os.cpu_count(),
+        "machine": platform.machine(),
+        "ray_blocks": host_store.ray_available(),
+        "new_options": [f"{r}.{a}: {t!r} -> {n!r} ({w})" for r, a, t, n, w in found],
+        "host_ms_per_frame": new["host_ms_per_frame"],
+        "host_wall_ms_per_frame": new["host_wall_ms_per_frame"],
+        "host_ms_by_component": new["host_ms_by_component"],
+        "host_ms_device_ops_per_frame": new["host_ms_device_ops_per_frame"],
+        "host_wall_ms_by_component": new["host_wall_ms_by_component"],
+        "host_ms_by_detail": new["host_ms_by_detail"],
+        "host_ms_by_caller": new["host_ms_by_caller"],
+        "object_store_mb_per_frame": new["object_store_mb_per_frame"],
+        "object_store_mb_per_frame_total": total["new"],
+        "today": {
+            k: today[k]
+            for k in (
+                "host_ms_per_frame",
+                "host_wall_ms_per_frame",
+                "host_ms_by_component",
+                "host_wall_ms_by_component",
+                "host_ms_device_ops_per_frame",
+                "host_ms_by_detail",
+                "host_ms_by_caller",
+                "object_store_mb_per_frame",
+            )
+        },
+        "object_store_mb_per_frame_total_today": total["today"],
+        "ratio_object_store": ratio_store,
+        "ratio_host_budget": new["host_ms_per_frame"] / HOST_GOAL_MS,
+        "results_vs_oracle_today": eq_today,
+        "results_vs_oracle_new": eq_new,
+        "results_vs_oracle_by_option": alone,
+        "tolerance": TOLERANCE,
+    }
     if checked is not None:
         out["ray_object_store_mb_per_frame"] = checked
         out["ratio_ray_check"] = sum(checked.values()) / total["today"] if total["today"] else 0.0
-    goals = [["goal", "target", "measured", "met"],
-             ["host core-ms/frame outside decode and forwards", f"<= {HOST_GOAL_MS:g}", new["host_ms_per_frame"],
-              "yes" if new["host_ms_per_frame"] <= HOST_GOAL_MS else "no"],
-             ["object-store bytes/frame new/today", f"<= {STORE_GOAL:g}", ratio_store,
-              "yes" if ratio_store <= STORE_GOAL else "no"],
-             ["results equal to the oracle", "today exact, new in tolerance",
-              f"{'exact' if eq_today['exact'] else 'differ'} / "
-              f"{'exact' if eq_new['exact'] else 'in tolerance' if eq_new['within_tolerance'] else 'differ'}",
-              "yes" if eq_today["exact"] and eq_new["within_tolerance"] else "no"]]
+    goals = [
+        ["goal", "target", "measured", "met"],
+        [
+            "host core-ms/frame outside decode and forwards",
+            f"<= {HOST_GOAL_MS:g}",
+            new["host_ms_per_frame"],
+            "yes" if new["host_ms_per_frame"] <= HOST_GOAL_MS else "no",
+        ],
+        [
+            "object-store bytes/frame new/today",
+            f"<= {STORE_GOAL:g}",
+            ratio_store,
+            "yes" if ratio_store <= STORE_GOAL else "no",
+        ],
+        [
+            "results equal to the oracle",
+            "today exact, new in tolerance",
+            f"{'exact' if eq_today['exact'] else 'differ'} / "
+            f"{'exact' if eq_new['exact'] else 'in tolerance' if eq_new['within_tolerance'] else 'differ'}",
+            "yes" if eq_today["exact"] and eq_new["within_tolerance"] else "no",
+        ],
+    ]
     out["goals"] = {g[0]: {"target": g[1], "measured": g[2], "met": g[3] == "yes"} for g in goals[1:]}
     out["rows"] = _rows(today, new, checked, goals)
     return out
@@ -306,13 +380,35 @@ def _rows(today: dict, new: dict, checked: dict | None, goals: list) -> list[lis
     names = {DECODE: "decode (excluded)", OTHER: "other (stage rows)", FORWARD: "model forwards (excluded)"}
     for c in (DECODE, *COMPONENTS, OTHER):
         rows.append([names.get(c, c), t[c], tw[c], n[c], nw[c]])
-    rows.append([f"host total (goal <= {HOST_GOAL_MS:g})", today["host_ms_per_frame"],
-                 today["host_wall_ms_per_frame"], new["host_ms_per_frame"], new["host_wall_ms_per_frame"]])
-    rows.append(["  of which torch ops on the stage device", today["host_ms_device_ops_per_frame"], "",
-                 new["host_ms_device_ops_per_frame"], ""])
+    rows.append(
+        [
+            f"host total (goal <= {HOST_GOAL_MS:g})",
+            today["host_ms_per_frame"],
+            today["host_wall_ms_per_frame"],
+            new["host_ms_per_frame"],
+            new["host_wall_ms_per_frame"],
+        ]
+    )
+    rows.append(
+        [
+            "  of which torch ops on the stage device",
+            today["host_ms_device_ops_per_frame"],
+            "",
+            new["host_ms_device_ops_per_frame"],
+            "",
+        ]
+    )
     rows.append([names[FORWARD], t[FORWARD], tw[FORWARD], n[FORWARD], nw[FORWARD]])
-    rows += [[""] * 5, ["object store, per frame", "today MB", "new MB", "new/today",
-                        "Ray (bench pipeline) MB" if checked is not None else ""]]
+    rows += [
+        [""] * 5,
+        [
+            "object store, per frame",
+            "today MB",
+            "new MB",
+            "new/today",
+            "Ray (bench pipeline) MB" if checked is not None else "",
+        ],
+    ]
     for op, a in today["object_store_mb_per_frame"].items():
         b = new["object_store_mb_per_frame"].get(op, 0.0)
         rows.append([op, a, b, b / a if a else 0.0, checked.get(op, "-") if checked is not None else ""])

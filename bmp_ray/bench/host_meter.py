@@ -24,12 +24,20 @@ FORWARD, DECODE, OTHER = "forward", "decode", "other"
 COMPONENTS = ("preprocessing", "post-processing", "RLE", "serialisation")  # the host work of the goal
 PRE, POST, RLE, SER = COMPONENTS
 # details that are torch operations on the stage's device: device work on a GPU (host work here, on the CPU)
-DEVICE_OPS = frozenset({
-    "detector data_preprocessor (normalise, stack)",
-    "detector head post-processing (NMS, low-res masks)", "detector mask upsampling (kept people)",
-    "detector mask run boundaries, to host", "pose crops, torch (warp, MaskPose dimming)",
-    "pose normalise, batches", "pose flip-test batch", "pose flip-test average",
-    "pose heatmap decoding, torch (UDP, DARK)", "SAM normalise, pad"})
+DEVICE_OPS = frozenset(
+    {
+        "detector data_preprocessor (normalise, stack)",
+        "detector head post-processing (NMS, low-res masks)",
+        "detector mask upsampling (kept people)",
+        "detector mask run boundaries, to host",
+        "pose crops, torch (warp, MaskPose dimming)",
+        "pose normalise, batches",
+        "pose flip-test batch",
+        "pose flip-test average",
+        "pose heatmap decoding, torch (UDP, DARK)",
+        "SAM normalise, pad",
+    }
+)
 
 
 class Meter:
@@ -103,8 +111,10 @@ def instrument(meter: Meter, targets: list[tuple[object, str, str, str]]):
 
 def timed_pickle(meter: Meter, detail: str) -> types.SimpleNamespace:
     """A stand-in for the ``pickle`` module whose ``dumps`` / ``loads`` are serialisation."""
-    return types.SimpleNamespace(dumps=meter.timed(SER, f"{detail} pickle.dumps", pickle.dumps),
-                                 loads=meter.timed(SER, f"{detail} pickle.loads", pickle.loads))
+    return types.SimpleNamespace(
+        dumps=meter.timed(SER, f"{detail} pickle.dumps", pickle.dumps),
+        loads=meter.timed(SER, f"{detail} pickle.loads", pickle.loads),
+    )
 
 
 def targets(det, pose, sam) -> list[tuple[object, str, str, str]]:
@@ -129,9 +139,11 @@ def targets(det, pose, sam) -> list[tuple[object, str, str, str]]:
     resample = module("bmp_ray.models.sam_resample")
     wanted = [
         # the model forwards (excluded from the host work)
-        (m.backbone, "forward", FORWARD, "detector backbone"), (m.neck, "forward", FORWARD, "detector neck"),
+        (m.backbone, "forward", FORWARD, "detector backbone"),
+        (m.neck, "forward", FORWARD, "detector neck"),
         (m.bbox_head, "forward", FORWARD, "detector head"),
-        (pm, "extract_feat", FORWARD, "pose backbone"), (pose._head, "forward", FORWARD, "pose head"),
+        (pm, "extract_feat", FORWARD, "pose backbone"),
+        (pose._head, "forward", FORWARD, "pose head"),
         (sm.image_encoder, "forward", FORWARD, "SAM image encoder"),
         (sm.prompt_encoder, "forward", FORWARD, "SAM prompt encoder"),
         (sm.prompt_encoder, "get_dense_pe", FORWARD, "SAM prompt encoder"),
@@ -143,8 +155,10 @@ def targets(det, pose, sam) -> list[tuple[object, str, str, str]]:
         (pose, "crops", PRE, "pose crops, cv2 (warp, MaskPose dimming)"),
         (pose, "crops_torch", PRE, "pose crops, torch (warp, MaskPose dimming)"),
         (pose, "heatmaps", PRE, "pose normalise, to/from device"),
-        (pose, "_heatmaps_of", PRE, "pose normalise, batches"), (pose, "_forward", PRE, "pose flip-test batch"),
-        (sam, "embed", PRE, "SAM frames to tensors"), (sam, "_encode", PRE, "SAM frames to tensors"),
+        (pose, "_heatmaps_of", PRE, "pose normalise, batches"),
+        (pose, "_forward", PRE, "pose flip-test batch"),
+        (sam, "embed", PRE, "SAM frames to tensors"),
+        (sam, "_encode", PRE, "SAM frames to tensors"),
         (getattr(sam, "transform", None), "apply_image", PRE, "SAM resize to the encoder size"),
         (sm, "preprocess", PRE, "SAM normalise, pad"),
         (sam, "segment_windows", PRE, "SAM prompts: group, stack"),
@@ -161,20 +175,26 @@ def targets(det, pose, sam) -> list[tuple[object, str, str, str]]:
         (pose_mod, "decode_udp_dark", POST, "pose heatmap decoding, torch (UDP, DARK)"),
         (sam, "_decode", POST, "SAM prompts to the decoder, IoU to host"),
         (getattr(resample, "MaskResampler", None), "__call__", POST, "SAM mask upsampling in windows"),
-        (loop, "pose_nms", POST, "BMP pose NMS"), (loop, "select_prompts", POST, "BMP prompt selection"),
+        (loop, "pose_nms", POST, "BMP pose NMS"),
+        (loop, "select_prompts", POST, "BMP prompt selection"),
         (loop.FrameState, "add_exclusive", POST, "BMP exclusive masks"),
-        (loop.FrameState, "rebuild", POST, "BMP best-score map"), (loop.FrameState, "erase", POST, "BMP erase map"),
-        (stages, "detect_step", POST, "BMP loop steps"), (stages, "pose_step", POST, "BMP loop steps"),
+        (loop.FrameState, "rebuild", POST, "BMP best-score map"),
+        (loop.FrameState, "erase", POST, "BMP erase map"),
+        (stages, "detect_step", POST, "BMP loop steps"),
+        (stages, "pose_step", POST, "BMP loop steps"),
         (stages, "sam_step", POST, "BMP loop steps"),
         (stages, "frame_result", POST, "frame_result (full-frame masks)"),
         # RLE
-        (masks, "encode", RLE, "masks.encode"), (masks, "decode", RLE, "masks.decode"),
-        (masks, "encode_window", RLE, "masks.encode_window"), (masks, "encode_windows", RLE, "masks.encode_windows"),
+        (masks, "encode", RLE, "masks.encode"),
+        (masks, "decode", RLE, "masks.decode"),
+        (masks, "encode_window", RLE, "masks.encode_window"),
+        (masks, "encode_windows", RLE, "masks.encode_windows"),
         (masks, "from_changes", RLE, "masks.from_changes"),
         (det_masks, "changes_to_host", RLE, "detector mask run boundaries, to host"),
         # serialisation (the stages' pickle module is swapped by ``instrumented``)
         (getattr(segmenter, "TensorEmbedding", None), "to", SER, "SAM embedding unpacked to the device"),
-        (parts, "write_parts", SER, "part writer (Arrow IPC, write)")]
+        (parts, "write_parts", SER, "part writer (Arrow IPC, write)"),
+    ]
     return [t for t in wanted if t[0] is not None and hasattr(t[0], t[1])]
 
 

@@ -45,9 +45,14 @@ def run(args: argparse.Namespace) -> dict:
 
     path = data_path("loop", args.video, DEFAULT_VIDEO)
     frame = _frame(path, args.frame)
-    det, pose, sam = stages_from(args, lambda w: (
-        Detector(args.detector, w, max_per_img=args.max_per_img), PoseEstimator(args.pose, w),
-        build_segmenter(args.sam, w)))
+    det, pose, sam = stages_from(
+        args,
+        lambda w: (
+            Detector(args.detector, w, max_per_img=args.max_per_img),
+            PoseEstimator(args.pose, w),
+            build_segmenter(args.sam, w),
+        ),
+    )
     config = BMPConfig()
     loop = BMPLoop(det, pose, sam, config)
     times: dict[str, list[float]] = {"bmp_ray": [], "research": []}
@@ -59,17 +64,34 @@ def run(args: argparse.Namespace) -> dict:
         t = time.perf_counter()
         theirs = research_loop(frame, det, pose, sam, config)
         times["research"].append(time.perf_counter() - t)
-        counts = {"bmp_ray": len(ours), "research": len(theirs),
-                  "bmp_ray_iteration_1": int((ours.iterations == 1).sum()),
-                  "research_iteration_1": sum(p["iteration"] == 1 for p in theirs)}
+        counts = {
+            "bmp_ray": len(ours),
+            "research": len(theirs),
+            "bmp_ray_iteration_1": int((ours.iterations == 1).sum()),
+            "research_iteration_1": sum(p["iteration"] == 1 for p in theirs),
+        }
     med = {k: median(v) for k, v in times.items()}
     ratio = med["research"] / med["bmp_ray"]
     h, w = frame.shape[:2]
-    rows = [["loop", "seconds (median)", "people found", "vs research-style"],
-            ["research-style", med["research"], counts["research"], 1.0],
-            ["bmp_ray", med["bmp_ray"], counts["bmp_ray"], ratio]]
-    return {"benchmark": "loop", "video": os.path.basename(path), "frame": args.frame, "size": f"{w}x{h}",
-            "models": [args.detector, args.pose, args.sam], "iterations": config.iterations,
-            "repeats": args.repeats, "cpu_count": os.cpu_count(), "machine": platform.machine(),
-            "seconds_bmp_ray": med["bmp_ray"], "seconds_research": med["research"], **counts,
-            "ratio": ratio, "goal": ">= 3", "rows": rows}
+    rows = [
+        ["loop", "seconds (median)", "people found", "vs research-style"],
+        ["research-style", med["research"], counts["research"], 1.0],
+        ["bmp_ray", med["bmp_ray"], counts["bmp_ray"], ratio],
+    ]
+    return {
+        "benchmark": "loop",
+        "video": os.path.basename(path),
+        "frame": args.frame,
+        "size": f"{w}x{h}",
+        "models": [args.detector, args.pose, args.sam],
+        "iterations": config.iterations,
+        "repeats": args.repeats,
+        "cpu_count": os.cpu_count(),
+        "machine": platform.machine(),
+        "seconds_bmp_ray": med["bmp_ray"],
+        "seconds_research": med["research"],
+        **counts,
+        "ratio": ratio,
+        "goal": ">= 3",
+        "rows": rows,
+    }

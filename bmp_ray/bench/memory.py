@@ -125,8 +125,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def measure(role: str, size: tuple[int, int], weights: str, video: str, cap: int) -> dict:
     """One measurement in a fresh process: ``{"peak_mb", "before_mb", "people"}``."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.run([sys.executable, "-c", _CHILD, role, str(size[0]), str(size[1]), weights, video, str(cap)],
-                          capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-c", _CHILD, role, str(size[0]), str(size[1]), weights, video, str(cap)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"bench memory: {role} at {size[0]}x{size[1]} failed: {proc.stderr[-2000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -144,12 +148,20 @@ def run(args: argparse.Namespace) -> dict:
         if weights is None:
             synthesize(tmp, list(PRESETS["test"].values()))
             weights = tmp
-        table = {r: {f"{w}x{h}": measure(r, (w, h), weights, video, args.max_per_img) for w, h in sizes}
-                 for r in roles}
+        table = {r: {f"{w}x{h}": measure(r, (w, h), weights, video, args.max_per_img) for w, h in sizes} for r in roles}
     mb = {r: {s: round(v["peak_mb"] - v["before_mb"], 1) for s, v in by.items()} for r, by in table.items()}
     rows = [["stage", *(f"{w}x{h} MB" for w, h in sizes)]]
     rows += [[r, *(mb[r][f"{w}x{h}"] for w, h in sizes)] for r in roles]
     people = {s: v["people"] for s, v in table[roles[-1]].items()}
-    return {"benchmark": "memory", "video": os.path.basename(video), "max_per_img": args.max_per_img,
-            "sizes": [f"{w}x{h}" for w, h in sizes], "peak_increase_mb": mb, "measurements": table,
-            "people": people, "cpu_count": os.cpu_count(), "machine": platform.machine(), "rows": rows}
+    return {
+        "benchmark": "memory",
+        "video": os.path.basename(video),
+        "max_per_img": args.max_per_img,
+        "sizes": [f"{w}x{h}" for w, h in sizes],
+        "peak_increase_mb": mb,
+        "measurements": table,
+        "people": people,
+        "cpu_count": os.cpu_count(),
+        "machine": platform.machine(),
+        "rows": rows,
+    }

@@ -19,8 +19,11 @@ DEFAULT_INPUT = "videos"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("inputs", nargs="*", help="videos or folders (default: the shared videos, 390 frames, "
-                                             "every 3rd kept: 131 frames)")
+    p.add_argument(
+        "inputs",
+        nargs="*",
+        help="videos or folders (default: the shared videos, 390 frames, every 3rd kept: 131 frames)",
+    )
     p.add_argument("--weights", help="weights folder (default: synthesize the test variants to a temp dir)")
     from bmp_ray.pipeline.config import PRESETS
 
@@ -40,9 +43,15 @@ def run(args: argparse.Namespace) -> dict:
     args.detector, args.pose, args.sam = (run_config.PRESETS[args.preset][r] for r in ("detector", "pose", "sam"))
 
     def both(weights):
-        cfg = run_config.load(overrides=[f"models.preset={args.preset}", f"models.weights={weights}",
-                                         f"models.max_people={args.max_people}",
-                                         f"decode.stride={args.stride}", *args.set])
+        cfg = run_config.load(
+            overrides=[
+                f"models.preset={args.preset}",
+                f"models.weights={weights}",
+                f"models.max_people={args.max_people}",
+                f"decode.stride={args.stride}",
+                *args.set,
+            ]
+        )
         with tempfile.TemporaryDirectory() as tmp:
             ray.init(logging_level="WARNING", include_dashboard=False)
             try:
@@ -56,16 +65,32 @@ def run(args: argparse.Namespace) -> dict:
     ratio = dist.frames_per_s / one.frames_per_s if one.frames_per_s else 0.0
     total = sum(dist.object_store_bytes.values())
     per_frame = total / dist.frames if dist.frames else 0.0
-    rows = [["path", "frames", "people", "first result s", "seconds", "frames/s", "vs one process"],
-            ["one process", one.frames, one.people, one.first_result_s, one.seconds, one.frames_per_s, 1.0],
-            ["Ray pipeline", dist.frames, dist.people, dist.first_result_s, dist.seconds, dist.frames_per_s, ratio]]
-    rows += [[""] * 7, ["object store", "MB total", "MB / frame", "", "", "", ""],
-             ["all operators", total / 1e6, per_frame / 1e6, "", "", "", ""]]
+    rows = [
+        ["path", "frames", "people", "first result s", "seconds", "frames/s", "vs one process"],
+        ["one process", one.frames, one.people, one.first_result_s, one.seconds, one.frames_per_s, 1.0],
+        ["Ray pipeline", dist.frames, dist.people, dist.first_result_s, dist.seconds, dist.frames_per_s, ratio],
+    ]
+    rows += [
+        [""] * 7,
+        ["object store", "MB total", "MB / frame", "", "", "", ""],
+        ["all operators", total / 1e6, per_frame / 1e6, "", "", "", ""],
+    ]
     rows += [[op, b / 1e6, b / 1e6 / max(dist.frames, 1), "", "", "", ""] for op, b in dist.object_store_bytes.items()]
-    return {"benchmark": "pipeline", "inputs": [os.path.basename(i) for i in inputs],
-            "models": [args.detector, args.pose, args.sam], "max_people": args.max_people, "stride": args.stride,
-            "cpu_count": os.cpu_count(), "machine": platform.machine(),
-            "frames": dist.frames, "frames_per_s_ray": dist.frames_per_s, "frames_per_s_one_process": one.frames_per_s,
-            "object_store_bytes_per_frame": per_frame, "object_store_bytes": dist.object_store_bytes,
-            "stage_config": {r: getattr(cfg, r).__dict__ for r in ("detector", "pose", "sam")},
-            "ratio": ratio, "goal": ">= 0.9", "rows": rows}
+    return {
+        "benchmark": "pipeline",
+        "inputs": [os.path.basename(i) for i in inputs],
+        "models": [args.detector, args.pose, args.sam],
+        "max_people": args.max_people,
+        "stride": args.stride,
+        "cpu_count": os.cpu_count(),
+        "machine": platform.machine(),
+        "frames": dist.frames,
+        "frames_per_s_ray": dist.frames_per_s,
+        "frames_per_s_one_process": one.frames_per_s,
+        "object_store_bytes_per_frame": per_frame,
+        "object_store_bytes": dist.object_store_bytes,
+        "stage_config": {r: getattr(cfg, r).__dict__ for r in ("detector", "pose", "sam")},
+        "ratio": ratio,
+        "goal": ">= 0.9",
+        "rows": rows,
+    }

@@ -40,8 +40,15 @@ def research_loop(frame: np.ndarray, detector, pose, sam, config: BMPConfig) -> 
             paint_black(masked, p["mask"])
         with DefaultScope.overwrite_default_scope("mmdet"):
             inst = inference_detector(detector.model, np.ascontiguousarray(masked[..., ::-1])).pred_instances
-        boxes, keep = select_people(inst.bboxes.numpy(), inst.scores.numpy(), inst.labels.numpy(), h, w,
-                                    config.det_score_thr, config.det_nms_iou)
+        boxes, keep = select_people(
+            inst.bboxes.numpy(),
+            inst.scores.numpy(),
+            inst.labels.numpy(),
+            h,
+            w,
+            config.det_score_thr,
+            config.det_nms_iou,
+        )
         if keep.size == 0:
             continue
         det_masks = fit_masks(inst.masks.numpy(), h, w)
@@ -51,13 +58,24 @@ def research_loop(frame: np.ndarray, detector, pose, sam, config: BMPConfig) -> 
             dimmed = frame.astype(np.float32) * dim_weights(fill_holes(m).astype(np.float32))[..., None]
             (res,) = inference_topdown(pose.model, np.ascontiguousarray(dimmed[..., ::-1]), boxes[j][None], "xyxy")
             k = np.concatenate([res.pred_instances.keypoints[0], res.pred_instances.keypoint_scores[0][:, None]], 1)
-            new.append({"box": boxes[j], "box_score": float(inst.scores[j]), "kpts": k,
-                        "score": pose_score(k), "iteration": it})
+            new.append(
+                {
+                    "box": boxes[j],
+                    "box_score": float(inst.scores[j]),
+                    "kpts": k,
+                    "score": pose_score(k),
+                    "iteration": it,
+                }
+            )
         everyone = people + new
-        alive = pose_nms(np.stack([p["kpts"] for p in everyone]), np.stack([p["box"] for p in everyone]),
-                         config.oks_thr, config.oks_vis_thr)
-        people = [p for p, a in zip(people, alive[:len(people)]) if a]
-        new = [p for p, a in zip(new, alive[len(everyone) - len(new):]) if a]
+        alive = pose_nms(
+            np.stack([p["kpts"] for p in everyone]),
+            np.stack([p["box"] for p in everyone]),
+            config.oks_thr,
+            config.oks_vis_thr,
+        )
+        people = [p for p, a in zip(people, alive[: len(people)]) if a]
+        new = [p for p, a in zip(new, alive[len(everyone) - len(new) :]) if a]
         if not new:
             continue
         predictor.set_image(frame)  # recomputed in every iteration

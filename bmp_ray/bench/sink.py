@@ -70,6 +70,7 @@ CHUNK = 500  # result rows generated per task
 
 # --- the synthetic results -------------------------------------------------------------------------
 
+
 def mask_pool() -> list[bytes]:
     """``_POOL_SIZE`` distinct person-shaped masks of a 1080p frame as COCO compressed RLE counts
     (pycocotools, from polygons: about 270 bytes each), made once per process."""
@@ -104,11 +105,20 @@ def synthetic_result(frame_index: int, people: int, video_id: str = VIDEO_ID):
     kpts[..., 0] = rng.uniform(0, WIDTH, (people, KEYPOINTS))
     kpts[..., 1] = rng.uniform(0, HEIGHT, (people, KEYPOINTS))
     kpts[..., 2] = rng.uniform(0, 1, (people, KEYPOINTS))
-    return FrameResult.from_rle(video_id, frame_index, frame_index / FPS, HEIGHT, WIDTH,
-                                boxes=_masks.to_bbox(refined, HEIGHT, WIDTH),
-                                box_scores=rng.uniform(0.3, 1, people).astype(np.float32), keypoints=kpts,
-                                masks=refined, mask_scores=rng.uniform(0.5, 1, people).astype(np.float32),
-                                det_masks=det, iterations=rng.integers(1, 3, people).astype(np.int8))
+    return FrameResult.from_rle(
+        video_id,
+        frame_index,
+        frame_index / FPS,
+        HEIGHT,
+        WIDTH,
+        boxes=_masks.to_bbox(refined, HEIGHT, WIDTH),
+        box_scores=rng.uniform(0.3, 1, people).astype(np.float32),
+        keypoints=kpts,
+        masks=refined,
+        mask_scores=rng.uniform(0.5, 1, people).astype(np.float32),
+        det_masks=det,
+        iterations=rng.integers(1, 3, people).astype(np.int8),
+    )
 
 
 def work_items(n_frames: int, segment_frames: int) -> list[tuple[str, int, int, int]]:
@@ -121,20 +131,48 @@ def work_items(n_frames: int, segment_frames: int) -> list[tuple[str, int, int, 
     if not segment_frames or segment_frames >= n_frames:
         return [(stem + Segment(0, 1, 0, n_frames).suffix, 0, n_frames, 0)]
     starts = list(range(0, n_frames, segment_frames))
-    return [(stem + Segment(i, len(starts), s, min(s + segment_frames, n_frames)).suffix, s,
-             min(s + segment_frames, n_frames), i) for i, s in enumerate(starts)]
+    return [
+        (
+            stem + Segment(i, len(starts), s, min(s + segment_frames, n_frames)).suffix,
+            s,
+            min(s + segment_frames, n_frames),
+            i,
+        )
+        for i, s in enumerate(starts)
+    ]
 
 
 def decode_summary(name: str, start: int, stop: int, index: int, count: int, n_frames: int) -> dict:
     """A decode summary with the keys of ``pipeline.decode.summary_of``."""
-    return {"name": name, "video_id": VIDEO_ID, "path": f"/synthetic/{VIDEO_ID}", "segment": index,
-            "segments": count, "status": "ok", "error": None, "frames_decoded": stop - start, "problems": [],
-            "num_frames": n_frames, "fps": FPS, "width": WIDTH, "height": HEIGHT, "codec": "h264",
-            "duration_s": n_frames / FPS, "rotation": 0, "started": time.time()}
+    return {
+        "name": name,
+        "video_id": VIDEO_ID,
+        "path": f"/synthetic/{VIDEO_ID}",
+        "segment": index,
+        "segments": count,
+        "status": "ok",
+        "error": None,
+        "frames_decoded": stop - start,
+        "problems": [],
+        "num_frames": n_frames,
+        "fps": FPS,
+        "width": WIDTH,
+        "height": HEIGHT,
+        "codec": "h264",
+        "duration_s": n_frames / FPS,
+        "rotation": 0,
+        "started": time.time(),
+    }
 
 
-def result_rows(batch: dict[str, np.ndarray], *, items: Sequence[tuple[str, int, int, int]], n_frames: int,
-                people: int, batch_rows: int):
+def result_rows(
+    batch: dict[str, np.ndarray],
+    *,
+    items: Sequence[tuple[str, int, int, int]],
+    n_frames: int,
+    people: int,
+    batch_rows: int,
+):
     """Ray Data generator UDF: ranges ``[lo, hi)`` of positions in the row sequence (each item's frames,
     then its end row) in, the last model stage's rows out (``stages.SamStage.emit``: name,
     frame_index, summary, result), ``batch_rows`` at a time."""
@@ -156,8 +194,12 @@ def result_rows(batch: dict[str, np.ndarray], *, items: Sequence[tuple[str, int,
                     ks.append(p - j)
                     summaries.append("")
                     blobs.append(pickle.dumps(synthetic_result(p - j, people), protocol=5))
-            yield {"name": np.array(names), "frame_index": np.array(ks, np.int64), "summary": np.array(summaries),
-                   "result": np.array(blobs, object)}
+            yield {
+                "name": np.array(names),
+                "frame_index": np.array(ks, np.int64),
+                "summary": np.array(summaries),
+                "result": np.array(blobs, object),
+            }
 
 
 def result_dataset(n_frames: int, items, people: int, batch_rows: int, chunk: int = CHUNK):
@@ -170,12 +212,17 @@ def result_dataset(n_frames: int, items, people: int, batch_rows: int, chunk: in
     total = n_frames + len(items)
     spans = [{"lo": lo, "hi": min(lo + chunk, total)} for lo in range(0, total, chunk)]
     ds = ray.data.from_items(spans, override_num_blocks=len(spans))
-    ds = ds.map_batches(result_rows, fn_kwargs={"items": items, "n_frames": n_frames, "people": people,
-                                                "batch_rows": batch_rows}, batch_size=1, batch_format="numpy")
+    ds = ds.map_batches(
+        result_rows,
+        fn_kwargs={"items": items, "n_frames": n_frames, "people": people, "batch_rows": batch_rows},
+        batch_size=1,
+        batch_format="numpy",
+    )
     return ds.repartition(target_num_rows_per_block=batch_rows)  # fused into the map: blocks of batch_rows
 
 
 # --- the old path (baseline) -----------------------------------------------------------------------
+
 
 class OldResultWriter:
     """The driver-side sink the output stage had before the redesign (``bmp_ray/pipeline/writer.py``
@@ -215,8 +262,7 @@ class OldResultWriter:
             return
         results = [by_index[i] for i in sorted(by_index)]
         s.update(frames_written=len(results), seconds=round(time.time() - s["started"], 3))
-        extra = {SEGMENT_KEY: json.dumps(s, sort_keys=True).encode(),
-                 FINGERPRINT_KEY: self.run["fingerprint"].encode()}
+        extra = {SEGMENT_KEY: json.dumps(s, sort_keys=True).encode(), FINGERPRINT_KEY: self.run["fingerprint"].encode()}
         write_results(self.out, name, results, self.run, extra)
         self.pending.pop(name, None)
         self.frames += len(results)
@@ -236,8 +282,9 @@ def run_old(ds, out: str, run: dict) -> None:
                 writer.end(str(name), json.loads(summary))
             else:
                 writer.add(str(name), pickle.loads(blob))
-    open_items = [n for n, s in writer.summaries.items() if s.get("frames_written") is None] + \
-        [n for n in writer.pending if n not in writer.summaries]
+    open_items = [n for n, s in writer.summaries.items() if s.get("frames_written") is None] + [
+        n for n in writer.pending if n not in writer.summaries
+    ]
     if open_items:
         raise RuntimeError(f"bench sink (old path): items never completed: {open_items}")
     summaries = list(writer.summaries.values())
@@ -251,6 +298,7 @@ def run_floor(ds) -> int:
 
 
 # --- the new path ----------------------------------------------------------------------------------
+
 
 def run_new(ds, out: str, run: dict, items, part_frames: int = 0) -> None:
     """Part writers (``part_frames`` rows per task; 0: one block as it comes), receipts to a ``Sink``
@@ -269,9 +317,13 @@ def run_new(ds, out: str, run: dict, items, part_frames: int = 0) -> None:
     names = [i[0] for i in items]
     ledger = Ledger({n: VIDEO_ID for n in names}, {VIDEO_ID: names}, ())
     sink = Sink(out, run, ledger, {VIDEO_ID: f"/synthetic/{VIDEO_ID}"}, ray_executor(config))
-    ds = ds.map_batches(write_parts, fn_kwargs={"out": out}, batch_size=part_frames or None,
-                        batch_format="numpy",
-                        **cpu_task_options(config))
+    ds = ds.map_batches(
+        write_parts,
+        fn_kwargs={"out": out},
+        batch_size=part_frames or None,
+        batch_format="numpy",
+        **cpu_task_options(config),
+    )
     for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
         sink.receive(receipts_of(batch))
     sink.close()
@@ -281,6 +333,7 @@ def run_new(ds, out: str, run: dict, items, part_frames: int = 0) -> None:
 
 
 # --- one configuration, in its own process ---------------------------------------------------------
+
 
 def _rss_mb() -> float:
     with open("/proc/self/statm") as f:
@@ -302,8 +355,8 @@ def thread_cpu() -> dict[int, tuple[str, float]]:
                 stat = f.read()
         except OSError:
             continue  # ended meanwhile
-        comm = stat[stat.index("(") + 1:stat.rindex(")")]
-        fields = stat[stat.rindex(")") + 2:].split()
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
         name = re.sub(r"^(StreamingExecutor)-.*|[-_ ]?\d+$", r"\1", names.get(int(tid), comm))
         out[int(tid)] = (name, (int(fields[11]) + int(fields[12])) / tick)
     return out
@@ -355,8 +408,17 @@ def _cpu_s() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
-def measure(path: str, n_frames: int, out: str, *, people: int, segment_frames: int, batch_rows: int,
-            part_frames: int | None = None, num_cpus: int = 2) -> dict:
+def measure(
+    path: str,
+    n_frames: int,
+    out: str,
+    *,
+    people: int,
+    segment_frames: int,
+    batch_rows: int,
+    part_frames: int | None = None,
+    num_cpus: int = 2,
+) -> dict:
     """Run one configuration in this process (meant to be a fresh one) and measure its driver
     (``part_frames`` None: the run config's ``output.part_frames``)."""
     import ray
@@ -367,8 +429,10 @@ def measure(path: str, n_frames: int, out: str, *, people: int, segment_frames: 
 
     part_frames = _part_frames(part_frames)
     items = work_items(n_frames, segment_frames if path == "new" else 0)
-    models = {r: {"model": m, "file": "synthetic", "sha256": "0" * 64}
-              for r, m in (("detector", "rtmdet-ins-l-bmp"), ("pose", "maskpose-b"), ("sam", "sam-vit-b"))}
+    models = {
+        r: {"model": m, "file": "synthetic", "sha256": "0" * 64}
+        for r, m in (("detector", "rtmdet-ins-l-bmp"), ("pose", "maskpose-b"), ("sam", "sam-vit-b"))
+    }
     run = run_metadata(RunConfig(), models)
     ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, logging_level=logging.WARNING)
     try:
@@ -378,8 +442,13 @@ def measure(path: str, n_frames: int, out: str, *, people: int, segment_frames: 
         ctx.target_max_block_size = BLOCK_BYTES  # as ray_run.build_dataset
         ds = result_dataset(n_frames, items, people, batch_rows)
         sampler = ThreadSampler()
-        rss0, cpu0, thread0, wall0, busy0 = _rss_mb(), _cpu_s(), time.thread_time(), time.perf_counter(), \
-            machine_busy_s()
+        rss0, cpu0, thread0, wall0, busy0 = (
+            _rss_mb(),
+            _cpu_s(),
+            time.thread_time(),
+            time.perf_counter(),
+            machine_busy_s(),
+        )
         if path == "old":
             run_old(ds, out, run)
         elif path == "new":
@@ -392,9 +461,20 @@ def measure(path: str, n_frames: int, out: str, *, people: int, segment_frames: 
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6  # KiB on Linux
     finally:
         ray.shutdown()
-    return {"path": path, "frames": n_frames, "items": len(items), "driver_cpu_s": cpu, "sink_thread_cpu_s": thread,
-            "wall_s": wall, "rss_before_mb": rss0, "peak_rss_mb": peak, "driver_threads_cpu_s": threads,
-            "machine_cpu_s": busy, "machine_cpus": os.cpu_count(), "load_1min_after": os.getloadavg()[0]}
+    return {
+        "path": path,
+        "frames": n_frames,
+        "items": len(items),
+        "driver_cpu_s": cpu,
+        "sink_thread_cpu_s": thread,
+        "wall_s": wall,
+        "rss_before_mb": rss0,
+        "peak_rss_mb": peak,
+        "driver_threads_cpu_s": threads,
+        "machine_cpu_s": busy,
+        "machine_cpus": os.cpu_count(),
+        "load_1min_after": os.getloadavg()[0],
+    }
 
 
 def read_back(out: str) -> dict:
@@ -405,24 +485,41 @@ def read_back(out: str) -> dict:
     frames = pq.read_table(os.path.join(out, "frames"), columns=["frame_index", "num_people"])
     poses = pq.read_table(os.path.join(out, "poses"), columns=["frame_index", "person_index", "bbox_score"])
     parts = os.path.join(out, "_parts")
-    return {"frame_rows": frames.num_rows, "person_rows": poses.num_rows,
-            "frame_index_sum": int(pc.sum(frames.column("frame_index")).as_py() or 0),
-            "num_people_sum": int(pc.sum(frames.column("num_people")).as_py() or 0),
-            "bbox_score_sum": round(float(pc.sum(poses.column("bbox_score")).as_py() or 0.0), 1),
-            "files": len(os.listdir(os.path.join(out, "frames"))),
-            "parts_left": sum(len(f) for _, _, f in os.walk(parts)) if os.path.isdir(parts) else 0}
+    return {
+        "frame_rows": frames.num_rows,
+        "person_rows": poses.num_rows,
+        "frame_index_sum": int(pc.sum(frames.column("frame_index")).as_py() or 0),
+        "num_people_sum": int(pc.sum(frames.column("num_people")).as_py() or 0),
+        "bbox_score_sum": round(float(pc.sum(poses.column("bbox_score")).as_py() or 0.0), 1),
+        "files": len(os.listdir(os.path.join(out, "frames"))),
+        "parts_left": sum(len(f) for _, _, f in os.walk(parts)) if os.path.isdir(parts) else 0,
+    }
 
 
 def run_child(path: str, n_frames: int, out: str, args, timeout: float | None = None) -> dict:
     """``measure`` in a fresh Python process (its own local Ray); the figures and its files' rows."""
-    cmd = [sys.executable, "-m", "bmp_ray.bench.sink", path, str(n_frames), out, "--people", str(args.people),
-           "--segment-frames", str(args.segment_frames), "--batch-rows", str(args.batch_rows),
-           "--part-frames", str(args.part_frames)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "bmp_ray.bench.sink",
+        path,
+        str(n_frames),
+        out,
+        "--people",
+        str(args.people),
+        "--segment-frames",
+        str(args.segment_frames),
+        "--batch-rows",
+        str(args.batch_rows),
+        "--part-frames",
+        str(args.part_frames),
+    ]
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}  # its own local Ray, never a shared one
     proc = subprocess.run(cmd, check=False, capture_output=True, text=True, env=env, timeout=timeout)
     if proc.returncode != 0:
-        raise RuntimeError(f"bench sink: the {path} path at {n_frames} frames failed (exit {proc.returncode}):\n"
-                           f"{proc.stderr[-4000:]}")
+        raise RuntimeError(
+            f"bench sink: the {path} path at {n_frames} frames failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}"
+        )
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     return {**result, **read_back(out)} if path in PATHS else result
 
@@ -432,28 +529,47 @@ def check_same_rows(old: dict, new: dict, n_frames: int, people: int) -> None:
     want = {"frame_rows": n_frames, "person_rows": n_frames * people}
     for key in ("frame_rows", "person_rows", "frame_index_sum", "num_people_sum", "bbox_score_sum"):
         if old[key] != new[key] or (key in want and old[key] != want[key]):
-            raise RuntimeError(f"bench sink, {n_frames} frames: the paths wrote different rows: {key} old {old[key]}, "
-                               f"new {new[key]}, expected {want.get(key, 'the same')}")
+            raise RuntimeError(
+                f"bench sink, {n_frames} frames: the paths wrote different rows: {key} old {old[key]}, "
+                f"new {new[key]}, expected {want.get(key, 'the same')}"
+            )
     if new["parts_left"]:
         raise RuntimeError(f"bench sink, {n_frames} frames: {new['parts_left']} part files left under _parts/")
 
 
 # --- the benchmark -------------------------------------------------------------------------------
 
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--full", action="store_true",
-                   help="also a video of 100,000 frames (about 10 minutes more on 2 cores)")
+    p.add_argument(
+        "--full", action="store_true", help="also a video of 100,000 frames (about 10 minutes more on 2 cores)"
+    )
     p.add_argument("--frames", type=int, nargs="+", help="video lengths to measure instead (frames)")
     p.add_argument("--people", type=int, default=10, help="people per frame (default 10)")
-    p.add_argument("--segment-frames", type=int, default=None,
-                   help="segment length of the new path (default: the pipeline's, 1800)")
-    p.add_argument("--batch-rows", type=int, default=None,
-                   help="frames per block of result rows (default: the SAM stage's batch size, 4)")
-    p.add_argument("--part-frames", type=int, default=None,
-                   help="rows per part writer task; 0: one block as it comes (default: the run config's "
-                        "output.part_frames, 64)")
-    p.add_argument("--no-floor", dest="floor", action="store_false",
-                   help="skip the reference run that drops the rows on the driver")
+    p.add_argument(
+        "--segment-frames",
+        type=int,
+        default=None,
+        help="segment length of the new path (default: the pipeline's, 1800)",
+    )
+    p.add_argument(
+        "--batch-rows",
+        type=int,
+        default=None,
+        help="frames per block of result rows (default: the SAM stage's batch size, 4)",
+    )
+    p.add_argument(
+        "--part-frames",
+        type=int,
+        default=None,
+        help="rows per part writer task; 0: one block as it comes (default: the run config's output.part_frames, 64)",
+    )
+    p.add_argument(
+        "--no-floor",
+        dest="floor",
+        action="store_false",
+        help="skip the reference run that drops the rows on the driver",
+    )
     p.add_argument("--out", help="folder for the outputs (default: a temporary folder, removed)")
     p.add_argument("--timeout", type=float, default=3600.0, help="seconds per configuration (default 3600)")
 
@@ -474,9 +590,16 @@ def _defaults(args: argparse.Namespace) -> argparse.Namespace:
     from bmp_ray.pipeline.config import SEGMENT_FRAMES, StageResources
 
     args = argparse.Namespace(**vars(args))
-    for key, default in (("segment_frames", SEGMENT_FRAMES), ("batch_rows", StageResources().batch_size),
-                         ("full", False), ("frames", None), ("people", 10), ("out", None), ("timeout", 3600.0),
-                         ("floor", True)):
+    for key, default in (
+        ("segment_frames", SEGMENT_FRAMES),
+        ("batch_rows", StageResources().batch_size),
+        ("full", False),
+        ("frames", None),
+        ("people", 10),
+        ("out", None),
+        ("timeout", 3600.0),
+        ("floor", True),
+    ):
         if getattr(args, key, None) is None:
             setattr(args, key, default)
     args.part_frames = _part_frames(getattr(args, "part_frames", None))
@@ -520,22 +643,57 @@ def run(args: argparse.Namespace) -> dict:
     results = measure_all(args)
     lengths = sorted({n for _, n in results})
     paths = [p for p in (*PATHS, FLOOR) if (p, lengths[0]) in results]
-    rows = [["path", "frames", "files", "driver CPU ms/frame", "sink thread", "Ray Data executor", "other threads",
-             "RSS before MB", "peak RSS MB", "growth MB", "wall s", "frames/s", "machine CPU %"]]
+    rows = [
+        [
+            "path",
+            "frames",
+            "files",
+            "driver CPU ms/frame",
+            "sink thread",
+            "Ray Data executor",
+            "other threads",
+            "RSS before MB",
+            "peak RSS MB",
+            "growth MB",
+            "wall s",
+            "frames/s",
+            "machine CPU %",
+        ]
+    ]
     for n in lengths:
         for path in paths:
             r = results[path, n]
             other = r["driver_cpu_s"] - r["sink_thread_cpu_s"] - _executor_s(r)
-            rows.append([_TITLES[path], n, r.get("files", "-"), _ms(r, r["driver_cpu_s"]),
-                         _ms(r, r["sink_thread_cpu_s"]), _ms(r, _executor_s(r)), _ms(r, other), r["rss_before_mb"],
-                         r["peak_rss_mb"], r["peak_rss_mb"] - r["rss_before_mb"], r["wall_s"], n / r["wall_s"],
-                         100 * r["machine_cpu_s"] / (r["wall_s"] * r["machine_cpus"])])
+            rows.append(
+                [
+                    _TITLES[path],
+                    n,
+                    r.get("files", "-"),
+                    _ms(r, r["driver_cpu_s"]),
+                    _ms(r, r["sink_thread_cpu_s"]),
+                    _ms(r, _executor_s(r)),
+                    _ms(r, other),
+                    r["rss_before_mb"],
+                    r["peak_rss_mb"],
+                    r["peak_rss_mb"] - r["rss_before_mb"],
+                    r["wall_s"],
+                    n / r["wall_s"],
+                    100 * r["machine_cpu_s"] / (r["wall_s"] * r["machine_cpus"]),
+                ]
+            )
     big = lengths[-1]
-    out = {"benchmark": "sink", "frames": lengths, "people": args.people, "segment_frames": args.segment_frames,
-           "batch_rows": args.batch_rows, "part_frames": args.part_frames, "cpu_count": os.cpu_count(),
-           "machine": platform.machine(), "results": [results[p, n] for n in lengths for p in paths],
-           "rows_checked": {str(n): {k: results["new", n][k] for k in ("frame_rows", "person_rows")}
-                            for n in lengths}}
+    out = {
+        "benchmark": "sink",
+        "frames": lengths,
+        "people": args.people,
+        "segment_frames": args.segment_frames,
+        "batch_rows": args.batch_rows,
+        "part_frames": args.part_frames,
+        "cpu_count": os.cpu_count(),
+        "machine": platform.machine(),
+        "results": [results[p, n] for n in lengths for p in paths],
+        "rows_checked": {str(n): {k: results["new", n][k] for k in ("frame_rows", "person_rows")} for n in lengths},
+    }
     for path in paths:
         res = {n: results[path, n] for n in lengths}
         out[f"{path}_driver_cpu_ms_per_frame"] = {str(n): _ms(r, r["driver_cpu_s"]) for n, r in res.items()}
@@ -549,17 +707,30 @@ def run(args: argparse.Namespace) -> dict:
     out["ratio_wall"] = new["wall_s"] / old["wall_s"]
     if (FLOOR, big) in results:  # what the driver costs with no sink at all, over the old path
         out["ratio_floor_driver_cpu"] = results[FLOOR, big]["driver_cpu_s"] / old["driver_cpu_s"]
-    goals = [["goal", "target", "measured", "met"],
-             [f"driver CPU/frame new/old, {_label(big)}", "<= 0.1", out["ratio_driver_cpu"],
-              "yes" if out["ratio_driver_cpu"] <= 0.1 else "no"]]
+    goals = [
+        ["goal", "target", "measured", "met"],
+        [
+            f"driver CPU/frame new/old, {_label(big)}",
+            "<= 0.1",
+            out["ratio_driver_cpu"],
+            "yes" if out["ratio_driver_cpu"] <= 0.1 else "no",
+        ],
+    ]
     for a, b in itertools.pairwise(lengths):
         key = f"ratio_driver_rss_{_label(b)}_vs_{_label(a)}"
         out[key] = results["new", b]["peak_rss_mb"] / results["new", a]["peak_rss_mb"]
-        out[f"ratio_old_driver_rss_{_label(b)}_vs_{_label(a)}"] = (results["old", b]["peak_rss_mb"]
-                                                                   / results["old", a]["peak_rss_mb"])
+        out[f"ratio_old_driver_rss_{_label(b)}_vs_{_label(a)}"] = (
+            results["old", b]["peak_rss_mb"] / results["old", a]["peak_rss_mb"]
+        )
         goal = (a, b) == (10_000, 100_000)
-        goals.append([f"new peak RSS {_label(b)}/{_label(a)}{'' if goal else ' (goal: 100k/10k)'}", "<= 1.2", out[key],
-                      "yes" if out[key] <= 1.2 else "no"])
+        goals.append(
+            [
+                f"new peak RSS {_label(b)}/{_label(a)}{'' if goal else ' (goal: 100k/10k)'}",
+                "<= 1.2",
+                out[key],
+                "yes" if out[key] <= 1.2 else "no",
+            ]
+        )
     out["goals"] = {g[0]: {"target": g[1], "measured": g[2], "met": g[3] == "yes"} for g in goals[1:]}
     width = len(rows[0])
     rows += [[""] * width] + [g + [""] * (width - len(g)) for g in goals]
@@ -579,8 +750,15 @@ def _main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--part-frames", type=int, default=None)
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    r = measure(a.path, a.frames, a.out, people=a.people, segment_frames=a.segment_frames, batch_rows=a.batch_rows,
-                part_frames=a.part_frames)
+    r = measure(
+        a.path,
+        a.frames,
+        a.out,
+        people=a.people,
+        segment_frames=a.segment_frames,
+        batch_rows=a.batch_rows,
+        part_frames=a.part_frames,
+    )
     sys.stdout.write(json.dumps(r) + "\n")
 
 

@@ -73,10 +73,14 @@ def run(args: argparse.Namespace) -> dict:
     bgr = [np.ascontiguousarray(f[..., ::-1]) for f in frames]
     boxes = [s.boxes for s in samples]
     people = sum(len(b) for b in boxes)
-    det, pose, seg = stages_from(args, lambda w: (
-        Detector(args.detector, w, device=args.device),
-        PoseEstimator(args.pose, w, device=args.device, conditioning=False),
-        build_segmenter(args.sam, w, device=args.device)))
+    det, pose, seg = stages_from(
+        args,
+        lambda w: (
+            Detector(args.detector, w, device=args.device),
+            PoseEstimator(args.pose, w, device=args.device, conditioning=False),
+            build_segmenter(args.sam, w, device=args.device),
+        ),
+    )
     reps = args.repeats
     rows = [["stage", "unit", "bmp_ray /s", "reference /s", "ratio", "reference API"]]
     out: dict = {}
@@ -87,21 +91,45 @@ def run(args: argparse.Namespace) -> dict:
 
     t = _timed({"ours": lambda: det(frames), "ref": det_reference}, reps)
     out["ratio_detector"] = t["ref"] / t["ours"]
-    rows.append(["detector", "frames", len(frames) / t["ours"], len(frames) / t["ref"], out["ratio_detector"],
-                 "inference_detector per image"])
+    rows.append(
+        [
+            "detector",
+            "frames",
+            len(frames) / t["ours"],
+            len(frames) / t["ref"],
+            out["ratio_detector"],
+            "inference_detector per image",
+        ]
+    )
 
-    t = _timed({"ours": lambda: pose(frames, boxes),
-                "ref": lambda: [inference_topdown(pose.model, b, bx, "xyxy") for b, bx in zip(bgr, boxes)]}, reps)
+    t = _timed(
+        {
+            "ours": lambda: pose(frames, boxes),
+            "ref": lambda: [inference_topdown(pose.model, b, bx, "xyxy") for b, bx in zip(bgr, boxes)],
+        },
+        reps,
+    )
     out["ratio_pose"] = t["ref"] / t["ours"]
-    rows.append(["pose (flip test)", "people", people / t["ours"], people / t["ref"], out["ratio_pose"],
-                 "inference_topdown per image"])
+    rows.append(
+        [
+            "pose (flip test)",
+            "people",
+            people / t["ours"],
+            people / t["ref"],
+            out["ratio_pose"],
+            "inference_topdown per image",
+        ]
+    )
 
     prompts = [keypoint_prompts(s) for s in samples]
     first = frames[: max(2, len(frames) // 4)]
 
     def v1_image(predictor, e):
         predictor.features, predictor.original_size, predictor.input_size = (
-            e.features[None], e.original_size, e.input_size)
+            e.features[None],
+            e.original_size,
+            e.input_size,
+        )
         predictor.is_image_set = True
 
     rows += _sam_rows("SAM", seg, SamPredictor(seg.model), v1_image, frames, first, prompts, reps, out, "sam")
@@ -112,26 +140,48 @@ def run(args: argparse.Namespace) -> dict:
         predictor._orig_hw, predictor._is_image_set = [e.original_size], True
 
     seg2 = _segmenter_from(args, args.sam2)
-    rows += _sam_rows("SAM 2.1", seg2, SAM2ImagePredictor(seg2.model), v2_image, frames, first, prompts, reps, out,
-                      "sam2")
+    rows += _sam_rows(
+        "SAM 2.1", seg2, SAM2ImagePredictor(seg2.model), v2_image, frames, first, prompts, reps, out, "sam2"
+    )
 
     # MaskPose dimming: inside the crop (ours) vs the full-resolution reference, same masks
     cond_crop = _reuse(pose, "crop")
     cond_frame = _reuse(pose, "frame")
     rles = [np.array(_masks.encode(middle_masks(s)), object) for s in samples]
-    t = _timed({"ours": lambda: [cond_crop.crops(f, b, r) for f, b, r in zip(frames, boxes, rles)],
-                "ref": lambda: [cond_frame.crops(f, b, r) for f, b, r in zip(frames, boxes, rles)]}, reps)
-    diffs = [np.abs(cond_crop.crops(f, b, r)[0] - cond_frame.crops(f, b, r)[0])
-             for f, b, r in zip(frames, boxes, rles)]
+    t = _timed(
+        {
+            "ours": lambda: [cond_crop.crops(f, b, r) for f, b, r in zip(frames, boxes, rles)],
+            "ref": lambda: [cond_frame.crops(f, b, r) for f, b, r in zip(frames, boxes, rles)],
+        },
+        reps,
+    )
+    diffs = [np.abs(cond_crop.crops(f, b, r)[0] - cond_frame.crops(f, b, r)[0]) for f, b, r in zip(frames, boxes, rles)]
     out["ratio_dimming"] = t["ref"] / t["ours"]
     out["dimming_mean_abs_diff"] = float(np.mean([d.mean() for d in diffs]))
     out["dimming_pixels_off_by_more_than_1"] = float(np.mean([(d > 1).mean() for d in diffs]))
-    rows.append(["MaskPose dimming", "people", people / t["ours"], people / t["ref"], out["ratio_dimming"],
-                 "dim the full frame, then crop"])
-    return {"benchmark": "stages", "frames": len(frames), "people": people, "repeats": reps,
-            "models": [args.detector, args.pose, args.sam, args.sam2], "device": args.device,
-            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "machine": platform.machine(), **out, "rows": rows}
+    rows.append(
+        [
+            "MaskPose dimming",
+            "people",
+            people / t["ours"],
+            people / t["ref"],
+            out["ratio_dimming"],
+            "dim the full frame, then crop",
+        ]
+    )
+    return {
+        "benchmark": "stages",
+        "frames": len(frames),
+        "people": people,
+        "repeats": reps,
+        "models": [args.detector, args.pose, args.sam, args.sam2],
+        "device": args.device,
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "machine": platform.machine(),
+        **out,
+        "rows": rows,
+    }
 
 
 def _segmenter_from(args, name: str):
@@ -149,8 +199,9 @@ def _segmenter_from(args, name: str):
         return build_segmenter(name, tmp, device=args.device)
 
 
-def _sam_rows(label: str, seg, predictor, set_embedding, frames, first, prompts, reps: int, out: dict,
-              key: str) -> list[list]:
+def _sam_rows(
+    label: str, seg, predictor, set_embedding, frames, first, prompts, reps: int, out: dict, key: str
+) -> list[list]:
     """The decoder row (all people of a frame at once vs ``predictor.predict`` per person, from the same
     embedding, which ``set_embedding(predictor, emb)`` hands the predictor) and the encoder row (batches
     vs ``predictor.set_image`` per frame) of one segmenter; the ratios go to ``out``."""
@@ -166,13 +217,30 @@ def _sam_rows(label: str, seg, predictor, set_embedding, frames, first, prompts,
 
     t = _timed({"ours": lambda: [seg.segment(e, ps) for e, ps in zip(embs, prompts)], "ref": per_person}, reps)
     out[f"ratio_{key}_decoder"] = t["ref"] / t["ours"]
-    rows = [[f"{label} decoder", "people", people / t["ours"], people / t["ref"], out[f"ratio_{key}_decoder"],
-             f"{name}.predict per person"]]
-    t = _timed({"ours": lambda: seg.embed(first),
-                "ref": lambda: [predictor.set_image(f) for f in first]}, max(1, reps - 1))
+    rows = [
+        [
+            f"{label} decoder",
+            "people",
+            people / t["ours"],
+            people / t["ref"],
+            out[f"ratio_{key}_decoder"],
+            f"{name}.predict per person",
+        ]
+    ]
+    t = _timed(
+        {"ours": lambda: seg.embed(first), "ref": lambda: [predictor.set_image(f) for f in first]}, max(1, reps - 1)
+    )
     out[f"ratio_{key}_encoder"] = t["ref"] / t["ours"]
-    rows.append([f"{label} encoder", "frames", len(first) / t["ours"], len(first) / t["ref"],
-                 out[f"ratio_{key}_encoder"], f"{name}.set_image per frame"])
+    rows.append(
+        [
+            f"{label} encoder",
+            "frames",
+            len(first) / t["ours"],
+            len(first) / t["ref"],
+            out[f"ratio_{key}_encoder"],
+            f"{name}.set_image per frame",
+        ]
+    )
     return rows
 
 

@@ -51,8 +51,10 @@ from bmp_ray.boxes import xywh_to_xyxy
 
 log = logging.getLogger(__name__)
 
-SEQUENCES = {"dancetrack0026": ("tracking/dancetrack0026.gt.txt", (1280, 720)),
-             "TUD-Stadtmitte": ("tracking/TUD-Stadtmitte.gt.txt", (640, 480))}
+SEQUENCES = {
+    "dancetrack0026": ("tracking/dancetrack0026.gt.txt", (1280, 720)),
+    "TUD-Stadtmitte": ("tracking/TUD-Stadtmitte.gt.txt", (640, 480)),
+}
 PARITY = ("tracking/TUD-Stadtmitte.gt.txt", "tracking/TUD-Stadtmitte.tracker.txt")
 PARITY_PUBLISHED = {"mota": 56.4, "idf1": 64.5, "idsw": 7, "hota": 39.78}
 
@@ -104,8 +106,16 @@ def evaluate(gt: dict, tr: dict) -> dict[str, float]:
     empty = (np.zeros(0, np.int64), np.zeros((0, 4)))
     g_all = np.unique(np.concatenate([gt.get(f, empty)[0] for f in frames]))
     t_all = np.unique(np.concatenate([tr.get(f, empty)[0] for f in frames]))
-    data = {"num_timesteps": len(frames), "num_gt_ids": len(g_all), "num_tracker_ids": len(t_all),
-            "gt_ids": [], "tracker_ids": [], "similarity_scores": [], "num_gt_dets": 0, "num_tracker_dets": 0}
+    data = {
+        "num_timesteps": len(frames),
+        "num_gt_ids": len(g_all),
+        "num_tracker_ids": len(t_all),
+        "gt_ids": [],
+        "tracker_ids": [],
+        "similarity_scores": [],
+        "num_gt_dets": 0,
+        "num_tracker_dets": 0,
+    }
     for f in frames:
         gi, gb = gt.get(f, empty)
         ti, tb = tr.get(f, empty)
@@ -118,9 +128,14 @@ def evaluate(gt: dict, tr: dict) -> dict[str, float]:
     hota = HOTA().eval_sequence(data)
     clear = CLEAR(quiet).eval_sequence(data)
     ident = Identity(quiet).eval_sequence(data)
-    return {"hota": 100 * float(np.mean(hota["HOTA"])), "deta": 100 * float(np.mean(hota["DetA"])),
-            "assa": 100 * float(np.mean(hota["AssA"])), "mota": 100 * float(clear["MOTA"]),
-            "idf1": 100 * float(ident["IDF1"]), "idsw": int(clear["IDSW"])}
+    return {
+        "hota": 100 * float(np.mean(hota["HOTA"])),
+        "deta": 100 * float(np.mean(hota["DetA"])),
+        "assa": 100 * float(np.mean(hota["AssA"])),
+        "mota": 100 * float(clear["MOTA"]),
+        "idf1": 100 * float(ident["IDF1"]),
+        "idsw": int(clear["IDSW"]),
+    }
 
 
 def parity(root: Path) -> dict[str, float]:
@@ -131,9 +146,27 @@ def parity(root: Path) -> dict[str, float]:
 # --- the synthetic detector ----------------------------------------------------------------------------
 
 # COCO template skeleton in box coordinates (u across, v down), a person standing
-TEMPLATE = np.array([[.50, .08], [.54, .06], [.46, .06], [.58, .08], [.42, .08], [.66, .22], [.34, .22],
-                     [.72, .38], [.28, .38], [.74, .52], [.26, .52], [.60, .54], [.40, .54], [.60, .76],
-                     [.40, .76], [.60, .96], [.40, .96]])
+TEMPLATE = np.array(
+    [
+        [0.50, 0.08],
+        [0.54, 0.06],
+        [0.46, 0.06],
+        [0.58, 0.08],
+        [0.42, 0.08],
+        [0.66, 0.22],
+        [0.34, 0.22],
+        [0.72, 0.38],
+        [0.28, 0.38],
+        [0.74, 0.52],
+        [0.26, 0.52],
+        [0.60, 0.54],
+        [0.40, 0.54],
+        [0.60, 0.76],
+        [0.40, 0.76],
+        [0.60, 0.96],
+        [0.40, 0.96],
+    ]
+)
 FLIP_PAIRS = [(1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16)]
 
 
@@ -209,7 +242,7 @@ def synthesize(gt: dict, size: tuple[int, int], level: Level, seed: int, video_i
         for j in order:
             _ellipse(small, true[j] / 4, j, np.zeros(3))
         full = np.array([max(np.pi * (b[2] - b[0]) * (b[3] - b[1]) / 64, 1.0) for b in true])
-        vis = np.bincount(small[small >= 0].ravel(), minlength=len(ids))[:len(ids)] / full
+        vis = np.bincount(small[small >= 0].ravel(), minlength=len(ids))[: len(ids)] / full
         vis = np.clip(vis, 0, 1)
         seen = (vis >= level.hidden) & (rng.random(len(ids)) >= level.miss)
         w, h = xywh[:, 2], xywh[:, 3]
@@ -246,8 +279,11 @@ def synthesize(gt: dict, size: tuple[int, int], level: Level, seed: int, video_i
         for j in range(n):
             uv = TEMPLATE + (poses[int(person[j])] if person[j] >= 0 else rng.normal(0, 0.1, (17, 2)))
             s = np.sqrt(bw[j] * bh[j])
-            xy = body[j, :2] + uv * [bw[j], bh[j]] + rng.normal(0, 1, (17, 2)) * (
-                level.keypoint_noise * 2 * OKS_SIGMAS * s)[:, None]
+            xy = (
+                body[j, :2]
+                + uv * [bw[j], bh[j]]
+                + rng.normal(0, 1, (17, 2)) * (level.keypoint_noise * 2 * OKS_SIGMAS * s)[:, None]
+            )
             if rng.random() < level.flip:
                 a, b = FLIP_PAIRS[rng.integers(len(FLIP_PAIRS))]
                 xy[[a, b]] = xy[[b, a]]
@@ -267,9 +303,21 @@ def synthesize(gt: dict, size: tuple[int, int], level: Level, seed: int, video_i
                 else:
                     kpts[[a, b]] = kpts[[b, a]]
         rle = np.array(masks, object)
-        out.append(FrameResult.from_rle(video_id, f, (f - 1) / 30.0, height, width, boxes=boxes.astype(np.float32),
-                                        box_scores=scores.astype(np.float32), keypoints=kpts, masks=rle,
-                                        mask_scores=np.full(n, 0.9, np.float32), iterations=np.ones(n, np.int8)))
+        out.append(
+            FrameResult.from_rle(
+                video_id,
+                f,
+                (f - 1) / 30.0,
+                height,
+                width,
+                boxes=boxes.astype(np.float32),
+                box_scores=scores.astype(np.float32),
+                keypoints=kpts,
+                masks=rle,
+                mask_scores=np.full(n, 0.9, np.float32),
+                iterations=np.ones(n, np.int8),
+            )
+        )
     return out
 
 
@@ -283,9 +331,23 @@ def reference_config():
     of gaps up to 30 frames. Pinned here, not derived from ``TrackConfig``'s defaults."""
     from bmp_ray.track import TrackConfig
 
-    return TrackConfig(high_score=0.5, low_score=0.1, new_track_score=0.6, match_min=0.2, low_match_min=0.5,
-                       box_weight=1.0, mask_weight=0.0, pose_weight=0.0, max_age=30, bidirectional=False,
-                       cut_gap=0, link_max_gap=0, min_track_rows=1, interpolate_max_gap=30, window_frames=0)
+    return TrackConfig(
+        high_score=0.5,
+        low_score=0.1,
+        new_track_score=0.6,
+        match_min=0.2,
+        low_match_min=0.5,
+        box_weight=1.0,
+        mask_weight=0.0,
+        pose_weight=0.0,
+        max_age=30,
+        bidirectional=False,
+        cut_gap=0,
+        link_max_gap=0,
+        min_track_rows=1,
+        interpolate_max_gap=30,
+        window_frames=0,
+    )
 
 
 def tracked_rows(results, config) -> tuple[dict, float]:
@@ -347,8 +409,12 @@ def measure(name: str, gt: dict, size, level_name: str, seeds: int, windowed: bo
         cue, _ = tracked_rows(results, TrackConfig(**CUES))
         m = evaluate(gt, ours)
         r = evaluate(gt, ref)
-        row = {**m, **{f"ref_{k}": v for k, v in r.items()}, **{f"cues_{k}": v for k, v in evaluate(gt, cue).items()},
-               "ms_per_frame": 1e3 * cpu / len(results)}
+        row = {
+            **m,
+            **{f"ref_{k}": v for k, v in r.items()},
+            **{f"cues_{k}": v for k, v in evaluate(gt, cue).items()},
+            "ms_per_frame": 1e3 * cpu / len(results),
+        }
         if windowed:
             win, _ = tracked_rows(results, TrackConfig(**WINDOWED))
             row["windowed_hota"] = evaluate(gt, win)["hota"]
@@ -356,8 +422,9 @@ def measure(name: str, gt: dict, size, level_name: str, seeds: int, windowed: bo
         log.info("%s level %s seed %d: %s", name, level_name, s, row)
     out = {k: float(np.mean([r[k] for r in runs])) for k in runs[0]}
     # the spread over seeds (population std): differences smaller than this are noise, not progress
-    out.update({f"{k}_sd": float(np.std([r[k] for r in runs])) for k in ("hota", "ref_hota", "windowed_hota")
-                if k in runs[0]})
+    out.update(
+        {f"{k}_sd": float(np.std([r[k] for r in runs])) for k in ("hota", "ref_hota", "windowed_hota") if k in runs[0]}
+    )
     out["seeds"] = seeds
     out["people_per_frame"] = float(np.mean([len(v[0]) for v in gt.values()]))
     return out
@@ -365,8 +432,11 @@ def measure(name: str, gt: dict, size, level_name: str, seeds: int, windowed: bo
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", type=int, default=3, help="seeds per sequence and level (default 3)")
-    p.add_argument("--quick", action="store_true",
-                   help="small and fast (tests): TUD-Stadtmitte's first 60 frames, level A, one seed, no crowd")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="small and fast (tests): TUD-Stadtmitte's first 60 frames, level A, one seed, no crowd",
+    )
     p.add_argument("--data", help="the shared test data folder (default: bmp_ray.testdata.data_dir())")
 
 
@@ -391,15 +461,20 @@ def run(args: argparse.Namespace) -> dict:
             gt = {f: v for f, v in gt.items() if f <= 60}
         for level in ("A",) if quick else LEVELS:
             results.setdefault(name, {})[level] = measure(name, gt, size, level, seeds, windowed=not quick)
-    out = {"benchmark": "track", "seeds": seeds, "quick": quick, "reference": "bmp_ray.track box-only mode",
-           "parity": par, "results": results}
+    out = {
+        "benchmark": "track",
+        "seeds": seeds,
+        "quick": quick,
+        "reference": "bmp_ray.track box-only mode",
+        "parity": par,
+        "results": results,
+    }
     if not quick:
         name, (rel, size) = "dancetrack0026", SEQUENCES["dancetrack0026"]
         gt, wide = crowd(read_mot(root / rel), size)
         res = synthesize(gt, wide, LEVELS["A"], 7, video_id="bench/crowd")
         _, cpu = tracked_rows(res, None)
-        out["crowd"] = {"people_per_frame": float(np.mean([len(r) for r in res])),
-                        "ms_per_frame": 1e3 * cpu / len(res)}
+        out["crowd"] = {"people_per_frame": float(np.mean([len(r) for r in res])), "ms_per_frame": 1e3 * cpu / len(res)}
     out["rows"] = _rows(out)
     out["goals"] = _goals(out)
     # the headline ratio: our HOTA over the reference's on the worst sequence and level (goal: never below)
@@ -408,22 +483,60 @@ def run(args: argparse.Namespace) -> dict:
     d = results.get("dancetrack0026", {}).get("A")
     if d:
         out["ratio_idsw_dancetrack_A"] = d["idsw"] / max(d["ref_idsw"], 1e-9)
-    out["rows"] += [[""] * len(out["rows"][0])] + [[g, v["target"], v["measured"], "yes" if v["met"] else "no"]
-                                                   + [""] * (len(out["rows"][0]) - 4) for g, v in out["goals"].items()]
+    out["rows"] += [[""] * len(out["rows"][0])] + [
+        [g, v["target"], v["measured"], "yes" if v["met"] else "no"] + [""] * (len(out["rows"][0]) - 4)
+        for g, v in out["goals"].items()
+    ]
     return out
 
 
 def _rows(out: dict) -> list[list]:
-    rows = [["sequence", "level", "HOTA", "DetA", "AssA", "IDF1", "MOTA", "IDSW", "ref HOTA", "ref IDF1", "ref IDSW",
-             "cues HOTA", "cues IDF1", "cues IDSW", "windowed HOTA", "ms/frame"]]
+    rows = [
+        [
+            "sequence",
+            "level",
+            "HOTA",
+            "DetA",
+            "AssA",
+            "IDF1",
+            "MOTA",
+            "IDSW",
+            "ref HOTA",
+            "ref IDF1",
+            "ref IDSW",
+            "cues HOTA",
+            "cues IDF1",
+            "cues IDSW",
+            "windowed HOTA",
+            "ms/frame",
+        ]
+    ]
     for name, levels in out["results"].items():
         for level, r in levels.items():
-            rows.append([name, level, r["hota"], r["deta"], r["assa"], r["idf1"], r["mota"], r["idsw"], r["ref_hota"],
-                         r["ref_idf1"], r["ref_idsw"], r["cues_hota"], r["cues_idf1"], r["cues_idsw"],
-                         r.get("windowed_hota", "-"), r["ms_per_frame"]])
+            rows.append(
+                [
+                    name,
+                    level,
+                    r["hota"],
+                    r["deta"],
+                    r["assa"],
+                    r["idf1"],
+                    r["mota"],
+                    r["idsw"],
+                    r["ref_hota"],
+                    r["ref_idf1"],
+                    r["ref_idsw"],
+                    r["cues_hota"],
+                    r["cues_idf1"],
+                    r["cues_idsw"],
+                    r.get("windowed_hota", "-"),
+                    r["ms_per_frame"],
+                ]
+            )
     p = out["parity"]
-    rows.append(["parity: TUD tracker.txt", "-", p["hota"], p["deta"], p["assa"], p["idf1"], p["mota"], p["idsw"]]
-                + ["-"] * 8)
+    rows.append(
+        ["parity: TUD tracker.txt", "-", p["hota"], p["deta"], p["assa"], p["idf1"], p["mota"], p["idsw"]] + ["-"] * 8
+    )
     if "crowd" in out:
         c = out["crowd"]
         rows.append([f"crowd ({c['people_per_frame']:.0f} people/frame)", "A"] + ["-"] * 13 + [c["ms_per_frame"]])
@@ -434,10 +547,12 @@ def _goals(out: dict) -> dict[str, dict]:
     res = out["results"]
     goals: dict[str, tuple[str, float, bool]] = {}
     p = out["parity"]
-    ok = (round(p["mota"], 1) == 56.4 and round(p["idf1"], 1) == 64.5 and p["idsw"] == 7
-          and round(p["hota"], 2) == 39.78)
-    goals["metric parity (MOTA/IDF1/IDSW/HOTA)"] = ("56.4/64.5/7/39.78",
-                                                    f"{p['mota']:.1f}/{p['idf1']:.1f}/{p['idsw']}/{p['hota']:.2f}", ok)
+    ok = round(p["mota"], 1) == 56.4 and round(p["idf1"], 1) == 64.5 and p["idsw"] == 7 and round(p["hota"], 2) == 39.78
+    goals["metric parity (MOTA/IDF1/IDSW/HOTA)"] = (
+        "56.4/64.5/7/39.78",
+        f"{p['mota']:.1f}/{p['idf1']:.1f}/{p['idsw']}/{p['hota']:.2f}",
+        ok,
+    )
     d = res.get("dancetrack0026", {})
     if "A" in d:
         a = d["A"]

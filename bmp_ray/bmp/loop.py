@@ -167,8 +167,12 @@ def detect_step(detector, frames: Sequence[FrameState], config: BMPConfig) -> No
     active = [s for s in frames if s.changed]
     if not active:
         return
-    dets = detector([s.rgb for s in active], erase=[s.erase() for s in active],
-                    score_thr=config.det_score_thr, nms_iou=config.det_nms_iou)
+    dets = detector(
+        [s.rgb for s in active],
+        erase=[s.erase() for s in active],
+        score_thr=config.det_score_thr,
+        nms_iou=config.det_nms_iou,
+    )
     for s, d in zip(active, dets):
         s.dets, s.changed = d, False
 
@@ -197,11 +201,17 @@ def sam_step(sam, frames: Sequence[FrameState], iteration: int, config: BMPConfi
         s.dets = s.kpts = None
         if d is None or len(d) == 0:
             continue
-        new = [_Person(d.boxes[j], float(d.scores[j]), d.masks[j], k[j], pose_score(k[j]), iteration)
-               for j in range(len(d))]
+        new = [
+            _Person(d.boxes[j], float(d.scores[j]), d.masks[j], k[j], pose_score(k[j]), iteration)
+            for j in range(len(d))
+        ]
         everyone = s.people + new
-        alive = pose_nms(np.stack([p.kpts for p in everyone]), np.stack([p.box for p in everyone]),
-                         config.oks_thr, config.oks_vis_thr)
+        alive = pose_nms(
+            np.stack([p.kpts for p in everyone]),
+            np.stack([p.box for p in everyone]),
+            config.oks_thr,
+            config.oks_vis_thr,
+        )
         m = len(s.people)
         if not alive[:m].all():
             s.people = [p for p, a in zip(s.people, alive[:m]) if a]
@@ -234,11 +244,20 @@ def frame_result(s: FrameState, video_id: str, index: int, pts: float) -> FrameR
     ps = s.people
     rles = _masks.encode_windows([p.window_mask() for p in ps], [p.window for p in ps], h, w)
     return FrameResult.from_rle(
-        video_id, index, pts, h, w, boxes=np.stack([p.box for p in ps]),
-        box_scores=np.array([p.box_score for p in ps]), keypoints=np.stack([p.kpts for p in ps]),
-        pose_scores=np.array([p.score for p in ps]), masks=np.array(rles, object),
-        mask_scores=np.array([p.mask_score for p in ps]), det_masks=np.array([p.det_mask for p in ps], object),
-        iterations=np.array([p.iteration for p in ps], np.int8))
+        video_id,
+        index,
+        pts,
+        h,
+        w,
+        boxes=np.stack([p.box for p in ps]),
+        box_scores=np.array([p.box_score for p in ps]),
+        keypoints=np.stack([p.kpts for p in ps]),
+        pose_scores=np.array([p.score for p in ps]),
+        masks=np.array(rles, object),
+        mask_scores=np.array([p.mask_score for p in ps]),
+        det_masks=np.array([p.det_mask for p in ps], object),
+        iterations=np.array([p.iteration for p in ps], np.int8),
+    )
 
 
 class BMPLoop:
@@ -253,9 +272,14 @@ class BMPLoop:
         self.detector, self.pose, self.sam = detector, pose, sam
         self.config = config or BMPConfig()
 
-    def __call__(self, frames: np.ndarray | Sequence[np.ndarray], *, video_id: str = "image",
-                 frame_indices: Sequence[int] | None = None,
-                 pts_s: Sequence[float] | None = None) -> list[FrameResult]:
+    def __call__(
+        self,
+        frames: np.ndarray | Sequence[np.ndarray],
+        *,
+        video_id: str = "image",
+        frame_indices: Sequence[int] | None = None,
+        pts_s: Sequence[float] | None = None,
+    ) -> list[FrameResult]:
         """Run the loop.
 
         Args:

@@ -11,8 +11,28 @@ from __future__ import annotations
 import numpy as np
 
 # COCO keypoint sigmas (nose, eyes, ears, shoulders, elbows, wrists, hips, knees, ankles)
-COCO_SIGMAS = np.array([0.026, 0.025, 0.025, 0.035, 0.035, 0.079, 0.079, 0.072, 0.072, 0.062, 0.062,
-                        0.107, 0.107, 0.087, 0.087, 0.089, 0.089], np.float64)
+COCO_SIGMAS = np.array(
+    [
+        0.026,
+        0.025,
+        0.025,
+        0.035,
+        0.035,
+        0.079,
+        0.079,
+        0.072,
+        0.072,
+        0.062,
+        0.062,
+        0.107,
+        0.107,
+        0.087,
+        0.087,
+        0.089,
+        0.089,
+    ],
+    np.float64,
+)
 FACE = (0, 1, 2)  # nose, left eye, right eye
 
 
@@ -25,8 +45,7 @@ def box_areas(boxes: np.ndarray) -> np.ndarray:
     return np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
 
 
-def oks_matrix(kpts: np.ndarray, boxes: np.ndarray, vis_thr: float,
-               sigmas: np.ndarray = COCO_SIGMAS) -> np.ndarray:
+def oks_matrix(kpts: np.ndarray, boxes: np.ndarray, vis_thr: float, sigmas: np.ndarray = COCO_SIGMAS) -> np.ndarray:
     """(N, N) object keypoint similarity ``OKS[i, j]`` with person i as the reference (COCO's rule).
 
     Asymmetric, as COCO's ``computeOks`` with i as the ground truth and j as the detection: the scale
@@ -56,7 +75,7 @@ def oks_matrix(kpts: np.ndarray, boxes: np.ndarray, vis_thr: float,
         hi = np.stack([b[:, 2] + w, b[:, 3] + h], -1)[:, None, None, :]
         xy = k[None, :, :, :2]
         outside = np.maximum(0.0, lo - xy) + np.maximum(0.0, xy - hi)
-        d2 = np.where(blind[:, None, None], (outside ** 2).sum(-1), d2)
+        d2 = np.where(blind[:, None, None], (outside**2).sum(-1), d2)
     e = d2 / var / (box_areas(b)[:, None, None] + np.spacing(1)) / 2
     used = vis | blind[:, None]  # (N, 17)
     oks = (np.exp(-e) * used[:, None, :]).sum(-1) / used.sum(-1)[:, None]
@@ -115,7 +134,7 @@ def select_prompts(kpts: np.ndarray, thr: float, most: int, percentile: float) -
     if not (k[:, 2] > thr).any():
         return np.zeros((0, 2), np.float32)
     face = int(np.argmax(k[list(FACE), 2]))
-    entries = k if k[face, 2] < thr else np.concatenate([k[face:face + 1], k[len(FACE):]])
+    entries = k if k[face, 2] < thr else np.concatenate([k[face : face + 1], k[len(FACE) :]])
     cand = [m for m in range(len(entries)) if entries[m, 2] >= thr]
     cand.sort(key=lambda m: (-entries[m, 2], -m))
     xy, c = entries[cand, :2], entries[cand, 2].copy()
@@ -128,4 +147,3 @@ def select_prompts(kpts: np.ndarray, thr: float, most: int, percentile: float) -
         chosen.append(pick)
         c[pick] = -1.0
     return xy[chosen].astype(np.float32)
-

@@ -17,6 +17,15 @@ from bmp_ray.export.schema import (
 )
 
 __all__ = [
-    "SCHEMA_VERSION", "frames_schema", "manifest_schema", "output_name", "poses_schema", "read_results",
-    "results_from_arrow", "results_to_arrow", "write_manifest", "write_results", "write_table_atomic",
+    "SCHEMA_VERSION",
+    "frames_schema",
+    "manifest_schema",
+    "output_name",
+    "poses_schema",
+    "read_results",
+    "results_from_arrow",
+    "results_to_arrow",
+    "write_manifest",
+    "write_results",
+    "write_table_atomic",
 ]

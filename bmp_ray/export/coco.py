@@ -36,13 +36,18 @@ from bmp_ray.result import FrameResult
 from bmp_ray.video.sources import kind_of
 
 log = logging.getLogger(__name__)
-CATEGORY = {"id": 1, "name": "person", "supercategory": "person", "keypoints": list(kp.COCO_NAMES),
-            "skeleton": kp.one_based(kp.SKELETON_17)}
+CATEGORY = {
+    "id": 1,
+    "name": "person",
+    "supercategory": "person",
+    "keypoints": list(kp.COCO_NAMES),
+    "skeleton": kp.one_based(kp.SKELETON_17),
+}
 
 
 def mapping_path(path: str) -> str:
     """Where the image id mapping of results ``path`` goes: ``x.json`` -> ``x.images.json``."""
-    return (path[:-len(".json")] if path.endswith(".json") else path) + ".images.json"
+    return (path[: -len(".json")] if path.endswith(".json") else path) + ".images.json"
 
 
 def file_name(video_id: str, path: str | None, frame_index: int) -> str:
@@ -70,8 +75,9 @@ def _frames(out: str, videos: Sequence[str] | None) -> Iterator[tuple[FrameResul
             yield r, file_name(video.video_id, video.row.get("path"), r.frame_index)
 
 
-def export_coco(out: str, path: str, *, videos: Sequence[str] | None = None, score: str = "box",
-                gt: COCO | None = None) -> dict:
+def export_coco(
+    out: str, path: str, *, videos: Sequence[str] | None = None, score: str = "box", gt: COCO | None = None
+) -> dict:
     """Write the results of output folder ``out`` (or of ``videos``) to ``path`` and the mapping beside it.
 
     Returns ``{"results", "images", "frames", "people"}``, with ``gt``: also ``"left_out"`` (frames without
@@ -95,8 +101,17 @@ def export_coco(out: str, path: str, *, videos: Sequence[str] | None = None, sco
                     continue
             else:
                 image_id = len(images) + 1
-            images.append({"id": image_id, "file_name": name, "width": r.width, "height": r.height,
-                           "video_id": r.video_id, "frame_index": r.frame_index, "pts_s": r.pts_s})
+            images.append(
+                {
+                    "id": image_id,
+                    "file_name": name,
+                    "width": r.width,
+                    "height": r.height,
+                    "video_id": r.video_id,
+                    "frame_index": r.frame_index,
+                    "pts_s": r.pts_s,
+                }
+            )
             counts["frames"] += 1
             counts["people"] += len(r)
             for d, ps in zip(to_coco_results([r], [image_id], score=score), r.pose_scores.tolist()):
@@ -111,8 +126,10 @@ def export_coco(out: str, path: str, *, videos: Sequence[str] | None = None, sco
             stream.write((b",\n" if i else b"") + json.dumps(d).encode())
         stream.write(b"]\n")
         if gt is not None and not images:  # raised inside the write: nothing replaces an earlier file
-            raise ConfigError(f"--gt: none of the output's {counts['left_out']} frames matches an image of the "
-                              "ground truth by file_name (an image input's file_name is its video id)")
+            raise ConfigError(
+                f"--gt: none of the output's {counts['left_out']} frames matches an image of the "
+                "ground truth by file_name (an image input's file_name is its video id)"
+            )
 
     store.write_atomic(path, write)
     mapping = mapping_path(path)

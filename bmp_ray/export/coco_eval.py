@@ -77,17 +77,22 @@ def to_coco_results(results: Sequence[FrameResult], image_ids: Sequence[int], sc
         scores = r.box_scores if score == "box" else r.pose_scores
         xywh = xyxy_to_xywh(r.boxes, np.float64)
         for j in range(len(r)):
-            out.append({
-                "image_id": int(image_id), "category_id": 1, "score": float(scores[j]),
-                "bbox": xywh[j].tolist(),
-                "segmentation": {"size": [r.height, r.width], "counts": r.masks[j].decode()},
-                "keypoints": [float(v) for v in r.keypoints[j, :len(COCO_NAMES)].reshape(-1)],
-            })
+            out.append(
+                {
+                    "image_id": int(image_id),
+                    "category_id": 1,
+                    "score": float(scores[j]),
+                    "bbox": xywh[j].tolist(),
+                    "segmentation": {"size": [r.height, r.width], "counts": r.masks[j].decode()},
+                    "keypoints": [float(v) for v in r.keypoints[j, : len(COCO_NAMES)].reshape(-1)],
+                }
+            )
     return out
 
 
-def cocoeval(gt: COCO, dets: list[dict], iou_type: str, image_ids: Sequence[int],
-             cat_ids: Sequence[int] | None = None) -> list[float]:
+def cocoeval(
+    gt: COCO, dets: list[dict], iou_type: str, image_ids: Sequence[int], cat_ids: Sequence[int] | None = None
+) -> list[float]:
     """pycocotools' 12 summary ``stats`` of COCO results ``dets`` on ``image_ids`` (all 0 when empty),
     over ``cat_ids`` (default every category of ``gt``)."""
     if not dets:
@@ -104,8 +109,9 @@ def cocoeval(gt: COCO, dets: list[dict], iou_type: str, image_ids: Sequence[int]
     return [float(v) for v in ev.stats]
 
 
-def evaluate(gt: COCO, results: Sequence[FrameResult], image_ids: Sequence[int],
-             iou_types: Sequence[str] = IOU_TYPES) -> dict[str, float]:
+def evaluate(
+    gt: COCO, results: Sequence[FrameResult], image_ids: Sequence[int], iou_types: Sequence[str] = IOU_TYPES
+) -> dict[str, float]:
     """COCO AP (IoU / OKS 0.50:0.95) per type; pycocotools' full ``stats`` under ``<type>_stats``."""
     out: dict = {}
     for iou_type in iou_types:
@@ -132,8 +138,16 @@ def ground_truth_results(gt: COCO, image_ids: Sequence[int] | None = None) -> tu
         kpts = np.array([a.get("keypoints", [0] * 51) for a in anns], np.float32).reshape(n, 17, 3)
         kpts[:, :, 2] = (kpts[:, :, 2] > 0).astype(np.float32)
         masks = np.stack([gt.annToMask(a).astype(bool) for a in anns]) if n else np.zeros((0, h, w), bool)
-        r = FrameResult.from_dense(f"image-{image_id}", 0, 0.0, boxes=boxes, box_scores=np.ones(n),
-                                   keypoints=kpts, masks=masks, mask_scores=np.ones(n),
-                                   iterations=np.ones(n, np.int8))
+        r = FrameResult.from_dense(
+            f"image-{image_id}",
+            0,
+            0.0,
+            boxes=boxes,
+            box_scores=np.ones(n),
+            keypoints=kpts,
+            masks=masks,
+            mask_scores=np.ones(n),
+            iterations=np.ones(n, np.int8),
+        )
         results.append(r)
     return results, ids

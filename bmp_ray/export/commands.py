@@ -31,6 +31,7 @@ def _fraction(name: str, low_open: bool = False):
         if not (0.0 < v <= 1.0 if low_open else 0.0 <= v <= 1.0):
             raise argparse.ArgumentTypeError(f"{name}: expected a number in {'(0' if low_open else '[0'}, 1], got {v}")
         return v
+
     return parse
 
 
@@ -83,8 +84,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
         try:
             gt = load_ground_truth(args.gt)
         except (ValueError, KeyError, TypeError) as exc:
-            raise ConfigError(f"--gt {args.gt!r}: expected a COCO annotation file, got one that fails to load: "
-                              f"{type(exc).__name__}: {exc}") from exc
+            raise ConfigError(
+                f"--gt {args.gt!r}: expected a COCO annotation file, got one that fails to load: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
     emit(json.dumps(export_coco(args.folder, args.dest, videos=args.video, score=args.score, gt=gt)))
     return 0
 
@@ -98,40 +101,63 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("folder", metavar="OUT", help="the output folder of a run (local path or URL)")
-    p.add_argument("--video", action="append", metavar="ID",
-                   help="only this video id, as in videos.parquet (repeatable; default: every video)")
+    p.add_argument(
+        "--video",
+        action="append",
+        metavar="ID",
+        help="only this video id, as in videos.parquet (repeatable; default: every video)",
+    )
 
 
 def add_parsers(sub) -> None:
     """Register ``render``, ``export`` and ``report`` on the ``bmp-ray`` subparsers ``sub``."""
     pr = sub.add_parser("render", help="draw masks, boxes, skeletons and labels on the videos as MP4 or PNGs")
     _common(pr)
-    pr.add_argument("--out", dest="dest", metavar="DIR", default="render",
-                    help="folder for <video>.mp4 (default ./render)")
+    pr.add_argument(
+        "--out", dest="dest", metavar="DIR", default="render", help="folder for <video>.mp4 (default ./render)"
+    )
     pr.add_argument("--frames", action="store_true", help="one PNG per frame in <video>/ instead of an MP4")
     pr.add_argument("--side-by-side", action="store_true", help="the original frame left of the overlay")
-    pr.add_argument("--threshold", type=_fraction("--threshold"), default=0.3,
-                    help="keypoints scoring below this are left out (default 0.3)")
-    pr.add_argument("--opacity", type=_fraction("--opacity", low_open=True), default=0.5,
-                    help="mask opacity (default 0.5)")
+    pr.add_argument(
+        "--threshold",
+        type=_fraction("--threshold"),
+        default=0.3,
+        help="keypoints scoring below this are left out (default 0.3)",
+    )
+    pr.add_argument(
+        "--opacity", type=_fraction("--opacity", low_open=True), default=0.5, help="mask opacity (default 0.5)"
+    )
     pr.set_defaults(func=_cmd_render)
 
     pe = sub.add_parser("export", help="COCO results JSON (and COCO AP with --gt) or PoseTrack18 JSON per video")
     _common(pe)
     pe.add_argument("--format", required=True, choices=("coco", "posetrack"))
-    pe.add_argument("--out", dest="dest", metavar="PATH", required=True,
-                    help="coco: the results file (the image id mapping goes beside it as .images.json); "
-                    "posetrack: a folder for one JSON per video")
+    pe.add_argument(
+        "--out",
+        dest="dest",
+        metavar="PATH",
+        required=True,
+        help="coco: the results file (the image id mapping goes beside it as .images.json); "
+        "posetrack: a folder for one JSON per video",
+    )
     pe.add_argument("--gt", help="coco: COCO ground truth; matched by file_name, prints AP per type")
-    pe.add_argument("--score", choices=("box", "pose"), default="box",
-                    help="coco: each entry's score, the detector's or the pose score (default box)")
-    pe.add_argument("--threshold", type=_fraction("--threshold"), default=0.3,
-                    help="posetrack: keypoints scoring below this are not visible (default 0.3)")
+    pe.add_argument(
+        "--score",
+        choices=("box", "pose"),
+        default="box",
+        help="coco: each entry's score, the detector's or the pose score (default box)",
+    )
+    pe.add_argument(
+        "--threshold",
+        type=_fraction("--threshold"),
+        default=0.3,
+        help="posetrack: keypoints scoring below this are not visible (default 0.3)",
+    )
     pe.set_defaults(func=_cmd_export)
 
     pp = sub.add_parser("report", help="a static HTML page with plots of a run's results")
     _common(pp)
-    pp.add_argument("--out", dest="dest", metavar="DIR", default="report",
-                    help="folder for index.html and PNGs (default ./report)")
+    pp.add_argument(
+        "--out", dest="dest", metavar="DIR", default="report", help="folder for index.html and PNGs (default ./report)"
+    )
     pp.set_defaults(func=_cmd_report)
-

@@ -48,8 +48,13 @@ def write_table_atomic(table: pa.Table, uri: str, compression: str = "zstd") -> 
     store.write_table(table, uri, compression)
 
 
-def write_results(out: str, name: str, results: Sequence[FrameResult], run: dict | None = None,
-                  extra: dict[bytes, bytes] | None = None) -> None:
+def write_results(
+    out: str,
+    name: str,
+    results: Sequence[FrameResult],
+    run: dict | None = None,
+    extra: dict[bytes, bytes] | None = None,
+) -> None:
     """Write the ``poses`` then the ``frames`` file of one video or segment (``extra``: more key-value
     metadata for both files)."""
     frames, poses = results_to_arrow(results, run)
@@ -73,8 +78,10 @@ def read_results(out: str, name: str | None = None, *, masks: bool = True) -> li
     """Read frame results back from an output folder (one segment's files, or all of them); ``masks``
     False leaves the mask columns unread (every mask absent, ``b""``)."""
     fs, path = filesystem(out)
-    frames_path, poses_path = (join_uri(path, d, f"{name}.parquet") if name is not None else join_uri(path, d)
-                               for d in ("frames", "poses"))
+    frames_path, poses_path = (
+        join_uri(path, d, f"{name}.parquet") if name is not None else join_uri(path, d) for d in ("frames", "poses")
+    )
     columns = None if masks else [f.name for f in poses_schema(17) if f.name not in MASK_COLUMNS]
-    return results_from_arrow(pq.read_table(frames_path, filesystem=fs),
-                              pq.read_table(poses_path, filesystem=fs, columns=columns))
+    return results_from_arrow(
+        pq.read_table(frames_path, filesystem=fs), pq.read_table(poses_path, filesystem=fs, columns=columns)
+    )

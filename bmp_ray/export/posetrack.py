@@ -41,8 +41,13 @@ from bmp_ray.fs import join_uri
 from bmp_ray.result import FrameResult
 
 log = logging.getLogger(__name__)
-CATEGORY = {"supercategory": "person", "id": 1, "name": "person", "keypoints": list(kp.POSETRACK_NAMES),
-            "skeleton": kp.one_based(kp.POSETRACK_SKELETON)}
+CATEGORY = {
+    "supercategory": "person",
+    "id": 1,
+    "name": "person",
+    "keypoints": list(kp.POSETRACK_NAMES),
+    "skeleton": kp.one_based(kp.POSETRACK_SKELETON),
+}
 
 
 def vid_id(video_id: str) -> str:
@@ -79,10 +84,20 @@ def _annotations(r: FrameResult, image_id: int, threshold: float) -> list[dict]:
         head = pts[list(kp.POSETRACK_HEAD)]
         head = head[head[:, 2] > 0, :2]
         bbox_head = _xywh([*head.min(0), *head.max(0)]) if len(head) else [0.0, 0.0, 0.0, 0.0]
-        out.append({"bbox_head": bbox_head, "keypoints": [round(float(v), 2) for v in pts.reshape(-1)],
-                    "track_id": int(r.track_ids[j]), "image_id": image_id, "bbox": _xywh(r.boxes[j]),
-                    "scores": [round(float(s), 4) for s in scores], "category_id": 1, "id": image_id * 1000 + j,
-                    "iscrowd": False, "num_keypoints": int(pts[:, 2].sum())})
+        out.append(
+            {
+                "bbox_head": bbox_head,
+                "keypoints": [round(float(v), 2) for v in pts.reshape(-1)],
+                "track_id": int(r.track_ids[j]),
+                "image_id": image_id,
+                "bbox": _xywh(r.boxes[j]),
+                "scores": [round(float(s), 4) for s in scores],
+                "category_id": 1,
+                "id": image_id * 1000 + j,
+                "iscrowd": False,
+                "num_keypoints": int(pts[:, 2].sum()),
+            }
+        )
     return out
 
 
@@ -94,15 +109,30 @@ def video_json(video: VideoResults, threshold: float = 0.3) -> dict:
     images, annotations, untracked = [], [], 0
     for r in video.frames():
         image_id = int(f"1{vid}{r.frame_index:04d}")
-        images.append({"has_no_densepose": True, "is_labeled": True,
-                       "file_name": f"images/{folder}/{r.frame_index:06d}.jpg", "nframes": nframes,
-                       "frame_id": image_id, "vid_id": vid, "ignore_regions_y": [], "ignore_regions_x": [],
-                       "id": image_id, "width": r.width, "height": r.height, "mask_file": ""})
+        images.append(
+            {
+                "has_no_densepose": True,
+                "is_labeled": True,
+                "file_name": f"images/{folder}/{r.frame_index:06d}.jpg",
+                "nframes": nframes,
+                "frame_id": image_id,
+                "vid_id": vid,
+                "ignore_regions_y": [],
+                "ignore_regions_x": [],
+                "id": image_id,
+                "width": r.width,
+                "height": r.height,
+                "mask_file": "",
+            }
+        )
         annotations.extend(_annotations(r, image_id, threshold))
         untracked += int((r.track_ids < 0).sum())
     if untracked:
-        log.warning("%s: %d people have no track id (written as -1); PoseTrack tools need tracked output",
-                    video.video_id, untracked)
+        log.warning(
+            "%s: %d people have no track id (written as -1); PoseTrack tools need tracked output",
+            video.video_id,
+            untracked,
+        )
     return {"categories": [CATEGORY], "images": images, "annotations": annotations}
 
 

@@ -61,12 +61,15 @@ class VideoResults:
         uri = join_uri(self.out, TRACKS, f"{output_name(self.video_id)}.parquet")
         tracks = _table(uri) if store.exists(uri) else None
         for name in self.committed:
-            results = results_from_arrow(_table(join_uri(self.out, "frames", f"{name}.parquet")),
-                                         _table(join_uri(self.out, "poses", f"{name}.parquet")))
+            results = results_from_arrow(
+                _table(join_uri(self.out, "frames", f"{name}.parquet")),
+                _table(join_uri(self.out, "poses", f"{name}.parquet")),
+            )
             if tracks is not None and results:
                 f = tracks.column("frame_index")
-                part = tracks.filter(pc.and_(pc.greater_equal(f, results[0].frame_index),
-                                             pc.less_equal(f, results[-1].frame_index)))
+                part = tracks.filter(
+                    pc.and_(pc.greater_equal(f, results[0].frame_index), pc.less_equal(f, results[-1].frame_index))
+                )
                 results = apply_tracks(results, part)
             yield from results
 
@@ -114,10 +117,12 @@ def list_videos(out: str) -> dict[str, tuple[dict, tuple[str, ...]]]:
         OutputError: ``out`` is not an output folder (no run file, manifest, markers or frames).
     """
     if not _is_output(out):
-        raise OutputError(f"{out!r} is not a bmp_ray output folder (expected {RUN_FILE}, {MANIFEST}, {VIDEOS}/ "
-                          "or frames/ in it); give the --out folder of a run")
+        raise OutputError(
+            f"{out!r} is not a bmp_ray output folder (expected {RUN_FILE}, {MANIFEST}, {VIDEOS}/ "
+            "or frames/ in it); give the --out folder of a run"
+        )
     markers, rows = _markers(out), _manifest_rows(out)
-    listed = [n[:-len(".parquet")] for n in store.list_files(join_uri(out, "frames"), ".parquet")]
+    listed = [n[: -len(".parquet")] for n in store.list_files(join_uri(out, "frames"), ".parquet")]
     videos = {}
     for vid in sorted(set(markers) | set(rows)):
         if vid in markers:
@@ -139,9 +144,10 @@ def read_results(out: str, videos: Sequence[str] | None = None) -> Iterator[Vide
         missing = [v for v in videos if v not in held]
         if missing:
             some = ", ".join(list(held)[:5]) + (" ..." if len(held) > 5 else "")
-            raise OutputError(f"{out!r} holds no video {', '.join(map(repr, missing))}; it holds {len(held)}: "
-                              f"{some or 'none'}")
-    for vid in (held if videos is None else videos):
+            raise OutputError(
+                f"{out!r} holds no video {', '.join(map(repr, missing))}; it holds {len(held)}: {some or 'none'}"
+            )
+    for vid in held if videos is None else videos:
         row, segments = held[vid]
         yield VideoResults(out, vid, row, segments)
 
@@ -154,8 +160,9 @@ def read_run(out: str) -> dict:
     record = json.loads(store.read_bytes(uri)) if store.exists(uri) else {}
     meta: dict = {}
     frames = store.list_files(join_uri(out, "frames"), ".parquet")
-    for candidate in ([join_uri(out, MANIFEST)] if store.exists(join_uri(out, MANIFEST)) else []) + \
-            [join_uri(out, "frames", n) for n in frames[:1]]:
+    for candidate in ([join_uri(out, MANIFEST)] if store.exists(join_uri(out, MANIFEST)) else []) + [
+        join_uri(out, "frames", n) for n in frames[:1]
+    ]:
         fs, path = filesystem(candidate)
         md = pq.read_schema(path, filesystem=fs).metadata or {}
         if b"bmp_ray.run" in md:

@@ -53,57 +53,112 @@ def _metadata(table: str, num_keypoints: int | None = None, run: dict | None = N
 
 
 def poses_schema(num_keypoints: int = 17, run: dict | None = None) -> pa.Schema:
-    return pa.schema([
-        ("video_id", pa.string()), ("frame_index", pa.int32()), ("pts_s", pa.float64()),
-        ("person_index", pa.int32()), ("track_id", pa.int64()),
-        ("bbox_xyxy", pa.list_(pa.float32(), 4)), ("bbox_score", pa.float32()),
-        ("keypoints", pa.list_(pa.float32(), num_keypoints * 3)), ("pose_score", pa.float32()),
-        ("mask_rle", pa.string()), ("mask_height", pa.int32()), ("mask_width", pa.int32()),
-        ("mask_score", pa.float32()), ("det_mask_rle", pa.string()), ("iteration", pa.int8()),
-    ], metadata=_metadata("poses", num_keypoints, run))
+    return pa.schema(
+        [
+            ("video_id", pa.string()),
+            ("frame_index", pa.int32()),
+            ("pts_s", pa.float64()),
+            ("person_index", pa.int32()),
+            ("track_id", pa.int64()),
+            ("bbox_xyxy", pa.list_(pa.float32(), 4)),
+            ("bbox_score", pa.float32()),
+            ("keypoints", pa.list_(pa.float32(), num_keypoints * 3)),
+            ("pose_score", pa.float32()),
+            ("mask_rle", pa.string()),
+            ("mask_height", pa.int32()),
+            ("mask_width", pa.int32()),
+            ("mask_score", pa.float32()),
+            ("det_mask_rle", pa.string()),
+            ("iteration", pa.int8()),
+        ],
+        metadata=_metadata("poses", num_keypoints, run),
+    )
 
 
 def frames_schema(run: dict | None = None) -> pa.Schema:
-    return pa.schema([
-        ("video_id", pa.string()), ("frame_index", pa.int32()), ("pts_s", pa.float64()),
-        ("height", pa.int32()), ("width", pa.int32()), ("num_people", pa.int32()),
-    ], metadata=_metadata("frames", None, run))
+    return pa.schema(
+        [
+            ("video_id", pa.string()),
+            ("frame_index", pa.int32()),
+            ("pts_s", pa.float64()),
+            ("height", pa.int32()),
+            ("width", pa.int32()),
+            ("num_people", pa.int32()),
+        ],
+        metadata=_metadata("frames", None, run),
+    )
 
 
 def manifest_schema(run: dict | None = None) -> pa.Schema:
-    return pa.schema([
-        ("video_id", pa.string()), ("path", pa.string()), ("status", pa.string()), ("error", pa.string()),
-        ("frames_decoded", pa.int64()), ("frames_written", pa.int64()), ("num_frames", pa.int64()),
-        ("fps", pa.float64()), ("width", pa.int32()), ("height", pa.int32()), ("codec", pa.string()),
-        ("duration_s", pa.float64()), ("rotation", pa.int16()), ("seconds", pa.float64()),
-        ("frames_skipped", pa.int64()), ("problems", pa.string()),
-    ], metadata=_metadata("videos", None, run))
+    return pa.schema(
+        [
+            ("video_id", pa.string()),
+            ("path", pa.string()),
+            ("status", pa.string()),
+            ("error", pa.string()),
+            ("frames_decoded", pa.int64()),
+            ("frames_written", pa.int64()),
+            ("num_frames", pa.int64()),
+            ("fps", pa.float64()),
+            ("width", pa.int32()),
+            ("height", pa.int32()),
+            ("codec", pa.string()),
+            ("duration_s", pa.float64()),
+            ("rotation", pa.int16()),
+            ("seconds", pa.float64()),
+            ("frames_skipped", pa.int64()),
+            ("problems", pa.string()),
+        ],
+        metadata=_metadata("videos", None, run),
+    )
 
 
 def tracks_schema(num_keypoints: int = 17, run: dict | None = None) -> pa.Schema:
     """``tracks/<video>.parquet``: one row per tracked person per frame, detected or interpolated."""
-    return pa.schema([
-        ("video_id", pa.string()), ("frame_index", pa.int32()), ("person_index", pa.int32()),
-        ("track_id", pa.int64()), ("interpolated", pa.bool_()),
-        ("bbox_xyxy", pa.list_(pa.float32(), 4)), ("keypoints", pa.list_(pa.float32(), num_keypoints * 3)),
-    ], metadata=_metadata("tracks", num_keypoints, run))
+    return pa.schema(
+        [
+            ("video_id", pa.string()),
+            ("frame_index", pa.int32()),
+            ("person_index", pa.int32()),
+            ("track_id", pa.int64()),
+            ("interpolated", pa.bool_()),
+            ("bbox_xyxy", pa.list_(pa.float32(), 4)),
+            ("keypoints", pa.list_(pa.float32(), num_keypoints * 3)),
+        ],
+        metadata=_metadata("tracks", num_keypoints, run),
+    )
 
 
 def track_summary_schema(run: dict | None = None) -> pa.Schema:
     """``track_summary/<video>.parquet``: one row per track of the video."""
-    return pa.schema([
-        ("video_id", pa.string()), ("track_id", pa.int64()), ("first_frame", pa.int32()),
-        ("last_frame", pa.int32()), ("length", pa.int32()), ("interpolated", pa.int32()),
-    ], metadata=_metadata("track_summary", None, run))
+    return pa.schema(
+        [
+            ("video_id", pa.string()),
+            ("track_id", pa.int64()),
+            ("first_frame", pa.int32()),
+            ("last_frame", pa.int32()),
+            ("length", pa.int32()),
+            ("interpolated", pa.int32()),
+        ],
+        metadata=_metadata("track_summary", None, run),
+    )
 
 
 def apply_tracks(results: Sequence[FrameResult], tracks: pa.Table) -> list[FrameResult]:
     """``results`` with ``track_ids`` taken from a tracks table's detected rows (-1 where it has none)."""
     det = tracks.filter(pc.invert(tracks.column("interpolated")))
-    ids = {(v, f, p): t for v, f, p, t in zip(*(det.column(c).to_pylist() for c in
-                                                ("video_id", "frame_index", "person_index", "track_id")))}
-    return [dataclasses.replace(r, track_ids=np.array(
-        [ids.get((r.video_id, r.frame_index, i), -1) for i in range(len(r))], np.int64)) for r in results]
+    ids = {
+        (v, f, p): t
+        for v, f, p, t in zip(
+            *(det.column(c).to_pylist() for c in ("video_id", "frame_index", "person_index", "track_id"))
+        )
+    }
+    return [
+        dataclasses.replace(
+            r, track_ids=np.array([ids.get((r.video_id, r.frame_index, i), -1) for i in range(len(r))], np.int64)
+        )
+        for r in results
+    ]
 
 
 def fixed_list(values: np.ndarray, width: int) -> pa.FixedSizeListArray:
@@ -119,30 +174,48 @@ def results_to_arrow(results: Sequence[FrameResult], run: dict | None = None) ->
         raise SchemaError(f"results mix keypoint counts {sorted(ks)}; one file holds one K")
     k = ks.pop() if ks else 17
     n = np.array([len(r) for r in results], np.int64)
-    frames = pa.table({
-        "video_id": [r.video_id for r in results], "frame_index": [r.frame_index for r in results],
-        "pts_s": [r.pts_s for r in results], "height": [r.height for r in results],
-        "width": [r.width for r in results], "num_people": n,
-    }, schema=frames_schema(run))
-    rep = lambda attr: np.repeat([getattr(r, attr) for r in results], n)  # noqa: E731
-    cat = lambda attr, shape: (np.concatenate([getattr(r, attr) for r in results])  # noqa: E731
-                               if results else np.zeros(shape))
+    frames = pa.table(
+        {
+            "video_id": [r.video_id for r in results],
+            "frame_index": [r.frame_index for r in results],
+            "pts_s": [r.pts_s for r in results],
+            "height": [r.height for r in results],
+            "width": [r.width for r in results],
+            "num_people": n,
+        },
+        schema=frames_schema(run),
+    )
+
+    def rep(attr):
+        return np.repeat([getattr(r, attr) for r in results], n)
+
+    def cat(attr, shape):
+        return np.concatenate([getattr(r, attr) for r in results]) if results else np.zeros(shape)
+
     tracks = cat("track_ids", (0,)).astype(np.int64)
     det = cat("det_masks", (0,)).astype(object)
-    poses = pa.table({
-        "video_id": pa.array(rep("video_id") if n.sum() else [], pa.string()),
-        "frame_index": rep("frame_index").astype(np.int32), "pts_s": rep("pts_s").astype(np.float64),
-        "person_index": np.concatenate([np.arange(c, dtype=np.int32) for c in n]) if results else np.zeros(0, np.int32),
-        "track_id": pa.array(tracks, pa.int64(), mask=tracks < 0),
-        "bbox_xyxy": fixed_list(cat("boxes", (0, 4)), 4), "bbox_score": cat("box_scores", (0,)).astype(np.float32),
-        "keypoints": fixed_list(cat("keypoints", (0, k, 3)), k * 3),
-        "pose_score": cat("pose_scores", (0,)).astype(np.float32),
-        "mask_rle": pa.array([c.decode("ascii") for c in cat("masks", (0,))], pa.string()),
-        "mask_height": rep("height").astype(np.int32), "mask_width": rep("width").astype(np.int32),
-        "mask_score": cat("mask_scores", (0,)).astype(np.float32),
-        "det_mask_rle": pa.array([c.decode("ascii") if len(c) else None for c in det], pa.string()),
-        "iteration": cat("iterations", (0,)).astype(np.int8),
-    }, schema=poses_schema(k, run))
+    poses = pa.table(
+        {
+            "video_id": pa.array(rep("video_id") if n.sum() else [], pa.string()),
+            "frame_index": rep("frame_index").astype(np.int32),
+            "pts_s": rep("pts_s").astype(np.float64),
+            "person_index": np.concatenate([np.arange(c, dtype=np.int32) for c in n])
+            if results
+            else np.zeros(0, np.int32),
+            "track_id": pa.array(tracks, pa.int64(), mask=tracks < 0),
+            "bbox_xyxy": fixed_list(cat("boxes", (0, 4)), 4),
+            "bbox_score": cat("box_scores", (0,)).astype(np.float32),
+            "keypoints": fixed_list(cat("keypoints", (0, k, 3)), k * 3),
+            "pose_score": cat("pose_scores", (0,)).astype(np.float32),
+            "mask_rle": pa.array([c.decode("ascii") for c in cat("masks", (0,))], pa.string()),
+            "mask_height": rep("height").astype(np.int32),
+            "mask_width": rep("width").astype(np.int32),
+            "mask_score": cat("mask_scores", (0,)).astype(np.float32),
+            "det_mask_rle": pa.array([c.decode("ascii") if len(c) else None for c in det], pa.string()),
+            "iteration": cat("iterations", (0,)).astype(np.int8),
+        },
+        schema=poses_schema(k, run),
+    )
     return frames, poses
 
 
@@ -151,8 +224,10 @@ def check_schema(table: pa.Table, expected: pa.Schema, name: str) -> None:
     md = table.schema.metadata or {}
     version = md.get(f"{_META}schema_version".encode(), b"?").decode()
     if version != SCHEMA_VERSION:
-        raise SchemaError(f"{name}: schema version {version}, this bmp_ray reads version {SCHEMA_VERSION}; "
-                          "re-export with a matching bmp_ray")
+        raise SchemaError(
+            f"{name}: schema version {version}, this bmp_ray reads version {SCHEMA_VERSION}; "
+            "re-export with a matching bmp_ray"
+        )
     got = {f.name: f.type for f in table.schema}
     want = {f.name: f.type for f in expected}
     bad = {c: (str(want[c]), str(got.get(c))) for c in want if got.get(c) != want[c]}
@@ -187,15 +262,30 @@ def results_from_arrow(frames: pa.Table, poses: pa.Table) -> list[FrameResult]:
     tracks = p["track_id"].fill_null(-1).to_numpy()
     keys = list(zip(p["video_id"].to_pylist(), num("frame_index").tolist()))
     out, row = [], 0
-    for vid, fi, t, h, w, count in zip(*(frames.column(c).to_pylist() for c in
-                                        ("video_id", "frame_index", "pts_s", "height", "width", "num_people"))):
+    for vid, fi, t, h, w, count in zip(
+        *(frames.column(c).to_pylist() for c in ("video_id", "frame_index", "pts_s", "height", "width", "num_people"))
+    ):
         sl = slice(row, row + count)
         if keys[sl] != [(vid, fi)] * count:
             raise SchemaError(f"frames table says {count} people in {vid} frame {fi}; the poses table disagrees")
-        out.append(FrameResult.from_rle(vid, fi, t, h, w, boxes=boxes[sl], box_scores=num("bbox_score")[sl],
-                                        keypoints=kpts[sl], pose_scores=num("pose_score")[sl], masks=rle[sl],
-                                        mask_scores=num("mask_score")[sl], det_masks=det[sl],
-                                        iterations=num("iteration")[sl], track_ids=tracks[sl]))
+        out.append(
+            FrameResult.from_rle(
+                vid,
+                fi,
+                t,
+                h,
+                w,
+                boxes=boxes[sl],
+                box_scores=num("bbox_score")[sl],
+                keypoints=kpts[sl],
+                pose_scores=num("pose_score")[sl],
+                masks=rle[sl],
+                mask_scores=num("mask_score")[sl],
+                det_masks=det[sl],
+                iterations=num("iteration")[sl],
+                track_ids=tracks[sl],
+            )
+        )
         row += count
     if row != len(keys):
         raise SchemaError(f"the poses table has {len(keys) - row} rows for frames missing from the frames table")

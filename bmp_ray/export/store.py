@@ -20,8 +20,19 @@ import pyarrow.parquet as pq
 
 from bmp_ray.fs import filesystem, read_bytes
 
-__all__ = ["delete_dir", "delete_file", "exists", "list_dirs", "list_files", "read_bytes", "read_many",
-           "renames_atomically", "write_atomic", "write_bytes", "write_table"]
+__all__ = [
+    "delete_dir",
+    "delete_file",
+    "exists",
+    "list_dirs",
+    "list_files",
+    "read_bytes",
+    "read_many",
+    "renames_atomically",
+    "write_atomic",
+    "write_bytes",
+    "write_table",
+]
 
 log = logging.getLogger(__name__)
 _RENAMING = ("local", "hdfs")  # pyarrow type names of filesystems with an atomic rename
@@ -82,8 +93,11 @@ def list_files(folder_uri: str, suffix: str = "", *, hidden: bool = False) -> li
     folder is empty). ``hidden``: also names starting with ``.`` (temporary files)."""
     fs, path = filesystem(folder_uri)
     infos = fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
-    return sorted(i.base_name for i in infos if i.type == pafs.FileType.File and i.base_name.endswith(suffix)
-                  and (hidden or not i.base_name.startswith(".")))
+    return sorted(
+        i.base_name
+        for i in infos
+        if i.type == pafs.FileType.File and i.base_name.endswith(suffix) and (hidden or not i.base_name.startswith("."))
+    )
 
 
 def list_dirs(folder_uri: str) -> list[str]:

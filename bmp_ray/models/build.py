@@ -63,8 +63,7 @@ def check_device(device: str | torch.device) -> torch.device:
     if dev.type == "cuda":
         n = torch.cuda.device_count()
         if n == 0 or (dev.index or 0) >= n:
-            raise ConfigError(f"device {device!r} requested but this machine has {n} CUDA device(s); "
-                              "use device='cpu'")
+            raise ConfigError(f"device {device!r} requested but this machine has {n} CUDA device(s); use device='cpu'")
     elif dev.type != "cpu":
         raise ConfigError(f"device {device!r} is not supported; expected 'cpu' or 'cuda[:N]'")
     return dev
@@ -82,8 +81,10 @@ def new_model(spec: ModelSpec | str) -> torch.nn.Module:
             warnings.simplefilter("ignore")  # "checkpoint is None, use COCO classes by default"
             if spec.family == "detector":
                 from mmdet.apis import init_detector
+
                 return init_detector(mm_config(spec), checkpoint=None, device="cpu")
             from mmpose.apis import init_model
+
             return init_model(mm_config(spec), checkpoint=None, device="cpu")
     if isinstance(spec.arch, Sam2Arch):
         from bmp_ray.models.sam2 import build_sam2_model
@@ -141,12 +142,20 @@ def _checked_weights(spec: ModelSpec, ckpt: dict, layout: layouts.Layout, path: 
     layout and ``dataset_meta`` (a detector's class 0, a pose head's keypoint count) fit ``layout``."""
     if isinstance(spec.arch, Sam2Arch):  # Meta's SAM 2 layout: {"model": state_dict}
         if not isinstance(ckpt.get("model"), dict):
-            raise CheckpointError(f"{path}: not a {spec.name} checkpoint; expected Meta's SAM 2 layout "
-                                  f"{{'model': state_dict}}, got the keys {sorted(ckpt)[:5]}")
+            raise CheckpointError(
+                f"{path}: not a {spec.name} checkpoint; expected Meta's SAM 2 layout "
+                f"{{'model': state_dict}}, got the keys {sorted(ckpt)[:5]}"
+            )
         ckpt = ckpt["model"]
     sd = state_dict_of(ckpt, path)
-    check_layout(sd, layout.keys, path, f"{spec.name} ({spec.family})", ignore=_IGNORE.get(spec.family, ()),
-                 adapt=_ADAPT.get(spec.family, ()))
+    check_layout(
+        sd,
+        layout.keys,
+        path,
+        f"{spec.name} ({spec.family})",
+        ignore=_IGNORE.get(spec.family, ()),
+        adapt=_ADAPT.get(spec.family, ()),
+    )
     meta = dict(ckpt.get("meta") or {}) if "state_dict" in ckpt else {}
     dm = meta.get("dataset_meta") or {}
     if spec.family == "detector" and "classes" in dm:
@@ -163,14 +172,20 @@ def _checked_weights(spec: ModelSpec, ckpt: dict, layout: layouts.Layout, path: 
 
             n = parse_pose_metainfo(dm).get("num_keypoints")
         if n != layout.num_keypoints:
-            raise CheckpointError(f"{path}: dataset_meta has {n} keypoints but the head predicts "
-                                  f"{layout.num_keypoints}")
+            raise CheckpointError(
+                f"{path}: dataset_meta has {n} keypoints but the head predicts {layout.num_keypoints}"
+            )
     return sd, meta, dm
 
 
-def load_model(name: ModelSpec | str, weights: str | os.PathLike | None = None, *,
-               device: str | torch.device = "cpu", offline: bool | None = None,
-               trusted: bool | None = None) -> LoadedModel:
+def load_model(
+    name: ModelSpec | str,
+    weights: str | os.PathLike | None = None,
+    *,
+    device: str | torch.device = "cpu",
+    offline: bool | None = None,
+    trusted: bool | None = None,
+) -> LoadedModel:
     """Resolve, verify, load and layout-check the checkpoint of a registered model.
 
     Args:
@@ -186,8 +201,10 @@ def load_model(name: ModelSpec | str, weights: str | os.PathLike | None = None, 
     spec = registry.get(name)
     dev = check_device(device)
     if spec.test_variant and weights is None and not os.environ.get("HF_ENDPOINT"):
-        raise CheckpointError(f"{spec.name} is a test variant with random weights: write them with "
-                              "`bmp-ray weights synth --out DIR` and pass --weights DIR")
+        raise CheckpointError(
+            f"{spec.name} is a test variant with random weights: write them with "
+            "`bmp-ray weights synth --out DIR` and pass --weights DIR"
+        )
     path = resolve(spec.checkpoint, weights, offline=offline)
     ckpt = load_checkpoint(path, trusted=trusted)
     model = new_model(spec)

@@ -45,8 +45,9 @@ def write_checkpoint(obj: dict, dest: Path) -> Path:
 def update_sums(out: Path, files: list[Path]) -> None:
     """Add or refresh ``files``' lines in ``out/SHA256SUMS`` (paths relative to ``out``)."""
     sums = out / SUMS
-    lines = dict(ln.split("  ", 1)[::-1] for ln in sums.read_text().splitlines() if "  " in ln) \
-        if sums.is_file() else {}
+    lines = (
+        dict(ln.split("  ", 1)[::-1] for ln in sums.read_text().splitlines() if "  " in ln) if sums.is_file() else {}
+    )
     for dest in files:
         lines[dest.relative_to(out).as_posix()] = sha256_of(dest)
     sums.write_text("".join(f"{h}  {p}\n" for p, h in sorted(lines.items())))

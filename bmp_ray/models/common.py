@@ -67,8 +67,11 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8  # glibc's mallo
 _LIMIT = 2**31 - 1  # the largest value mallopt's int parameter takes
 # The same settings as environment variables, read by glibc when a process starts: the only way to reach
 # a thread that already has its own arena, such as the one a Ray Data actor runs its batches on.
-REUSE_MEMORY_ENV = {"MALLOC_ARENA_MAX": "1", "MALLOC_MMAP_THRESHOLD_": str(_LIMIT),
-                    "MALLOC_TRIM_THRESHOLD_": str(_LIMIT)}
+REUSE_MEMORY_ENV = {
+    "MALLOC_ARENA_MAX": "1",
+    "MALLOC_MMAP_THRESHOLD_": str(_LIMIT),
+    "MALLOC_TRIM_THRESHOLD_": str(_LIMIT),
+}
 
 
 def reuse_freed_memory() -> bool:

@@ -59,11 +59,12 @@ class _DeferredMasks:
                 results = results[valid]
         if results.bboxes.numel() > 0:
             # float32: mmcv's nms rejects bf16 / fp16 boxes, which autocast gives (precision="bf16")
-            det_bboxes, keep = mm.batched_nms(mm.get_box_tensor(results.bboxes).float(), results.scores.float(),
-                                              results.labels, cfg.nms)
+            det_bboxes, keep = mm.batched_nms(
+                mm.get_box_tensor(results.bboxes).float(), results.scores.float(), results.labels, cfg.nms
+            )
             results = results[keep]
             results.scores = det_bboxes[:, -1]
-            results = results[:cfg.max_per_img]
+            results = results[: cfg.max_per_img]
             results.mask_logits = self.head._mask_predict_by_feat_single(mask_feat, results.kernels, results.priors)
         else:
             results.mask_logits = mask_feat.new_zeros((0, *mask_feat.shape[-2:]))
@@ -101,8 +102,9 @@ def upsample(logits: torch.Tensor, stride: int, meta: dict, thr: float) -> torch
     sf = [1 / s for s in meta["scale_factor"]]
     oh, ow = meta["ori_shape"][:2]
     x = F.interpolate(logits.unsqueeze(0), scale_factor=stride, mode="bilinear")
-    x = F.interpolate(x, size=[math.ceil(x.shape[-2] * sf[0]), math.ceil(x.shape[-1] * sf[1])], mode="bilinear",
-                      align_corners=False)[..., :oh, :ow]
+    x = F.interpolate(
+        x, size=[math.ceil(x.shape[-2] * sf[0]), math.ceil(x.shape[-1] * sf[1])], mode="bilinear", align_corners=False
+    )[..., :oh, :ow]
     return x.sigmoid().squeeze(0) > thr
 
 
@@ -124,7 +126,7 @@ def changes_to_host(masks: list[torch.Tensor], sizes: list[tuple[int, int]]) -> 
         k, mh, mw = m.shape
         if (mh, mw) != (h, w):
             full = m.new_zeros((k, h, w))
-            full[:, :min(mh, h), :min(mw, w)] = m[:, :h, :w]
+            full[:, : min(mh, h), : min(mw, w)] = m[:, :h, :w]
             m = full
         t = m.transpose(1, 2).reshape(k, h * w)  # column-major, one row per mask
         ch = torch.empty_like(t)
@@ -143,7 +145,7 @@ def changes_to_host(masks: list[torch.Tensor], sizes: list[tuple[int, int]]) -> 
     for m in masks:
         per = []
         for _ in range(m.shape[0]):
-            per.append(idx[cut[p]:cut[p + 1]] - bounds[p])
+            per.append(idx[cut[p] : cut[p + 1]] - bounds[p])
             p += 1
         out.append(per)
     return out
@@ -155,6 +157,8 @@ def to_rle(masks: list[torch.Tensor], sizes: list[tuple[int, int]]) -> list[list
     if len(masks) != len(sizes):
         raise ValueError(f"to_rle: expected one size per image, got {len(masks)} and {len(sizes)}")
     if all(m.device.type == "cpu" for m in masks):
-        return [_masks.encode_windows(list(m.numpy()), [(0, m.shape[1], 0, m.shape[2])] * len(m), h, w)
-                for m, (h, w) in zip(masks, sizes)]
+        return [
+            _masks.encode_windows(list(m.numpy()), [(0, m.shape[1], 0, m.shape[2])] * len(m), h, w)
+            for m, (h, w) in zip(masks, sizes)
+        ]
     return [[_masks.from_changes(c, h, w) for c in per] for per, (h, w) in zip(changes_to_host(masks, sizes), sizes)]

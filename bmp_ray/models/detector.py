@@ -50,8 +50,10 @@ class Detections:
     def __post_init__(self):
         n = len(self.scores)
         if self.boxes.shape != (n, 4) or self.masks.shape != (n,):
-            raise ValueError(f"Detections: expected boxes (N, 4) and masks (N,) with N = {n}, got "
-                             f"{self.boxes.shape} and {self.masks.shape}")
+            raise ValueError(
+                f"Detections: expected boxes (N, 4) and masks (N,) with N = {n}, got "
+                f"{self.boxes.shape} and {self.masks.shape}"
+            )
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -61,14 +63,14 @@ class Detections:
         return _masks.decode(self.masks, self.height, self.width)
 
 
-def person_nms(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, score_thr: float,
-               iou: float) -> np.ndarray:
+def person_nms(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, score_thr: float, iou: float) -> np.ndarray:
     """Indices of kept people: label 0, score > ``score_thr``, greedy NMS at ``iou``, by score."""
     idx = np.flatnonzero((labels == 0) & (scores > score_thr))
     if idx.size == 0:
         return idx
-    keep = torchvision.ops.nms(torch.as_tensor(boxes[idx], dtype=torch.float32),
-                               torch.as_tensor(scores[idx], dtype=torch.float32), iou).numpy()
+    keep = torchvision.ops.nms(
+        torch.as_tensor(boxes[idx], dtype=torch.float32), torch.as_tensor(scores[idx], dtype=torch.float32), iou
+    ).numpy()
     return idx[keep]
 
 
@@ -82,8 +84,9 @@ def clip_boxes(boxes: np.ndarray, height: int, width: int) -> np.ndarray:
     return out
 
 
-def select_people(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, height: int, width: int,
-                  score_thr: float, iou: float) -> tuple[np.ndarray, np.ndarray]:
+def select_people(
+    boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, height: int, width: int, score_thr: float, iou: float
+) -> tuple[np.ndarray, np.ndarray]:
     """BMP's rule on a detector's raw output: boxes clipped to the frame, those left without area
     dropped, then ``person_nms``. Returns the clipped (N, 4) boxes and the kept indices."""
     boxes = clip_boxes(boxes, height, width)
@@ -101,7 +104,7 @@ def fit_masks(masks: np.ndarray, height: int, width: int) -> np.ndarray:
     if (h, w) == (height, width):
         return masks
     out = np.zeros((n, height, width), masks.dtype)
-    out[:, :min(h, height), :min(w, width)] = masks[:, :height, :width]
+    out[:, : min(h, height), : min(w, width)] = masks[:, :height, :width]
     return out
 
 
@@ -121,10 +124,19 @@ class Detector:
             the model being trained, in eval mode).
     """
 
-    def __init__(self, model: str = "rtmdet-ins-l-bmp", weights: str | os.PathLike | None = None, *,
-                 device: str = "cpu", precision: str = "fp32", score_thr: float = 0.3,
-                 nms_iou: float = 0.3, max_per_img: int | None = None, offline: bool | None = None,
-                 loaded: LoadedModel | None = None):
+    def __init__(
+        self,
+        model: str = "rtmdet-ins-l-bmp",
+        weights: str | os.PathLike | None = None,
+        *,
+        device: str = "cpu",
+        precision: str = "fp32",
+        score_thr: float = 0.3,
+        nms_iou: float = 0.3,
+        max_per_img: int | None = None,
+        offline: bool | None = None,
+        loaded: LoadedModel | None = None,
+    ):
         from mmcv.transforms import Compose
         from mmdet.utils import get_test_pipeline_cfg
         from mmengine.registry import DefaultScope
@@ -148,9 +160,14 @@ class Detector:
         with DefaultScope.overwrite_default_scope("mmdet"):
             self.pipeline = Compose(pipeline)
 
-    def __call__(self, frames: np.ndarray | Sequence[np.ndarray],
-                 erase: Sequence[np.ndarray | None] | None = None, *, score_thr: float | None = None,
-                 nms_iou: float | None = None) -> list[Detections]:
+    def __call__(
+        self,
+        frames: np.ndarray | Sequence[np.ndarray],
+        erase: Sequence[np.ndarray | None] | None = None,
+        *,
+        score_thr: float | None = None,
+        nms_iou: float | None = None,
+    ) -> list[Detections]:
         """Detect people.
 
         Args:
@@ -192,13 +209,19 @@ class Detector:
         outs = self.model.bbox_head(self.model.extract_feat(data["inputs"]))
         return _det_masks.candidates(self.model.bbox_head, outs, metas), metas
 
-    def _convert(self, cands: list, metas: list[dict], sizes: list[tuple[int, int]], score_thr: float,
-                 nms_iou: float) -> list[Detections]:
+    def _convert(
+        self, cands: list, metas: list[dict], sizes: list[tuple[int, int]], score_thr: float, nms_iou: float
+    ) -> list[Detections]:
         """BMP's person rule on the candidates' boxes (one transfer), mmdet's mask upsampling of the kept
         people only, on the device, and their RLE (``det_masks.to_rle``: run boundaries, one transfer)."""
         n = [len(c.scores) for c in cands]
-        rows = torch.cat([torch.cat([c.bboxes.float(), c.scores.float()[:, None], c.labels.float()[:, None]], 1)
-                          for c in cands]).cpu().numpy()
+        rows = (
+            torch.cat(
+                [torch.cat([c.bboxes.float(), c.scores.float()[:, None], c.labels.float()[:, None]], 1) for c in cands]
+            )
+            .cpu()
+            .numpy()
+        )
         head = self.model.bbox_head
         stride, mask_thr = head.prior_generator.strides[0][0], head.test_cfg.mask_thr_binary
         kept, picks = [], []
@@ -208,7 +231,11 @@ class Detector:
             picks.append(start + keep)
         logits = torch.cat([c.mask_logits for c in cands])  # (sum n, h, w): one letterbox size per batch
         logits = logits[torch.as_tensor(np.concatenate(picks), dtype=torch.long).to(logits.device)]
-        masks = [_det_masks.upsample(x, stride, meta, mask_thr)
-                 for x, meta in zip(logits.split([len(p) for p in picks]), metas)]
-        return [Detections(b.astype(np.float32), s.astype(np.float32), np.array(rles, object).reshape(-1), h, w)
-                for (b, s), rles, (h, w) in zip(kept, _det_masks.to_rle(masks, sizes), sizes)]
+        masks = [
+            _det_masks.upsample(x, stride, meta, mask_thr)
+            for x, meta in zip(logits.split([len(p) for p in picks]), metas)
+        ]
+        return [
+            Detections(b.astype(np.float32), s.astype(np.float32), np.array(rles, object).reshape(-1), h, w)
+            for (b, s), rles, (h, w) in zip(kept, _det_masks.to_rle(masks, sizes), sizes)
+        ]

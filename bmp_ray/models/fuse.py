@@ -32,7 +32,11 @@ def fuse_conv_bn(module: nn.Module) -> nn.Module:
         layers = list(seq)
         for i in range(len(layers) - 1):
             a, b = layers[i], layers[i + 1]
-            if (isinstance(a, (nn.Conv2d, nn.ConvTranspose2d)) and a.groups == 1
-                    and type(b) is nn.BatchNorm2d and b.track_running_stats):
+            if (
+                isinstance(a, (nn.Conv2d, nn.ConvTranspose2d))
+                and a.groups == 1
+                and type(b) is nn.BatchNorm2d
+                and b.track_running_stats
+            ):
                 seq[i], seq[i + 1] = _fold(a, b), nn.Identity()
     return module

@@ -61,10 +61,22 @@ class PoseEstimator:
             transfer each way per call; "reference": cv2 crops and mmpose's codec, one person at a time.
     """
 
-    def __init__(self, model: str = "maskpose-b", weights: str | os.PathLike | None = None, *,
-                 device: str = "cpu", precision: str = "fp32", conditioning: bool | None = None,
-                 condition_at: str = "crop", flip_test: bool = True, max_batch: int | None = None, fuse_bn: bool = True,
-                 offline: bool | None = None, loaded: LoadedModel | None = None, backend: str = "torch"):
+    def __init__(
+        self,
+        model: str = "maskpose-b",
+        weights: str | os.PathLike | None = None,
+        *,
+        device: str = "cpu",
+        precision: str = "fp32",
+        conditioning: bool | None = None,
+        condition_at: str = "crop",
+        flip_test: bool = True,
+        max_batch: int | None = None,
+        fuse_bn: bool = True,
+        offline: bool | None = None,
+        loaded: LoadedModel | None = None,
+        backend: str = "torch",
+    ):
         if condition_at not in ("crop", "frame"):
             raise ValueError(f"condition_at: expected 'crop' or 'frame', got {condition_at!r}")
         if backend not in BACKENDS:
@@ -85,8 +97,10 @@ class PoseEstimator:
         self.codec = self.model.head.decoder
         kind = (type(self.codec).__name__, getattr(self.codec, "heatmap_type", None))
         if backend == "torch" and kind != ("UDPHeatmap", "gaussian"):
-            raise ValueError(f"backend 'torch' decodes UDPHeatmap (gaussian) heatmaps; the model's codec is {kind}: "
-                             "use backend='reference'")
+            raise ValueError(
+                f"backend 'torch' decodes UDPHeatmap (gaussian) heatmaps; the model's codec is {kind}: "
+                "use backend='reference'"
+            )
         self.blur_kernel_size = int(getattr(self.codec, "blur_kernel_size", 11))
         self.input_w, self.input_h = (int(v) for v in cfg.codec["input_size"])
         self.padding = float(cfg.get("bbox_padding", 1.25))
@@ -107,14 +121,28 @@ class PoseEstimator:
     def crops(self, frame: np.ndarray, boxes: np.ndarray, masks: Sequence[bytes] | None):
         """The reference crops of one frame (cv2, one person at a time): (N, 256, 192, 3) float32 RGB,
         conditioned when on; and centers, scales (N, 2)."""
-        return reference_crops(frame, boxes, masks, size=(self.input_w, self.input_h), padding=self.padding,
-                               conditioning=self.conditioning, condition_at=self.condition_at)
+        return reference_crops(
+            frame,
+            boxes,
+            masks,
+            size=(self.input_w, self.input_h),
+            padding=self.padding,
+            conditioning=self.conditioning,
+            condition_at=self.condition_at,
+        )
 
     def crops_torch(self, frames: Sequence[np.ndarray], boxes: Sequence[np.ndarray], masks=None):
         """The torch crops of all people of ``frames``: (N, 3, 256, 192) float32 RGB 0..255 on the device,
         conditioned when on (inside the crop); and centers, scales (N, 2) numpy."""
-        return torch_crops(frames, boxes, masks if self.conditioning else None, size=(self.input_w, self.input_h),
-                           padding=self.padding, conditioning=self.conditioning, device=self.device)
+        return torch_crops(
+            frames,
+            boxes,
+            masks if self.conditioning else None,
+            size=(self.input_w, self.input_h),
+            padding=self.padding,
+            conditioning=self.conditioning,
+            device=self.device,
+        )
 
     # -- forward -----------------------------------------------------------------------------------
 
@@ -132,15 +160,19 @@ class PoseEstimator:
     def _heatmaps_of(self, crops: torch.Tensor) -> torch.Tensor:
         """Heatmaps of (N, 3, 256, 192) RGB 0..255 crops on the device, ``max_batch`` people a pass."""
         x = (crops - self._mean) / self._std
-        return torch.cat([self._forward(x[s:s + self.max_batch]) for s in range(0, len(x), self.max_batch)])
+        return torch.cat([self._forward(x[s : s + self.max_batch]) for s in range(0, len(x), self.max_batch)])
 
     def heatmaps(self, crops: np.ndarray) -> np.ndarray:
         """(N, K, 64, 48) float32 heatmaps of (N, 256, 192, 3) RGB float crops, flip test included."""
         x = torch.from_numpy(crops).to(self.device).permute(0, 3, 1, 2)
         return self._forward((x - self._mean) / self._std).cpu().numpy()
 
-    def __call__(self, frames: np.ndarray | Sequence[np.ndarray], boxes: Sequence[np.ndarray],
-                 masks: Sequence[Sequence[bytes] | None] | None = None) -> list[np.ndarray]:
+    def __call__(
+        self,
+        frames: np.ndarray | Sequence[np.ndarray],
+        boxes: Sequence[np.ndarray],
+        masks: Sequence[Sequence[bytes] | None] | None = None,
+    ) -> list[np.ndarray]:
         """Keypoints of every person of every frame.
 
         Args:
@@ -157,8 +189,9 @@ class PoseEstimator:
             raise ValueError(f"boxes: expected one (N, 4) array per frame ({len(frames)}), got {len(boxes)}")
         if masks is not None and len(masks) != len(frames):
             raise ValueError(f"masks: expected one entry per frame ({len(frames)}), got {len(masks)}")
-        boxes = [np.asarray(b, np.float32).reshape(-1, 4) if np.size(b) else np.zeros((0, 4), np.float32)
-                 for b in boxes]
+        boxes = [
+            np.asarray(b, np.float32).reshape(-1, 4) if np.size(b) else np.zeros((0, 4), np.float32) for b in boxes
+        ]
         for i, b in enumerate(boxes):
             if masks is not None and masks[i] is not None and len(masks[i]) != len(b):
                 raise ValueError(f"masks[{i}]: expected {len(b)} masks (one per box), got {len(masks[i])}")
@@ -174,8 +207,11 @@ class PoseEstimator:
 
     def _batched(self, frames, boxes, masks) -> np.ndarray:
         if self.conditioning and self.condition_at == "frame":
-            parts = [self.crops(f, b, None if masks is None else masks[i])
-                     for i, (f, b) in enumerate(zip(frames, boxes)) if len(b)]
+            parts = [
+                self.crops(f, b, None if masks is None else masks[i])
+                for i, (f, b) in enumerate(zip(frames, boxes))
+                if len(b)
+            ]
             crops = torch.from_numpy(np.concatenate([p[0] for p in parts])).to(self.device).permute(0, 3, 1, 2)
             centers, scales = (np.concatenate([p[j] for p in parts]) for j in (1, 2))
         else:
@@ -193,12 +229,16 @@ class PoseEstimator:
         return kpts
 
     def _reference(self, frames, boxes, masks) -> np.ndarray:
-        parts = [self.crops(f, b, None if masks is None else masks[i])
-                 for i, (f, b) in enumerate(zip(frames, boxes)) if len(b)]
+        parts = [
+            self.crops(f, b, None if masks is None else masks[i])
+            for i, (f, b) in enumerate(zip(frames, boxes))
+            if len(b)
+        ]
         crops = np.concatenate([p[0] for p in parts])
         centers, scales = (np.concatenate([p[j] for p in parts]) for j in (1, 2))
-        hms = np.concatenate([self.heatmaps(crops[s:s + self.max_batch])
-                              for s in range(0, len(crops), self.max_batch)])
+        hms = np.concatenate(
+            [self.heatmaps(crops[s : s + self.max_batch]) for s in range(0, len(crops), self.max_batch)]
+        )
         decoded = [self.codec.decode(hm) for hm in hms]  # mmpose's UDP + DARK-UDP decoding, input-crop pixels
         xy = np.stack([d[0][0] for d in decoded])
         score = np.stack([d[1][0] for d in decoded])

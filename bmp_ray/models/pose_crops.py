@@ -117,11 +117,19 @@ def source_coords(mats: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, 
 
 def _fixed(v: np.ndarray) -> np.ndarray:
     """cv2's ``saturate_cast<int>`` of doubles: rounded half to even, clipped to int32 (NaN: 0)."""
-    return np.clip(np.nan_to_num(np.rint(v)), -2**31, 2**31 - 1).astype(np.int64)
+    return np.clip(np.nan_to_num(np.rint(v)), -(2**31), 2**31 - 1).astype(np.int64)
 
 
-def reference_crops(frame: np.ndarray, boxes: np.ndarray, masks: Sequence[bytes] | None, *,
-                    size: tuple[int, int], padding: float, conditioning: bool, condition_at: str = "crop"):
+def reference_crops(
+    frame: np.ndarray,
+    boxes: np.ndarray,
+    masks: Sequence[bytes] | None,
+    *,
+    size: tuple[int, int],
+    padding: float,
+    conditioning: bool,
+    condition_at: str = "crop",
+):
     """(N, h, w, 3) float32 RGB crops of one frame (cv2, one person at a time); centers, scales (N, 2)."""
     from mmpose.structures.bbox import get_udp_warp_matrix
 
@@ -162,10 +170,12 @@ def to_device(arrays: list[np.ndarray], device: torch.device, pack: bool | None 
     host = torch.empty(max(total, 16), dtype=torch.uint8, pin_memory=device.type == "cuda")
     buf = host.numpy()
     for a, o in zip(arrays, offsets):
-        buf[o:o + a.nbytes].view(a.dtype).reshape(a.shape)[...] = a
+        buf[o : o + a.nbytes].view(a.dtype).reshape(a.shape)[...] = a
     dev = host.to(device, non_blocking=True)
-    return [dev[o:o + a.nbytes].view(torch.from_numpy(np.empty(0, a.dtype)).dtype).view(a.shape)
-            for a, o in zip(arrays, offsets)]
+    return [
+        dev[o : o + a.nbytes].view(torch.from_numpy(np.empty(0, a.dtype)).dtype).view(a.shape)
+        for a, o in zip(arrays, offsets)
+    ]
 
 
 def _window(xs: np.ndarray, ys: np.ndarray, height: int, width: int) -> tuple[int, int, int, int]:
@@ -210,7 +220,7 @@ def _atlas(windows) -> tuple[np.ndarray, np.ndarray]:
     atlas = np.zeros((row + shelf + _GAP, width), np.uint8)
     params = np.empty((len(windows), 6), np.float32)
     for j, ((win, x0, y0), (r, c)) in enumerate(zip(windows, slots)):
-        atlas[r:r + win.shape[0], c:c + win.shape[1]] = win
+        atlas[r : r + win.shape[0], c : c + win.shape[1]] = win
         params[j] = (x0, y0, win.shape[0], win.shape[1], r, c)
     return atlas, params
 
@@ -219,8 +229,16 @@ def _normalised(coord: torch.Tensor, size: int) -> torch.Tensor:
     return (2.0 * coord + 1.0) / size - 1.0  # grid_sample's align_corners=False: pixel centers at i + 0.5
 
 
-def torch_crops(frames: Sequence[np.ndarray], boxes: Sequence[np.ndarray], masks, *, size: tuple[int, int],
-                padding: float, conditioning: bool, device: torch.device):
+def torch_crops(
+    frames: Sequence[np.ndarray],
+    boxes: Sequence[np.ndarray],
+    masks,
+    *,
+    size: tuple[int, int],
+    padding: float,
+    conditioning: bool,
+    device: torch.device,
+):
     """The crops of every person of every frame, built on ``device``.
 
     Args:
@@ -270,10 +288,24 @@ def torch_crops(frames: Sequence[np.ndarray], boxes: Sequence[np.ndarray], masks
         rows = torch.minimum(torch.clamp(xs_t - p[:, :1], min=-1.5), p[:, 2:3] + 0.5) + p[:, 4:5]
         cols = torch.minimum(torch.clamp(ys_t - p[:, 1:2], min=-1.5), p[:, 3:4] + 0.5) + p[:, 5:6]
         n = len(p)
-        grid = torch.stack([_normalised(cols, atlas_t.shape[1])[:, :, None].expand(n, h, w),
-                            _normalised(rows, atlas_t.shape[0])[:, None, :].expand(n, h, w)], -1)
+        grid = torch.stack(
+            [
+                _normalised(cols, atlas_t.shape[1])[:, :, None].expand(n, h, w),
+                _normalised(rows, atlas_t.shape[0])[:, None, :].expand(n, h, w),
+            ],
+            -1,
+        )
         # float64 again: cv2's weights are multiples of 1/1024, so its float32 mask values are exact
-        m = F.grid_sample(atlas_t[None, None].double(), grid.reshape(1, n * h, w, 2), mode="bilinear",
-                          padding_mode="zeros", align_corners=False).view(n, 1, h, w).float()
+        m = (
+            F.grid_sample(
+                atlas_t[None, None].double(),
+                grid.reshape(1, n * h, w, 2),
+                mode="bilinear",
+                padding_mode="zeros",
+                align_corners=False,
+            )
+            .view(n, 1, h, w)
+            .float()
+        )
         crops = crops * dim_weights(m)
     return crops, centers, scales

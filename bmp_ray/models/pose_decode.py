@@ -32,12 +32,28 @@ import torch.nn.functional as F
 
 _CANDIDATES = 4  # where the plain float32 blur has its largest values: the exact maximum is among them
 # numpy's float32 log (loops_exponent_log.dispatch.c.src, AVX2 / AVX512F): a 5/5 rational polynomial
-_LOG_P = [float(np.float32(v)) for v in (0.0, 9.999999999999998702752e-01, 2.112677543073053063722e+00,
-                                         1.480000633576506585156e+00, 3.808837741388407920751e-01,
-                                         2.589979117907922693523e-02)]
-_LOG_Q = [float(np.float32(v)) for v in (1.0, 2.612677543073109236779e+00, 2.453006071784736363091e+00,
-                                         9.864942958519418960339e-01, 1.546476374983906719538e-01,
-                                         5.875095403124574342950e-03)]
+_LOG_P = [
+    float(np.float32(v))
+    for v in (
+        0.0,
+        9.999999999999998702752e-01,
+        2.112677543073053063722e00,
+        1.480000633576506585156e00,
+        3.808837741388407920751e-01,
+        2.589979117907922693523e-02,
+    )
+]
+_LOG_Q = [
+    float(np.float32(v))
+    for v in (
+        1.0,
+        2.612677543073109236779e00,
+        2.453006071784736363091e00,
+        9.864942958519418960339e-01,
+        1.546476374983906719538e-01,
+        5.875095403124574342950e-03,
+    )
+]
 _LN2, _SQRT1_2 = float(np.float32(0.693147180559945309417)), float(np.float32(0.707106781186547524400))
 
 
@@ -109,8 +125,9 @@ def _blur_at(padded: torch.Tensor, flat: torch.Tensor, size: int) -> torch.Tenso
     return out
 
 
-def decode_udp_dark(heatmaps: torch.Tensor, input_size: tuple[int, int],
-                    blur_kernel_size: int = 11) -> tuple[torch.Tensor, torch.Tensor]:
+def decode_udp_dark(
+    heatmaps: torch.Tensor, input_size: tuple[int, int], blur_kernel_size: int = 11
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Keypoints of (N, K, H, W) float32 heatmaps, as mmpose's UDPHeatmap (gaussian) decodes them.
 
     Args:
@@ -167,6 +184,7 @@ def decode_udp_dark(heatmaps: torch.Tensor, input_size: tuple[int, int],
     ox = (d * dx.double() - b * dy.double()) / det
     oy = (a * dy.double() - b * dx.double()) / det
     refined = (loc.double() - torch.stack([ox, oy], -1)).float()  # mmpose subtracts in place: float32
-    xy = torch.stack([refined[..., 0].double() / (w - 1) * input_size[0],
-                      refined[..., 1].double() / (h - 1) * input_size[1]], -1)
+    xy = torch.stack(
+        [refined[..., 0].double() / (w - 1) * input_size[0], refined[..., 1].double() / (h - 1) * input_size[1]], -1
+    )
     return xy, scores

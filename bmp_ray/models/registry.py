@@ -94,65 +94,144 @@ _SAM_ARCHS = {
 # the test variant: Hiera-T's config with a 5-block 16-wide trunk (one block in each of the first three
 # stages, two in the last, the second of them global: Hiera cannot pool queries in a global block) and one
 # memory-attention layer (unused on images); the neck and the decoder keep their 256 width
-_SAM2_TINY = tuple(f"++model.{k}={v}" for k, v in {
-    "image_encoder.trunk.embed_dim": 16, "image_encoder.trunk.num_heads": 1,
-    "image_encoder.trunk.stages": "[1,1,1,2]", "image_encoder.trunk.global_att_blocks": "[4]",
-    "image_encoder.neck.backbone_channel_list": "[128,64,32,16]", "memory_attention.num_layers": 1}.items())
+_SAM2_TINY = tuple(
+    f"++model.{k}={v}"
+    for k, v in {
+        "image_encoder.trunk.embed_dim": 16,
+        "image_encoder.trunk.num_heads": 1,
+        "image_encoder.trunk.stages": "[1,1,1,2]",
+        "image_encoder.trunk.global_att_blocks": "[4]",
+        "image_encoder.neck.backbone_channel_list": "[128,64,32,16]",
+        "memory_attention.num_layers": 1,
+    }.items()
+)
 
 
 def _sam2(size: str, config: str, label: str) -> ModelSpec:
     filename = f"sam2.1_hiera_{size.replace('-', '_')}.pt"
-    return ModelSpec(f"sam2.1-hiera-{size}", "sam", Sam2Arch(f"configs/sam2.1/{config}"),
-                     CheckpointSource(filename, hf_repo=f"facebook/sam2.1-hiera-{size}", url=SAM2_URL + filename),
-                     description=f"Segment Anything 2.1 Hiera-{label} (Meta), 1024 px")
+    return ModelSpec(
+        f"sam2.1-hiera-{size}",
+        "sam",
+        Sam2Arch(f"configs/sam2.1/{config}"),
+        CheckpointSource(filename, hf_repo=f"facebook/sam2.1-hiera-{size}", url=SAM2_URL + filename),
+        description=f"Segment Anything 2.1 Hiera-{label} (Meta), 1024 px",
+    )
 
-MODELS: dict[str, ModelSpec] = {s.name: s for s in [
-    ModelSpec("rtmdet-ins-l-bmp", "detector", "rtmdet_ins_l_bmp.py",
-              CheckpointSource("rtmdet-ins-l-mask.pth", hf_repo=BMP_HF_REPO), starts_from="rtmdet-ins-l",
-              description="RTMDet-Ins-L fine-tuned by BMP to ignore blacked-out people (80 COCO classes)"),
-    ModelSpec("rtmdet-ins-l", "detector", "rtmdet_ins_l_bmp.py",
-              CheckpointSource("rtmdet-ins_l_8xb32-300e_coco_20221124_103237-78d1d652.pth",
-                               url=MMDET_URL + "rtmdet-ins_l_8xb32-300e_coco/"
-                               "rtmdet-ins_l_8xb32-300e_coco_20221124_103237-78d1d652.pth", sha256="78d1d652"),
-              description="mmdet's COCO RTMDet-Ins-L, the starting point of the BMP detector (80 COCO classes)"),
-    ModelSpec("maskpose-b", "pose", "vitpose_b_21kpt.py",
-              CheckpointSource("MaskPose/MaskPose-b-1.0.0.pth", hf_repo=BMP_HF_REPO), conditioning=True,
-              starts_from="vitpose-b-multi",
-              description="MaskPose-B: ViT-B pose model conditioned by the person's mask, 21 keypoints"),
-    ModelSpec("vitpose-b-multi", "pose", "vitpose_b_21kpt.py",
-              CheckpointSource("ViTPose-b-multi_mmpose20.pth", hf_repo=BMP_HF_REPO),
-              description="ViTPose-B multi-dataset baseline, 21 keypoints, no mask input"),
-    ModelSpec("sam-vit-b", "sam", _SAM_ARCHS["vit_b"],
-              CheckpointSource("sam_vit_b_01ec64.pth", url=SAM_URL + "sam_vit_b_01ec64.pth"),
-              description="Segment Anything ViT-B (Meta)"),
-    ModelSpec("sam-vit-l", "sam", _SAM_ARCHS["vit_l"],
-              CheckpointSource("sam_vit_l_0b3195.pth", url=SAM_URL + "sam_vit_l_0b3195.pth"),
-              description="Segment Anything ViT-L (Meta)"),
-    ModelSpec("sam-vit-h", "sam", _SAM_ARCHS["vit_h"],
-              CheckpointSource("sam_vit_h_4b8939.pth", url=SAM_URL + "sam_vit_h_4b8939.pth"),
-              description="Segment Anything ViT-H (Meta)"),
-    _sam2("tiny", "sam2.1_hiera_t.yaml", "T"),
-    _sam2("small", "sam2.1_hiera_s.yaml", "S"),
-    _sam2("base-plus", "sam2.1_hiera_b+.yaml", "B+"),
-    _sam2("large", "sam2.1_hiera_l.yaml", "L"),
-    # test variants: same code paths, small networks, seeded random weights from `weights synth`
-    ModelSpec("rtmdet-ins-tiny", "detector", "rtmdet_ins_tiny.py",
-              CheckpointSource("rtmdet-ins-tiny-mask.pth", hf_repo=TEST_HF_REPO), test_variant=True,
-              full="rtmdet-ins-l-bmp", description="RTMDet-Ins tiny widths, 320 px letterbox (tests)"),
-    ModelSpec("maskpose-tiny", "pose", "vitpose_tiny_21kpt.py",
-              CheckpointSource("MaskPose/MaskPose-tiny.pth", hf_repo=TEST_HF_REPO), conditioning=True,
-              test_variant=True, starts_from="vitpose-tiny", full="maskpose-b",
-              description="2-layer 64-wide ViT MaskPose (tests)"),
-    ModelSpec("vitpose-tiny", "pose", "vitpose_tiny_21kpt.py",
-              CheckpointSource("ViTPose-tiny.pth", hf_repo=TEST_HF_REPO), test_variant=True,
-              full="vitpose-b-multi", description="2-layer 64-wide ViTPose, no mask input (tests)"),
-    ModelSpec("sam-tiny", "sam", _SAM_ARCHS["tiny"],
-              CheckpointSource("sam_tiny.pth", hf_repo=TEST_HF_REPO), test_variant=True,
-              full="sam-vit-b", description="SAM with a 2-block 64-wide image encoder (tests)"),
-    ModelSpec("sam2.1-tiny", "sam", Sam2Arch("configs/sam2.1/sam2.1_hiera_t.yaml", _SAM2_TINY),
-              CheckpointSource("sam2.1_tiny.pt", hf_repo=TEST_HF_REPO), test_variant=True,
-              full="sam2.1-hiera-base-plus", description="SAM 2.1 with a 5-block 16-wide Hiera (tests)"),
-]}
+
+MODELS: dict[str, ModelSpec] = {
+    s.name: s
+    for s in [
+        ModelSpec(
+            "rtmdet-ins-l-bmp",
+            "detector",
+            "rtmdet_ins_l_bmp.py",
+            CheckpointSource("rtmdet-ins-l-mask.pth", hf_repo=BMP_HF_REPO),
+            starts_from="rtmdet-ins-l",
+            description="RTMDet-Ins-L fine-tuned by BMP to ignore blacked-out people (80 COCO classes)",
+        ),
+        ModelSpec(
+            "rtmdet-ins-l",
+            "detector",
+            "rtmdet_ins_l_bmp.py",
+            CheckpointSource(
+                "rtmdet-ins_l_8xb32-300e_coco_20221124_103237-78d1d652.pth",
+                url=MMDET_URL + "rtmdet-ins_l_8xb32-300e_coco/"
+                "rtmdet-ins_l_8xb32-300e_coco_20221124_103237-78d1d652.pth",
+                sha256="78d1d652",
+            ),
+            description="mmdet's COCO RTMDet-Ins-L, the starting point of the BMP detector (80 COCO classes)",
+        ),
+        ModelSpec(
+            "maskpose-b",
+            "pose",
+            "vitpose_b_21kpt.py",
+            CheckpointSource("MaskPose/MaskPose-b-1.0.0.pth", hf_repo=BMP_HF_REPO),
+            conditioning=True,
+            starts_from="vitpose-b-multi",
+            description="MaskPose-B: ViT-B pose model conditioned by the person's mask, 21 keypoints",
+        ),
+        ModelSpec(
+            "vitpose-b-multi",
+            "pose",
+            "vitpose_b_21kpt.py",
+            CheckpointSource("ViTPose-b-multi_mmpose20.pth", hf_repo=BMP_HF_REPO),
+            description="ViTPose-B multi-dataset baseline, 21 keypoints, no mask input",
+        ),
+        ModelSpec(
+            "sam-vit-b",
+            "sam",
+            _SAM_ARCHS["vit_b"],
+            CheckpointSource("sam_vit_b_01ec64.pth", url=SAM_URL + "sam_vit_b_01ec64.pth"),
+            description="Segment Anything ViT-B (Meta)",
+        ),
+        ModelSpec(
+            "sam-vit-l",
+            "sam",
+            _SAM_ARCHS["vit_l"],
+            CheckpointSource("sam_vit_l_0b3195.pth", url=SAM_URL + "sam_vit_l_0b3195.pth"),
+            description="Segment Anything ViT-L (Meta)",
+        ),
+        ModelSpec(
+            "sam-vit-h",
+            "sam",
+            _SAM_ARCHS["vit_h"],
+            CheckpointSource("sam_vit_h_4b8939.pth", url=SAM_URL + "sam_vit_h_4b8939.pth"),
+            description="Segment Anything ViT-H (Meta)",
+        ),
+        _sam2("tiny", "sam2.1_hiera_t.yaml", "T"),
+        _sam2("small", "sam2.1_hiera_s.yaml", "S"),
+        _sam2("base-plus", "sam2.1_hiera_b+.yaml", "B+"),
+        _sam2("large", "sam2.1_hiera_l.yaml", "L"),
+        # test variants: same code paths, small networks, seeded random weights from `weights synth`
+        ModelSpec(
+            "rtmdet-ins-tiny",
+            "detector",
+            "rtmdet_ins_tiny.py",
+            CheckpointSource("rtmdet-ins-tiny-mask.pth", hf_repo=TEST_HF_REPO),
+            test_variant=True,
+            full="rtmdet-ins-l-bmp",
+            description="RTMDet-Ins tiny widths, 320 px letterbox (tests)",
+        ),
+        ModelSpec(
+            "maskpose-tiny",
+            "pose",
+            "vitpose_tiny_21kpt.py",
+            CheckpointSource("MaskPose/MaskPose-tiny.pth", hf_repo=TEST_HF_REPO),
+            conditioning=True,
+            test_variant=True,
+            starts_from="vitpose-tiny",
+            full="maskpose-b",
+            description="2-layer 64-wide ViT MaskPose (tests)",
+        ),
+        ModelSpec(
+            "vitpose-tiny",
+            "pose",
+            "vitpose_tiny_21kpt.py",
+            CheckpointSource("ViTPose-tiny.pth", hf_repo=TEST_HF_REPO),
+            test_variant=True,
+            full="vitpose-b-multi",
+            description="2-layer 64-wide ViTPose, no mask input (tests)",
+        ),
+        ModelSpec(
+            "sam-tiny",
+            "sam",
+            _SAM_ARCHS["tiny"],
+            CheckpointSource("sam_tiny.pth", hf_repo=TEST_HF_REPO),
+            test_variant=True,
+            full="sam-vit-b",
+            description="SAM with a 2-block 64-wide image encoder (tests)",
+        ),
+        ModelSpec(
+            "sam2.1-tiny",
+            "sam",
+            Sam2Arch("configs/sam2.1/sam2.1_hiera_t.yaml", _SAM2_TINY),
+            CheckpointSource("sam2.1_tiny.pt", hf_repo=TEST_HF_REPO),
+            test_variant=True,
+            full="sam2.1-hiera-base-plus",
+            description="SAM 2.1 with a 5-block 16-wide Hiera (tests)",
+        ),
+    ]
+}
 
 
 def get(name: str | ModelSpec, family: Family | None = None) -> ModelSpec:
@@ -162,12 +241,12 @@ def get(name: str | ModelSpec, family: Family | None = None) -> ModelSpec:
         known = ", ".join(n for n, s in MODELS.items() if family in (None, s.family))
         raise ConfigError(f"unknown model {name!r}; known {family or ''} models: {known}".replace("  ", " "))
     if family is not None and spec.family != family:
-        raise ConfigError(f"model {spec.name!r} is a {spec.family} model, but a {family} model is "
-                          f"needed here; {family} models: "
-                          + ", ".join(n for n, s in MODELS.items() if s.family == family))
+        raise ConfigError(
+            f"model {spec.name!r} is a {spec.family} model, but a {family} model is "
+            f"needed here; {family} models: " + ", ".join(n for n, s in MODELS.items() if s.family == family)
+        )
     return spec
 
 
 def names(family: Family | None = None, test_variants: bool | None = None) -> list[str]:
-    return [n for n, s in MODELS.items()
-            if family in (None, s.family) and test_variants in (None, s.test_variant)]
+    return [n for n, s in MODELS.items() if family in (None, s.family) and test_variants in (None, s.test_variant)]

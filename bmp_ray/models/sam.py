@@ -70,13 +70,18 @@ class SamSegmenter(PromptSegmenter):
 
     def _encode(self, chunk: list[np.ndarray]) -> list[Embedding]:
         resized = [self.transform.apply_image(f) for f in chunk]
-        x = torch.stack([self.model.preprocess(
-            torch.as_tensor(r, device=self.device).permute(2, 0, 1).contiguous()[None])[0]
-            for r in resized])
+        x = torch.stack(
+            [
+                self.model.preprocess(torch.as_tensor(r, device=self.device).permute(2, 0, 1).contiguous()[None])[0]
+                for r in resized
+            ]
+        )
         with inference(self.device, self.dtype):
             feats = self.model.image_encoder(x).float()
-        return [Embedding(feats[i], f.shape[:2], r.shape[:2], self.transport)
-                for i, (f, r) in enumerate(zip(chunk, resized))]
+        return [
+            Embedding(feats[i], f.shape[:2], r.shape[:2], self.transport)
+            for i, (f, r) in enumerate(zip(chunk, resized))
+        ]
 
     def _resample_key(self, emb: Embedding) -> tuple:
         return emb.input_size, emb.original_size
@@ -94,8 +99,11 @@ class SamSegmenter(PromptSegmenter):
             box = self.transform.apply_boxes_torch(torch.as_tensor(boxes, device=self.device), emb.original_size)
         with inference(self.device, self.dtype):
             sparse, dense = sam.prompt_encoder(points=None if pts is None else (pts, lbl), boxes=box, masks=None)
-            low, iou = sam.mask_decoder(image_embeddings=emb.features[None], image_pe=sam.prompt_encoder.get_dense_pe(),
-                                        sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense,
-                                        multimask_output=False)
+            low, iou = sam.mask_decoder(
+                image_embeddings=emb.features[None],
+                image_pe=sam.prompt_encoder.get_dense_pe(),
+                sparse_prompt_embeddings=sparse,
+                dense_prompt_embeddings=dense,
+                multimask_output=False,
+            )
         return low[:, 0].float(), iou[:, 0].float().cpu().numpy()
-

@@ -120,16 +120,24 @@ class Sam2Segmenter(PromptSegmenter):
     def _encode(self, chunk: list[np.ndarray]) -> list[Sam2Embedding]:
         model = self.model
         # ToTensor (to [0, 1] float), then SAM2Transforms' scripted resize and normalisation
-        x = torch.stack([self.transforms.transforms(
-            torch.as_tensor(f, device=self.device).permute(2, 0, 1).contiguous().float().div(255)) for f in chunk])
+        x = torch.stack(
+            [
+                self.transforms.transforms(
+                    torch.as_tensor(f, device=self.device).permute(2, 0, 1).contiguous().float().div(255)
+                )
+                for f in chunk
+            ]
+        )
         with inference(self.device, self.dtype):
             _, feats, _, sizes = model._prepare_backbone_features(model.forward_image(x))
             if model.directly_add_no_mem_embed:
                 feats[-1] = feats[-1] + model.no_mem_embed
             # (HW, B, C) per level, high resolution first -> (B, C, H, W)
             levels = [f.permute(1, 2, 0).reshape(len(chunk), -1, *s).float() for f, s in zip(feats, sizes)]
-        return [Sam2Embedding(levels[-1][i], tuple(lv[i] for lv in levels[:-1]), f.shape[:2], self.transport)
-                for i, f in enumerate(chunk)]
+        return [
+            Sam2Embedding(levels[-1][i], tuple(lv[i] for lv in levels[:-1]), f.shape[:2], self.transport)
+            for i, f in enumerate(chunk)
+        ]
 
     def _new_resampler(self, emb: Sam2Embedding) -> DirectResampler:
         return DirectResampler(emb.original_size, low_size=4 * emb.features.shape[-1])
@@ -138,19 +146,26 @@ class Sam2Segmenter(PromptSegmenter):
         model, t, dev = self.model, self.transforms, self.device
         coords = labels = None
         if points is not None:
-            coords = t.transform_coords(torch.as_tensor(points, dtype=torch.float, device=dev), normalize=True,
-                                        orig_hw=emb.original_size)
+            coords = t.transform_coords(
+                torch.as_tensor(points, dtype=torch.float, device=dev), normalize=True, orig_hw=emb.original_size
+            )
             labels = torch.ones(points.shape[:2], dtype=torch.int, device=dev)
         if boxes is not None:  # a box is two points labelled 2 and 3, before the clicks
-            box = t.transform_boxes(torch.as_tensor(boxes, dtype=torch.float, device=dev), normalize=True,
-                                    orig_hw=emb.original_size)
+            box = t.transform_boxes(
+                torch.as_tensor(boxes, dtype=torch.float, device=dev), normalize=True, orig_hw=emb.original_size
+            )
             box_labels = torch.tensor([[2, 3]], dtype=torch.int, device=dev).repeat(len(boxes), 1)
             coords = box if coords is None else torch.cat([box, coords], dim=1)
             labels = box_labels if labels is None else torch.cat([box_labels, labels], dim=1)
         with inference(dev, self.dtype):
             sparse, dense = model.sam_prompt_encoder(points=(coords, labels), boxes=None, masks=None)
             low, iou, _, _ = model.sam_mask_decoder(
-                image_embeddings=emb.features[None], image_pe=model.sam_prompt_encoder.get_dense_pe(),
-                sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense, multimask_output=False,
-                repeat_image=len(coords) > 1, high_res_features=[f[None] for f in emb.high_res_feats])
+                image_embeddings=emb.features[None],
+                image_pe=model.sam_prompt_encoder.get_dense_pe(),
+                sparse_prompt_embeddings=sparse,
+                dense_prompt_embeddings=dense,
+                multimask_output=False,
+                repeat_image=len(coords) > 1,
+                high_res_features=[f[None] for f in emb.high_res_feats],
+            )
         return low[:, 0].float(), iou[:, 0].float().cpu().numpy()

@@ -96,7 +96,7 @@ class WindowResampler:
             ri, rw = self.rows.index[y0:y1], self.rows.weight[y0:y1]
             a = logits[ri[:, 0]] * rw[:, :1]  # (h, 256): the rows step, one source at a time
             for k in range(1, ri.shape[1]):
-                a += logits[ri[:, k]] * rw[:, k:k + 1]
+                a += logits[ri[:, k]] * rw[:, k : k + 1]
             ci, cw = self.cols.index[x0:x1], self.cols.weight[x0:x1]
             b = a[:, ci[:, 0]] * cw[:, 0]  # (h, w): the columns step
             for k in range(1, ci.shape[1]):
@@ -114,8 +114,9 @@ class MaskResampler(WindowResampler):
         low_size: side of the decoder's logits (256); encoder_size: SAM's input side (1024).
     """
 
-    def __init__(self, input_size: tuple[int, int], original_size: tuple[int, int], low_size: int = 256,
-                 encoder_size: int = 1024):
+    def __init__(
+        self, input_size: tuple[int, int], original_size: tuple[int, int], low_size: int = 256, encoder_size: int = 1024
+    ):
         factor = encoder_size // low_size
         maps = []
         for cut, out in zip(input_size, original_size):

@@ -44,8 +44,9 @@ class Segmenter(Protocol):
 
     def embed(self, frames: np.ndarray | Sequence[np.ndarray]) -> list[SegmenterEmbedding]: ...
 
-    def segment_windows(self, emb: SegmenterEmbedding, points: Sequence[np.ndarray],
-                        boxes: Sequence[np.ndarray | None] | None = None) -> tuple[list[Window], np.ndarray]: ...
+    def segment_windows(
+        self, emb: SegmenterEmbedding, points: Sequence[np.ndarray], boxes: Sequence[np.ndarray | None] | None = None
+    ) -> tuple[list[Window], np.ndarray]: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,8 +108,10 @@ class TensorEmbedding:
     @property
     def nbytes(self) -> int:
         """Bytes of its tensors as they are now."""
+
         def size(v):
             return sum(size(x) for x in v) if isinstance(v, (tuple, list)) else int(v.nbytes)
+
         return sum(size(getattr(self, n)) for n in self.TENSORS)
 
     def __getstate__(self):
@@ -135,9 +138,18 @@ class PromptSegmenter:
     arch_type: ClassVar[type] = object
     mask_threshold: float = 0.0
 
-    def __init__(self, model: str, weights: str | os.PathLike | None = None, *, device: str = "cpu",
-                 precision: str = "fp32", encoder_batch: int | None = None, decoder_batch: int | None = None,
-                 offline: bool | None = None, transport: str = "fp32"):
+    def __init__(
+        self,
+        model: str,
+        weights: str | os.PathLike | None = None,
+        *,
+        device: str = "cpu",
+        precision: str = "fp32",
+        encoder_batch: int | None = None,
+        decoder_batch: int | None = None,
+        offline: bool | None = None,
+        transport: str = "fp32",
+    ):
         self.device = check_device(device)
         encoder_batch = encoder_batch if encoder_batch is not None else (8 if self.device.type == "cuda" else 1)
         decoder_batch = decoder_batch if decoder_batch is not None else (64 if self.device.type == "cuda" else 2)
@@ -150,9 +162,11 @@ class PromptSegmenter:
         self.dtype = check_precision(precision, self.device)
         spec = registry.get(model)
         if spec.family != "sam" or not isinstance(spec.arch, self.arch_type):
-            raise ValueError(f"{type(self).__name__}: {model!r} is a {spec.family} model "
-                             f"({type(spec.arch).__name__}), expected a {self.arch_type.__name__} sam model "
-                             "(segmenter.build_segmenter picks the right class)")
+            raise ValueError(
+                f"{type(self).__name__}: {model!r} is a {spec.family} model "
+                f"({type(spec.arch).__name__}), expected a {self.arch_type.__name__} sam model "
+                "(segmenter.build_segmenter picks the right class)"
+            )
         self.loaded = load_model(spec, weights, device=device, offline=offline)
         self.model = self.loaded.module
         self._resamplers: dict[tuple, object] = {}
@@ -163,11 +177,12 @@ class PromptSegmenter:
         frames = check_frames(frames)
         out: list = []
         for s in range(0, len(frames), self.encoder_batch):
-            out += self._encode(frames[s:s + self.encoder_batch])
+            out += self._encode(frames[s : s + self.encoder_batch])
         return out
 
-    def segment(self, emb, points: Sequence[np.ndarray],
-                boxes: Sequence[np.ndarray | None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def segment(
+        self, emb, points: Sequence[np.ndarray], boxes: Sequence[np.ndarray | None] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Masks of the people of one frame.
 
         Args:
@@ -185,8 +200,9 @@ class PromptSegmenter:
             masks[j, y0:y1, x0:x1] = m
         return masks, ious
 
-    def segment_windows(self, emb, points: Sequence[np.ndarray],
-                        boxes: Sequence[np.ndarray | None] | None = None) -> tuple[list[Window], np.ndarray]:
+    def segment_windows(
+        self, emb, points: Sequence[np.ndarray], boxes: Sequence[np.ndarray | None] | None = None
+    ) -> tuple[list[Window], np.ndarray]:
         """Like ``segment``, with each mask as ``((y0, y1, x0, x1), (y1-y0, x1-x0) bool)`` in frame
         pixels: only the window a mask can occupy is computed. ``emb`` may come from another process
         (its tensors on the CPU): it is moved to this segmenter's device first."""
@@ -204,8 +220,11 @@ class PromptSegmenter:
                 raise ValueError(f"person {j}: needs at least one point or a box prompt")
             groups.setdefault((len(p), b is not None), []).append(j)
         resample = self._resampler(emb)
-        chunks = [(key, idx[i:i + self.decoder_batch]) for key, idx in groups.items()
-                  for i in range(0, len(idx), self.decoder_batch)]
+        chunks = [
+            (key, idx[i : i + self.decoder_batch])
+            for key, idx in groups.items()
+            for i in range(0, len(idx), self.decoder_batch)
+        ]
         for (k, has_box), idx in chunks:
             pts = np.stack([np.asarray(points[j], np.float32).reshape(-1, 2) for j in idx]) if k else None
             box = np.stack([np.asarray(boxes[j], np.float32) for j in idx]) if has_box else None

@@ -42,8 +42,9 @@ def _favour_people(model: torch.nn.Module) -> None:
             conv.bias[0] = 2.2
 
 
-def synthesize(out: str | os.PathLike, names: list[str] | None = None, *, full: bool = False,
-               seed: int = 0) -> dict[str, Path]:
+def synthesize(
+    out: str | os.PathLike, names: list[str] | None = None, *, full: bool = False, seed: int = 0
+) -> dict[str, Path]:
     """Write random checkpoints; return ``{model name: file}``.
 
     Args:

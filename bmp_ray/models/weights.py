@@ -145,8 +145,9 @@ def _download_url(url: str, dest: Path) -> None:
             while chunk := r.read(_CHUNK):
                 f.write(chunk)
     except (urllib.error.URLError, OSError) as exc:
-        raise CheckpointError(f"{url}: download failed ({exc}); check the network, or pass a local file "
-                              "or folder with --weights") from exc
+        raise CheckpointError(
+            f"{url}: download failed ({exc}); check the network, or pass a local file or folder with --weights"
+        ) from exc
 
 
 def _from_hub(source: CheckpointSource, offline: bool, cache: Path | None) -> Path:
@@ -154,10 +155,16 @@ def _from_hub(source: CheckpointSource, offline: bool, cache: Path | None) -> Pa
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
     try:
-        return Path(huggingface_hub.hf_hub_download(
-            source.hf_repo, source.filename, revision=source.revision, local_files_only=offline,
-            cache_dir=str(cache) if cache else None, endpoint=os.environ.get("HF_ENDPOINT") or None,
-        ))
+        return Path(
+            huggingface_hub.hf_hub_download(
+                source.hf_repo,
+                source.filename,
+                revision=source.revision,
+                local_files_only=offline,
+                cache_dir=str(cache) if cache else None,
+                endpoint=os.environ.get("HF_ENDPOINT") or None,
+            )
+        )
     except LocalEntryNotFoundError as exc:
         what = "offline mode is on and it is not cached" if offline else "the hub cannot be reached"
         raise CheckpointError(
@@ -168,8 +175,13 @@ def _from_hub(source: CheckpointSource, offline: bool, cache: Path | None) -> Pa
         raise CheckpointError(f"{source.hf_repo}/{source.filename}: download failed ({exc})") from exc
 
 
-def resolve(source: CheckpointSource, weights: str | os.PathLike | None = None, *,
-            offline: bool | None = None, cache: Path | None = None) -> Path:
+def resolve(
+    source: CheckpointSource,
+    weights: str | os.PathLike | None = None,
+    *,
+    offline: bool | None = None,
+    cache: Path | None = None,
+) -> Path:
     """Return the local path of a verified checkpoint.
 
     Args:
@@ -198,8 +210,10 @@ def resolve(source: CheckpointSource, weights: str | os.PathLike | None = None, 
         path = (cache or cache_dir()) / "urls" / key / Path(source.filename).name
         if not path.is_file():
             if offline:
-                raise CheckpointError(f"{source.url}: offline mode is on and {path} is not cached; pass "
-                                      "a local file or folder with --weights")
+                raise CheckpointError(
+                    f"{source.url}: offline mode is on and {path} is not cached; pass "
+                    "a local file or folder with --weights"
+                )
             log.info("downloading %s to %s", source.url, path)
             _download_url(source.url, path)
     else:
@@ -211,9 +225,13 @@ def resolve(source: CheckpointSource, weights: str | os.PathLike | None = None, 
 
 # Types that MMEngine checkpoints keep in their meta: numpy scalars, dtypes and arrays (dataset_meta's
 # sigmas). Plain data: no code runs when they load.
-_SAFE_NUMPY = [np.dtype, np.ndarray] + sorted({type(np.dtype(t)) for t in (
-    np.bool_, np.int8, np.uint8, np.int16, np.int32, np.int64, np.float16, np.float32, np.float64)},
-    key=str)
+_SAFE_NUMPY = [np.dtype, np.ndarray] + sorted(
+    {
+        type(np.dtype(t))
+        for t in (np.bool_, np.int8, np.uint8, np.int16, np.int32, np.int64, np.float16, np.float32, np.float64)
+    },
+    key=str,
+)
 try:  # numpy >= 2 keeps the reconstructors in numpy._core; older in numpy.core
     from numpy._core.multiarray import _reconstruct as _np_reconstruct
     from numpy._core.multiarray import scalar as _np_scalar
@@ -244,15 +262,15 @@ def load_checkpoint(path: Path, trusted: bool | None = None, mmap: bool = False)
     except pickle.UnpicklingError as exc:
         unsafe = [ln.strip() for ln in str(exc).splitlines() if "Unsupported global" in ln]
         if unsafe and trusted:
-            log.warning("%s: loading with full unpickling because it is trusted (%s): %s", path,
-                        TRUST_ENV, unsafe[0])
+            log.warning("%s: loading with full unpickling because it is trusted (%s): %s", path, TRUST_ENV, unsafe[0])
             obj = _load_trusted(path)
         else:
             _refuse(path, exc, unsafe)
     except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError) as exc:
         # torch's weights-only unpickler fails on a cut file with KeyError/IndexError as well
-        raise CheckpointError(f"{path}: not a readable torch checkpoint (truncated or damaged?): "
-                              f"{type(exc).__name__}: {exc}") from exc
+        raise CheckpointError(
+            f"{path}: not a readable torch checkpoint (truncated or damaged?): {type(exc).__name__}: {exc}"
+        ) from exc
     if not isinstance(obj, Mapping):
         raise CheckpointError(f"{path}: expected a dict checkpoint, got {type(obj).__name__}")
     return dict(obj)
@@ -266,8 +284,9 @@ def _refuse(path: Path, exc: Exception, unsafe: list[str]) -> None:
             "plain containers and numpy data, because unpickling other types runs code; re-save "
             f"the checkpoint with plain types, or set {TRUST_ENV}=1 if you trust this file"
         ) from exc
-    raise CheckpointError(f"{path}: not a readable torch checkpoint (truncated or damaged?): "
-                          f"{str(exc).splitlines()[0]}") from exc
+    raise CheckpointError(
+        f"{path}: not a readable torch checkpoint (truncated or damaged?): {str(exc).splitlines()[0]}"
+    ) from exc
 
 
 def _load_trusted(path: Path):
@@ -288,8 +307,14 @@ def state_dict_of(checkpoint: Mapping, path: Path) -> dict[str, torch.Tensor]:
     return {k[7:] if k.startswith("module.") else k: v for k, v in sd.items()}
 
 
-def check_layout(state_dict: Mapping[str, torch.Tensor], model: torch.nn.Module | Mapping[str, tuple[int, ...]],
-                 path: Path, name: str, ignore: tuple[str, ...] = (), adapt: tuple[str, ...] = ()) -> None:
+def check_layout(
+    state_dict: Mapping[str, torch.Tensor],
+    model: torch.nn.Module | Mapping[str, tuple[int, ...]],
+    path: Path,
+    name: str,
+    ignore: tuple[str, ...] = (),
+    adapt: tuple[str, ...] = (),
+) -> None:
     """Raise ``CheckpointError`` listing missing, unexpected and wrongly shaped keys.
 
     ``model`` is the architecture, or its layout (key -> shape: ``models.layouts``).
@@ -303,12 +328,15 @@ def check_layout(state_dict: Mapping[str, torch.Tensor], model: torch.nn.Module 
     got = {k: tuple(v.shape) for k, v in state_dict.items() if not k.startswith(ignore)}
     missing = sorted(set(want) - set(got))
     unexpected = sorted(set(got) - set(want))
-    shapes = sorted(f"{k} {got[k]} != {want[k]}" for k in set(want) & set(got)
-                    if got[k] != want[k] and k not in adapt)
+    shapes = sorted(f"{k} {got[k]} != {want[k]}" for k in set(want) & set(got) if got[k] != want[k] and k not in adapt)
     if missing or unexpected or shapes:
+
         def few(keys):
             return ", ".join(keys[:8]) + (f" ... ({len(keys)} in all)" if len(keys) > 8 else "")
-        parts = [f"missing keys: {few(missing)}" if missing else "",
-                 f"unexpected keys: {few(unexpected)}" if unexpected else "",
-                 f"wrong shapes (checkpoint != model): {few(shapes)}" if shapes else ""]
+
+        parts = [
+            f"missing keys: {few(missing)}" if missing else "",
+            f"unexpected keys: {few(unexpected)}" if unexpected else "",
+            f"wrong shapes (checkpoint != model): {few(shapes)}" if shapes else "",
+        ]
         raise CheckpointError(f"{path}: not a {name} checkpoint; " + "; ".join(p for p in parts if p))

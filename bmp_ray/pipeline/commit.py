@@ -63,8 +63,7 @@ def merge_parts(parts: Sequence[tuple[str, Sequence[int]]]) -> tuple[pa.Table, p
     k = int((poses[0].schema.metadata or {}).get(b"bmp_ray.num_keypoints", b"17")) if poses else 17
     f = pa.concat_tables(frames) if frames else frames_schema().empty_table()
     p = pa.concat_tables(poses) if poses else poses_schema(k).empty_table()
-    return (f.sort_by("frame_index"),
-            p.sort_by([("frame_index", "ascending"), ("person_index", "ascending")]))
+    return (f.sort_by("frame_index"), p.sort_by([("frame_index", "ascending"), ("person_index", "ascending")]))
 
 
 def check_segment(name: str, frames: pa.Table, poses: pa.Table, frames_decoded: int) -> None:
@@ -79,16 +78,17 @@ def check_segment(name: str, frames: pa.Table, poses: pa.Table, frames_decoded: 
     if len(keys) != poses.num_rows:
         raise SchemaError(f"{name}: a (frame_index, person_index) key appears twice")
     if int(pc.sum(frames.column("num_people")).as_py() or 0) != poses.num_rows:
-        raise SchemaError(f"{name}: the frames count {pc.sum(frames.column('num_people'))} people, "
-                          f"the poses table has {poses.num_rows}")
+        raise SchemaError(
+            f"{name}: the frames count {pc.sum(frames.column('num_people'))} people, "
+            f"the poses table has {poses.num_rows}"
+        )
 
 
 def _with_metadata(table: pa.Table, schema: pa.Schema, extra: Mapping[bytes, bytes]) -> pa.Table:
     return table.cast(schema).replace_schema_metadata({**schema.metadata, **extra})
 
 
-def commit_segment(out: str, name: str, parts: Sequence[tuple[str, Sequence[int]]], summary: dict,
-                   run: dict) -> dict:
+def commit_segment(out: str, name: str, parts: Sequence[tuple[str, Sequence[int]]], summary: dict, run: dict) -> dict:
     """Merge the segment's parts into ``poses/<name>.parquet`` then ``frames/<name>.parquet`` (each
     atomic), then remove its parts. Returns ``{"name", "frames", "people"}``.
 
@@ -119,8 +119,17 @@ def segment_summary(out: str, name: str) -> dict:
 def manifest_row(video_id: str, path: str, summaries: Sequence[dict]) -> dict:
     """One manifest row from the summaries of a video's segments: counts summed, errors and problems
     joined, the worst status (error > partial > ok)."""
-    row = {"video_id": video_id, "path": path, "status": "ok", "error": None, "problems": None,
-           "frames_decoded": 0, "frames_written": 0, "frames_skipped": 0, "seconds": 0.0}
+    row = {
+        "video_id": video_id,
+        "path": path,
+        "status": "ok",
+        "error": None,
+        "problems": None,
+        "frames_decoded": 0,
+        "frames_written": 0,
+        "frames_skipped": 0,
+        "seconds": 0.0,
+    }
     problems: list[str] = []
     for s in summaries:
         status = s.get("status")
@@ -137,8 +146,9 @@ def manifest_row(video_id: str, path: str, summaries: Sequence[dict]) -> dict:
             if row.get(key) is None and s.get(key) is not None:
                 row[key] = s[key]
     if problems:
-        shown = problems[:MAX_PROBLEMS] + ([f"... {len(problems) - MAX_PROBLEMS} more"]
-                                           if len(problems) > MAX_PROBLEMS else [])
+        shown = problems[:MAX_PROBLEMS] + (
+            [f"... {len(problems) - MAX_PROBLEMS} more"] if len(problems) > MAX_PROBLEMS else []
+        )
         row["problems"] = "; ".join(shown)
     row["seconds"] = round(row["seconds"], 3)
     return row
@@ -148,8 +158,9 @@ def marker_uri(out: str, video_id: str) -> str:
     return join_uri(out, VIDEOS, f"{output_name(video_id)}.json")
 
 
-def finalize_video(out: str, video_id: str, path: str, names: Sequence[str], failures: Mapping[str, dict],
-                   run: dict) -> dict:
+def finalize_video(
+    out: str, video_id: str, path: str, names: Sequence[str], failures: Mapping[str, dict], run: dict
+) -> dict:
     """Once every segment of a video is committed (or failed in this run: ``failures``, name ->
     summary): build its manifest row from the committed segments' summaries, track the video
     (``pipeline.tracks``, the per-video work that needs its frames in order), and write its marker.
@@ -161,8 +172,13 @@ def finalize_video(out: str, video_id: str, path: str, names: Sequence[str], fai
     from bmp_ray.pipeline.tracks import track_committed
     from bmp_ray.track import TrackConfig
 
-    tracks = track_committed(out, video_id, [n for n in names if n not in failures],
-                             TrackConfig(**run.get("config", {}).get("track", {})), run)
+    tracks = track_committed(
+        out,
+        video_id,
+        [n for n in names if n not in failures],
+        TrackConfig(**run.get("config", {}).get("track", {})),
+        run,
+    )
     faults.point("finalize.before_marker")
     marker = {"row": row, "segments": list(names), "fingerprint": run["fingerprint"], "tracks": tracks}
     store.write_bytes(marker_uri(out, video_id), json.dumps(marker, sort_keys=True).encode())

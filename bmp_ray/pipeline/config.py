@@ -46,7 +46,6 @@ MAX_PIXELS = 4096 * 4096
 SEGMENT_FRAMES = 1800
 
 
-
 @dataclasses.dataclass(frozen=True)
 class ModelsConfig:
     """Which models run and where their weights come from.
@@ -71,8 +70,7 @@ class ModelsConfig:
     max_people: int | None = None
 
     def __post_init__(self):
-        check(self.max_people is None or self.max_people >= 1, "models.max_people", "an integer >= 1",
-               self.max_people)
+        check(self.max_people is None or self.max_people >= 1, "models.max_people", "an integer >= 1", self.max_people)
         if self.preset not in PRESETS:
             raise ConfigError(f"models.preset: expected one of {', '.join(PRESETS)}, got {self.preset!r}")
         for role in ("detector", "pose", "sam"):
@@ -167,19 +165,26 @@ class StageResources:
 
     def __post_init__(self):
         check(self.min_size >= 1, "min_size", "an integer >= 1", self.min_size)
-        check(self.max_size >= self.min_size, "max_size", f"an integer >= min_size ({self.min_size})",
-               self.max_size)
-        check(self.initial_size is None or self.min_size <= self.initial_size <= self.max_size, "initial_size",
-               f"an integer in [{self.min_size}, {self.max_size}]", self.initial_size)
+        check(self.max_size >= self.min_size, "max_size", f"an integer >= min_size ({self.min_size})", self.max_size)
+        check(
+            self.initial_size is None or self.min_size <= self.initial_size <= self.max_size,
+            "initial_size",
+            f"an integer in [{self.min_size}, {self.max_size}]",
+            self.initial_size,
+        )
         check(self.num_cpus >= 0, "num_cpus", "a number >= 0", self.num_cpus)
         check(self.num_gpus >= 0, "num_gpus", "a number >= 0", self.num_gpus)
         check(self.batch_size >= 1, "batch_size", "an integer >= 1", self.batch_size)
         check(self.device in DEVICES, "device", " or ".join(DEVICES), self.device)
         check(self.precision in PRECISIONS, "precision", " or ".join(PRECISIONS), self.precision)
         check(self.threads is None or self.threads >= 1, "threads", "an integer >= 1", self.threads)
-        check(self.label_selector is None or all(isinstance(k, str) and isinstance(v, str)
-                                                   for k, v in self.label_selector.items()),
-               "label_selector", "a table of string labels", self.label_selector)
+        check(
+            self.label_selector is None
+            or all(isinstance(k, str) and isinstance(v, str) for k, v in self.label_selector.items()),
+            "label_selector",
+            "a table of string labels",
+            self.label_selector,
+        )
 
     def torch_device(self) -> str:
         return ("cuda" if self.num_gpus > 0 else "cpu") if self.device == "auto" else self.device
@@ -196,9 +201,13 @@ class StageResources:
         import ray.data
 
         args: dict[str, Any] = {
-            "compute": ray.data.ActorPoolStrategy(min_size=self.min_size, max_size=self.max_size,
-                                                  initial_size=self.initial_size or self.min_size),
-            "num_cpus": self.num_cpus, "num_gpus": self.num_gpus, "batch_size": self.batch_size}
+            "compute": ray.data.ActorPoolStrategy(
+                min_size=self.min_size, max_size=self.max_size, initial_size=self.initial_size or self.min_size
+            ),
+            "num_cpus": self.num_cpus,
+            "num_gpus": self.num_gpus,
+            "batch_size": self.batch_size,
+        }
         if self.pool:
             args["resources"] = {self.pool: 0.001}
         if self.label_selector:
@@ -249,9 +258,7 @@ class RunConfig:
         return dataclasses.asdict(self)
 
 
-
-def load(path: str | os.PathLike | None = None, overrides: Sequence[str] = (),
-         **fields: Any) -> RunConfig:
+def load(path: str | os.PathLike | None = None, overrides: Sequence[str] = (), **fields: Any) -> RunConfig:
     """The run config: defaults <- file (if given) <- ``--set`` overrides <- ``fields``."""
     return RunConfig.from_dict(merged(path, overrides, fields))
 

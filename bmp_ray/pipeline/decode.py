@@ -14,25 +14,33 @@ from bmp_ray.video import FrameBatch, FrameReader
 log = logging.getLogger(__name__)
 
 
-def summary_of(item: WorkItem, *, error: str | None = None, reader: FrameReader | None = None,
-               started: float | None = None) -> dict:
+def summary_of(
+    item: WorkItem, *, error: str | None = None, reader: FrameReader | None = None, started: float | None = None
+) -> dict:
     """The decode summary of an item: manifest columns (see ``export.schema.manifest_schema``) plus
     ``name``, ``segment``, ``segments``, ``problems`` (a list) and ``started`` (epoch seconds).
     ``status`` is ``error`` (nothing decodable), ``partial`` (decoded, with problems: corrupt frames
     skipped, fewer frames than the header lists) or ``ok``."""
     info = reader.info if reader is not None else None
     return {
-        "name": item.name, "video_id": item.source.video_id, "path": item.source.uri,
-        "segment": item.segment.index, "segments": item.segment.count,
+        "name": item.name,
+        "video_id": item.source.video_id,
+        "path": item.source.uri,
+        "segment": item.segment.index,
+        "segments": item.segment.count,
         "status": "error" if error else ("partial" if reader is not None and reader.problems else "ok"),
         "error": error,
         "frames_decoded": reader.frames_decoded if reader is not None else 0,
         "frames_skipped": reader.frames_skipped if reader is not None else 0,
         "problems": list(reader.problems) if reader is not None else [],
-        "num_frames": info.num_frames if info else None, "fps": info.fps if info else None,
-        "width": info.display_size[0] if info else None, "height": info.display_size[1] if info else None,
-        "codec": info.codec if info else None, "duration_s": info.duration_s if info else None,
-        "rotation": info.rotation if info else None, "started": started or time.time(),
+        "num_frames": info.num_frames if info else None,
+        "fps": info.fps if info else None,
+        "width": info.display_size[0] if info else None,
+        "height": info.display_size[1] if info else None,
+        "codec": info.codec if info else None,
+        "duration_s": info.duration_s if info else None,
+        "rotation": info.rotation if info else None,
+        "started": started or time.time(),
     }
 
 
@@ -48,14 +56,16 @@ def decode_item(item: WorkItem, config: DecodeConfig) -> Iterator[FrameBatch | d
         return
     reader = None
     try:
-        reader = FrameReader(item.source, backend=config.backend, sampling=item.sampling,
-                             batch_size=config.batch_size)
+        reader = FrameReader(item.source, backend=config.backend, sampling=item.sampling, batch_size=config.batch_size)
         w, h = reader.info.display_size
         if w * h > config.max_pixels:
-            raise VideoError(item.source.uri, "too_large",
-                             f"frames of {w} x {h} = {w * h} pixels exceed decode.max_pixels = {config.max_pixels} "
-                             "(memory grows with the frame size); downscale the input or raise "
-                             f"decode.max_pixels (--set decode.max_pixels={w * h})")
+            raise VideoError(
+                item.source.uri,
+                "too_large",
+                f"frames of {w} x {h} = {w * h} pixels exceed decode.max_pixels = {config.max_pixels} "
+                "(memory grows with the frame size); downscale the input or raise "
+                f"decode.max_pixels (--set decode.max_pixels={w * h})",
+            )
         yield from reader
     except VideoError as exc:
         log.warning("%s", exc)
@@ -63,7 +73,6 @@ def decode_item(item: WorkItem, config: DecodeConfig) -> Iterator[FrameBatch | d
         return
     except Exception as exc:  # any other failure of this one input must not stop the others
         log.exception("decoding %s failed", item.source.uri)
-        yield summary_of(item, error=f"{item.source.uri}: {type(exc).__name__}: {exc}", reader=reader,
-                         started=started)
+        yield summary_of(item, error=f"{item.source.uri}: {type(exc).__name__}: {exc}", reader=reader, started=started)
         return
     yield summary_of(item, reader=reader, started=started)

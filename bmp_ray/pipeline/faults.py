@@ -17,8 +17,8 @@ log = logging.getLogger(__name__)
 FAULT_ENV = "BMP_RAY_FAULT"
 FAULT_DIR_ENV = "BMP_RAY_FAULT_DIR"
 POINTS = (
-    "part.before_write",    # a part writer killed before its file exists
-    "part.after_write",     # killed after writing its part, before returning the receipt
+    "part.before_write",  # a part writer killed before its file exists
+    "part.after_write",  # killed after writing its part, before returning the receipt
     "commit.between_files",  # a commit killed after the poses file, before the frames file (the marker)
     "commit.before_cleanup",  # killed after both public files, before the parts are removed
     "finalize.before_marker",  # a video's finalize killed before its marker is written

@@ -62,8 +62,12 @@ class Ledger:
             if entry.summary is not None:
                 self.duplicates += 1
                 if summary.get("frames_decoded") != entry.summary.get("frames_decoded"):
-                    log.warning("%s: a retried decode gave %s frames, the first %s; keeping the first",
-                                receipt["name"], summary.get("frames_decoded"), entry.summary.get("frames_decoded"))
+                    log.warning(
+                        "%s: a retried decode gave %s frames, the first %s; keeping the first",
+                        receipt["name"],
+                        summary.get("frames_decoded"),
+                        entry.summary.get("frames_decoded"),
+                    )
                 return []
             entry.summary = summary
         else:
@@ -84,8 +88,12 @@ class Ledger:
     def ready(self, name: str) -> bool:
         """The summary is in, decoding gave frames (``USABLE``), and every decoded frame is covered by a part."""
         e = self.segments[name]
-        return (e.state == OPEN and e.summary is not None and e.summary.get("status") in USABLE
-                and len(e.covered) >= e.summary["frames_decoded"])
+        return (
+            e.state == OPEN
+            and e.summary is not None
+            and e.summary.get("status") in USABLE
+            and len(e.covered) >= e.summary["frames_decoded"]
+        )
 
     def parts(self, name: str) -> list[tuple[str, tuple[int, ...]]]:
         """The segment's parts in path order (the order the commit takes frames in)."""
@@ -118,8 +126,11 @@ class Ledger:
 
     def failures(self, video_id: str) -> dict[str, dict]:
         """Summaries of the video's segments that failed in this run (name -> summary)."""
-        return {n: self.segments[n].summary or {} for n in self.videos.get(video_id, ())
-                if n in self.segments and self.segments[n].state == FAILED}
+        return {
+            n: self.segments[n].summary or {}
+            for n in self.videos.get(video_id, ())
+            if n in self.segments and self.segments[n].state == FAILED
+        }
 
     def finished(self) -> list[str]:
         """Segments of this run committed or failed for good."""

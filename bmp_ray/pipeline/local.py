@@ -24,14 +24,21 @@ log = logging.getLogger(__name__)
 
 def _rows(name: str, results) -> dict[str, np.ndarray]:
     """The last model stage's rows for ``results`` (what ``write_parts`` takes on the Ray path)."""
-    return {"name": np.array([name] * len(results)), "frame_index": np.array([r.frame_index for r in results]),
-            "summary": np.array([""] * len(results)),
-            "result": np.array([pickle.dumps(r, protocol=5) for r in results], object)}
+    return {
+        "name": np.array([name] * len(results)),
+        "frame_index": np.array([r.frame_index for r in results]),
+        "summary": np.array([""] * len(results)),
+        "result": np.array([pickle.dumps(r, protocol=5) for r in results], object),
+    }
 
 
 def _end_row(name: str, summary: dict) -> dict[str, np.ndarray]:
-    return {"name": np.array([name]), "frame_index": np.array([END]), "summary": np.array([json.dumps(summary)]),
-            "result": np.array([b""], object)}
+    return {
+        "name": np.array([name]),
+        "frame_index": np.array([END]),
+        "summary": np.array([json.dumps(summary)]),
+        "result": np.array([b""], object),
+    }
 
 
 def run_local(items: Sequence[WorkItem], config: RunConfig, sink: Sink) -> None:
@@ -40,13 +47,15 @@ def run_local(items: Sequence[WorkItem], config: RunConfig, sink: Sink) -> None:
     stages' ``threads`` are set (float results depend slightly on the thread count: compare paths at
     equal counts)."""
     roles = ("detector", "pose", "sam")
-    loop = BMPLoop(*(build_model(r, config, set_threads=getattr(config, r).threads is not None) for r in roles),
-                   config.bmp)
+    loop = BMPLoop(
+        *(build_model(r, config, set_threads=getattr(config, r).threads is not None) for r in roles), config.bmp
+    )
     for item in items:
         for part in decode_item(item, config.decode):
             if isinstance(part, FrameBatch):
-                results = loop(part.frames, video_id=item.source.video_id, frame_indices=part.frame_index,
-                               pts_s=part.pts_s)
+                results = loop(
+                    part.frames, video_id=item.source.video_id, frame_indices=part.frame_index, pts_s=part.pts_s
+                )
                 sink.receive(receipts_of(write_parts(_rows(item.name, results), out=sink.out)))
             else:
                 sink.receive(receipts_of(write_parts(_end_row(item.name, part), out=sink.out)))

@@ -71,8 +71,10 @@ class OutputFolder:
             raise OutputError(f"--out {self.out!r}: cannot read {RUN_FILE}: {exc}") from exc
         if theirs is None:
             if store.list_files(self.uri("frames"), ".parquet"):
-                raise OutputError(f"--out {self.out!r} holds results but no {RUN_FILE} (an older bmp_ray wrote it); "
-                                  "use a new --out folder")
+                raise OutputError(
+                    f"--out {self.out!r} holds results but no {RUN_FILE} (an older bmp_ray wrote it); "
+                    "use a new --out folder"
+                )
             try:
                 store.write_bytes(uri, json.dumps(record, sort_keys=True, indent=1).encode())
             except OSError as exc:
@@ -80,14 +82,21 @@ class OutputFolder:
             return
         diff = [k for k in DECISIVE if theirs.get(k) != record.get(k)]
         if diff:
-            detail = "; ".join(f"{k}: folder {json.dumps(theirs.get(k), sort_keys=True)}, this run "
-                               f"{json.dumps(record.get(k), sort_keys=True)}" for k in diff if k != "fingerprint")
-            retrack = (" (to change only the tracker's settings, run `bmp-ray track OUT --set track.KEY=VALUE`)"
-                       if diff == ["fingerprint", "track"] else "")
+            detail = "; ".join(
+                f"{k}: folder {json.dumps(theirs.get(k), sort_keys=True)}, this run "
+                f"{json.dumps(record.get(k), sort_keys=True)}"
+                for k in diff
+                if k != "fingerprint"
+            )
+            retrack = (
+                " (to change only the tracker's settings, run `bmp-ray track OUT --set track.KEY=VALUE`)"
+                if diff == ["fingerprint", "track"]
+                else ""
+            )
             raise OutputError(
                 f"--out {self.out!r} holds results of other settings ({detail or 'fingerprint'}); rerun with the "
-                f"folder's settings (recorded in {uri}), use a new --out folder, or delete it to start over"
-                + retrack)
+                f"folder's settings (recorded in {uri}), use a new --out folder, or delete it to start over" + retrack
+            )
 
     # --- the lock -----------------------------------------------------------------------------
     def _holder(self) -> dict | None:
@@ -107,8 +116,13 @@ class OutputFolder:
 
     def _mine(self) -> dict:
         now = time.time()
-        return {"run_id": self.run_id, "host": socket.gethostname(), "pid": os.getpid(), "started": now,
-                "heartbeat": now}
+        return {
+            "run_id": self.run_id,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "started": now,
+            "heartbeat": now,
+        }
 
     def acquire(self) -> None:
         """Take the folder's lock, or raise ``OutputError`` naming the live holder."""
@@ -120,7 +134,8 @@ class OutputFolder:
                     raise OutputError(
                         f"--out {self.out!r} is in use by run {holder.get('run_id')} on {holder.get('host')} "
                         f"(pid {holder.get('pid')}, started {time.ctime(holder.get('started', 0))}); wait for it to "
-                        f"finish or use another --out folder (a dead run's lock is taken over automatically)")
+                        f"finish or use another --out folder (a dead run's lock is taken over automatically)"
+                    )
                 log.warning("taking over the lock of run %s (its process is gone)", holder.get("run_id"))
                 store.delete_file(self.uri(LOCK_FILE))
             data = json.dumps(self._mine()).encode()
@@ -147,8 +162,7 @@ class OutputFolder:
         def beat(stop: threading.Event) -> None:
             while not stop.wait(HEARTBEAT_S):
                 try:
-                    store.write_bytes(self.uri(LOCK_FILE), json.dumps(
-                        {**self._mine(), "started": started}).encode())
+                    store.write_bytes(self.uri(LOCK_FILE), json.dumps({**self._mine(), "started": started}).encode())
                 except OSError as exc:
                     log.warning("lock heartbeat: %s", exc)
 
@@ -166,7 +180,7 @@ class OutputFolder:
     # --- what is there ------------------------------------------------------------------------
     def committed(self) -> set[str]:
         """Names of the committed segments: one listing of ``frames/``, no file opened."""
-        return {n[:-len(".parquet")] for n in store.list_files(self.uri("frames"), ".parquet")}
+        return {n[: -len(".parquet")] for n in store.list_files(self.uri("frames"), ".parquet")}
 
     def clean(self) -> dict[str, int]:
         """Remove what a dead run left: every part (no other run writes here, the lock says so),
@@ -181,7 +195,7 @@ class OutputFolder:
                     store.delete_file(self.uri(folder, n) if folder else self.uri(n))
                     tmp += 1
         done = self.committed()
-        orphans = [n for n in store.list_files(self.uri("poses"), ".parquet") if n[:-len(".parquet")] not in done]
+        orphans = [n for n in store.list_files(self.uri("poses"), ".parquet") if n[: -len(".parquet")] not in done]
         for n in orphans:
             store.delete_file(self.uri("poses", n))
         counts = {"segments_with_parts": len(parts), "temporary_files": tmp, "poses_without_frames": len(orphans)}

@@ -67,13 +67,29 @@ def write_part(out: str, name: str, results: Sequence[FrameResult]) -> dict:
     faults.point("part.before_write")
     size = store.write_bytes(uri, data)
     faults.point("part.after_write")
-    return {"kind": "part", "name": name, "video_id": results[0].video_id, "path": uri, "frames": json.dumps(idx),
-            "rows": poses.num_rows, "bytes": size, "summary": ""}
+    return {
+        "kind": "part",
+        "name": name,
+        "video_id": results[0].video_id,
+        "path": uri,
+        "frames": json.dumps(idx),
+        "rows": poses.num_rows,
+        "bytes": size,
+        "summary": "",
+    }
 
 
 def end_receipt(name: str, summary: dict) -> dict:
-    return {"kind": "end", "name": name, "video_id": summary["video_id"], "path": "", "frames": "[]", "rows": 0,
-            "bytes": 0, "summary": json.dumps(summary, sort_keys=True)}
+    return {
+        "kind": "end",
+        "name": name,
+        "video_id": summary["video_id"],
+        "path": "",
+        "frames": "[]",
+        "rows": 0,
+        "bytes": 0,
+        "summary": json.dumps(summary, sort_keys=True),
+    }
 
 
 def read_part(uri: str) -> tuple[pa.Table, pa.Table]:
@@ -86,15 +102,20 @@ def read_part(uri: str) -> tuple[pa.Table, pa.Table]:
 
 def receipts_batch(receipts: Sequence[dict]) -> dict[str, np.ndarray]:
     """Receipts as a columnar batch (Ray Data's numpy format)."""
-    return {c: np.array([r[c] for r in receipts], object if c in ("frames", "summary") else None)
-            for c in RECEIPT_COLUMNS} if receipts else {c: np.array([], object) for c in RECEIPT_COLUMNS}
+    return (
+        {c: np.array([r[c] for r in receipts], object if c in ("frames", "summary") else None) for c in RECEIPT_COLUMNS}
+        if receipts
+        else {c: np.array([], object) for c in RECEIPT_COLUMNS}
+    )
 
 
 def receipts_of(batch: dict[str, np.ndarray]) -> list[dict]:
     """The rows of a receipts batch as dicts (plain Python values)."""
     n = len(batch["kind"])
-    return [{c: (v.item() if isinstance(v, np.generic) else v) for c, v in ((c, batch[c][i]) for c in RECEIPT_COLUMNS)}
-            for i in range(n)]
+    return [
+        {c: (v.item() if isinstance(v, np.generic) else v) for c, v in ((c, batch[c][i]) for c in RECEIPT_COLUMNS)}
+        for i in range(n)
+    ]
 
 
 def write_parts(batch: dict[str, np.ndarray], *, out: str) -> dict[str, np.ndarray]:

@@ -100,15 +100,21 @@ def probe_all(sources: Sequence[Source], config: RunConfig, use_ray: bool) -> li
         if config.decode.pool:
             opts["resources"] = {config.decode.pool: 0.001}
         task = ray.remote(_segments_chunk).options(**opts)
-        chunks = [list(sources[i:i + PROBE_CHUNK]) for i in range(0, len(sources), PROBE_CHUNK)]
+        chunks = [list(sources[i : i + PROBE_CHUNK]) for i in range(0, len(sources), PROBE_CHUNK)]
         return [seg for part in ray.get([task.remote(c, n) for c in chunks]) for seg in part]
     with ThreadPoolExecutor(min(8, len(sources))) as pool:
         return list(pool.map(lambda s: _segments(s, n), sources))
 
 
-def make_plan(inputs: Sequence[str], config: RunConfig, *, committed: set[str] = frozenset(),
-              markers: Mapping[str, dict] | None = None, fingerprint: str | None = None,
-              use_ray: bool = False) -> Plan:
+def make_plan(
+    inputs: Sequence[str],
+    config: RunConfig,
+    *,
+    committed: set[str] = frozenset(),
+    markers: Mapping[str, dict] | None = None,
+    fingerprint: str | None = None,
+    use_ray: bool = False,
+) -> Plan:
     """The plan of ``inputs`` (files, folders, globs, URLs) against what the folder holds already:
     ``committed`` segment names and video ``markers`` (``commit.read_markers``)."""
     sampling = sampling_of(config)
@@ -119,8 +125,12 @@ def make_plan(inputs: Sequence[str], config: RunConfig, *, committed: set[str] =
     to_probe = []
     for src in sources:
         m = markers.get(src.video_id)
-        if (m and m["row"]["status"] in USABLE and m.get("fingerprint") == fingerprint
-                and all(n in committed for n in m["segments"])):
+        if (
+            m
+            and m["row"]["status"] in USABLE
+            and m.get("fingerprint") == fingerprint
+            and all(n in committed for n in m["segments"])
+        ):
             plan.skipped += len(m["segments"])  # done: not even probed
         else:
             to_probe.append(src)
@@ -154,8 +164,10 @@ def checkpoints(config: RunConfig) -> dict[str, dict]:
     for role in ("detector", "pose", "sam"):
         spec = registry.get(m.name(role), role)
         if spec.test_variant and m.weights is None:
-            raise CheckpointError(f"{spec.name} is a test variant with random weights: write them with "
-                                  "`bmp-ray weights synth --out DIR` and pass --weights DIR")
+            raise CheckpointError(
+                f"{spec.name} is a test variant with random weights: write them with "
+                "`bmp-ray weights synth --out DIR` and pass --weights DIR"
+            )
         path = resolve(spec.checkpoint, m.weights, offline=m.offline or None)
         out[role] = {"model": spec.name, "file": str(path), "sha256": sha256_of(path)}
     return out
@@ -164,8 +176,11 @@ def checkpoints(config: RunConfig) -> dict[str, dict]:
 def run_metadata(config: RunConfig, models: dict[str, dict]) -> dict:
     """The run's metadata written into every file, with a fingerprint of what determines the results
     (``run_record``)."""
-    return {"config": json.loads(dumps(config)), "models": models,
-            "fingerprint": fingerprint_of(run_record(config, models))}
+    return {
+        "config": json.loads(dumps(config)),
+        "models": models,
+        "fingerprint": fingerprint_of(run_record(config, models)),
+    }
 
 
 def fingerprint_of(record: Mapping) -> str:
@@ -178,7 +193,11 @@ def run_record(config: RunConfig, models: dict[str, dict], fingerprint: str | No
     """What decides a run's results (models and their hashes, BMP settings, sampling, segment length,
     tracker settings; not resources or batch sizes): hashed into the fingerprint, and with it the
     folder's run file."""
-    record = {"bmp": config.bmp.to_dict(), "sampling": dataclasses.asdict(sampling_of(config)),
-              "segment_frames": config.decode.segment_frames, "track": dataclasses.asdict(config.track),
-              "models": {r: {"model": v["model"], "sha256": v["sha256"]} for r, v in models.items()}}
+    record = {
+        "bmp": config.bmp.to_dict(),
+        "sampling": dataclasses.asdict(sampling_of(config)),
+        "segment_frames": config.decode.segment_frames,
+        "track": dataclasses.asdict(config.track),
+        "models": {r: {"model": v["model"], "sha256": v["sha256"]} for r, v in models.items()},
+    }
     return record if fingerprint is None else {**record, "fingerprint": fingerprint}

@@ -55,9 +55,12 @@ class Demand:
         """Whether an alive node of ``ray.nodes()`` has room for it when idle (its totals)."""
         have = node.get("Resources", {})
         labels = node.get("Labels", {}) or {}
-        return (have.get("CPU", 0.0) >= self.cpus and have.get("GPU", 0.0) >= self.gpus
-                and all(have.get(k, 0.0) >= v for k, v in self.resources)
-                and all(labels.get(k) == v for k, v in self.labels))
+        return (
+            have.get("CPU", 0.0) >= self.cpus
+            and have.get("GPU", 0.0) >= self.gpus
+            and all(have.get(k, 0.0) >= v for k, v in self.resources)
+            and all(labels.get(k) == v for k, v in self.labels)
+        )
 
     def describe(self) -> str:
         parts = [f"{self.cpus:g} CPU"] + ([f"{self.gpus:g} GPU"] if self.gpus else [])
@@ -74,8 +77,15 @@ def demands(config: RunConfig) -> list[Demand]:
     out = [Demand("decode", d.num_cpus, 0.0, ((d.pool, 0.001),) if d.pool else ())]
     for name in ("detector", "pose", "sam"):
         r = getattr(config, name)
-        out.append(Demand(name, r.num_cpus, r.num_gpus, ((r.pool, 0.001),) if r.pool else (),
-                          tuple(sorted((r.label_selector or {}).items()))))
+        out.append(
+            Demand(
+                name,
+                r.num_cpus,
+                r.num_gpus,
+                ((r.pool, 0.001),) if r.pool else (),
+                tuple(sorted((r.label_selector or {}).items())),
+            )
+        )
     return out
 
 
@@ -114,18 +124,27 @@ def _has_autoscaler() -> bool:
 def _summary(nodes: list[dict]) -> str:
     seen: dict[str, int] = {}
     for n in nodes:
-        res = {k: v for k, v in n.get("Resources", {}).items()
-               if not k.startswith(("node:", "object_store_memory", "memory", "accelerator_type"))}
+        res = {
+            k: v
+            for k, v in n.get("Resources", {}).items()
+            if not k.startswith(("node:", "object_store_memory", "memory", "accelerator_type"))
+        }
         key = "{" + ", ".join(f"{k}: {v:g}" for k, v in sorted(res.items())) + "}"
         seen[key] = seen.get(key, 0) + 1
     return "; ".join(f"{c} x {k}" for k, c in seen.items()) or "none"
 
 
 def _fix(d: Demand) -> str:
-    keys = [f"{d.where}.num_gpus" if d.gpus else "", f"{d.where}.pool" if d.resources else "",
-            f"{d.where}.label_selector" if d.labels else "", f"{d.where}.num_cpus"]
-    return (f"lower or unset {' / '.join(k for k in keys if k)} (--set or the config file's [{d.where}] "
-            "section), or run on a cluster with such a node (--address)")
+    keys = [
+        f"{d.where}.num_gpus" if d.gpus else "",
+        f"{d.where}.pool" if d.resources else "",
+        f"{d.where}.label_selector" if d.labels else "",
+        f"{d.where}.num_cpus",
+    ]
+    return (
+        f"lower or unset {' / '.join(k for k in keys if k)} (--set or the config file's [{d.where}] "
+        "section), or run on a cluster with such a node (--address)"
+    )
 
 
 def check_resources(config: RunConfig, wait_s: float | None = None) -> None:
@@ -146,8 +165,11 @@ def check_resources(config: RunConfig, wait_s: float | None = None) -> None:
         from ray.autoscaler.sdk import request_resources
 
         request_resources(bundles=[d.bundle() for d in missing])
-        log.warning("waiting up to %.0f s for the autoscaler to add nodes for: %s", wait_s,
-                    "; ".join(f"{d.where} ({d.describe()})" for d in missing))
+        log.warning(
+            "waiting up to %.0f s for the autoscaler to add nodes for: %s",
+            wait_s,
+            "; ".join(f"{d.where} ({d.describe()})" for d in missing),
+        )
         deadline = time.monotonic() + wait_s
         while missing and time.monotonic() < deadline:
             time.sleep(_POLL_S)
@@ -159,5 +181,7 @@ def check_resources(config: RunConfig, wait_s: float | None = None) -> None:
     else:
         waited = " and it has no autoscaler to add one"
     d = missing[0]
-    raise ConfigError(f"[{d.where}] asks each actor for {d.describe()}, but no node of this Ray cluster has "
-                      f"that{waited}; its nodes: {_summary(_nodes())}. Fix: {_fix(d)}")
+    raise ConfigError(
+        f"[{d.where}] asks each actor for {d.describe()}, but no node of this Ray cluster has "
+        f"that{waited}; its nodes: {_summary(_nodes())}. Fix: {_fix(d)}"
+    )

@@ -35,8 +35,13 @@ class Progress:
         videos: how many videos the run finalizes.
     """
 
-    def __init__(self, spans: Mapping[str, int], videos: int, interval_s: float = INTERVAL_S,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        spans: Mapping[str, int],
+        videos: int,
+        interval_s: float = INTERVAL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         known = [s for s in spans.values() if s < OPEN_END // 2]
         mean = sum(known) / len(known) if known else 1.0
         self.weights = {n: float(s if s < OPEN_END // 2 else mean) or 1.0 for n, s in spans.items()}
@@ -54,11 +59,16 @@ class Progress:
     def line(self) -> str:
         elapsed = max(self.clock() - self.t0, 1e-9)
         share = min(self.done_weight / self.total, 1.0)
-        eta = f"ETA {_duration(elapsed * (1 - share) / share)}" if 0 < share < 1 else (
-            "done" if share >= 1 else "ETA unknown")
-        return (f"progress: {self.segments}/{len(self.weights)} segments ({100 * share:.0f} %), "
-                f"{self.finalized}/{self.videos} videos, {self.frames:,} frames, "
-                f"{self.frames / elapsed:.1f} frames/s, {eta}")
+        eta = (
+            f"ETA {_duration(elapsed * (1 - share) / share)}"
+            if 0 < share < 1
+            else ("done" if share >= 1 else "ETA unknown")
+        )
+        return (
+            f"progress: {self.segments}/{len(self.weights)} segments ({100 * share:.0f} %), "
+            f"{self.finalized}/{self.videos} videos, {self.frames:,} frames, "
+            f"{self.frames / elapsed:.1f} frames/s, {eta}"
+        )
 
     def due(self) -> bool:
         """Whether ``interval_s`` passed since the last line (callers skip gathering the state otherwise)."""

@@ -50,11 +50,20 @@ def build_dataset(items: Sequence[WorkItem], config: RunConfig, out: str | None 
         for it in range(1, config.bmp.iterations + 1):
             for cls in _STAGES:
                 named = type(operator_name(cls, it), (cls,), {"__module__": cls.__module__})  # the operator's name
-                ds = ds.map_batches(named, fn_constructor_kwargs={"config": config, "iteration": it},
-                                    batch_format="numpy", **getattr(config, cls.role).remote_args())
+                ds = ds.map_batches(
+                    named,
+                    fn_constructor_kwargs={"config": config, "iteration": it},
+                    batch_format="numpy",
+                    **getattr(config, cls.role).remote_args(),
+                )
         if out is not None:
-            ds = ds.map_batches(write_parts, fn_kwargs={"out": out}, batch_size=config.output.part_frames,
-                                batch_format="numpy", **cpu_task_options(config))
+            ds = ds.map_batches(
+                write_parts,
+                fn_kwargs={"out": out},
+                batch_size=config.output.part_frames,
+                batch_format="numpy",
+                **cpu_task_options(config),
+            )
     finally:
         context.target_max_block_size = default
     return ds

@@ -41,14 +41,17 @@ def track_settings(folder_track: dict, config_path: str | None, overrides: Seque
     """
     wrong = [o for o in overrides if not o.strip().startswith("track.")]
     if wrong:
-        raise ConfigError(f"bmp-ray track changes only [track] settings; got --set {wrong[0]} (to change the "
-                          "others, run `bmp-ray run` into a new --out folder)")
+        raise ConfigError(
+            f"bmp-ray track changes only [track] settings; got --set {wrong[0]} (to change the "
+            "others, run `bmp-ray run` into a new --out folder)"
+        )
     d = merged(config_path, overrides, {})
     return RunConfig.from_dict({"track": {**folder_track, **d.get("track", {})}}).track
 
 
-def retrack(out: str, *, config_path: str | None = None, overrides: Sequence[str] = (),
-            videos: Sequence[str] | None = None) -> dict:
+def retrack(
+    out: str, *, config_path: str | None = None, overrides: Sequence[str] = (), videos: Sequence[str] | None = None
+) -> dict:
     """Track ``out``'s videos (all, or those in ``videos``) again. Returns a summary dict: videos, tracks,
     rows, seconds, fingerprint.
 
@@ -62,8 +65,9 @@ def retrack(out: str, *, config_path: str | None = None, overrides: Sequence[str
     run_uri = folder.uri(RUN_FILE)
     run = read_run(out)
     if not run["record"]:
-        raise OutputError(f"{out!r}: no {RUN_FILE}: not an output folder of `bmp-ray run` (give the --out folder "
-                          "of a run)")
+        raise OutputError(
+            f"{out!r}: no {RUN_FILE}: not an output folder of `bmp-ray run` (give the --out folder of a run)"
+        )
     record = run["record"]
     cfg = track_settings(record.get("track", {}), config_path, overrides)
     record = {**record, "track": dataclasses.asdict(cfg)}
@@ -72,21 +76,28 @@ def retrack(out: str, *, config_path: str | None = None, overrides: Sequence[str
     chosen = sorted(markers) if videos is None else list(videos)
     unknown = [v for v in chosen if v not in markers]
     if unknown:
-        raise OutputError(f"{out!r} has no finalized video {unknown[0]!r} (it has {len(markers)}: "
-                          f"{', '.join(sorted(markers)[:5])}{' ...' if len(markers) > 5 else ''})")
+        raise OutputError(
+            f"{out!r} has no finalized video {unknown[0]!r} (it has {len(markers)}: "
+            f"{', '.join(sorted(markers)[:5])}{' ...' if len(markers) > 5 else ''})"
+        )
     folder.acquire()
     totals = {"videos": 0, "tracks": 0, "rows": 0}
     try:
         store.write_bytes(run_uri, json.dumps(record, sort_keys=True, indent=1).encode())
         committed = folder.committed()
-        meta = {**run["meta"], "fingerprint": record["fingerprint"],
-                "config": {**run["meta"].get("config", {}), "track": record["track"]}}
+        meta = {
+            **run["meta"],
+            "fingerprint": record["fingerprint"],
+            "config": {**run["meta"].get("config", {}), "track": record["track"]},
+        }
         for vid in chosen:
             m = markers[vid]
             names = [n for n in m["segments"] if n in committed]
             entry = track_committed(out, vid, names, cfg, meta)
-            store.write_bytes(marker_uri(out, vid), json.dumps(
-                {**m, "fingerprint": record["fingerprint"], "tracks": entry}, sort_keys=True).encode())
+            store.write_bytes(
+                marker_uri(out, vid),
+                json.dumps({**m, "fingerprint": record["fingerprint"], "tracks": entry}, sort_keys=True).encode(),
+            )
             totals["videos"] += 1
             totals["tracks"] += entry["tracks"]
             totals["rows"] += entry["rows"]

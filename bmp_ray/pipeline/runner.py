@@ -54,19 +54,35 @@ def manifest_rows(markers: dict[str, dict], plan: Plan | None) -> list[dict]:
     """Every video the folder holds (its marker's row), and this run's inputs without a marker as
     error rows; sorted by video id."""
     rows = {vid: m["row"] for vid, m in markers.items()}
-    for vid, path in (plan.paths.items() if plan else ()):
-        rows.setdefault(vid, {"video_id": vid, "path": path, "status": "error", "error": _STOPPED,
-                              "frames_decoded": 0, "frames_written": 0})
+    for vid, path in plan.paths.items() if plan else ():
+        rows.setdefault(
+            vid,
+            {
+                "video_id": vid,
+                "path": path,
+                "status": "error",
+                "error": _STOPPED,
+                "frames_decoded": 0,
+                "frames_written": 0,
+            },
+        )
     return [rows[v] for v in sorted(rows)]
 
 
 def _progress(plan: Plan) -> Progress:
-    return Progress({i.name: i.segment.stop - i.segment.start for i in plan.items},
-                    len({i.source.video_id for i in plan.items}))
+    return Progress(
+        {i.name: i.segment.stop - i.segment.start for i in plan.items}, len({i.source.video_id for i in plan.items})
+    )
 
 
-def run(inputs: Sequence[str], out: str, config: RunConfig | None = None, *, address: str | None = None,
-        use_ray: bool = True) -> RunSummary:
+def run(
+    inputs: Sequence[str],
+    out: str,
+    config: RunConfig | None = None,
+    *,
+    address: str | None = None,
+    use_ray: bool = True,
+) -> RunSummary:
     """Process ``inputs`` (files, folders, globs, URLs) into the output folder ``out``.
 
     A rerun with the same ``out`` skips committed segments and redoes the rest; the manifest
@@ -99,10 +115,16 @@ def run(inputs: Sequence[str], out: str, config: RunConfig | None = None, *, add
 
             init_ray(address)
             preflight.check_resources(config)
-        plan = make_plan(inputs, config, committed=committed, markers=markers, fingerprint=meta["fingerprint"],
-                         use_ray=use_ray)
-        log.info("%d segments to process from %d inputs; %d already committed in %s", len(plan.items),
-                 len(plan.paths), plan.skipped, out)
+        plan = make_plan(
+            inputs, config, committed=committed, markers=markers, fingerprint=meta["fingerprint"], use_ray=use_ray
+        )
+        log.info(
+            "%d segments to process from %d inputs; %d already committed in %s",
+            len(plan.items),
+            len(plan.paths),
+            plan.skipped,
+            out,
+        )
         ledger = Ledger({i.name: i.source.video_id for i in plan.items}, plan.videos, committed)
         if use_ray:
             from bmp_ray.pipeline.ray_run import ray_executor, run_ray
@@ -132,12 +154,30 @@ def run(inputs: Sequence[str], out: str, config: RunConfig | None = None, *, add
     partial = sorted(r["video_id"] for r in mine if r["status"] == "partial")
     first = sink.first_receipt if sink else None
     errors = {r["video_id"]: r.get("error") or r["status"] for r in mine if r["status"] not in USABLE}
-    summary = RunSummary(len(mine), ok, len(mine) - ok, plan.skipped, ledger.frames, ledger.people,
-                         round(time.time() - t0, 3), out, stats, round(first - t0, 3) if first else None,
-                         len(plan.items), errors, partial)
-    log.info("done: %d inputs ok, %d failed (%d segments skipped as committed); %d frames, %d people, "
-             "%.2f frames/s", summary.ok, summary.failed, summary.skipped, summary.frames, summary.people,
-             summary.frames_per_s)
+    summary = RunSummary(
+        len(mine),
+        ok,
+        len(mine) - ok,
+        plan.skipped,
+        ledger.frames,
+        ledger.people,
+        round(time.time() - t0, 3),
+        out,
+        stats,
+        round(first - t0, 3) if first else None,
+        len(plan.items),
+        errors,
+        partial,
+    )
+    log.info(
+        "done: %d inputs ok, %d failed (%d segments skipped as committed); %d frames, %d people, %.2f frames/s",
+        summary.ok,
+        summary.failed,
+        summary.skipped,
+        summary.frames,
+        summary.people,
+        summary.frames_per_s,
+    )
     for vid in partial:
         log.warning("partly decoded: %s (see its problems in videos.parquet)", vid)
     for vid, err in errors.items():

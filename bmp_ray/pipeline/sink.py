@@ -64,8 +64,9 @@ class RayTasks:
     def _collect(self, wait: bool) -> list:
         if not self._refs:
             return []
-        ready, _ = self._ray.wait(list(self._refs), num_returns=1 if wait else len(self._refs),
-                                  timeout=None if wait else 0)
+        ready, _ = self._ray.wait(
+            list(self._refs), num_returns=1 if wait else len(self._refs), timeout=None if wait else 0
+        )
         out = []
         for ref in ready:
             key = self._refs.pop(ref)
@@ -97,8 +98,9 @@ class Sink:
         progress: logs the run's progress as receipts and commits come in (None: silent).
     """
 
-    def __init__(self, out: str, run: dict, ledger: Ledger, paths: Mapping[str, str], executor,
-                 progress: Progress | None = None):
+    def __init__(
+        self, out: str, run: dict, ledger: Ledger, paths: Mapping[str, str], executor, progress: Progress | None = None
+    ):
         self.out, self.run, self.ledger, self.paths, self.executor = out, run, ledger, paths, executor
         self.progress = progress
         self.rows: dict[str, dict] = {}  # video id -> manifest row, finalized in this run
@@ -116,8 +118,15 @@ class Sink:
             if self.first_receipt is None:
                 self.first_receipt = time.time()
             for name in self.ledger.add(r):
-                self.executor.submit(("commit", name), commit_segment, self.out, name, self.ledger.parts(name),
-                                     self.ledger.summary(name), self.run)
+                self.executor.submit(
+                    ("commit", name),
+                    commit_segment,
+                    self.out,
+                    name,
+                    self.ledger.parts(name),
+                    self.ledger.summary(name),
+                    self.run,
+                )
         self._handle(self.executor.finished())
         self._tick()
 
@@ -137,8 +146,16 @@ class Sink:
 
     def _finalize_ready(self) -> None:
         for vid in self.ledger.ready_videos():
-            self.executor.submit(("finalize", vid), finalize_video, self.out, vid, self.paths[vid],
-                                 self.ledger.videos[vid], self.ledger.failures(vid), self.run)
+            self.executor.submit(
+                ("finalize", vid),
+                finalize_video,
+                self.out,
+                vid,
+                self.paths[vid],
+                self.ledger.videos[vid],
+                self.ledger.failures(vid),
+                self.run,
+            )
 
     def close(self) -> None:
         """Wait for every commit and finalize of the run."""

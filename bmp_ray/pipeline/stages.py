@@ -57,13 +57,25 @@ def decode_rows(batch: dict[str, np.ndarray], *, config: RunConfig):
         for part in decode_item(item, config.decode):
             if isinstance(part, FrameBatch):
                 n = len(part)
-                yield {"name": np.array([item.name] * n), "video_id": np.array([item.source.video_id] * n),
-                       "frame_index": part.frame_index, "pts_s": part.pts_s, "frame": part.frames.copy(),
-                       "state": np.array([b""] * n, object), "summary": np.array([""] * n)}
+                yield {
+                    "name": np.array([item.name] * n),
+                    "video_id": np.array([item.source.video_id] * n),
+                    "frame_index": part.frame_index,
+                    "pts_s": part.pts_s,
+                    "frame": part.frames.copy(),
+                    "state": np.array([b""] * n, object),
+                    "summary": np.array([""] * n),
+                }
             else:
-                yield {"name": np.array([item.name]), "video_id": np.array([item.source.video_id]),
-                       "frame_index": np.array([END]), "pts_s": np.array([0.0]), "frame": _PIXEL[None],
-                       "state": np.array([b""], object), "summary": np.array([json.dumps(part)])}
+                yield {
+                    "name": np.array([item.name]),
+                    "video_id": np.array([item.source.video_id]),
+                    "frame_index": np.array([END]),
+                    "pts_s": np.array([0.0]),
+                    "frame": _PIXEL[None],
+                    "state": np.array([b""], object),
+                    "summary": np.array([json.dumps(part)]),
+                }
 
 
 class _Stage:
@@ -146,5 +158,9 @@ class SamStage(_Stage):
         for i, s in zip(rows, states):
             r = frame_result(s, str(batch["video_id"][i]), int(batch["frame_index"][i]), float(batch["pts_s"][i]))
             results[i] = pickle.dumps(r, protocol=5)
-        return {"name": batch["name"], "frame_index": batch["frame_index"], "summary": batch["summary"],
-                "result": results}
+        return {
+            "name": batch["name"],
+            "frame_index": batch["frame_index"],
+            "summary": batch["summary"],
+            "result": results,
+        }

@@ -55,34 +55,45 @@ def committed_results(out: str, names: Sequence[str], *, masks: bool = True) -> 
 def tracks_table(output: TrackOutput, video_id: str, num_keypoints: int, run: dict | None) -> pa.Table:
     """The tracks rows of one tracked video: detected rows with an id, then interpolated rows, sorted
     by frame and track id."""
-    det = [(r.frame_index, i, int(t), r.boxes[i], r.keypoints[i]) for r in output.results
-           for i, t in enumerate(r.track_ids) if t >= 0]
+    det = [
+        (r.frame_index, i, int(t), r.boxes[i], r.keypoints[i])
+        for r in output.results
+        for i, t in enumerate(r.track_ids)
+        if t >= 0
+    ]
     inter = output.interpolated
     n_det, n = len(det), len(det) + len(inter)
     frame = np.r_[np.array([d[0] for d in det], np.int64), inter.frame_index].astype(np.int32)
     tid = np.r_[np.array([d[2] for d in det], np.int64), inter.track_id]
     boxes = np.concatenate([np.array([d[3] for d in det], np.float32).reshape(-1, 4), inter.boxes])
-    kpts = np.concatenate([np.array([d[4] for d in det], np.float32).reshape(-1, num_keypoints, 3),
-                           inter.keypoints.reshape(-1, num_keypoints, 3)])
+    kpts = np.concatenate(
+        [
+            np.array([d[4] for d in det], np.float32).reshape(-1, num_keypoints, 3),
+            inter.keypoints.reshape(-1, num_keypoints, 3),
+        ]
+    )
     person = np.r_[np.array([d[1] for d in det], np.int32), np.zeros(len(inter), np.int32)]
     order = np.lexsort((tid, frame))
-    table = pa.table({
-        "video_id": pa.array([video_id] * n, pa.string()),
-        "frame_index": pa.array(frame[order], pa.int32()),
-        "person_index": pa.array(person[order], pa.int32(), mask=(np.arange(n) >= n_det)[order]),
-        "track_id": pa.array(tid[order], pa.int64()),
-        "interpolated": pa.array((np.arange(n) >= n_det)[order], pa.bool_()),
-        "bbox_xyxy": fixed_list(boxes[order], 4),
-        "keypoints": fixed_list(kpts[order].reshape(n, num_keypoints * 3), num_keypoints * 3),
-    })
+    table = pa.table(
+        {
+            "video_id": pa.array([video_id] * n, pa.string()),
+            "frame_index": pa.array(frame[order], pa.int32()),
+            "person_index": pa.array(person[order], pa.int32(), mask=(np.arange(n) >= n_det)[order]),
+            "track_id": pa.array(tid[order], pa.int64()),
+            "interpolated": pa.array((np.arange(n) >= n_det)[order], pa.bool_()),
+            "bbox_xyxy": fixed_list(boxes[order], 4),
+            "keypoints": fixed_list(kpts[order].reshape(n, num_keypoints * 3), num_keypoints * 3),
+        }
+    )
     return table.cast(tracks_schema(num_keypoints, run))
 
 
 def summary_table(output: TrackOutput, video_id: str, run: dict | None) -> pa.Table:
     s = output.summary()
     cols = {k: pa.array(v, pa.int32() if k != "track_id" else pa.int64()) for k, v in s.items()}
-    return pa.table({"video_id": pa.array([video_id] * len(s["track_id"]), pa.string()), **cols}
-                    ).cast(track_summary_schema(run))
+    return pa.table({"video_id": pa.array([video_id] * len(s["track_id"]), pa.string()), **cols}).cast(
+        track_summary_schema(run)
+    )
 
 
 def track_committed(out: str, video_id: str, names: Sequence[str], config: TrackConfig, run: dict | None) -> dict:
@@ -101,8 +112,13 @@ def track_committed(out: str, video_id: str, names: Sequence[str], config: Track
     write_table_atomic(summary, summary_uri(out, video_id))
     write_table_atomic(table, tracks_uri(out, video_id))
     entry = {"tracks": summary.num_rows, "rows": table.num_rows, "interpolated": len(output.interpolated)}
-    log.info("tracked %s: %d tracks over %d frames (%d interpolated rows)", video_id, entry["tracks"],
-             len(results), entry["interpolated"])
+    log.info(
+        "tracked %s: %d tracks over %d frames (%d interpolated rows)",
+        video_id,
+        entry["tracks"],
+        len(results),
+        entry["interpolated"],
+    )
     return entry
 
 

@@ -14,11 +14,31 @@ from bmp_ray import keypoints as kp
 from bmp_ray.result import FrameResult
 
 # 20 well separated RGB colours (tab20 order, darker first)
-PALETTE = np.array([
-    (31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
-    (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207), (174, 199, 232), (255, 187, 120),
-    (152, 223, 138), (255, 152, 150), (197, 176, 213), (196, 156, 148), (247, 182, 210), (199, 199, 199),
-    (219, 219, 141), (158, 218, 229)], np.uint8)
+PALETTE = np.array(
+    [
+        (31, 119, 180),
+        (255, 127, 14),
+        (44, 160, 44),
+        (214, 39, 40),
+        (148, 103, 189),
+        (140, 86, 75),
+        (227, 119, 194),
+        (127, 127, 127),
+        (188, 189, 34),
+        (23, 190, 207),
+        (174, 199, 232),
+        (255, 187, 120),
+        (152, 223, 138),
+        (255, 152, 150),
+        (197, 176, 213),
+        (196, 156, 148),
+        (247, 182, 210),
+        (199, 199, 199),
+        (219, 219, 141),
+        (158, 218, 229),
+    ],
+    np.uint8,
+)
 
 
 def colours(result: FrameResult) -> np.ndarray:
@@ -30,8 +50,10 @@ def colours(result: FrameResult) -> np.ndarray:
 def _check(frame: np.ndarray, result: FrameResult) -> np.ndarray:
     if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.shape != (result.height, result.width, 3):
         got = f"{frame.shape} {frame.dtype}" if isinstance(frame, np.ndarray) else type(frame).__name__
-        raise ValueError(f"frame: expected ({result.height}, {result.width}, 3) uint8 RGB for {result.video_id} "
-                         f"frame {result.frame_index}, got {got}")
+        raise ValueError(
+            f"frame: expected ({result.height}, {result.width}, 3) uint8 RGB for {result.video_id} "
+            f"frame {result.frame_index}, got {got}"
+        )
     return frame
 
 
@@ -49,8 +71,9 @@ class MaskAnnotator:
             return frame
         for m, c in zip(result.mask_array(), colours(result)):
             px = frame[m].astype(np.float32)
-            frame[m] = np.clip((1 - self.opacity) * px + self.opacity * c.astype(np.float32) + 0.5, 0, 255
-                               ).astype(np.uint8)
+            frame[m] = np.clip((1 - self.opacity) * px + self.opacity * c.astype(np.float32) + 0.5, 0, 255).astype(
+                np.uint8
+            )
         return frame
 
 
@@ -63,8 +86,14 @@ class BoxAnnotator:
     def annotate(self, frame: np.ndarray, result: FrameResult) -> np.ndarray:
         _check(frame, result)
         for (x1, y1, x2, y2), c in zip(result.boxes, colours(result)):
-            cv2.rectangle(frame, (int(round(x1)), int(round(y1))), (int(round(x2)), int(round(y2))),
-                          tuple(int(v) for v in c), self.thickness, cv2.LINE_AA)
+            cv2.rectangle(
+                frame,
+                (int(round(x1)), int(round(y1))),
+                (int(round(x2)), int(round(y2))),
+                tuple(int(v) for v in c),
+                self.thickness,
+                cv2.LINE_AA,
+            )
         return frame
 
 

@@ -54,8 +54,9 @@ def paired_frames(video: VideoResults, run: dict) -> Iterator[tuple[np.ndarray, 
         raise OutputError(f"{video.video_id}: the manifest row has no path to decode it from")
     backend = run.get("meta", {}).get("config", {}).get("decode", {}).get("backend", "pyav")
     try:
-        reader = FrameReader(Source(uri, video.video_id, kind_of(uri)), backend=backend,
-                             sampling=run_sampling(run), batch_size=4)
+        reader = FrameReader(
+            Source(uri, video.video_id, kind_of(uri)), backend=backend, sampling=run_sampling(run), batch_size=4
+        )
     except VideoError as exc:
         raise OutputError(f"{video.video_id}: cannot decode it again to draw on: {exc}") from exc
     results = video.frames()
@@ -70,15 +71,19 @@ def paired_frames(video: VideoResults, run: dict) -> Iterator[tuple[np.ndarray, 
                 unmatched += 1
                 continue
             if img.shape != (pending.height, pending.width, 3):
-                raise OutputError(f"{video.video_id} frame {index}: decoded {img.shape[1]}x{img.shape[0]}, the results "
-                                  f"are for {pending.width}x{pending.height}; was {uri} replaced since the run?")
+                raise OutputError(
+                    f"{video.video_id} frame {index}: decoded {img.shape[1]}x{img.shape[0]}, the results "
+                    f"are for {pending.width}x{pending.height}; was {uri} replaced since the run?"
+                )
             matched += 1
             yield img, pending
             pending = next(results, None)
     unmatched += sum(1 for _ in results) + (pending is not None)
     if not matched:
-        raise OutputError(f"{video.video_id}: none of its result frames was decoded again from {uri} with the "
-                          "run's sampling (was the file replaced or moved?)")
+        raise OutputError(
+            f"{video.video_id}: none of its result frames was decoded again from {uri} with the "
+            "run's sampling (was the file replaced or moved?)"
+        )
     if unmatched:
         log.warning("%s: %d decoded frames or results had no partner and were skipped", video.video_id, unmatched)
 
@@ -114,8 +119,15 @@ class Mp4Writer:
             self.container.close()
 
 
-def render_video(video: VideoResults, run: dict, dest: str | os.PathLike, *, frames: bool = False,
-                 side_by_side: bool = False, overlay: Overlay | None = None) -> dict:
+def render_video(
+    video: VideoResults,
+    run: dict,
+    dest: str | os.PathLike,
+    *,
+    frames: bool = False,
+    side_by_side: bool = False,
+    overlay: Overlay | None = None,
+) -> dict:
     """Draw ``video``'s results on its frames into the folder ``dest``: ``<stem>.mp4``, or with
     ``frames`` (and always for an image input) ``<stem>/<frame_index:08d>.png``; ``<stem>`` is
     ``export.output_name(video_id)``. Returns ``{"video_id", "path", "frames", "fps"}``."""

@@ -79,27 +79,46 @@ def _table(rows: Sequence[Sequence], head: Sequence[str]) -> str:
 def _page(stats: RunStats, out: str, scores: str, tracks: str | None, per_video: list[tuple[VideoStats, str]]) -> str:
     meta, record = stats.run.get("meta", {}), stats.run.get("record", {})
     models = meta.get("models") or record.get("models") or {}
-    parts = [f"<h1>bmp_ray run report</h1><p>{html.escape(out)}</p>",
-             _table([[len(stats.videos), len(stats.failed), stats.frames, stats.people]],
-                    ["videos with frames", "failed inputs", "frames", "people"]),
-             "<h2>Scores</h2>", f'<img src="{scores}" alt="score histograms">', "<h2>Tracks</h2>",
-             f'<img src="{tracks}" alt="track lengths">' if tracks else "<p>No track ids in this output.</p>",
-             "<h2>Failed inputs</h2>",
-             _table([[r.get("video_id"), r.get("path"), r.get("error")] for r in stats.failed],
-                    ["video", "path", "error"]) if stats.failed else "<p>None.</p>",
-             "<h2>People per frame</h2>"]
+    parts = [
+        f"<h1>bmp_ray run report</h1><p>{html.escape(out)}</p>",
+        _table(
+            [[len(stats.videos), len(stats.failed), stats.frames, stats.people]],
+            ["videos with frames", "failed inputs", "frames", "people"],
+        ),
+        "<h2>Scores</h2>",
+        f'<img src="{scores}" alt="score histograms">',
+        "<h2>Tracks</h2>",
+        f'<img src="{tracks}" alt="track lengths">' if tracks else "<p>No track ids in this output.</p>",
+        "<h2>Failed inputs</h2>",
+        _table([[r.get("video_id"), r.get("path"), r.get("error")] for r in stats.failed], ["video", "path", "error"])
+        if stats.failed
+        else "<p>None.</p>",
+        "<h2>People per frame</h2>",
+    ]
     for v, png in per_video:
         total = int(sum(p.sum() for p in v.people.values()))
         added = int(sum(p.sum() for i, p in v.people.items() if i > 1))
-        parts.append(f"<h3>{html.escape(v.video_id)}</h3><p>{len(v.pts_s)} frames, {total} people, {added} of "
-                     f"them found after the first iteration</p><img src=\"{png}\" alt=\"people per frame\">")
-    parts += ["<h2>Models</h2>", _table([[role, m.get("model"), m.get("sha256", "")[:16], m.get("file", "")]
-                                         for role, m in models.items()], ["role", "model", "sha256", "file"]),
-              "<h2>Run config</h2>", f"<pre>{html.escape(json.dumps(meta.get('config', record), indent=1))}</pre>"]
-    style = "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;" \
-            "padding:2px 6px;font-size:90%}img{max-width:100%}"
-    return (f"<!doctype html><html><head><meta charset=\"utf-8\"><title>bmp_ray report</title><style>{style}"
-            f"</style></head><body>{''.join(parts)}</body></html>\n")
+        parts.append(
+            f"<h3>{html.escape(v.video_id)}</h3><p>{len(v.pts_s)} frames, {total} people, {added} of "
+            f'them found after the first iteration</p><img src="{png}" alt="people per frame">'
+        )
+    parts += [
+        "<h2>Models</h2>",
+        _table(
+            [[role, m.get("model"), m.get("sha256", "")[:16], m.get("file", "")] for role, m in models.items()],
+            ["role", "model", "sha256", "file"],
+        ),
+        "<h2>Run config</h2>",
+        f"<pre>{html.escape(json.dumps(meta.get('config', record), indent=1))}</pre>",
+    ]
+    style = (
+        "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
+        "padding:2px 6px;font-size:90%}img{max-width:100%}"
+    )
+    return (
+        f'<!doctype html><html><head><meta charset="utf-8"><title>bmp_ray report</title><style>{style}'
+        f"</style></head><body>{''.join(parts)}</body></html>\n"
+    )
 
 
 def write_report(out: str, dest: str | os.PathLike, videos: Sequence[str] | None = None) -> dict:

@@ -54,8 +54,9 @@ def collect(out: str, videos: Sequence[str] | None = None) -> RunStats:
     stats = RunStats([], [], {k: np.zeros(len(BINS) - 1, np.int64) for k in SCORES}, read_run(out))
     for video in read_results(out, videos):
         if not video.ok or video.row.get("status") == "partial":  # partial: listed with its problems
-            stats.failed.append({**video.row, "error": video.row.get("error") or
-                                 f"partly decoded: {video.row.get('problems')}"})
+            stats.failed.append(
+                {**video.row, "error": video.row.get("error") or f"partly decoded: {video.row.get('problems')}"}
+            )
         pts, per_iter, tracks = [], [], {}
         for r in video.frames():
             pts.append(r.pts_s)

@@ -45,8 +45,17 @@ RECIPES: dict[str, dict[str, dict[str, Any]]] = {
     "pose": {},
     "detector": {
         "model": {"name": "rtmdet-ins-l-bmp"},
-        "optim": {"optimizer": "sgd", "lr": 0.02, "momentum": 0.9, "weight_decay": 1e-4, "layer_decay": 1.0,
-                  "epochs": 10, "milestones": (7, 9), "batch_size": 16, "clip_grad": None},
+        "optim": {
+            "optimizer": "sgd",
+            "lr": 0.02,
+            "momentum": 0.9,
+            "weight_decay": 1e-4,
+            "layer_decay": 1.0,
+            "epochs": 10,
+            "milestones": (7, 9),
+            "batch_size": 16,
+            "clip_grad": None,
+        },
     },
 }
 
@@ -121,15 +130,27 @@ class DataSection:
     loader_workers: int = 2
 
     def __post_init__(self):
-        check((self.val_ann_file is None) == (self.val_img_dir is None), "val_img_dir",
-               "val_ann_file and val_img_dir both set or both unset", self.val_img_dir)
-        check(self.samples_per_epoch is None or self.samples_per_epoch >= 1, "samples_per_epoch",
-               "an integer >= 1", self.samples_per_epoch)
+        check(
+            (self.val_ann_file is None) == (self.val_img_dir is None),
+            "val_img_dir",
+            "val_ann_file and val_img_dir both set or both unset",
+            self.val_img_dir,
+        )
+        check(
+            self.samples_per_epoch is None or self.samples_per_epoch >= 1,
+            "samples_per_epoch",
+            "an integer >= 1",
+            self.samples_per_epoch,
+        )
         check(self.loader_workers >= 0, "loader_workers", "an integer >= 0", self.loader_workers)
         for key in ("mask_out_none", "mask_out_all"):
             check(0 <= getattr(self, key) <= 1, key, "a probability in [0, 1]", getattr(self, key))
-        check(self.mask_out_none + self.mask_out_all <= 1, "mask_out_all",
-               "mask_out_none + mask_out_all <= 1", self.mask_out_all)
+        check(
+            self.mask_out_none + self.mask_out_all <= 1,
+            "mask_out_all",
+            "mask_out_none + mask_out_all <= 1",
+            self.mask_out_all,
+        )
         check(0 < self.mask_out_covered <= 1, "mask_out_covered", "a fraction in (0, 1]", self.mask_out_covered)
 
 
@@ -157,8 +178,12 @@ class OptimSection:
         check(self.weight_decay >= 0, "weight_decay", "a number >= 0", self.weight_decay)
         check(0 < self.layer_decay <= 1, "layer_decay", "a number in (0, 1]", self.layer_decay)
         check(self.epochs >= 1, "epochs", "an integer >= 1", self.epochs)
-        check(all(isinstance(m, int) and m >= 1 for m in self.milestones), "milestones",
-               "a list of epochs >= 1", list(self.milestones))
+        check(
+            all(isinstance(m, int) and m >= 1 for m in self.milestones),
+            "milestones",
+            "a list of epochs >= 1",
+            list(self.milestones),
+        )
         check(0 < self.gamma <= 1, "gamma", "a number in (0, 1]", self.gamma)
         check(self.warmup_steps >= 0, "warmup_steps", "an integer >= 0", self.warmup_steps)
         check(self.batch_size >= 1, "batch_size", "an integer >= 1", self.batch_size)
@@ -204,8 +229,12 @@ class RunSection:
         check(self.precision == "fp32" or self.use_gpu, "precision", "'fp32' without use_gpu", self.precision)
         for key in ("checkpoint_every", "keep", "val_every"):
             check(getattr(self, key) >= 1, key, "an integer >= 1", getattr(self, key))
-        check(self.max_steps_per_epoch is None or self.max_steps_per_epoch >= 1, "max_steps_per_epoch",
-               "an integer >= 1", self.max_steps_per_epoch)
+        check(
+            self.max_steps_per_epoch is None or self.max_steps_per_epoch >= 1,
+            "max_steps_per_epoch",
+            "an integer >= 1",
+            self.max_steps_per_epoch,
+        )
 
     def storage(self) -> str:
         """``storage_path`` with ``~`` expanded and local folders made absolute (Ray needs that)."""
@@ -223,12 +252,17 @@ class TrainConfig:
 
     def __post_init__(self):
         if not self.data.train:
-            raise ConfigError("data.train: expected at least one training set "
-                              "({format, ann_file, img_dir, ratio}), got none")
+            raise ConfigError(
+                "data.train: expected at least one training set ({format, ann_file, img_dir, ratio}), got none"
+            )
         if self.model.task == "detector":
             for i, s in enumerate(self.data.train):
-                check(s.format == "coco", f"data.train[{i}].format",
-                       "'coco' (COCO instance annotations) for the detector", s.format)
+                check(
+                    s.format == "coco",
+                    f"data.train[{i}].format",
+                    "'coco' (COCO instance annotations) for the detector",
+                    s.format,
+                )
         from bmp_ray.models import registry
 
         try:
@@ -236,11 +270,15 @@ class TrainConfig:
         except ConfigError as exc:
             raise ConfigError(f"model.name: {exc}") from None
         if family != self.model.task:
-            raise ConfigError(f"model.name: {self.model.name!r} is a {family} model but model.task is "
-                              f"{self.model.task!r}; set model.task={family} or name a {self.model.task} model")
+            raise ConfigError(
+                f"model.name: {self.model.name!r} is a {family} model but model.task is "
+                f"{self.model.task!r}; set model.task={family} or name a {self.model.task} model"
+            )
         if self.optim.batch_size % self.run.num_workers:
-            raise ConfigError(f"optim.batch_size: expected a multiple of run.num_workers "
-                              f"({self.run.num_workers}), got {self.optim.batch_size}")
+            raise ConfigError(
+                f"optim.batch_size: expected a multiple of run.num_workers "
+                f"({self.run.num_workers}), got {self.optim.batch_size}"
+            )
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None) -> "TrainConfig":
@@ -260,15 +298,19 @@ class TrainConfig:
 
     def absolute(self) -> "TrainConfig":
         """The config with every local path made absolute (workers run in other folders)."""
+
         def fix(p: str | None) -> str | None:
             return p if p is None or is_url(p) else os.path.abspath(os.path.expanduser(p))
+
         train = tuple(dataclasses.replace(s, ann_file=fix(s.ann_file), img_dir=fix(s.img_dir)) for s in self.data.train)
         return dataclasses.replace(
             self,
             model=dataclasses.replace(self.model, init=fix(self.model.init)),
-            data=dataclasses.replace(self.data, val_ann_file=fix(self.data.val_ann_file),
-                                     val_img_dir=fix(self.data.val_img_dir), train=train),
-            run=dataclasses.replace(self.run, storage_path=self.run.storage(), export=fix(self.run.export)))
+            data=dataclasses.replace(
+                self.data, val_ann_file=fix(self.data.val_ann_file), val_img_dir=fix(self.data.val_img_dir), train=train
+            ),
+            run=dataclasses.replace(self.run, storage_path=self.run.storage(), export=fix(self.run.export)),
+        )
 
 
 def _spec(name: Any):

@@ -75,8 +75,9 @@ class MaskOutPeople(BaseTransform):
         ignored = np.asarray(results.get("gt_ignore_flags", np.zeros(n, bool)), bool)
         people = np.flatnonzero(~ignored)
         rng = np.random.default_rng(np.random.randint(0, 2**31))
-        out = mask_out(results["img"], masks.to_ndarray()[people], rng, p_none=self.p_none, p_all=self.p_all,
-                       covered=self.covered)
+        out = mask_out(
+            results["img"], masks.to_ndarray()[people], rng, p_none=self.p_none, p_all=self.p_all, covered=self.covered
+        )
         keep = np.ones(n, bool)
         keep[people] = out.keep
         results["img"] = out.image
@@ -94,8 +95,10 @@ def _person_category(data: dict, ann_file: str | os.PathLike) -> int:
     cats = [c["id"] for c in data.get("categories") or [] if c.get("name") == "person"]
     if data.get("categories") and not cats:
         names = [c.get("name") for c in data["categories"]][:10]
-        raise DatasetError(f"{ann_file}: no 'person' category (categories: {names}); the detector is trained "
-                           "on COCO-format person instances")
+        raise DatasetError(
+            f"{ann_file}: no 'person' category (categories: {names}); the detector is trained "
+            "on COCO-format person instances"
+        )
     return cats[0] if cats else 1
 
 
@@ -125,8 +128,7 @@ def load_instances(ann_file: str | os.PathLike, img_dir: str | os.PathLike, key:
         im = images[image_id]
         path = Path(img_dir) / im["file_name"]
         if not path.is_file():
-            raise DatasetError(f"{ann_file}: image {im['file_name']} is missing from {img_dir}; "
-                               f"check {key}img_dir")
+            raise DatasetError(f"{ann_file}: image {im['file_name']} is missing from {img_dir}; check {key}img_dir")
         instances = []
         for a in gt.imgToAnns.get(image_id, []):
             w, h = (float(v) for v in a["bbox"][2:])
@@ -135,11 +137,24 @@ def load_instances(ann_file: str | os.PathLike, img_dir: str | os.PathLike, key:
             seg = a.get("segmentation") or None
             no_mask += seg is None
             x1, y1, x2, y2 = xywh_to_xyxy(a["bbox"], np.float64)[0].tolist()
-            instances.append(dict(bbox=[x1, y1, x2, y2], bbox_label=0,
-                                  ignore_flag=int(bool(a.get("iscrowd")) or seg is None),
-                                  mask=seg if seg is not None else [[x1, y1, x2, y1, x2, y2, x1, y2]]))
-        out.append(dict(img_path=str(path), img_id=image_id, height=int(im["height"]), width=int(im["width"]),
-                        seg_map_path=None, instances=instances))
+            instances.append(
+                dict(
+                    bbox=[x1, y1, x2, y2],
+                    bbox_label=0,
+                    ignore_flag=int(bool(a.get("iscrowd")) or seg is None),
+                    mask=seg if seg is not None else [[x1, y1, x2, y1, x2, y2, x1, y2]],
+                )
+            )
+        out.append(
+            dict(
+                img_path=str(path),
+                img_id=image_id,
+                height=int(im["height"]),
+                width=int(im["width"]),
+                seg_map_path=None,
+                instances=instances,
+            )
+        )
     if no_mask:
         log.warning("%s: %d people have no mask; they are ignored regions in training", ann_file, no_mask)
     return out
@@ -181,8 +196,9 @@ class DetTrainSet(torch.utils.data.Dataset):
         augment, mask_out: see ``train_steps``.
     """
 
-    def __init__(self, images: Sequence[dict], pipeline: Sequence[dict], *, augment: bool = True,
-                 mask_out: dict | None = None):
+    def __init__(
+        self, images: Sequence[dict], pipeline: Sequence[dict], *, augment: bool = True, mask_out: dict | None = None
+    ):
         self.images = list(images)
         self.steps = train_steps(pipeline, augment=augment, mask_out=mask_out)
         self.pipeline = compose(self.steps)

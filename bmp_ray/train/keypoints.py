@@ -36,12 +36,42 @@ MAPPINGS: dict[str, dict[int, int]] = {
     "coco": {i: i for i in range(17)},
     # MPII: r_ankle, r_knee, r_hip, l_hip, l_knee, l_ankle, pelvis, thorax, upper_neck, head_top,
     #       r_wrist, r_elbow, r_shoulder, l_shoulder, l_elbow, l_wrist
-    "mpii": {0: 16, 1: 14, 2: 12, 3: 11, 4: 13, 5: 15, 6: PELVIS, 7: THORAX, 8: UPPER_NECK, 9: HEAD_TOP,
-             10: 10, 11: 8, 12: 6, 13: 5, 14: 7, 15: 9},
+    "mpii": {
+        0: 16,
+        1: 14,
+        2: 12,
+        3: 11,
+        4: 13,
+        5: 15,
+        6: PELVIS,
+        7: THORAX,
+        8: UPPER_NECK,
+        9: HEAD_TOP,
+        10: 10,
+        11: 8,
+        12: 6,
+        13: 5,
+        14: 7,
+        15: 9,
+    },
     # AI Challenger: r_shoulder, r_elbow, r_wrist, l_shoulder, l_elbow, l_wrist, r_hip, r_knee,
     #                r_ankle, l_hip, l_knee, l_ankle, head_top, neck
-    "aic": {0: 6, 1: 8, 2: 10, 3: 5, 4: 7, 5: 9, 6: 12, 7: 14, 8: 16, 9: 11, 10: 13, 11: 15,
-            12: HEAD_TOP, 13: UPPER_NECK},
+    "aic": {
+        0: 6,
+        1: 8,
+        2: 10,
+        3: 5,
+        4: 7,
+        5: 9,
+        6: 12,
+        7: 14,
+        8: 16,
+        9: 11,
+        10: 13,
+        11: 15,
+        12: HEAD_TOP,
+        13: UPPER_NECK,
+    },
 }
 SOURCE_KEYPOINTS = {"coco": 17, "mpii": 16, "aic": 14}
 
@@ -77,8 +107,9 @@ def map_keypoints(xy: np.ndarray, visible: np.ndarray, source: str) -> tuple[np.
     n = SOURCE_KEYPOINTS[source]
     xy, visible = np.asarray(xy, np.float32), np.asarray(visible, np.float32)
     if xy.shape != (n, 2) or visible.shape != (n,):
-        raise ValueError(f"{source}: expected ({n}, 2) keypoints and ({n},) visibility, got {xy.shape} "
-                         f"and {visible.shape}")
+        raise ValueError(
+            f"{source}: expected ({n}, 2) keypoints and ({n},) visibility, got {xy.shape} and {visible.shape}"
+        )
     out = np.zeros((NUM_KEYPOINTS, 2), np.float32)
     vis = np.zeros(NUM_KEYPOINTS, np.float32)
     src, dst = zip(*MAPPINGS[source].items())
@@ -131,8 +162,19 @@ def load_coco(ann_file: str | os.PathLike, img_dir: str | os.PathLike) -> list[P
         if box[2] <= box[0] or box[3] <= box[1]:
             continue
         xy, vis = map_keypoints(kp[:, :2], kp[:, 2], "coco")
-        out.append(PersonSample(str(Path(img_dir) / im["file_name"]), im["id"], w, h, box, xy, vis,
-                                a.get("segmentation") or None, "coco"))
+        out.append(
+            PersonSample(
+                str(Path(img_dir) / im["file_name"]),
+                im["id"],
+                w,
+                h,
+                box,
+                xy,
+                vis,
+                a.get("segmentation") or None,
+                "coco",
+            )
+        )
     return out
 
 
@@ -147,16 +189,20 @@ def load_mpii(ann_file: str | os.PathLike, img_dir: str | os.PathLike) -> list[P
             jvis = np.array(a["joints_vis"], np.float32).reshape(16)
             image = str(a["image"])
         except (KeyError, ValueError, TypeError) as exc:
-            raise _bad(ann_file, f"entry {i}", f"expected image, center [x, y], scale, 16 joints and "
-                       f"16 joints_vis ({exc})") from exc
+            raise _bad(
+                ann_file, f"entry {i}", f"expected image, center [x, y], scale, 16 joints and 16 joints_vis ({exc})"
+            ) from exc
         if center[0] != -1:
             center[1] += 15.0 / 200.0 * scale
         center -= 1.0
         box = np.concatenate([center - scale / 2, center + scale / 2]).astype(np.float32)
         xy, vis = map_keypoints(joints, jvis, "mpii")
         stem = Path(image).stem
-        out.append(PersonSample(str(Path(img_dir) / image), int(stem) if stem.isdigit() else stem, 0, 0,
-                                box, xy, vis, None, "mpii"))
+        out.append(
+            PersonSample(
+                str(Path(img_dir) / image), int(stem) if stem.isdigit() else stem, 0, 0, box, xy, vis, None, "mpii"
+            )
+        )
     return out
 
 
@@ -168,21 +214,24 @@ def load_aic(ann_file: str | os.PathLike, img_dir: str | os.PathLike) -> list[Pe
             image_id = str(a["image_id"])
             kps, boxes = a["keypoint_annotations"], a["human_annotations"]
         except (KeyError, TypeError) as exc:
-            raise _bad(ann_file, f"entry {i}", f"expected image_id, keypoint_annotations and "
-                       f"human_annotations ({exc})") from exc
+            raise _bad(
+                ann_file, f"entry {i}", f"expected image_id, keypoint_annotations and human_annotations ({exc})"
+            ) from exc
         for human in sorted(kps):
             kp = np.asarray(kps[human], np.float32)
             if kp.size != 42 or human not in boxes:
-                raise _bad(ann_file, f"entry {i} ({image_id}) {human}", f"expected 42 keypoint values and a "
-                           f"box, got {kp.size} values and box {boxes.get(human)}")
+                raise _bad(
+                    ann_file,
+                    f"entry {i} ({image_id}) {human}",
+                    f"expected 42 keypoint values and a box, got {kp.size} values and box {boxes.get(human)}",
+                )
             kp = kp.reshape(14, 3)
             labelled = (kp[:, 2] == 1) | (kp[:, 2] == 2)  # 3 = not labelled
             if not labelled.any():
                 continue
             xy, vis = map_keypoints(kp[:, :2], labelled, "aic")
             box = np.asarray(boxes[human], np.float32).reshape(4)
-            out.append(PersonSample(str(Path(img_dir) / f"{image_id}.jpg"), image_id, 0, 0, box, xy, vis,
-                                    None, "aic"))
+            out.append(PersonSample(str(Path(img_dir) / f"{image_id}.jpg"), image_id, 0, 0, box, xy, vis, None, "aic"))
     return out
 
 
@@ -197,6 +246,8 @@ def load_source(fmt: str, ann_file: str | os.PathLike, img_dir: str | os.PathLik
         raise DatasetError(f"annotation file {ann_file}: no person with a labelled keypoint ({fmt} format)")
     missing = sorted({p.image for p in people if not os.path.isfile(p.image)})
     if missing:
-        raise DatasetError(f"{ann_file}: {len(missing)} image(s) not found under {img_dir}, e.g. {missing[0]}; "
-                           "check data.train[].img_dir")
+        raise DatasetError(
+            f"{ann_file}: {len(missing)} image(s) not found under {img_dir}, e.g. {missing[0]}; "
+            "check data.train[].img_dir"
+        )
     return people

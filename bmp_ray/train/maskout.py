@@ -63,8 +63,15 @@ def choose(n: int, rng: np.random.Generator, p_none: float = 0.25, p_all: float 
     return chosen
 
 
-def mask_out(image: np.ndarray, masks: np.ndarray, rng: np.random.Generator, *, p_none: float = 0.25,
-             p_all: float = 0.05, covered: float = COVERED) -> MaskOut:
+def mask_out(
+    image: np.ndarray,
+    masks: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    p_none: float = 0.25,
+    p_all: float = 0.05,
+    covered: float = COVERED,
+) -> MaskOut:
     """Paint a random subset of people black and say who stays in the targets.
 
     Args:

@@ -24,8 +24,14 @@ from typing import Sequence
 import torch
 
 
-def build_optimizer(model: torch.nn.Module, lr: float, weight_decay: float, layer_decay: float,
-                    optimizer: str = "adamw", momentum: float = 0.9) -> torch.optim.Optimizer:
+def build_optimizer(
+    model: torch.nn.Module,
+    lr: float,
+    weight_decay: float,
+    layer_decay: float,
+    optimizer: str = "adamw",
+    momentum: float = 0.9,
+) -> torch.optim.Optimizer:
     """The optimizer over ``model``'s trainable parameters (the bare model, not its DDP wrapper: group
     names follow parameter names): "adamw" layer-decayed when the backbone is a ViT, else "adamw" or
     "sgd" with no weight decay on norms and biases."""
@@ -42,11 +48,13 @@ def build_optimizer(model: torch.nn.Module, lr: float, weight_decay: float, laye
     if optimizer == "adamw" and layers is not None and hasattr(model.backbone, "layers"):
         from mmpose.engine.optim_wrappers import LayerDecayOptimWrapperConstructor
 
-        constructor = LayerDecayOptimWrapperConstructor(wrapper, dict(num_layers=int(layers),
-                                                                      layer_decay_rate=layer_decay))
+        constructor = LayerDecayOptimWrapperConstructor(
+            wrapper, dict(num_layers=int(layers), layer_decay_rate=layer_decay)
+        )
     else:
-        constructor = DefaultOptimWrapperConstructor(wrapper, dict(norm_decay_mult=0.0, bias_decay_mult=0.0,
-                                                                   bypass_duplicate=True))
+        constructor = DefaultOptimWrapperConstructor(
+            wrapper, dict(norm_decay_mult=0.0, bias_decay_mult=0.0, bypass_duplicate=True)
+        )
     with _quiet():  # the constructors print and log every parameter group's settings
         return constructor(model).optimizer
 

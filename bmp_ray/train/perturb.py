@@ -25,8 +25,12 @@ GROW = 0.25
 def _window(box: np.ndarray, height: int, width: int, grow: float) -> tuple[int, int, int, int]:
     x1, y1, x2, y2 = (float(v) for v in box)
     gx, gy = (x2 - x1) * grow / 2, (y2 - y1) * grow / 2
-    return (max(int(np.floor(x1 - gx)), 0), max(int(np.floor(y1 - gy)), 0),
-            min(int(np.ceil(x2 + gx)), width), min(int(np.ceil(y2 + gy)), height))
+    return (
+        max(int(np.floor(x1 - gx)), 0),
+        max(int(np.floor(y1 - gy)), 0),
+        min(int(np.ceil(x2 + gx)), width),
+        min(int(np.ceil(y2 + gy)), height),
+    )
 
 
 def _patch(rng: np.random.Generator, bw: float, bh: float, area: tuple[int, int, int, int]):
@@ -66,11 +70,11 @@ def perturb_mask(mask: np.ndarray, box: np.ndarray, rng: np.random.Generator) ->
     if ops[1]:
         for _ in range(rng.integers(1, 4)):
             a, b, c, d = _patch(rng, bw, bh, inner)
-            win[max(b, 0):max(d, 0), max(a, 0):max(c, 0)] = 0
+            win[max(b, 0) : max(d, 0), max(a, 0) : max(c, 0)] = 0
     if ops[2]:
         for _ in range(rng.integers(1, 3)):
             a, b, c, d = _patch(rng, bw, bh, (0, 0, x1 - x0, y1 - y0))
-            win[max(b, 0):max(d, 0), max(a, 0):max(c, 0)] = 1
+            win[max(b, 0) : max(d, 0), max(a, 0) : max(c, 0)] = 1
     if np.array_equal(win, mask[y0:y1, x0:x1]):
         win[:] = cv2.dilate(win, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_REPLICATE)
     return out

@@ -49,11 +49,12 @@ def person_mask(person: PersonSample, height: int, width: int) -> np.ndarray:
         m = from_segmentation(seg, height, width)
         if m.shape == (height, width):
             return m.astype(np.uint8)
-        log.warning("%s: mask size %s differs from the image's %s; using the box", person.image, m.shape,
-                    (height, width))
+        log.warning(
+            "%s: mask size %s differs from the image's %s; using the box", person.image, m.shape, (height, width)
+        )
     m = np.zeros((height, width), np.uint8)
     x1, y1, x2, y2 = person.box
-    m[max(int(y1), 0):max(int(np.ceil(y2)), 0), max(int(x1), 0):max(int(np.ceil(x2)), 0)] = 1
+    m[max(int(y1), 0) : max(int(np.ceil(y2)), 0), max(int(x1), 0) : max(int(np.ceil(x2)), 0)] = 1
     return m
 
 
@@ -68,16 +69,20 @@ class PoseTrainSet(torch.utils.data.Dataset):
         perturb: perturb the conditioning mask.
     """
 
-    def __init__(self, people: Sequence[PersonSample], model, *, conditioning: bool, augment: bool = True,
-                 perturb: bool = True):
+    def __init__(
+        self, people: Sequence[PersonSample], model, *, conditioning: bool, augment: bool = True, perturb: bool = True
+    ):
         from mmengine.dataset import Compose
         from mmengine.registry import DefaultScope
         from mmpose.registry import TRANSFORMS
 
         self.people = list(people)
         self.conditioning, self.perturb = bool(conditioning), bool(perturb)
-        steps = [t for t in model.cfg.train_pipeline if t["type"] != "LoadImage"
-                 and (augment or t["type"] not in AUGMENTATIONS)]
+        steps = [
+            t
+            for t in model.cfg.train_pipeline
+            if t["type"] != "LoadImage" and (augment or t["type"] not in AUGMENTATIONS)
+        ]
         with DefaultScope.overwrite_default_scope("mmpose"):
             self.pipeline = Compose([TRANSFORMS.build(dict(t)) for t in steps])
         self.meta = {k: model.dataset_meta[k] for k in META_KEYS if k in model.dataset_meta}
@@ -97,10 +102,19 @@ class PoseTrainSet(torch.utils.data.Dataset):
             if self.perturb:
                 m = perturb_mask(m, p.box, rng)
             img = img.astype(np.float32) * dim_weights(fill_holes(m).astype(np.float32))[..., None]
-        info = dict(img=img, img_shape=(h, w), ori_shape=(h, w), img_path=p.image, img_id=p.image_id,
-                    id=index, bbox=p.box.reshape(1, 4).copy(), bbox_score=np.ones(1, np.float32),
-                    keypoints=p.keypoints.reshape(1, -1, 2).copy(), keypoints_visible=p.visible.reshape(1, -1).copy(),
-                    **self.meta)
+        info = dict(
+            img=img,
+            img_shape=(h, w),
+            ori_shape=(h, w),
+            img_path=p.image,
+            img_id=p.image_id,
+            id=index,
+            bbox=p.box.reshape(1, 4).copy(),
+            bbox_score=np.ones(1, np.float32),
+            keypoints=p.keypoints.reshape(1, -1, 2).copy(),
+            keypoints_visible=p.visible.reshape(1, -1).copy(),
+            **self.meta,
+        )
         return self.pipeline(info)
 
 
@@ -117,11 +131,20 @@ class RatioSampler(torch.utils.data.Sampler):
     Yields ``(index into the concatenation, sample seed)``; every worker gets the same number.
     """
 
-    def __init__(self, sizes: Sequence[int], ratios: Sequence[float], samples_per_epoch: int, *,
-                 rank: int = 0, world: int = 1, seed: int = 0):
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        ratios: Sequence[float],
+        samples_per_epoch: int,
+        *,
+        rank: int = 0,
+        world: int = 1,
+        seed: int = 0,
+    ):
         if len(sizes) != len(ratios) or not sizes or min(sizes) < 1:
-            raise ValueError(f"RatioSampler: expected one ratio per non-empty set, got sizes {list(sizes)} "
-                             f"and ratios {list(ratios)}")
+            raise ValueError(
+                f"RatioSampler: expected one ratio per non-empty set, got sizes {list(sizes)} and ratios {list(ratios)}"
+            )
         if samples_per_epoch < world:
             raise ValueError(f"RatioSampler: samples_per_epoch ({samples_per_epoch}) < workers ({world})")
         self.sizes, self.ratios = list(sizes), np.asarray(ratios, np.float64)
@@ -153,7 +176,7 @@ class RatioSampler(torch.utils.data.Sampler):
         return np.stack([order, seeds], axis=1)
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
-        for index, seed in self.draw()[self.rank::self.world]:
+        for index, seed in self.draw()[self.rank :: self.world]:
             yield int(index), int(seed)
 
     def __len__(self) -> int:

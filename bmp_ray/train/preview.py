@@ -35,9 +35,18 @@ def _tile(img: np.ndarray, kept: np.ndarray, removed: np.ndarray, caption: str) 
     return tile
 
 
-def maskout_preview(ann_file: str | os.PathLike, img_dir: str | os.PathLike, out: str | os.PathLike, *,
-                    draws: int = 3, seed: int = 0, width: int = 1200, p_none: float = 0.25, p_all: float = 0.05,
-                    covered: float = COVERED) -> Path:
+def maskout_preview(
+    ann_file: str | os.PathLike,
+    img_dir: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    draws: int = 3,
+    seed: int = 0,
+    width: int = 1200,
+    p_none: float = 0.25,
+    p_all: float = 0.05,
+    covered: float = COVERED,
+) -> Path:
     """Write the picture to ``out`` (.jpg / .png) and return its path."""
     from bmp_ray.models import registry
     from bmp_ray.models.build import mm_config
@@ -48,7 +57,7 @@ def maskout_preview(ann_file: str | os.PathLike, img_dir: str | os.PathLike, out
     if out.suffix.lower() not in (".jpg", ".jpeg", ".png"):
         raise ConfigError(f"{out}: expected a .jpg or .png path for the picture")
     steps = mm_config(registry.get("rtmdet-ins-l-bmp")).train_pipeline
-    load = compose(steps[:[t["type"] for t in steps].index("MaskOutPeople")])  # training's own loading
+    load = compose(steps[: [t["type"] for t in steps].index("MaskOutPeople")])  # training's own loading
     mask_out = MaskOutPeople(p_none, p_all, covered)
     rows = []
     for k, info in enumerate(load_instances(ann_file, img_dir)):

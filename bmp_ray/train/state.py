@@ -29,16 +29,25 @@ log = logging.getLogger(__name__)
 MODEL_FILE, STATE_FILE = "model.pth", "train_state.pth"
 
 
-def save(folder: str | os.PathLike, model: torch.nn.Module, optimizer: torch.optim.Optimizer, *, model_name: str,
-         epoch: int, step: int, run: dict) -> Path:
+def save(
+    folder: str | os.PathLike,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    *,
+    model_name: str,
+    epoch: int,
+    step: int,
+    run: dict,
+) -> Path:
     """Write a checkpoint of the bare ``model`` (not its DDP wrapper) after ``epoch`` completed epochs."""
     folder = Path(folder)
-    meta = {**model_meta(registry.get(model_name)),
-            "bmp_ray_train": {"model": model_name, "epoch": int(epoch), "step": int(step), **run}}
+    meta = {
+        **model_meta(registry.get(model_name)),
+        "bmp_ray_train": {"model": model_name, "epoch": int(epoch), "step": int(step), **run},
+    }
     sd = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     write_checkpoint({"meta": meta, "state_dict": sd}, folder / MODEL_FILE)
-    write_checkpoint({"optimizer": optimizer.state_dict(), "epoch": int(epoch), "step": int(step)},
-                     folder / STATE_FILE)
+    write_checkpoint({"optimizer": optimizer.state_dict(), "epoch": int(epoch), "step": int(step)}, folder / STATE_FILE)
     return folder
 
 
@@ -47,8 +56,10 @@ def restore(folder: str | os.PathLike, model: torch.nn.Module, optimizer: torch.
     folder = Path(folder)
     for name in (MODEL_FILE, STATE_FILE):
         if not (folder / name).is_file():
-            raise CheckpointError(f"training checkpoint {folder}: {name} is missing; it was not written by "
-                                  "bmp-ray train (remove the run folder to start afresh)")
+            raise CheckpointError(
+                f"training checkpoint {folder}: {name} is missing; it was not written by "
+                "bmp-ray train (remove the run folder to start afresh)"
+            )
     ckpt = torch.load(folder / MODEL_FILE, map_location="cpu", weights_only=True)
     model.load_state_dict(ckpt["state_dict"])
     state = torch.load(folder / STATE_FILE, map_location="cpu", weights_only=True)

@@ -85,11 +85,17 @@ class PoseTask(_Task):
         spec = registry.get(cfg.model.name, "pose")
         self.conditioning = spec.conditioning if cfg.model.conditioning is None else cfg.model.conditioning
         self.model = initial_model(cfg)
-        self.dataset = PoseTrainSet(self._samples(cfg), self.model, conditioning=self.conditioning,
-                                    augment=cfg.data.augment, perturb=cfg.data.perturb_masks)
+        self.dataset = PoseTrainSet(
+            self._samples(cfg),
+            self.model,
+            conditioning=self.conditioning,
+            augment=cfg.data.augment,
+            perturb=cfg.data.perturb_masks,
+        )
         if rank == 0 and cfg.data.val_ann_file:
-            self.validator = KeypointValidator(cfg.data.val_ann_file, cfg.data.val_img_dir, spec.name,
-                                               self.conditioning)
+            self.validator = KeypointValidator(
+                cfg.data.val_ann_file, cfg.data.val_img_dir, spec.name, self.conditioning
+            )
 
 
 class DetectorTask(_Task):
@@ -109,10 +115,12 @@ class DetectorTask(_Task):
 
         self.model = initial_model(cfg)
         d = cfg.data
-        mask_out = (dict(p_none=d.mask_out_none, p_all=d.mask_out_all, covered=d.mask_out_covered)
-                    if d.mask_out else None)
-        self.dataset = DetTrainSet(self._samples(cfg), self.model.cfg.train_pipeline, augment=d.augment,
-                                   mask_out=mask_out)
+        mask_out = (
+            dict(p_none=d.mask_out_none, p_all=d.mask_out_all, covered=d.mask_out_covered) if d.mask_out else None
+        )
+        self.dataset = DetTrainSet(
+            self._samples(cfg), self.model.cfg.train_pipeline, augment=d.augment, mask_out=mask_out
+        )
         if rank == 0 and d.val_ann_file:
             self.validator = DetectionValidator(d.val_ann_file, d.val_img_dir, cfg.model.name, seed=cfg.run.seed)
 

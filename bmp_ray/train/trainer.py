@@ -72,12 +72,15 @@ def fit(cfg: TrainConfig, address: str | None = None) -> TrainSummary:
         train_loop_per_worker,
         train_loop_config=cfg.to_dict(),
         torch_config=TorchConfig(backend="nccl" if cfg.run.use_gpu else "gloo"),
-        scaling_config=ray.train.ScalingConfig(num_workers=cfg.run.num_workers, use_gpu=cfg.run.use_gpu,
-                                               resources_per_worker=_worker_resources(cfg)),
+        scaling_config=ray.train.ScalingConfig(
+            num_workers=cfg.run.num_workers, use_gpu=cfg.run.use_gpu, resources_per_worker=_worker_resources(cfg)
+        ),
         run_config=ray.train.RunConfig(
-            name=cfg.run.name, storage_path=cfg.run.storage(),
+            name=cfg.run.name,
+            storage_path=cfg.run.storage(),
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=cfg.run.keep),
-            failure_config=ray.train.FailureConfig(max_failures=2)),
+            failure_config=ray.train.FailureConfig(max_failures=2),
+        ),
     )
     result = trainer.fit()
     exported = None

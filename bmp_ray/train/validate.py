@@ -50,8 +50,9 @@ class KeypointValidator:
         conditioning: MaskPose's mask input (None: the model's own).
     """
 
-    def __init__(self, ann_file: str | os.PathLike, img_dir: str | os.PathLike, model_name: str,
-                 conditioning: bool | None = None):
+    def __init__(
+        self, ann_file: str | os.PathLike, img_dir: str | os.PathLike, model_name: str, conditioning: bool | None = None
+    ):
         self.gt = load_ground_truth(ann_file)
         self.spec = registry.get(model_name, "pose")
         self.conditioning = conditioning
@@ -76,8 +77,14 @@ class KeypointValidator:
             for image_id, path, boxes, masks in self.items:
                 kpts = est([_rgb(path)], [boxes], [masks])[0]
                 for k in kpts[:, :17]:
-                    dets.append({"image_id": image_id, "category_id": 1, "score": pose_score(k),
-                                 "keypoints": [float(v) for v in k.reshape(-1)]})
+                    dets.append(
+                        {
+                            "image_id": image_id,
+                            "category_id": 1,
+                            "score": pose_score(k),
+                            "keypoints": [float(v) for v in k.reshape(-1)],
+                        }
+                    )
         stats = cocoeval(self.gt, dets, "keypoints", [i[0] for i in self.items])
         return {f"val_keypoints_{n}": stats[i] for i, n in enumerate(NAMES)}  # COCOeval order
 
@@ -102,14 +109,22 @@ class DetectionValidator:
         for im in images:
             h, w, image_id = im["height"], im["width"], im["img_id"]
             people = [i for i in im["instances"] if not i["ignore_flag"]]
-            masks = np.stack([from_segmentation(i["mask"], h, w) for i in people]) if people \
-                else np.zeros((0, h, w), bool)
+            masks = (
+                np.stack([from_segmentation(i["mask"], h, w) for i in people]) if people else np.zeros((0, h, w), bool)
+            )
             out = mask_out(np.zeros((h, w, 1), np.uint8), masks, np.random.default_rng([seed, image_id]), p_none=0.0)
             keep = iter(out.keep)
             for inst in im["instances"]:
-                anns.append({"id": len(anns) + 1, "image_id": image_id, "category_id": 1,
-                             "iscrowd": inst["ignore_flag"], "bbox": xyxy_to_xywh(inst["bbox"], np.float64)[0].tolist(),
-                             "segmentation": inst["mask"]})
+                anns.append(
+                    {
+                        "id": len(anns) + 1,
+                        "image_id": image_id,
+                        "category_id": 1,
+                        "iscrowd": inst["ignore_flag"],
+                        "bbox": xyxy_to_xywh(inst["bbox"], np.float64)[0].tolist(),
+                        "segmentation": inst["mask"],
+                    }
+                )
                 if inst["ignore_flag"] or next(keep):
                     kept.append(anns[-1])
             painted = np.array([p["bbox"] for p, c in zip(people, out.painted) if c], np.float32).reshape(-1, 4)
@@ -150,9 +165,17 @@ class DetectionValidator:
         out: dict[str, float] = {}
         ids = [i[0] for i in self.items]
         for variant, gt, prefix in (("plain", self.gt, "val_"), ("masked", self.masked_gt, "val_masked_")):
-            dets = [{"image_id": image_id, "category_id": 1, "score": float(d.scores[j]), "bbox": xywh.tolist(),
-                     "segmentation": {"size": [d.height, d.width], "counts": d.masks[j].decode()}}
-                    for image_id, d in zip(ids, found[variant]) for j, xywh in enumerate(xyxy_to_xywh(d.boxes))]
+            dets = [
+                {
+                    "image_id": image_id,
+                    "category_id": 1,
+                    "score": float(d.scores[j]),
+                    "bbox": xywh.tolist(),
+                    "segmentation": {"size": [d.height, d.width], "counts": d.masks[j].decode()},
+                }
+                for image_id, d in zip(ids, found[variant])
+                for j, xywh in enumerate(xyxy_to_xywh(d.boxes))
+            ]
             for iou_type in ("bbox", "segm"):
                 stats = cocoeval(gt, dets, iou_type, ids, cat_ids=[1])
                 out.update({f"{prefix}{iou_type}_{n}": stats[i] for i, n in enumerate(BOX_NAMES)})

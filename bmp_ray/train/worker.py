@@ -64,8 +64,11 @@ class LocalSession:
         self.folder, self.reports = str(folder), []
 
     def checkpoint(self):
-        done = sorted((d for d in os.listdir(self.folder) if d.startswith("checkpoint_")), key=lambda d: int(d[11:])) \
-            if os.path.isdir(self.folder) else []
+        done = (
+            sorted((d for d in os.listdir(self.folder) if d.startswith("checkpoint_")), key=lambda d: int(d[11:]))
+            if os.path.isdir(self.folder)
+            else []
+        )
         return contextlib.nullcontext(os.path.join(self.folder, done[-1]) if done else None)
 
     def prepare(self, model):
@@ -98,8 +101,9 @@ def train(cfg: TrainConfig, session, make_task: Callable[[TrainConfig, int], Any
     model = task.model
     if getattr(task, "sync_bn", False) and session.device.type == "cuda" and session.world > 1:
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)  # the recipe's SyncBN (GPU only)
-    opt = build_optimizer(model, cfg.optim.lr, cfg.optim.weight_decay, cfg.optim.layer_decay,
-                          cfg.optim.optimizer, cfg.optim.momentum)
+    opt = build_optimizer(
+        model, cfg.optim.lr, cfg.optim.weight_decay, cfg.optim.layer_decay, cfg.optim.optimizer, cfg.optim.momentum
+    )
     base_lrs = [g["lr"] for g in opt.param_groups]
     start_epoch, step = 0, 0
     with session.checkpoint() as folder:
@@ -109,13 +113,27 @@ def train(cfg: TrainConfig, session, make_task: Callable[[TrainConfig, int], Any
     wrapped = session.prepare(model)
     model = getattr(wrapped, "module", wrapped)
     per_worker = cfg.optim.batch_size // session.world
-    sampler = RatioSampler(task.sizes, task.ratios, cfg.data.samples_per_epoch or sum(task.sizes),
-                           rank=session.rank, world=session.world, seed=cfg.run.seed)
-    loader = torch.utils.data.DataLoader(task.dataset, batch_size=per_worker, sampler=sampler, drop_last=True,
-                                         num_workers=cfg.data.loader_workers, collate_fn=pseudo_collate)
+    sampler = RatioSampler(
+        task.sizes,
+        task.ratios,
+        cfg.data.samples_per_epoch or sum(task.sizes),
+        rank=session.rank,
+        world=session.world,
+        seed=cfg.run.seed,
+    )
+    loader = torch.utils.data.DataLoader(
+        task.dataset,
+        batch_size=per_worker,
+        sampler=sampler,
+        drop_last=True,
+        num_workers=cfg.data.loader_workers,
+        collate_fn=pseudo_collate,
+    )
     if len(loader) == 0:
-        raise ValueError(f"optim.batch_size: {cfg.optim.batch_size} is more than the {sampler.total} samples "
-                         "of an epoch; lower it or raise data.samples_per_epoch")
+        raise ValueError(
+            f"optim.batch_size: {cfg.optim.batch_size} is more than the {sampler.total} samples "
+            "of an epoch; lower it or raise data.samples_per_epoch"
+        )
     dtype = check_precision(cfg.run.precision, session.device)
     autocast = torch.autocast(session.device.type, dtype=dtype, enabled=dtype is not None)
     run_meta = {"run": cfg.run.name, "config": cfg.to_dict()}
@@ -142,20 +160,32 @@ def train(cfg: TrainConfig, session, make_task: Callable[[TrainConfig, int], Any
                 sums[k] = sums.get(k, 0.0) + float(torch.as_tensor(v).detach())
         seconds = time.perf_counter() - t0
         metrics = _mean_over_workers({k: v / max(n, 1) for k, v in sums.items()}, session.device)
-        metrics.update(epoch=epoch + 1, step=step, lr=opt.param_groups[-1]["lr"], epoch_seconds=seconds,
-                       samples_per_s=n * per_worker * session.world / max(seconds, 1e-9))
+        metrics.update(
+            epoch=epoch + 1,
+            step=step,
+            lr=opt.param_groups[-1]["lr"],
+            epoch_seconds=seconds,
+            samples_per_s=n * per_worker * session.world / max(seconds, 1e-9),
+        )
         last = epoch + 1 == cfg.optim.epochs
         if session.rank == 0 and (last or (epoch + 1) % cfg.run.val_every == 0):
             metrics.update(task.validate(model))
         if last or (epoch + 1) % cfg.run.checkpoint_every == 0:
             with tempfile.TemporaryDirectory(prefix="bmp_ray_ckpt_") as tmp:
-                folder = state.save(tmp, model, opt, model_name=cfg.model.name, epoch=epoch + 1, step=step,
-                                    run=run_meta) if session.rank == 0 else None
+                folder = (
+                    state.save(tmp, model, opt, model_name=cfg.model.name, epoch=epoch + 1, step=step, run=run_meta)
+                    if session.rank == 0
+                    else None
+                )
                 session.report(metrics, str(folder) if folder else None)
         else:
             session.report(metrics, None)
-        log.info("rank %d epoch %d: %s", session.rank, epoch + 1,
-                 {k: round(v, 5) for k, v in metrics.items() if isinstance(v, float)})
+        log.info(
+            "rank %d epoch %d: %s",
+            session.rank,
+            epoch + 1,
+            {k: round(v, 5) for k, v in metrics.items() if isinstance(v, float)},
+        )
 
 
 def train_loop_per_worker(config: dict) -> None:

@@ -12,6 +12,16 @@ from bmp_ray.video.sources import (
 )
 
 __all__ = [
-    "FrameBatch", "FrameReader", "IMAGE_EXTENSIONS", "Sampling", "Segment", "Source",
-    "VIDEO_EXTENSIONS", "VideoInfo", "decode_all", "list_inputs", "probe", "split_segments",
+    "FrameBatch",
+    "FrameReader",
+    "IMAGE_EXTENSIONS",
+    "Sampling",
+    "Segment",
+    "Source",
+    "VIDEO_EXTENSIONS",
+    "VideoInfo",
+    "decode_all",
+    "list_inputs",
+    "probe",
+    "split_segments",
 ]

@@ -112,7 +112,7 @@ class _BufferPool:
                     return buf
             buf = np.empty(shape, np.uint8)
             bufs.insert(0, buf)
-            del bufs[self.per_shape:]
+            del bufs[self.per_shape :]
             while len(self._free) > self.shapes:
                 self._free.pop(next(iter(self._free)))
             return buf
@@ -155,8 +155,17 @@ class FrameReader:
     the first frame is decoded. Batch buffers come from a process-wide pool (see ``_BufferPool``).
     """
 
-    def __init__(self, source: Source | str, *, backend: str = "pyav", sampling: Sampling = Sampling(),
-                 batch_size: int = 16, threads: int = 0, autorotate: bool = True, skip_corrupt: bool = True):
+    def __init__(
+        self,
+        source: Source | str,
+        *,
+        backend: str = "pyav",
+        sampling: Sampling = Sampling(),
+        batch_size: int = 16,
+        threads: int = 0,
+        autorotate: bool = True,
+        skip_corrupt: bool = True,
+    ):
         check_reader(backend, batch_size)
         if isinstance(source, str):
             source = Source.for_file(source)
@@ -227,8 +236,10 @@ class FrameReader:
         with decoder_errors() as ffmpeg:
             yield from self._pyav_frames(container, stream)
         if ffmpeg.messages:  # damage FFmpeg concealed (smeared frames) raises nothing: only its log says so
-            self._problem(f"damaged bitstream: the decoder reported {ffmpeg.summary()}; damaged frames are "
-                          "concealed and may look smeared")
+            self._problem(
+                f"damaged bitstream: the decoder reported {ffmpeg.summary()}; damaged frames are "
+                "concealed and may look smeared"
+            )
 
     def _pyav_frames(self, container, stream):
         s, info, uri = self.sampling, self.info, self.source.uri
@@ -275,8 +286,10 @@ class FrameReader:
             # the stream ended early: before this segment's (or the video's) last frame the header lists
             end = info.num_frames if s.stop is None else min(s.stop, info.num_frames)
             if info.frames_exact and index < end:
-                self._problem(f"truncated or damaged: the stream ends at frame {index}, its header lists "
-                              f"{info.num_frames} frames ({self.frames_skipped} corrupt frames skipped)")
+                self._problem(
+                    f"truncated or damaged: the stream ends at frame {index}, its header lists "
+                    f"{info.num_frames} frames ({self.frames_skipped} corrupt frames skipped)"
+                )
         except av.error.FFmpegError as exc:
             self._problem(f"decoding stopped after frame {index - 1}: {exc}")
         finally:
@@ -288,8 +301,12 @@ class FrameReader:
         uri = self.source.uri  # existence was checked by probe() in __init__
         try:
             data = read_bytes(uri) if is_url(uri) else None
-            reopen = lambda: decord.VideoReader(io.BytesIO(data) if data is not None else uri,  # noqa: E731
-                                                ctx=decord.cpu(0), num_threads=self.threads)
+
+            def reopen():
+                return decord.VideoReader(
+                    io.BytesIO(data) if data is not None else uri, ctx=decord.cpu(0), num_threads=self.threads
+                )
+
             vr = reopen()
         except OSError as exc:
             raise VideoError(uri, "unreadable", f"cannot read it: {exc}") from exc
@@ -298,11 +315,12 @@ class FrameReader:
         n = len(vr)
         times = vr.get_frame_timestamp(range(n))[:, 0].astype(np.float64) if n else np.zeros(0)
         t0 = times[0] if n else 0.0
-        sampler = Sampler(self.sampling, self.info.fps, t0, times[self.sampling.start - 1]
-                          if 0 < self.sampling.start <= n else None)
+        sampler = Sampler(
+            self.sampling, self.info.fps, t0, times[self.sampling.start - 1] if 0 < self.sampling.start <= n else None
+        )
         keep = [i for i in range(min(self.sampling.start, n), n) if not sampler.done(i) and sampler.keep(i, times[i])]
         for lo in range(0, len(keep), self.batch_size):
-            chunk = keep[lo:lo + self.batch_size]
+            chunk = keep[lo : lo + self.batch_size]
             try:
                 arrs = list(vr.get_batch(chunk).asnumpy())
                 good = chunk

@@ -60,8 +60,11 @@ def decoder_errors() -> Iterator[DecoderLog]:
         with av.logging.Capture(local=False) as logs:
             yield report
     finally:
-        report.messages = [(str(name), str(msg).strip()) for level, name, msg in logs
-                           if level is not None and level <= av.logging.ERROR]
+        report.messages = [
+            (str(name), str(msg).strip())
+            for level, name, msg in logs
+            if level is not None and level <= av.logging.ERROR
+        ]
         with _lock:
             _active -= 1
             if _active == 0:

@@ -60,8 +60,9 @@ class VideoInfo:
         return dataclasses.asdict(self)
 
 
-_NOTHING_IN_FOLDER = (f"a folder with no video or image file in it (extensions: "
-                      f"{', '.join(sorted(VIDEO_EXTENSIONS | IMAGE_EXTENSIONS))})")
+_NOTHING_IN_FOLDER = (
+    f"a folder with no video or image file in it (extensions: {', '.join(sorted(VIDEO_EXTENSIONS | IMAGE_EXTENSIONS))})"
+)
 
 
 def check_exists(uri: str) -> None:
@@ -92,9 +93,16 @@ def check_exists(uri: str) -> None:
 
 
 _SIGNATURES = (  # (offset, bytes) of container formats FFmpeg reads
-    (4, b"ftyp"), (4, b"moov"), (4, b"mdat"), (4, b"free"), (4, b"wide"),  # mp4 / mov
+    (4, b"ftyp"),
+    (4, b"moov"),
+    (4, b"mdat"),
+    (4, b"free"),
+    (4, b"wide"),  # mp4 / mov
     (0, b"\x1a\x45\xdf\xa3"),  # matroska / webm
-    (0, b"RIFF"), (0, b"FLV"), (0, b"\x00\x00\x01\xba"), (0, b"\x47"),  # avi, flv, mpeg-ps, mpeg-ts
+    (0, b"RIFF"),
+    (0, b"FLV"),
+    (0, b"\x00\x00\x01\xba"),
+    (0, b"\x47"),  # avi, flv, mpeg-ps, mpeg-ts
 )
 
 
@@ -104,7 +112,7 @@ def _looks_like_video(uri: str) -> bool:
         head = read_bytes(uri, 16)
     except OSError:
         return False
-    return any(head[o:o + len(sig)] == sig for o, sig in _SIGNATURES)
+    return any(head[o : o + len(sig)] == sig for o, sig in _SIGNATURES)
 
 
 def open_container(uri: str, threads: int = 0):
@@ -128,8 +136,12 @@ def open_container(uri: str, threads: int = 0):
         raise VideoError(uri, "missing", str(exc)) from exc
     except av.error.InvalidDataError as exc:
         if _looks_like_video(uri):
-            raise VideoError(uri, "truncated", "the header says video but the container cannot be read: "
-                             f"truncated or damaged (re-copy or re-encode it) ({exc})") from exc
+            raise VideoError(
+                uri,
+                "truncated",
+                "the header says video but the container cannot be read: "
+                f"truncated or damaged (re-copy or re-encode it) ({exc})",
+            ) from exc
         raise VideoError(uri, "not_video", f"FFmpeg cannot read it as a video or image ({exc})") from exc
     except av.error.FFmpegError as exc:
         cause = "truncated" if getattr(exc, "errno", None) == errno.EIO else "corrupt"

@@ -24,14 +24,18 @@ def check_sampling(stride, target_fps, start, stop, prefix: str = "sampling.") -
     """The rules of a frame request, checked here only: by ``Sampling`` and by the run config's
     ``[decode]`` section (``prefix`` "decode."). Raises ``ConfigError`` naming ``prefix + key``."""
     check(is_int(stride) and stride >= 1, f"{prefix}stride", "an integer >= 1", stride)
-    check(target_fps is None or (is_num(target_fps) and 0 < target_fps < math.inf), f"{prefix}target_fps",
-          "a finite number > 0 or None", target_fps)
+    check(
+        target_fps is None or (is_num(target_fps) and 0 < target_fps < math.inf),
+        f"{prefix}target_fps",
+        "a finite number > 0 or None",
+        target_fps,
+    )
     if target_fps is not None and stride != 1:
-        raise ConfigError(f"{prefix.rstrip('.')}: give either stride ({stride}) or target_fps ({target_fps}), "
-                          "not both")
+        raise ConfigError(f"{prefix.rstrip('.')}: give either stride ({stride}) or target_fps ({target_fps}), not both")
     check(is_int(start) and start >= 0, f"{prefix}start", "an integer >= 0", start)
-    check(stop is None or (is_int(stop) and stop > start), f"{prefix}stop", f"None or an integer > start ({start})",
-          stop)
+    check(
+        stop is None or (is_int(stop) and stop > start), f"{prefix}stop", f"None or an integer > start ({start})", stop
+    )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -30,8 +30,12 @@ class Segment:
 def check_segment_frames(segment_frames: int | None, name: str = "segment_frames") -> None:
     """The rule of a segment length, checked here only: by ``split_segments`` and by the run config's
     ``decode.segment_frames`` (``name``). Raises ``ConfigError`` naming ``name``."""
-    check(segment_frames is None or (is_int(segment_frames) and segment_frames >= 0), name,
-          "an integer >= 0 (0: one segment per video)", segment_frames)
+    check(
+        segment_frames is None or (is_int(segment_frames) and segment_frames >= 0),
+        name,
+        "an integer >= 0 (0: one segment per video)",
+        segment_frames,
+    )
 
 
 def split_segments(info: VideoInfo, segment_frames: int | None) -> list[Segment]:

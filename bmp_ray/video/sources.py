@@ -91,8 +91,9 @@ def _list_local(path: str) -> list[Source]:
         if not hits:  # kept as an input: probing it makes an error row that says so
             log.warning("the pattern %s matched no video or image file", path)
             return [Source(os.path.abspath(path), path, "video")]
-        return [Source(os.path.abspath(h), os.path.relpath(h, root).replace(os.sep, "/"), kind_of(h))
-                for h in sorted(hits)]
+        return [
+            Source(os.path.abspath(h), os.path.relpath(h, root).replace(os.sep, "/"), kind_of(h)) for h in sorted(hits)
+        ]
     if os.path.isdir(path):
         found = []
         for dirpath, dirnames, filenames in os.walk(path, followlinks=True):
@@ -104,8 +105,11 @@ def _list_local(path: str) -> list[Source]:
                     found.append(Source(os.path.abspath(full), rel, kind_of(name)))
         found.sort(key=lambda s: s.video_id)
         if not found:  # kept as an input: probing it makes an error row that says so
-            log.warning("the folder %s holds no video or image file (extensions: %s)", path,
-                        ", ".join(sorted(VIDEO_EXTENSIONS | IMAGE_EXTENSIONS)))
+            log.warning(
+                "the folder %s holds no video or image file (extensions: %s)",
+                path,
+                ", ".join(sorted(VIDEO_EXTENSIONS | IMAGE_EXTENSIONS)),
+            )
             return [Source.for_file(path)]
         return found
     # A file named directly (existing or not): always an input, whatever its extension.
@@ -129,7 +133,7 @@ def list_inputs(inputs: Iterable[str]) -> list[Source]:
     by_id: dict[str, str] = {}
     for raw in inputs:
         raw = str(raw)
-        for src in (_list_url(raw) if is_url(raw) else _list_local(raw)):
+        for src in _list_url(raw) if is_url(raw) else _list_local(raw):
             if src.uri in seen_uri:
                 continue
             if src.video_id in by_id:

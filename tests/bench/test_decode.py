@@ -23,7 +23,6 @@ def test_bench_table_for_people(capsys, make_video):
     assert "frames/s" in text and "ratio:" in text
 
 
-
 def test_format_table_aligns_columns():
     text = format_table([["a", "bb"], [1.23456, "x"]])
     assert text.splitlines() == ["a     bb", "----  --", "1.23  x"]

@@ -19,8 +19,14 @@ ROOT = Path(__file__).resolve().parents[2]
 def quick_run(tmp_path_factory, shared_data):
     out = tmp_path_factory.mktemp("gpu")
     env = {k: v for k, v in os.environ.items() if k != "OUT"}
-    r = subprocess.run([sys.executable, "-m", "bmp_ray.bench.gpu", "--device", "cpu", "--quick", "--json",
-                        "--out", str(out)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    r = subprocess.run(
+        [sys.executable, "-m", "bmp_ray.bench.gpu", "--device", "cpu", "--quick", "--json", "--out", str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     return out, json.loads(r.stdout), r.stderr
 
@@ -80,8 +86,11 @@ def test_quick_run_reports_every_goal_as_a_finite_ratio(quick_run):
     b = data["bounds"]["4"]
     assert b["stage_bound_frames_per_s"] > 0 and b["flop_bound_frames_per_s"] > 0
     assert b["flops_per_frame"] == pytest.approx(
-        sum(data["phases"]["build"]["flops_per_item"][k] * w for k, w in
-            (("sam_encoder", 1), ("detector", 2), ("pose_crop", 8), ("sam_decoder_person", 4))))
+        sum(
+            data["phases"]["build"]["flops_per_item"][k] * w
+            for k, w in (("sam_encoder", 1), ("detector", 2), ("pose_crop", 8), ("sam_decoder_person", 4))
+        )
+    )
 
 
 def test_report_writes_json_and_table_after_each_phase(tmp_path):
@@ -94,8 +103,12 @@ def test_report_writes_json_and_table_after_each_phase(tmp_path):
     assert ["start", "status", "ok"] in [ln.split()[:3] for ln in (tmp_path / "gpu.txt").read_text().splitlines()]
     report.phase("ceilings", "error", 0.1, 10, None, {}, "RuntimeError: boom")
     second = json.loads((tmp_path / "gpu.json").read_text())
-    assert second["phases"]["ceilings"] == {"status": "error", "seconds": 0.1, "budget_s": 10,
-                                            "error": "RuntimeError: boom"}
+    assert second["phases"]["ceilings"] == {
+        "status": "error",
+        "seconds": 0.1,
+        "budget_s": 10,
+        "error": "RuntimeError: boom",
+    }
     assert second["goals"]["pose"]["status"] == "not measured"
 
 

@@ -53,16 +53,23 @@ def det_weights(tmp_path_factory):
 
 
 def _detect(force: bool, weights: Path, images: list[Path]) -> dict:
-    r = subprocess.run([sys.executable, "-c", DETECT, "1" if force else "0", str(weights), *map(str, images)],
-                       cwd=ROOT, capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        [sys.executable, "-c", DETECT, "1" if force else "0", str(weights), *map(str, images)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     return json.loads(r.stdout)
 
 
 @pytest.mark.timeout(700)
 def test_mmcv_ops_stand_in_gives_what_compiled_mmcv_gives(det_weights, shared_data):
-    images = sorted((shared_data / "images" / "coco").glob("*.jpg"))[:2] + \
-        sorted((shared_data / "images" / "ochuman").glob("*.jpg"))[:1]
+    images = (
+        sorted((shared_data / "images" / "coco").glob("*.jpg"))[:2]
+        + sorted((shared_data / "images" / "ochuman").glob("*.jpg"))[:1]
+    )
     real, stand_in = _detect(False, det_weights, images), _detect(True, det_weights, images)
     assert real["stand_in"] is None and real["nms_module"] == "mmcv.ops.nms"
     assert stand_in["stand_in"] == {"reason": "forced", "nms_kernel": "torchvision.ops.nms"}
@@ -81,10 +88,12 @@ def _canonical(image: dict) -> tuple:
 
 
 def test_other_mmcv_ops_import_but_raise_when_used():
-    code = ("from bmp_ray.bench import gpu_env; gpu_env.install_mmcv_ops(force=True)\n"
-            "from mmcv.ops import RoIAlign, nms, batched_nms\nfrom mmcv.ops.carafe import CARAFEPack\n"
-            "import torch\nclass Sub(RoIAlign): pass\n"
-            "try:\n    RoIAlign(7)\nexcept NotImplementedError as e:\n    print('raised', e)\n")
+    code = (
+        "from bmp_ray.bench import gpu_env; gpu_env.install_mmcv_ops(force=True)\n"
+        "from mmcv.ops import RoIAlign, nms, batched_nms\nfrom mmcv.ops.carafe import CARAFEPack\n"
+        "import torch\nclass Sub(RoIAlign): pass\n"
+        "try:\n    RoIAlign(7)\nexcept NotImplementedError as e:\n    print('raised', e)\n"
+    )
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "raised mmcv.ops.RoIAlign is not available" in r.stdout
@@ -111,8 +120,9 @@ def test_torchvision_stand_in_matches_torchvision():
     mods = gpu_tv.build(gpu_env._StubModule, gpu_env.greedy_nms)
     f = mods["torchvision.transforms.functional"]
     img = np.random.default_rng(0).integers(0, 255, (48, 64, 3), dtype=np.uint8)
-    assert np.array_equal(np.array(f.resize(f.to_pil_image(img), [24, 40])),
-                          np.array(resize(to_pil_image(img), [24, 40])))
+    assert np.array_equal(
+        np.array(f.resize(f.to_pil_image(img), [24, 40])), np.array(resize(to_pil_image(img), [24, 40]))
+    )
     assert isinstance(f.to_pil_image(img), Image.Image)
     boxes = torch.tensor([[0, 0, 10, 10], [1, 1, 10, 10], [0, 0, 10, 10.0]])
     scores, idx = torch.tensor([0.9, 0.8, 0.7]), torch.tensor([0, 0, 1])

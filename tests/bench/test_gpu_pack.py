@@ -41,14 +41,16 @@ def test_pack_refuses_what_does_not_fit(tmp_path, monkeypatch):
 def test_repo_folder_is_carried_relative_and_ignored_by_git():
     import subprocess
 
-    assert gpu_pack.command().startswith("export PYTHONPATH=$PWD; timeout 540 python -m bmp_ray.bench.gpu "
-                                         "--wheels .whl/gpu ")
+    assert gpu_pack.command().startswith(
+        "export PYTHONPATH=$PWD; timeout 540 python -m bmp_ray.bench.gpu --wheels .whl/gpu "
+    )
     r = subprocess.run(["git", "check-ignore", "-q", ".whl/gpu/x.whl"], cwd=gpu_pack.ROOT)
     assert r.returncode == 0  # the wheels never enter the tree
 
 
-@pytest.mark.skipif(os.environ.get("BMP_RAY_TEST_PIP_DOWNLOAD") != "1",
-                    reason="downloads from PyPI: set BMP_RAY_TEST_PIP_DOWNLOAD=1")
+@pytest.mark.skipif(
+    os.environ.get("BMP_RAY_TEST_PIP_DOWNLOAD") != "1", reason="downloads from PyPI: set BMP_RAY_TEST_PIP_DOWNLOAD=1"
+)
 def test_real_pack_downloads_every_wheel(tmp_path):
     s = gpu_pack.pack(tmp_path / "gpu")
     names = {w.split("-")[0].lower().replace("_", "-") for w in s["wheels"]}

@@ -37,7 +37,8 @@ def test_bench_host_quick_components_bytes_and_oracle(shared_data):
     assert mb["MapBatches(decode_rows)"] > 1920 * 1080 * 3 / 1e6  # the frame travels with its row
     assert mb["MapBatches(Sam_1)"] > mb["MapBatches(Pose_1)"]  # and the SAM embedding from Sam_1 on
     assert out["ratio_object_store"] == pytest.approx(
-        out["object_store_mb_per_frame_total"] / out["object_store_mb_per_frame_total_today"])
+        out["object_store_mb_per_frame_total"] / out["object_store_mb_per_frame_total_today"]
+    )
     if any(o.startswith("sam.transport") for o in out["new_options"]):  # half the embedding's bytes
         emb = out["today"]["object_store_mb_per_frame"]["MapBatches(Sam_1)"] - mb["MapBatches(Sam_1)"]
         assert emb == pytest.approx(256 * 64 * 64 * 2 / 1e6, rel=0.05)
@@ -48,8 +49,11 @@ def test_bench_host_quick_components_bytes_and_oracle(shared_data):
 
 
 def _known_batch():
-    return {"frame_index": np.array([3, 4, -1]), "state": np.array([b"ab", b"cde", b""], object),
-            "frame": np.zeros((3, 2, 2, 3), np.uint8)}
+    return {
+        "frame_index": np.array([3, 4, -1]),
+        "state": np.array([b"ab", b"cde", b""], object),
+        "frame": np.zeros((3, 2, 2, 3), np.uint8),
+    }
 
 
 # Arrow's nbytes, as Ray Data's stats count a block: the int64 column 3 x 8 bytes; the binary column one

@@ -28,8 +28,10 @@ def test_nested_calls_are_charged_exclusively_and_attributes_restored():
     outer, inner = meter.cpu["post-processing", "outer"], meter.cpu["RLE", "inner"]
     assert 0.025 < inner < 0.045 and 0.025 < outer < 0.045  # outer's own 30 ms, without inner's
     assert meter.calls["RLE", "inner"] == 1 and set(meter.by_component()) == {"post-processing", "RLE"}
-    assert meter.by_caller == {(("RLE", "inner"), ("post-processing", "outer")): inner,
-                               (("post-processing", "outer"), None): outer}
+    assert meter.by_caller == {
+        (("RLE", "inner"), ("post-processing", "outer")): inner,
+        (("post-processing", "outer"), None): outer,
+    }
     thing.outer()  # no longer timed
     assert meter.calls["post-processing", "outer"] == 1
 

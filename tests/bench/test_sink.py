@@ -13,8 +13,9 @@ def test_synthetic_rows_are_each_items_frames_then_its_end_row():
     items = sink.work_items(7, 3)  # segments of 3, 3 and 1 frames
     assert [(start, stop) for _, start, stop, _ in items] == [(0, 3), (3, 6), (6, 7)]
     assert items[0][0].endswith("-f00000000-00000003") and items[2][0].endswith("-f00000006-00000007")
-    out = list(sink.result_rows({"lo": np.array([0]), "hi": np.array([10])}, items=items, n_frames=7, people=2,
-                                batch_rows=4))
+    out = list(
+        sink.result_rows({"lo": np.array([0]), "hi": np.array([10])}, items=items, n_frames=7, people=2, batch_rows=4)
+    )
     assert [len(b["name"]) for b in out] == [4, 4, 2]
     ks = np.concatenate([b["frame_index"] for b in out]).tolist()
     assert ks == [0, 1, 2, END, 3, 4, 5, END, 6, END]
@@ -31,8 +32,9 @@ def tiny(tmp_path_factory):
     out = tmp_path_factory.mktemp("sink")
     p = argparse.ArgumentParser()
     sink.add_arguments(p)
-    args = p.parse_args(["--frames", "60", "200", "--people", "3", "--segment-frames", "50", "--no-floor",
-                         "--out", str(out)])
+    args = p.parse_args(
+        ["--frames", "60", "200", "--people", "3", "--segment-frames", "50", "--no-floor", "--out", str(out)]
+    )
     args.json = True
     return out, sink.run(args)
 

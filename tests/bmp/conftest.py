@@ -15,5 +15,8 @@ def stages(tmp_path_factory):
     synthesize(out, list(PRESETS["test"].values()))
     # at most 12 random "people" per pass keeps the loop tests quick (BMP's own cap is 40)
     names = PRESETS["test"]
-    return (Detector(names["detector"], out, max_per_img=12), PoseEstimator(names["pose"], out),
-            build_segmenter(names["sam"], out))
+    return (
+        Detector(names["detector"], out, max_per_img=12),
+        PoseEstimator(names["pose"], out),
+        build_segmenter(names["sam"], out),
+    )

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 
-def exclusive(new_masks: np.ndarray, new_scores: np.ndarray, old_masks: np.ndarray,
-              old_scores: np.ndarray) -> np.ndarray:
+def exclusive(
+    new_masks: np.ndarray, new_scores: np.ndarray, old_masks: np.ndarray, old_scores: np.ndarray
+) -> np.ndarray:
     """New people's masks with every pixel another person claims more strongly removed.
 
     Each pixel belongs to the person with the highest mask x score (binary masks, score = SAM's
@@ -31,4 +32,3 @@ def exclusive(new_masks: np.ndarray, new_scores: np.ndarray, old_masks: np.ndarr
     for i in range(len(new_masks)):
         out[i] &= owner == m + i
     return out
-

@@ -53,8 +53,15 @@ def run(stages, shared_data):
         loop = BMPLoop(d, p, sam, BMPConfig())
         detector_calls_before = len(d.calls)
         results = loop([image, grey], video_id="v", frame_indices=[7, 8], pts_s=[0.5, 0.6])
-    return dict(results=results, image=image, det=d, pose=p, embed=embed, segment=segment,
-                detector_calls_before=detector_calls_before)
+    return dict(
+        results=results,
+        image=image,
+        det=d,
+        pose=p,
+        embed=embed,
+        segment=segment,
+        detector_calls_before=detector_calls_before,
+    )
 
 
 def test_results_are_frozen_frame_results_with_every_field(run):
@@ -69,7 +76,7 @@ def test_results_are_frozen_frame_results_with_every_field(run):
 
 
 def test_sam_embeds_each_frame_once_in_rgb_and_decodes_per_frame_not_per_person(run):
-    (args, _), = run["embed"].calls  # one call for the whole batch, in iteration 1
+    ((args, _),) = run["embed"].calls  # one call for the whole batch, in iteration 1
     frames = args[0]
     assert len(frames) == 2
     np.testing.assert_array_equal(frames[0], run["image"])  # RGB as given, not BGR
@@ -130,7 +137,7 @@ def test_people_without_confident_keypoints_are_prompted_by_their_box(stages, sh
     image = annotated_images(shared_data, "coco")[1].rgb
     with Spy(sam, "segment_windows") as segment:
         (r,) = BMPLoop(det, pose, sam, BMPConfig(iterations=1, prompt_thr=1.0))([image])
-    (args, _), = segment.calls
+    ((args, _),) = segment.calls
     points, boxes = args[1], args[2]
     assert all(len(p) == 0 for p in points) and all(b is not None for b in boxes)
     assert len(r) == len(points) and (r.iterations == 1).all()
@@ -157,7 +164,7 @@ def test_windowed_bookkeeping_equals_the_dense_rule():
         out, dense = [], np.zeros((n, h, w), bool)
         for j in range(n):
             y, x = rng.integers(0, h - 15), rng.integers(0, w - 15)
-            dense[j, y:y + rng.integers(5, 15), x:x + rng.integers(5, 15)] = True
+            dense[j, y : y + rng.integers(5, 15), x : x + rng.integers(5, 15)] = True
             out.append(_Person(np.zeros(4), 1.0, b"", np.zeros((21, 3)), 0.5, it))
         return out, dense
 

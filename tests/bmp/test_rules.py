@@ -70,7 +70,7 @@ def test_oks_fallback_for_a_reference_with_no_visible_keypoint():
     assert oks_matrix(kpts, boxes, 0.3)[0, 1] == 1.0  # every keypoint of j inside the grown box
     far = j.copy()
     far[:, :2] = [170.0, 230.0]  # 10 px right of x2 + w = 160, 10 px below y2 + h = 220
-    d2 = 10.0 ** 2 + 10.0 ** 2
+    d2 = 10.0**2 + 10.0**2
     expected = np.exp(-d2 / (2 * COCO_SIGMAS) ** 2 / (40 * 80 + np.spacing(1)) / 2).mean()
     assert oks_matrix(np.stack([i, far]), boxes, 0.3)[0, 1] == pytest.approx(expected)
     # the xywh misreading would grow the box to x <= 120 + 2 * 120: far would be inside, OKS 1
@@ -146,8 +146,8 @@ def line(scores, xs):
     rest at 0.1."""
     k = np.zeros((17, 3))
     k[:, 2] = 0.1
-    k[3:3 + len(scores), 2] = scores
-    k[3:3 + len(xs), 0] = xs
+    k[3 : 3 + len(scores), 2] = scores
+    k[3 : 3 + len(xs), 0] = xs
     return k
 
 
@@ -209,19 +209,20 @@ def test_prompts_spread_greedily_under_the_percentile_rule_at_most_six():
 # The spec's two sections transcribed literally, person by person and keypoint by keypoint, as an oracle
 # for the vectorised rules on random crowds (``shared/spec/bmp-method.md``).
 
+
 def spec_oks(ki, kj, bi):
     x1, y1, x2, y2 = bi
     area = (x2 - x1) * (y2 - y1)
     vis = [k for k in range(17) if ki[k, 2] > 0.3]
     terms = []
-    for k in (vis or range(17)):
+    for k in vis or range(17):
         if vis:
             d2 = (ki[k, 0] - kj[k, 0]) ** 2 + (ki[k, 1] - kj[k, 1]) ** 2
         else:
             w, h = x2 - x1, y2 - y1
             dx = max(0.0, (x1 - w) - kj[k, 0]) + max(0.0, kj[k, 0] - (x2 + w))
             dy = max(0.0, (y1 - h) - kj[k, 1]) + max(0.0, kj[k, 1] - (y2 + h))
-            d2 = dx ** 2 + dy ** 2
+            d2 = dx**2 + dy**2
         terms.append(np.exp(-d2 / (2 * COCO_SIGMAS[k]) ** 2 / (area + np.spacing(1)) / 2))
     return float(np.mean(terms))
 
@@ -249,8 +250,9 @@ def spec_prompts(k):
         return []
     face = max(range(3), key=lambda m: (k[m, 2], -m))
     entries = [k[face]] + [k[m] for m in range(3, 17)] if k[face, 2] >= 0.3 else [k[m] for m in range(17)]
-    cand = sorted([m for m in range(len(entries)) if entries[m][2] >= 0.3], key=lambda m: (entries[m][2], m),
-                  reverse=True)
+    cand = sorted(
+        [m for m in range(len(entries)) if entries[m][2] >= 0.3], key=lambda m: (entries[m][2], m), reverse=True
+    )
     pts = [entries[m][:2] for m in cand]
     c = [entries[m][2] for m in cand]
     chosen = [0]
@@ -314,4 +316,3 @@ def test_exclusive_masks_only_change_the_new_ones():
     assert low[0].any(0).tolist() == [False, False, False, True, True, False]
     tie = exclusive(new[:1], np.array([0.5]), old, np.array([0.5]))
     assert not tie[0][:, 2].any()  # a tie goes to the earlier (old) person
-

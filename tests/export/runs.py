@@ -19,7 +19,10 @@ VIDEO, IMAGE, BAD = "posetrack18_000001_mpiinew_test.mp4", "street.jpg", "bad_te
 FRAMES, FPS, SIZE = [0, 2, 4], 15, (1280, 720)
 MAX_PEOPLE = 2
 SETTINGS = [s for s in TEST_SETTINGS if not s.startswith(("decode.stop", "models.max_people"))] + [
-    "decode.stride=2", "decode.stop=5", f"models.max_people={MAX_PEOPLE}"]
+    "decode.stride=2",
+    "decode.stop=5",
+    f"models.max_people={MAX_PEOPLE}",
+]
 
 
 @functools.lru_cache(maxsize=None)
@@ -95,9 +98,21 @@ def drawn_copy(out: Path, dest: Path) -> Path:
         kpts[j, :, 0] = np.linspace(x1 + 10, x2 - 10, 21)
         kpts[j, :, 1] = np.linspace(y1 + 10, y2 - 10, 21)
         kpts[j, :, 2] = 0.9
-    people = [FrameResult.from_dense(VIDEO, r.frame_index, r.pts_s, boxes=boxes, box_scores=[0.9, 0.8],
-                                     keypoints=kpts, masks=masks, mask_scores=[0.9, 0.9], iterations=[1, 2],
-                                     track_ids=[3, -1]) for r in frames]
+    people = [
+        FrameResult.from_dense(
+            VIDEO,
+            r.frame_index,
+            r.pts_s,
+            boxes=boxes,
+            box_scores=[0.9, 0.8],
+            keypoints=kpts,
+            masks=masks,
+            mask_scores=[0.9, 0.9],
+            iterations=[1, 2],
+            track_ids=[3, -1],
+        )
+        for r in frames
+    ]
     (segment,) = video.segments
     write_results(str(dest), segment, people)
     return dest

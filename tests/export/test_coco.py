@@ -37,8 +37,9 @@ def _ground_truth_folder(gt_file, out):
 def test_ground_truth_scores_ap_one_through_export_gt(subset, shared_data, tmp_path, capsys):
     gt_file = shared_data / "images" / subset / f"test_{subset}.json"
     gt = _ground_truth_folder(gt_file, tmp_path / "out")
-    rc = main(["export", str(tmp_path / "out"), "--format", "coco", "--out", str(tmp_path / "res.json"),
-               "--gt", str(gt_file)])
+    rc = main(
+        ["export", str(tmp_path / "out"), "--format", "coco", "--out", str(tmp_path / "res.json"), "--gt", str(gt_file)]
+    )
     s = _last_json(capsys)
     assert rc == 0 and s["left_out"] == 0 and s["gt_images_missing"] == 0
     assert s["frames"] == len(gt.getImgIds()) and s["people"] == len(gt.getAnnIds())

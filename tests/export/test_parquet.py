@@ -28,8 +28,9 @@ def test_write_then_read_back(tmp_path):
     results = [frame(0, 2), frame(1, 0), frame(2, 1)]
     write_results(str(tmp_path), output_name("cam/a.mp4"), results, run={"x": 1})
     write_results(str(tmp_path), output_name("b.mp4"), [frame(0, 1, vid="b.mp4")])
-    assert sorted(os.listdir(tmp_path / "poses")) == sorted([output_name("cam/a.mp4") + ".parquet",
-                                                             output_name("b.mp4") + ".parquet"])
+    assert sorted(os.listdir(tmp_path / "poses")) == sorted(
+        [output_name("cam/a.mp4") + ".parquet", output_name("b.mp4") + ".parquet"]
+    )
     back = read_results(str(tmp_path), output_name("cam/a.mp4"))
     assert all(x.equals(y) for x, y in zip(results, back))
     assert [r.video_id for r in read_results(str(tmp_path))] == ["b.mp4", "cam/a.mp4", "cam/a.mp4", "cam/a.mp4"]
@@ -64,9 +65,13 @@ def test_temporary_files_are_hidden_from_readers(tmp_path):
 def test_manifest_and_remote_output():
     out = "memory://bmp-out/run1"
     write_results(out, "v", [frame(0, 2)])
-    table = write_manifest(out, [{"video_id": "v", "path": "/v.mp4", "status": "ok", "frames_decoded": 1,
-                                  "frames_written": 1, "fps": 25.0},
-                                 {"video_id": "bad", "path": "/bad.mp4", "status": "error", "error": "x: missing"}])
+    table = write_manifest(
+        out,
+        [
+            {"video_id": "v", "path": "/v.mp4", "status": "ok", "frames_decoded": 1, "frames_written": 1, "fps": 25.0},
+            {"video_id": "bad", "path": "/bad.mp4", "status": "error", "error": "x: missing"},
+        ],
+    )
     assert table.column("error").to_pylist() == [None, "x: missing"]
     fs = fsspec.filesystem("memory")
     assert fs.exists("/bmp-out/run1/videos.parquet") and fs.exists("/bmp-out/run1/poses/v.parquet")
@@ -80,9 +85,9 @@ def test_pandas_and_duckdb_read_without_bmp_ray_or_ray(tmp_path):
 import sys
 sys.modules["bmp_ray"] = None; sys.modules["ray"] = None  # importing either now fails
 import duckdb, pandas as pd
-poses = pd.read_parquet({str(tmp_path / 'poses')!r})
+poses = pd.read_parquet({str(tmp_path / "poses")!r})
 assert len(poses) == 2 and len(poses.keypoints[0]) == 63, poses
-frames = pd.read_parquet({str(tmp_path / 'frames')!r})
+frames = pd.read_parquet({str(tmp_path / "frames")!r})
 assert frames.num_people.tolist() == [2, 0]
 n, k = duckdb.sql("select count(*), max(len(keypoints)) from '{tmp_path}/poses/*.parquet'").fetchall()[0]
 assert (n, k) == (2, 63)

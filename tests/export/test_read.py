@@ -18,9 +18,18 @@ from tests.export.runs import BAD, FRAMES, IMAGE, VIDEO, tracked_copy, untracked
 def _person(video_id, i, track):
     m = np.zeros((1, 8, 10), bool)
     m[0, 2:5, 3:7] = True
-    return FrameResult.from_dense(video_id, i, i / 10, boxes=[[3, 2, 7, 5]], box_scores=[0.9],
-                                  keypoints=np.full((1, 17, 3), 0.5, np.float32), masks=m, mask_scores=[0.8],
-                                  iterations=[1 + i % 2], track_ids=[track])
+    return FrameResult.from_dense(
+        video_id,
+        i,
+        i / 10,
+        boxes=[[3, 2, 7, 5]],
+        box_scores=[0.9],
+        keypoints=np.full((1, 17, 3), 0.5, np.float32),
+        masks=m,
+        mask_scores=[0.8],
+        iterations=[1 + i % 2],
+        track_ids=[track],
+    )
 
 
 def test_a_run_streams_every_input_with_its_manifest_row(small_run):
@@ -53,7 +62,8 @@ def test_the_run_record_gives_the_sampling(small_run):
     assert run["record"]["sampling"]["stride"] == 2 and run["meta"]["models"]["pose"]["model"]
     assert run_sampling(run) == Sampling(stride=2, stop=5)
     assert run_sampling({"meta": {"config": {"decode": {"target_fps": 2.0, "batch_size": 4}}}}) == Sampling(
-        target_fps=2.0)
+        target_fps=2.0
+    )
 
 
 def test_segments_are_read_one_at_a_time_in_frame_order(tmp_path, monkeypatch):

@@ -17,10 +17,19 @@ def frame(fi, n, h=13, w=7, k=17, vid="cam/a.mp4", seed=None):
     if n == 0:
         return FrameResult.empty(vid, fi, fi / 25, h, w, k)
     m = rng.random((n, h, w)) > 0.5
-    return FrameResult.from_dense(vid, fi, fi / 25, boxes=rng.random((n, 4)), box_scores=rng.random(n),
-                                  keypoints=rng.random((n, k, 3)), masks=m, mask_scores=rng.random(n),
-                                  iterations=rng.integers(1, 3, n), det_masks=m if fi % 2 else None,
-                                  track_ids=np.arange(n) if fi == 3 else None)
+    return FrameResult.from_dense(
+        vid,
+        fi,
+        fi / 25,
+        boxes=rng.random((n, 4)),
+        box_scores=rng.random(n),
+        keypoints=rng.random((n, k, 3)),
+        masks=m,
+        mask_scores=rng.random(n),
+        iterations=rng.integers(1, 3, n),
+        det_masks=m if fi % 2 else None,
+        track_ids=np.arange(n) if fi == 3 else None,
+    )
 
 
 def test_round_trip_with_empty_frames_odd_mask_sizes_and_nulls():
@@ -62,8 +71,9 @@ def test_wrong_version_and_wrong_columns_are_named():
     old = poses.replace_schema_metadata({**poses.schema.metadata, b"bmp_ray.schema_version": b"0"})
     with pytest.raises(SchemaError, match="schema version 0, this bmp_ray reads version 1"):
         results_from_arrow(frames, old)
-    bad = poses.set_column(poses.schema.get_field_index("bbox_score"), "bbox_score",
-                           poses.column("bbox_score").cast(pa.float64()))
+    bad = poses.set_column(
+        poses.schema.get_field_index("bbox_score"), "bbox_score", poses.column("bbox_score").cast(pa.float64())
+    )
     with pytest.raises(SchemaError, match="bbox_score"):
         results_from_arrow(frames, bad)
     assert poses_schema(17).field("iteration").type == pa.int8()

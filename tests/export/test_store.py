@@ -130,7 +130,8 @@ def test_on_memory_the_write_goes_straight_to_its_name(mem, monkeypatch):
 
 
 def test_on_memory_a_failed_write_leaves_no_object(mem):
-    """"Appears whole or not at all" also on object stores: a write that raises must not complete the PUT."""
+    """ "Appears whole or not at all" also on object stores: a write that raises must not complete the PUT."""
+
     def write(stream):
         stream.write(b"the first half of a file")
         raise RuntimeError("killed midway")
@@ -147,17 +148,28 @@ RUN = {"fingerprint": "fp-mem", "segment_frames": 3}
 
 
 def _summary(name, decoded):
-    return {"name": name, "video_id": VID, "path": "s3://in/cam/a.mp4", "status": "ok", "error": None,
-            "frames_decoded": decoded, "num_frames": 5, "fps": 25.0, "started": 0.0}
+    return {
+        "name": name,
+        "video_id": VID,
+        "path": "s3://in/cam/a.mp4",
+        "status": "ok",
+        "error": None,
+        "frames_decoded": decoded,
+        "num_frames": 5,
+        "fps": 25.0,
+        "started": 0.0,
+    }
 
 
 def test_the_whole_output_stage_on_memory(mem):
     from tests.pipeline.test_parts import rows
 
     results = [frame(i, i % 3) for i in range(5)]
-    batches = [rows([(S0, results[0]), (S0, results[1])]),
-               rows([(S0, results[2]), (S0, _summary(S0, 3)), (S1, results[3])]),
-               rows([(S1, results[4]), (S1, results[3]), (S1, _summary(S1, 2))])]  # frame 3 twice
+    batches = [
+        rows([(S0, results[0]), (S0, results[1])]),
+        rows([(S0, results[2]), (S0, _summary(S0, 3)), (S1, results[3])]),
+        rows([(S1, results[4]), (S1, results[3]), (S1, _summary(S1, 2))]),
+    ]  # frame 3 twice
     led = Ledger({S0: VID, S1: VID}, {VID: [S0, S1]})
     ready = []
     for b in batches:

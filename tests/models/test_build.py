@@ -40,8 +40,9 @@ def test_wrong_checksum_names_the_file(weights_dir):
     bad = dataclasses.replace(spec, checkpoint=dataclasses.replace(spec.checkpoint, sha256="0" * 64))
     with pytest.raises(CheckpointError, match=r"sam_tiny.pth: sha256 [0-9a-f]{64} but 0{64} was expected"):
         load_model(bad, weights_dir)
-    good = dataclasses.replace(spec, checkpoint=dataclasses.replace(
-        spec.checkpoint, sha256=sha256_of(weights_dir / "sam_tiny.pth")))
+    good = dataclasses.replace(
+        spec, checkpoint=dataclasses.replace(spec.checkpoint, sha256=sha256_of(weights_dir / "sam_tiny.pth"))
+    )
     assert load_model(good, weights_dir).path.name == "sam_tiny.pth"
 
 
@@ -53,8 +54,11 @@ def test_truncated_checkpoint(weights_dir, tmp_path):
 
 
 def test_wrong_layout_names_missing_unexpected_and_shapes(weights_dir):
-    with pytest.raises(CheckpointError, match=r"not a rtmdet-ins-tiny \(detector\) checkpoint; missing keys: "
-                                              r"backbone\..*unexpected keys: backbone\.layers"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"not a rtmdet-ins-tiny \(detector\) checkpoint; missing keys: "
+        r"backbone\..*unexpected keys: backbone\.layers",
+    ):
         load_model("rtmdet-ins-tiny", weights_dir / "ViTPose-tiny.pth")
     with pytest.raises(CheckpointError, match=r"wrong shapes \(checkpoint != model\): backbone\.layers\.0"):
         load_model("vitpose-b-multi", weights_dir / "ViTPose-tiny.pth")
@@ -90,8 +94,9 @@ def test_device_precision_and_missing_weights_are_named(weights_dir, monkeypatch
     with pytest.raises(ConfigError, match="precision 'int8': expected one of fp32, fp16, bf16"):
         build_segmenter("sam-tiny", weights_dir, precision="int8")
     monkeypatch.delenv("HF_ENDPOINT", raising=False)
-    with pytest.raises(CheckpointError,
-                       match="test variant with random weights: write them with `bmp-ray weights synth"):
+    with pytest.raises(
+        CheckpointError, match="test variant with random weights: write them with `bmp-ray weights synth"
+    ):
         load_model("sam-tiny")
     with pytest.raises(CheckpointError, match="no such checkpoint file or weights folder"):
         load_model("sam-tiny", weights_dir / "nope")
@@ -162,6 +167,7 @@ def test_check_checkpoint_makes_the_checks_of_load_model_without_loading(weights
     with pytest.raises(CheckpointError, match="sam_tiny.pth: not a readable torch checkpoint"):
         check_checkpoint("sam-tiny", cut)
     legacy = tmp_path / "legacy.pth"  # the pre-zip torch format cannot be mapped: read instead
-    torch.save(torch.load(weights_dir / "sam_tiny.pth", weights_only=True), legacy,
-               _use_new_zipfile_serialization=False)
+    torch.save(
+        torch.load(weights_dir / "sam_tiny.pth", weights_only=True), legacy, _use_new_zipfile_serialization=False
+    )
     check_checkpoint("sam-tiny", legacy)

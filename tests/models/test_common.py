@@ -33,8 +33,9 @@ else:
 
 
 def _faults(mode: str, where: str, weights) -> int:
-    out = subprocess.run([sys.executable, "-c", _FAULTS, mode, where, str(weights)], capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", _FAULTS, mode, where, str(weights)], capture_output=True, text=True, check=True
+    )
     return int(out.stdout.split()[-1])
 
 

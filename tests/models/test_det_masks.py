@@ -9,8 +9,12 @@ from bmp_ray.models import det_masks
 def test_changes_to_host_gives_the_full_frame_rle_of_each_mask_of_a_batch():
     rng = np.random.default_rng(0)
     sizes = [(13, 7), (5, 9), (1, 1), (6, 4)]
-    ms = [rng.random((3, 13, 7)) > 0.5, np.zeros((0, 5, 9), bool), np.ones((2, 1, 1), bool),
-          rng.random((2, 5, 3)) > 0.3]  # the last a pixel short of its frame in both directions: zero-padded
+    ms = [
+        rng.random((3, 13, 7)) > 0.5,
+        np.zeros((0, 5, 9), bool),
+        np.ones((2, 1, 1), bool),
+        rng.random((2, 5, 3)) > 0.3,
+    ]  # the last a pixel short of its frame in both directions: zero-padded
     ms[0][1] = True
     ms[0][2] = False
     changes = det_masks.changes_to_host([torch.as_tensor(m) for m in ms], sizes)
@@ -18,9 +22,12 @@ def test_changes_to_host_gives_the_full_frame_rle_of_each_mask_of_a_batch():
     assert [len(c) for c in changes] == [3, 0, 2, 2]
     for m, per, (h, w) in zip(ms, changes, sizes):
         full = np.zeros((len(m), h, w), bool)
-        full[:, :m.shape[1], :m.shape[2]] = m
-        ref = [r["counts"] for r in coco.encode(np.asfortranarray(np.moveaxis(full, 0, -1).astype(np.uint8)))] \
-            if len(m) else []
+        full[:, : m.shape[1], : m.shape[2]] = m
+        ref = (
+            [r["counts"] for r in coco.encode(np.asfortranarray(np.moveaxis(full, 0, -1).astype(np.uint8)))]
+            if len(m)
+            else []
+        )
         assert [masks.from_changes(c, h, w) for c in per] == ref
         assert all(c.dtype == np.int64 for c in per)
         assert rles.pop(0) == ref  # the CPU route of to_rle: encode_windows of the masks

@@ -16,8 +16,14 @@ def reference(det: Detector, rgb: np.ndarray, nms_iou: float | None = None):
 
     with DefaultScope.overwrite_default_scope("mmdet"):  # inference_detector does not set it
         inst = inference_detector(det.model, np.ascontiguousarray(rgb[..., ::-1])).pred_instances
-    boxes, keep = select_people(inst.bboxes.numpy(), inst.scores.numpy(), inst.labels.numpy(), *rgb.shape[:2],
-                                det.score_thr, det.nms_iou if nms_iou is None else nms_iou)
+    boxes, keep = select_people(
+        inst.bboxes.numpy(),
+        inst.scores.numpy(),
+        inst.labels.numpy(),
+        *rgb.shape[:2],
+        det.score_thr,
+        det.nms_iou if nms_iou is None else nms_iou,
+    )
     return boxes[keep], inst.scores.numpy()[keep], fit_masks(inst.masks.numpy()[keep], *rgb.shape[:2])
 
 
@@ -39,8 +45,9 @@ def test_equals_mmdet_inference_detector_batched_over_frames_of_different_sizes(
         assert (dets.height, dets.width) == s.rgb.shape[:2]
         assert np.all(np.diff(dets.scores) <= 0) and (dets.scores > 0.3).all()
         total_mask_pixels += masks.sum()
-        outside_boxes += masks.sum() - sum(m[int(y0):int(np.ceil(y1)), int(x0):int(np.ceil(x1))].sum()
-                                           for m, (x0, y0, x1, y1) in zip(masks, boxes))
+        outside_boxes += masks.sum() - sum(
+            m[int(y0) : int(np.ceil(y1)), int(x0) : int(np.ceil(x1))].sum() for m, (x0, y0, x1, y1) in zip(masks, boxes)
+        )
     assert total_mask_pixels > 0  # the comparison covered real masks, not only empty ones
     assert outside_boxes > 0  # mmdet's masks are not clipped to their boxes: ours keep those pixels too
 
@@ -90,8 +97,11 @@ def test_max_per_img_caps_the_detector_itself(weights_dir, coco_images):
 
 def test_grayscale_and_odd_sizes(detector):
     rng = np.random.default_rng(0)
-    frames = [rng.integers(0, 255, (37, 53), np.uint8), rng.integers(0, 255, (481, 7, 3), np.uint8),
-              rng.integers(0, 255, (1, 1, 1), np.uint8)]
+    frames = [
+        rng.integers(0, 255, (37, 53), np.uint8),
+        rng.integers(0, 255, (481, 7, 3), np.uint8),
+        rng.integers(0, 255, (1, 1, 1), np.uint8),
+    ]
     for f, dets in zip(frames, detector(frames)):
         assert dets.mask_array().shape[1:] == f.shape[:2]
         h, w = f.shape[:2]

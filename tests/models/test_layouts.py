@@ -38,12 +38,14 @@ def test_another_architecture_falls_back_to_the_skeleton(tmp_path):
 
 def test_check_checkpoint_imports_no_model_library(weights_dir):
     """The driver's pre-flight reads the stored layouts: mmdet, mmpose, mmcv and sam2 stay unimported."""
-    code = ("import sys, pathlib\n"
-            "from bmp_ray.models.build import check_checkpoint\n"
-            f"w = pathlib.Path({str(weights_dir)!r})\n"
-            "for name, f in [('rtmdet-ins-tiny', 'rtmdet-ins-tiny-mask.pth'), ('sam-tiny', 'sam_tiny.pth'),"
-            " ('maskpose-tiny', 'MaskPose/MaskPose-tiny.pth'), ('sam2.1-tiny', 'sam2.1_tiny.pt')]:\n"
-            "    check_checkpoint(name, w / f)\n"
-            "print(sorted(m for m in ('mmdet', 'mmpose', 'mmcv', 'sam2', 'segment_anything') if m in sys.modules))\n")
+    code = (
+        "import sys, pathlib\n"
+        "from bmp_ray.models.build import check_checkpoint\n"
+        f"w = pathlib.Path({str(weights_dir)!r})\n"
+        "for name, f in [('rtmdet-ins-tiny', 'rtmdet-ins-tiny-mask.pth'), ('sam-tiny', 'sam_tiny.pth'),"
+        " ('maskpose-tiny', 'MaskPose/MaskPose-tiny.pth'), ('sam2.1-tiny', 'sam2.1_tiny.pt')]:\n"
+        "    check_checkpoint(name, w / f)\n"
+        "print(sorted(m for m in ('mmdet', 'mmpose', 'mmcv', 'sam2', 'segment_anything') if m in sys.modules))\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

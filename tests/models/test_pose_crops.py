@@ -39,19 +39,26 @@ def _blobs(h, w, boxes, seed=0):
 def _people(sample):
     """The sample's boxes plus boxes across each frame edge and one wholly outside."""
     h, w = sample.rgb.shape[:2]
-    extra = np.array([[-40, -30, 60, 140], [w - 50, h - 90, w + 30, h + 20], [w + 10, 5, w + 90, 80],
-                      [0.3, 0.7, w - 0.2, h - 0.6]], np.float32)
+    extra = np.array(
+        [[-40, -30, 60, 140], [w - 50, h - 90, w + 30, h + 20], [w + 10, 5, w + 90, 80], [0.3, 0.7, w - 0.2, h - 0.6]],
+        np.float32,
+    )
     return np.concatenate([sample.boxes, extra])
 
 
 def _ref(frames, boxes, masks, conditioning, condition_at="crop"):
-    return np.concatenate([reference_crops(f, b, m, size=SIZE, padding=1.25, conditioning=conditioning,
-                                           condition_at=condition_at)[0] for f, b, m in zip(frames, boxes, masks)])
+    return np.concatenate(
+        [
+            reference_crops(f, b, m, size=SIZE, padding=1.25, conditioning=conditioning, condition_at=condition_at)[0]
+            for f, b, m in zip(frames, boxes, masks)
+        ]
+    )
 
 
 def _ours(frames, boxes, masks, conditioning):
-    crops, _, _ = torch_crops(frames, boxes, masks, size=SIZE, padding=1.25, conditioning=conditioning,
-                              device=torch.device("cpu"))
+    crops, _, _ = torch_crops(
+        frames, boxes, masks, size=SIZE, padding=1.25, conditioning=conditioning, device=torch.device("cpu")
+    )
     return crops.permute(0, 2, 3, 1).numpy()
 
 
@@ -88,7 +95,7 @@ def test_conditioned_crops_match_the_reference_with_masks_holes_and_boxes(all_im
     for i, s in enumerate(all_images):
         h, w = s.rgb.shape[:2]
         b = _people(s)
-        m = np.concatenate([middle_masks(s), _blobs(h, w, b[len(s.boxes):], seed=i)])
+        m = np.concatenate([middle_masks(s), _blobs(h, w, b[len(s.boxes) :], seed=i)])
         r = _masks.encode(m)
         r[0] = b""  # conditioned by its box
         frames.append(s.rgb), boxes.append(b), rles.append(r)
@@ -104,8 +111,11 @@ def test_conditioned_crops_match_the_reference_with_masks_holes_and_boxes(all_im
 def test_grayscale_tiny_frame_and_frames_without_people():
     gray = np.repeat(np.arange(31 * 17, dtype=np.uint8).reshape(31, 17)[..., None], 3, 2)
     frames = [gray, np.zeros((5, 4, 3), np.uint8), gray]
-    boxes = [np.array([[2, 3, 15, 29]], np.float32), np.zeros((0, 4), np.float32),
-             np.array([[-3, -3, 40, 50], [16, 30, 17, 31]], np.float32)]
+    boxes = [
+        np.array([[2, 3, 15, 29]], np.float32),
+        np.zeros((0, 4), np.float32),
+        np.array([[-3, -3, 40, 50], [16, 30, 17, 31]], np.float32),
+    ]
     rles = [[_masks.encode(gray[..., 0] > 100)[0]], [], [b"", b""]]
     for cond in (False, True):
         ref = _ref([frames[0], frames[2]], [boxes[0], boxes[2]], [rles[0], rles[2]], cond)
@@ -125,14 +135,14 @@ def test_rle_window_equals_the_full_decode(all_images):
         wt, x0t, y0t = rle_window(rle, h, w, transposed=True)
         assert np.array_equal(wt, win.T) and (x0t, y0t) == (x0, y0)
         out = m.copy()
-        out[y0:y0 + win.shape[0], x0:x0 + win.shape[1]] = False
+        out[y0 : y0 + win.shape[0], x0 : x0 + win.shape[1]] = False
         assert not out.any()  # the window holds all of the mask
-        assert np.array_equal(win, m[y0:y0 + win.shape[0], x0:x0 + win.shape[1]])
+        assert np.array_equal(win, m[y0 : y0 + win.shape[0], x0 : x0 + win.shape[1]])
         if m.any():
             ys, xs = np.nonzero(m)
             assert (x0, x0 + win.shape[1]) == (xs.min(), xs.max() + 1)  # tight in x always
             f = fill_holes(m)
-            assert np.array_equal(fill_holes(win), f[y0:y0 + win.shape[0], x0:x0 + win.shape[1]])
+            assert np.array_equal(fill_holes(win), f[y0 : y0 + win.shape[0], x0 : x0 + win.shape[1]])
         else:
             assert win.shape == (0, 0)
 
@@ -144,8 +154,12 @@ def test_rle_window_of_nothing(counts):
 
 
 def test_one_packed_transfer_gives_the_same_arrays():
-    arrays = [np.arange(7, dtype=np.uint8), np.arange(12, dtype=np.float32).reshape(3, 4),
-              np.ones((5, 6, 3), np.uint8)[1:4, ::2], np.zeros((0, 4), np.float32)]
+    arrays = [
+        np.arange(7, dtype=np.uint8),
+        np.arange(12, dtype=np.float32).reshape(3, 4),
+        np.ones((5, 6, 3), np.uint8)[1:4, ::2],
+        np.zeros((0, 4), np.float32),
+    ]
     got = to_device(arrays, torch.device("cpu"), pack=True)
     for a, g in zip(arrays, got):
         assert g.dtype == torch.from_numpy(np.ascontiguousarray(a)).dtype and np.array_equal(g.numpy(), a)

@@ -26,8 +26,11 @@ def test_every_test_variant_stands_in_for_a_full_model_of_its_family():
 
 def test_fine_tuning_starts_from_a_model_of_the_same_architecture():
     starts = {n: registry.get(n).starts_from for n in registry.names() if registry.get(n).starts_from}
-    assert starts == {"rtmdet-ins-l-bmp": "rtmdet-ins-l", "maskpose-b": "vitpose-b-multi",
-                      "maskpose-tiny": "vitpose-tiny"}
+    assert starts == {
+        "rtmdet-ins-l-bmp": "rtmdet-ins-l",
+        "maskpose-b": "vitpose-b-multi",
+        "maskpose-tiny": "vitpose-tiny",
+    }
     for name, start in starts.items():
         assert registry.get(start).arch == registry.get(name).arch
 
@@ -53,9 +56,19 @@ def test_pose_config_has_the_maskpose_settings():
 
 
 # published parameter counts (millions) of the official architectures
-FULL_SIZES = {"rtmdet-ins-l-bmp": 57.4, "rtmdet-ins-l": 57.4, "maskpose-b": 90.0, "vitpose-b-multi": 90.0,
-              "sam-vit-b": 93.7, "sam-vit-l": 312.3, "sam-vit-h": 641.1, "sam2.1-hiera-tiny": 38.9,
-              "sam2.1-hiera-small": 46.0, "sam2.1-hiera-base-plus": 80.8, "sam2.1-hiera-large": 224.4}
+FULL_SIZES = {
+    "rtmdet-ins-l-bmp": 57.4,
+    "rtmdet-ins-l": 57.4,
+    "maskpose-b": 90.0,
+    "vitpose-b-multi": 90.0,
+    "sam-vit-b": 93.7,
+    "sam-vit-l": 312.3,
+    "sam-vit-h": 641.1,
+    "sam2.1-hiera-tiny": 38.9,
+    "sam2.1-hiera-small": 46.0,
+    "sam2.1-hiera-base-plus": 80.8,
+    "sam2.1-hiera-large": 224.4,
+}
 
 
 def test_sam2_entries_are_metas_configs_and_files():
@@ -63,8 +76,9 @@ def test_sam2_entries_are_metas_configs_and_files():
     Meta's direct URL of that file."""
     from sam2.build_sam import HF_MODEL_ID_TO_FILENAMES
 
-    names = [n for n in registry.names("sam", test_variants=False) if isinstance(registry.get(n).arch,
-                                                                                 registry.Sam2Arch)]
+    names = [
+        n for n in registry.names("sam", test_variants=False) if isinstance(registry.get(n).arch, registry.Sam2Arch)
+    ]
     assert names == ["sam2.1-hiera-tiny", "sam2.1-hiera-small", "sam2.1-hiera-base-plus", "sam2.1-hiera-large"]
     for name in names:
         spec = registry.get(name)
@@ -96,7 +110,7 @@ def test_every_test_variant_builds_from_its_synthesized_checkpoint_and_runs(name
         (kpts,) = PoseEstimator(name, weights_dir)([sample.rgb], [sample.boxes])
         assert kpts.shape == (len(sample.boxes), 21, 3) and np.isfinite(kpts).all()
     else:
-        (masks, ious), = build_segmenter(name, weights_dir)([sample.rgb], [[sample.keypoints[0, :3, :2]]])
+        ((masks, ious),) = build_segmenter(name, weights_dir)([sample.rgb], [[sample.keypoints[0, :3, :2]]])
         assert masks.shape == (1, *sample.rgb.shape[:2]) and ious.shape == (1,)
 
 

@@ -62,9 +62,16 @@ def test_grayscale_odd_sizes_and_bad_inputs(sam):
         sam.embed([np.zeros((4, 4, 3), np.int64)])
 
 
-@pytest.mark.parametrize("input_size,original_size", [((576, 1024), (1080, 1920)), ((680, 1024), (425, 640)),
-                                                      ((1024, 683), (1500, 1000)), ((13, 1024), (13, 1031)),
-                                                      ((1024, 7), (481, 7))])
+@pytest.mark.parametrize(
+    "input_size,original_size",
+    [
+        ((576, 1024), (1080, 1920)),
+        ((680, 1024), (425, 640)),
+        ((1024, 683), (1500, 1000)),
+        ((13, 1024), (13, 1031)),
+        ((1024, 7), (481, 7)),
+    ],
+)
 def test_windowed_upsampling_equals_sam_postprocess_masks(sam, input_size, original_size):
     from bmp_ray.models.sam_resample import MaskResampler
 

@@ -19,8 +19,12 @@ def predictor(weights_dir):
     from sam2.sam2_image_predictor import SAM2ImagePredictor
 
     spec = registry.get("sam2.1-tiny")
-    model = build_sam2(spec.arch.config, str(weights_dir / spec.checkpoint.filename), device="cpu",
-                       hydra_overrides_extra=list(spec.arch.overrides))
+    model = build_sam2(
+        spec.arch.config,
+        str(weights_dir / spec.checkpoint.filename),
+        device="cpu",
+        hydra_overrides_extra=list(spec.arch.overrides),
+    )
     return SAM2ImagePredictor(model)
 
 

@@ -68,7 +68,7 @@ def test_half_precision_transport_halves_the_bytes(seg, coco_images, transport):
     full_bytes, half_bytes = len(pickle.dumps(emb, protocol=5)), len(pickle.dumps(half, protocol=5))
     assert half_bytes < 0.52 * full_bytes and emb.nbytes >= 0.98 * full_bytes
     back = pickle.loads(pickle.dumps(half, protocol=5))
-    tol = 2 ** -8 if transport == "bf16" else 2 ** -11
+    tol = 2**-8 if transport == "bf16" else 2**-11
     for a, b in zip(_tensors(emb), _tensors(back)):
         assert b.dtype == torch.float32 and torch.allclose(a, b, rtol=tol, atol=1e-6)
         assert not torch.equal(a, b)

@@ -19,8 +19,9 @@ from tests.models.hub_server import HubServer
 def mm_checkpoint(path, model: torch.nn.Module, meta=None):
     """An MMEngine-layout checkpoint: {"meta": ..., "state_dict": ...}."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"meta": meta or {"epoch": 3, "dataset_meta": {"classes": ["person"]}},
-                "state_dict": model.state_dict()}, path)
+    torch.save(
+        {"meta": meta or {"epoch": 3, "dataset_meta": {"classes": ["person"]}}, "state_dict": model.state_dict()}, path
+    )
     return path
 
 
@@ -94,8 +95,9 @@ def test_url_download_cache_and_offline(tmp_path, model, monkeypatch):
 
 
 def test_load_weights_only_with_numpy_meta(tmp_path, model):
-    f = mm_checkpoint(tmp_path / "a.pth", model, meta={"epoch": np.int64(3), "lr": np.float32(0.1),
-                                                       "dtype": np.dtype("float32")})
+    f = mm_checkpoint(
+        tmp_path / "a.pth", model, meta={"epoch": np.int64(3), "lr": np.float32(0.1), "dtype": np.dtype("float32")}
+    )
     ckpt = load_checkpoint(f)
     sd = state_dict_of(ckpt, f)
     assert set(sd) == set(model.state_dict())

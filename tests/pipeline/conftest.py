@@ -8,9 +8,18 @@ import pytest
 
 from bmp_ray.pipeline import config as run_config
 
-TEST_SETTINGS = ["models.preset=test", "models.max_people=4", "decode.stop=2", "decode.batch_size=2",
-                 "detector.threads=1", "pose.threads=1", "sam.threads=1",
-                 "detector.batch_size=2", "pose.batch_size=2", "sam.batch_size=2"]
+TEST_SETTINGS = [
+    "models.preset=test",
+    "models.max_people=4",
+    "decode.stop=2",
+    "decode.batch_size=2",
+    "detector.threads=1",
+    "pose.threads=1",
+    "sam.threads=1",
+    "detector.batch_size=2",
+    "pose.batch_size=2",
+    "sam.batch_size=2",
+]
 
 
 @pytest.fixture(scope="session")

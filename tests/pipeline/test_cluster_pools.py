@@ -23,12 +23,17 @@ def pool_cluster():
     cluster.shutdown()
 
 
-def test_each_stage_runs_on_its_pool_and_the_output_equals_one_node(pool_cluster, local_reference, mixed_inputs,
-                                                                    small_config, tmp_path):
+def test_each_stage_runs_on_its_pool_and_the_output_equals_one_node(
+    pool_cluster, local_reference, mixed_inputs, small_config, tmp_path
+):
     from ray._private import state
 
-    cfg = C.RunConfig.from_dict({**small_config.to_dict(), **{
-        role: {**getattr(small_config, role).__dict__, "pool": pool} for role, pool in POOLS.items()}})
+    cfg = C.RunConfig.from_dict(
+        {
+            **small_config.to_dict(),
+            **{role: {**getattr(small_config, role).__dict__, "pool": pool} for role, pool in POOLS.items()},
+        }
+    )
     s = run([str(mixed_inputs)], str(tmp_path), cfg)
     assert (s.ok, s.failed) == (3, 3)
     placed = {}

@@ -24,9 +24,24 @@ RUN = {"fingerprint": "fp-123", "models": {"detector": "rtmdet-test"}, "segment_
 
 
 def summary(name, decoded, status="ok", error=None, **kw):
-    return {"name": name, "video_id": VID, "path": "/in/cam/a.mp4", "status": status, "error": error,
-            "frames_decoded": decoded, "problems": [], "num_frames": 8, "fps": 25.0, "width": 7, "height": 13,
-            "codec": "h264", "duration_s": 0.32, "rotation": 0, "started": time.time() - 1.0, **kw}
+    return {
+        "name": name,
+        "video_id": VID,
+        "path": "/in/cam/a.mp4",
+        "status": status,
+        "error": error,
+        "frames_decoded": decoded,
+        "problems": [],
+        "num_frames": 8,
+        "fps": 25.0,
+        "width": 7,
+        "height": 13,
+        "codec": "h264",
+        "duration_s": 0.32,
+        "rotation": 0,
+        "started": time.time() - 1.0,
+        **kw,
+    }
 
 
 def ledger_parts(receipts):
@@ -48,8 +63,13 @@ def test_commit_merges_overlapping_parts_once_sorted_and_removes_the_parts(tmp_p
     seen = []
 
     def record(point):  # which public files exist at each fault point of the commit
-        seen.append((point, os.path.exists(tmp_path / "poses" / f"{S0}.parquet"),
-                     os.path.exists(tmp_path / "frames" / f"{S0}.parquet")))
+        seen.append(
+            (
+                point,
+                os.path.exists(tmp_path / "poses" / f"{S0}.parquet"),
+                os.path.exists(tmp_path / "frames" / f"{S0}.parquet"),
+            )
+        )
 
     monkeypatch.setattr(commit.faults, "point", record)
     got = commit.commit_segment(out, S0, plist, summary(S0, 4), RUN)
@@ -152,8 +172,10 @@ def test_finalize_with_failed_segments_joins_their_errors(tmp_path):
     r = parts.write_part(out, S0, [frame(i, 1) for i in range(4)])
     commit.commit_segment(out, S0, [(r["path"], [0, 1, 2, 3])], summary(S0, 4), RUN)
     s2 = output_name(VID, Segment(2, 3, 8, 12).suffix)
-    failures = {S1: summary(S1, 2, status="error", error="a.mp4: corrupt: bad packet at 6"),
-                s2: summary(s2, 0, status="error", error="a.mp4: truncated")}
+    failures = {
+        S1: summary(S1, 2, status="error", error="a.mp4: corrupt: bad packet at 6"),
+        s2: summary(s2, 0, status="error", error="a.mp4: truncated"),
+    }
     row = commit.finalize_video(out, VID, "/in/cam/a.mp4", [S0, S1, s2], failures, RUN)
     assert row["status"] == "error"
     assert row["error"] == "a.mp4: corrupt: bad packet at 6; a.mp4: truncated"
@@ -166,19 +188,39 @@ def test_read_markers_of_a_folder_without_markers(tmp_path):
 
 
 def test_manifest_row_sums_and_joins():
-    row = commit.manifest_row("v", "/v", [
-        {"status": "ok", "frames_decoded": 3, "frames_written": 3, "seconds": 0.25, "fps": None},
-        {"status": "error", "error": "boom", "frames_decoded": 1, "seconds": 0.5, "fps": 30.0},
-    ])
-    assert row == {"video_id": "v", "path": "/v", "status": "error", "error": "boom", "frames_decoded": 4,
-                   "frames_written": 3, "seconds": 0.75, "fps": 30.0, "frames_skipped": 0, "problems": None}
-    partial = commit.manifest_row("v", "/v", [
-        {"status": "partial", "frames_decoded": 3, "frames_skipped": 2, "problems": ["frame 4 is corrupt"]},
-        {"status": "ok", "frames_decoded": 2, "problems": []}])
+    row = commit.manifest_row(
+        "v",
+        "/v",
+        [
+            {"status": "ok", "frames_decoded": 3, "frames_written": 3, "seconds": 0.25, "fps": None},
+            {"status": "error", "error": "boom", "frames_decoded": 1, "seconds": 0.5, "fps": 30.0},
+        ],
+    )
+    assert row == {
+        "video_id": "v",
+        "path": "/v",
+        "status": "error",
+        "error": "boom",
+        "frames_decoded": 4,
+        "frames_written": 3,
+        "seconds": 0.75,
+        "fps": 30.0,
+        "frames_skipped": 0,
+        "problems": None,
+    }
+    partial = commit.manifest_row(
+        "v",
+        "/v",
+        [
+            {"status": "partial", "frames_decoded": 3, "frames_skipped": 2, "problems": ["frame 4 is corrupt"]},
+            {"status": "ok", "frames_decoded": 2, "problems": []},
+        ],
+    )
     assert (partial["status"], partial["error"], partial["problems"]) == ("partial", None, "frame 4 is corrupt")
     assert (partial["frames_decoded"], partial["frames_skipped"]) == (5, 2)
-    worst = commit.manifest_row("v", "/v", [{"status": "partial", "problems": ["x"]},
-                                            {"status": "error", "error": "e"}])
+    worst = commit.manifest_row(
+        "v", "/v", [{"status": "partial", "problems": ["x"]}, {"status": "error", "error": "e"}]
+    )
     assert worst["status"] == "error" and worst["problems"] == "x"
     many = commit.manifest_row("v", "/v", [{"status": "partial", "problems": [f"p{i}" for i in range(25)]}])
     assert many["problems"].endswith(f"... {25 - commit.MAX_PROBLEMS} more")

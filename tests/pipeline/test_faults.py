@@ -54,14 +54,15 @@ def test_arm_refuses_an_unknown_point(tmp_path):
 def test_an_armed_point_exits_hard_exactly_once(tmp_path):
     faults.arm(str(tmp_path), POINT)
     env = {**os.environ, faults.FAULT_ENV: f"part.before_write,{POINT}", faults.FAULT_DIR_ENV: str(tmp_path)}
-    first = subprocess.run([sys.executable, "-c", CALL_TWICE], env=env, capture_output=True, text=True,
-                           timeout=60, check=False)
+    first = subprocess.run(
+        [sys.executable, "-c", CALL_TWICE], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
     assert first.returncode == 1, first.stderr
     assert "after the first call" not in first.stdout
     assert f"fault point {POINT}: exiting hard" in first.stderr
     assert not (tmp_path / POINT).exists()  # consumed
-    again = subprocess.run([sys.executable, "-c", CALL_TWICE], env=env, capture_output=True, text=True,
-                           timeout=60, check=False)
+    again = subprocess.run(
+        [sys.executable, "-c", CALL_TWICE], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
     assert again.returncode == 0, again.stderr
     assert again.stdout.splitlines() == ["after the first call", "after the second call"]
-

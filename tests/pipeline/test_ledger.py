@@ -11,14 +11,30 @@ A0, A1, B0 = "a.mp4.0001-f00000000-00000004", "a.mp4.0001-f00000004-00000008", "
 def part(name, frames, vid="a.mp4", path=None):
     frames = list(frames)
     path = path or f"mem://out/_parts/{name}/{frames[0]:08d}-{frames[-1]:08d}-{len(frames)}.arrow"
-    return {"kind": "part", "name": name, "video_id": vid, "path": path, "frames": json.dumps(frames),
-            "rows": 2 * len(frames), "bytes": 100, "summary": ""}
+    return {
+        "kind": "part",
+        "name": name,
+        "video_id": vid,
+        "path": path,
+        "frames": json.dumps(frames),
+        "rows": 2 * len(frames),
+        "bytes": 100,
+        "summary": "",
+    }
 
 
 def end(name, decoded, vid="a.mp4", status="ok", error=None):
     summary = {"name": name, "video_id": vid, "status": status, "error": error, "frames_decoded": decoded}
-    return {"kind": "end", "name": name, "video_id": vid, "path": "", "frames": "[]", "rows": 0, "bytes": 0,
-            "summary": json.dumps(summary)}
+    return {
+        "kind": "end",
+        "name": name,
+        "video_id": vid,
+        "path": "",
+        "frames": "[]",
+        "rows": 0,
+        "bytes": 0,
+        "summary": json.dumps(summary),
+    }
 
 
 def two_videos(committed=()):

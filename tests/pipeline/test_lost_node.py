@@ -28,21 +28,30 @@ def two_model_nodes():
     cluster.shutdown()
 
 
-def test_a_node_lost_mid_run_changes_nothing(two_model_nodes, local_reference, mixed_inputs, small_config,
-                                             tmp_path):
+def test_a_node_lost_mid_run_changes_nothing(two_model_nodes, local_reference, mixed_inputs, small_config, tmp_path):
     from ray._private import state
 
     cluster, nodes = two_model_nodes
-    cfg = C.RunConfig.from_dict({**small_config.to_dict(), **{
-        role: {**getattr(small_config, role).__dict__, "pool": "pool_models"} for role in ("detector", "pose", "sam")}})
+    cfg = C.RunConfig.from_dict(
+        {
+            **small_config.to_dict(),
+            **{
+                role: {**getattr(small_config, role).__dict__, "pool": "pool_models"}
+                for role in ("detector", "pose", "sam")
+            },
+        }
+    )
     lost: dict = {}
     finished = threading.Event()
 
     def remove_a_busy_node():
         alive_since = None
         while not finished.is_set():
-            busy = {a["Address"]["NodeID"] for a in state.actors().values()
-                    if a["State"] == "ALIVE" and "MapBatches" in a["ActorClassName"]}
+            busy = {
+                a["Address"]["NodeID"]
+                for a in state.actors().values()
+                if a["State"] == "ALIVE" and "MapBatches" in a["ActorClassName"]
+            }
             alive_since = alive_since or (time.time() if busy else None)
             for node in nodes:  # mid-run: model actors have worked on the node for a while
                 if alive_since and time.time() - alive_since > 3 and node.node_id in busy:

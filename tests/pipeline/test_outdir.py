@@ -13,8 +13,14 @@ from bmp_ray.errors import OutputError
 from bmp_ray.pipeline import outdir
 from bmp_ray.pipeline.outdir import OutputFolder
 
-RECORD = {"fingerprint": "fp-1", "models": {"detector": "d", "pose": "p", "sam": "s"}, "bmp": {"iterations": 2},
-          "sampling": {"stride": 1}, "segment_frames": 30, "created": "2025-01-01"}
+RECORD = {
+    "fingerprint": "fp-1",
+    "models": {"detector": "d", "pose": "p", "sam": "s"},
+    "bmp": {"iterations": 2},
+    "sampling": {"stride": 1},
+    "segment_frames": 30,
+    "created": "2025-01-01",
+}
 
 
 @pytest.fixture
@@ -133,9 +139,17 @@ def test_a_half_written_lock_is_taken_over(folder, tmp_path):
 
 def test_clean_removes_what_a_dead_run_left_and_keeps_committed_pairs(tmp_path):
     out = tmp_path / "out"
-    for rel in ("_parts/seg-a/00000000-00000001-2-abc.arrow", "_parts/seg-b/00000004-00000004-1-def.arrow",
-                "poses/.ok.parquet.tmp-0123", "frames/.cut.parquet.tmp-4567", "._run.json.tmp-89ab",
-                "poses/ok.parquet", "frames/ok.parquet", "poses/cut.parquet", "_run.json"):
+    for rel in (
+        "_parts/seg-a/00000000-00000001-2-abc.arrow",
+        "_parts/seg-b/00000004-00000004-1-def.arrow",
+        "poses/.ok.parquet.tmp-0123",
+        "frames/.cut.parquet.tmp-4567",
+        "._run.json.tmp-89ab",
+        "poses/ok.parquet",
+        "frames/ok.parquet",
+        "poses/cut.parquet",
+        "_run.json",
+    ):
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
         (out / rel).write_bytes(b"x")
     f = OutputFolder(str(out))

@@ -18,12 +18,29 @@ from bmp_ray.pipeline import faults
 from bmp_ray.pipeline.runner import run
 from tests.pipeline.conftest import TEST_SETTINGS, assert_output_invariants
 
-INPUTS = ["mmpose_demo.mp4", "posetrack18_000001_mpiinew_test.mp4", "street.jpg", "bad_corrupt.mp4",
-          "bad_empty.mp4", "bad_text.mp4"]
-ONE_PROCESS_POINTS = ["part.before_write", "part.after_write", "commit.between_files", "commit.before_cleanup",
-                      "finalize.before_marker", "driver.after_commit"]
-RAY_POINTS = ["part.before_write", "part.after_write", "commit.between_files", "commit.before_cleanup",
-              "finalize.before_marker"]
+INPUTS = [
+    "mmpose_demo.mp4",
+    "posetrack18_000001_mpiinew_test.mp4",
+    "street.jpg",
+    "bad_corrupt.mp4",
+    "bad_empty.mp4",
+    "bad_text.mp4",
+]
+ONE_PROCESS_POINTS = [
+    "part.before_write",
+    "part.after_write",
+    "commit.between_files",
+    "commit.before_cleanup",
+    "finalize.before_marker",
+    "driver.after_commit",
+]
+RAY_POINTS = [
+    "part.before_write",
+    "part.after_write",
+    "commit.between_files",
+    "commit.before_cleanup",
+    "finalize.before_marker",
+]
 
 
 def _command(inputs, out, weights):
@@ -34,18 +51,19 @@ def _command(inputs, out, weights):
 
 
 @pytest.mark.parametrize("point", ONE_PROCESS_POINTS)
-def test_one_process_killed_at_a_fault_point_then_rerun(point, tmp_path, mixed_inputs, test_weights,
-                                                        local_reference):
+def test_one_process_killed_at_a_fault_point_then_rerun(point, tmp_path, mixed_inputs, test_weights, local_reference):
     out, trigger = tmp_path / "out", tmp_path / "faults"
     trigger.mkdir()
     faults.arm(str(trigger), point)
     env = {**os.environ, faults.FAULT_ENV: point, faults.FAULT_DIR_ENV: str(trigger)}
-    first = subprocess.run(_command(mixed_inputs, out, test_weights), capture_output=True, text=True, env=env,
-                           timeout=300)
+    first = subprocess.run(
+        _command(mixed_inputs, out, test_weights), capture_output=True, text=True, env=env, timeout=300
+    )
     assert first.returncode == 1 and f"fault point {point}" in first.stderr, first.stderr[-2000:]
     assert not (out / "videos.parquet").exists()
-    again = subprocess.run(_command(mixed_inputs, out, test_weights), capture_output=True, text=True, env=env,
-                           timeout=300)  # still armed: the point is passed again, its file is gone
+    again = subprocess.run(
+        _command(mixed_inputs, out, test_weights), capture_output=True, text=True, env=env, timeout=300
+    )  # still armed: the point is passed again, its file is gone
     assert again.returncode == 0, again.stderr[-3000:]
     assert_output_invariants(out, local_reference[0], INPUTS)
 
@@ -65,8 +83,9 @@ def faulty_ray(tmp_path_factory):
 
 
 @pytest.mark.parametrize("point", RAY_POINTS)
-def test_a_ray_worker_killed_at_a_fault_point_is_retried(point, faulty_ray, tmp_path, mixed_inputs, small_config,
-                                                         local_reference):
+def test_a_ray_worker_killed_at_a_fault_point_is_retried(
+    point, faulty_ray, tmp_path, mixed_inputs, small_config, local_reference
+):
     faults.arm(str(faulty_ray), point)
     s = run([str(mixed_inputs)], str(tmp_path), small_config)
     assert not (faulty_ray / point).exists(), "the fault point never fired"

@@ -27,8 +27,12 @@ def rows(items, summaries=None):
             idx.append(parts.END), summ.append(json.dumps(x)), blobs.append(b"")
         else:
             idx.append(x.frame_index), summ.append(""), blobs.append(pickle.dumps(x, protocol=5))
-    return {"name": np.array(names), "frame_index": np.array(idx), "summary": np.array(summ),
-            "result": np.array(blobs, object)}
+    return {
+        "name": np.array(names),
+        "frame_index": np.array(idx),
+        "summary": np.array(summ),
+        "result": np.array(blobs, object),
+    }
 
 
 def test_segment_names_carry_the_frame_range():
@@ -45,9 +49,16 @@ def test_write_part_then_read_part_round_trip(tmp_path):
     assert [r.frame_index for r in back] == [3, 4, 5, 6]
     assert len(back) == 4 and all(a.equals(b) for a, b in zip(want, back))
     assert parts._FRAMES_KEY not in (poses.schema.metadata or {})
-    assert receipt == {"kind": "part", "name": NAME, "video_id": VID, "path": receipt["path"],
-                       "frames": "[3, 4, 5, 6]", "rows": 6, "bytes": os.path.getsize(receipt["path"]),
-                       "summary": ""}
+    assert receipt == {
+        "kind": "part",
+        "name": NAME,
+        "video_id": VID,
+        "path": receipt["path"],
+        "frames": "[3, 4, 5, 6]",
+        "rows": 6,
+        "bytes": os.path.getsize(receipt["path"]),
+        "summary": "",
+    }
     assert receipt["path"].startswith(str(tmp_path / "_parts" / NAME) + "/")
 
 
@@ -69,8 +80,9 @@ def test_part_name_is_a_function_of_segment_and_frames(tmp_path):
 
 def test_write_parts_with_two_segments_and_an_end_row(tmp_path):
     summary = {"name": NAME, "video_id": VID, "status": "ok", "error": None, "frames_decoded": 2}
-    batch = rows([(NAME, frame(0, 2)), (NAME2, frame(8, 1)), (NAME, frame(1, 0)), (NAME, summary),
-                  (NAME2, frame(9, 3))])
+    batch = rows(
+        [(NAME, frame(0, 2)), (NAME2, frame(8, 1)), (NAME, frame(1, 0)), (NAME, summary), (NAME2, frame(9, 3))]
+    )
     out = parts.write_parts(batch, out=str(tmp_path))
     assert set(out) == set(parts.RECEIPT_COLUMNS) and len(out["kind"]) == 3
     receipts = parts.receipts_of(out)

@@ -9,16 +9,21 @@ from bmp_ray.pipeline import plan as P
 
 @pytest.fixture
 def two_videos(shared_data):
-    return [str(shared_data / "videos" / "mmpose_demo.mp4"),
-            str(shared_data / "videos" / "posetrack18_000001_mpiinew_test.mp4")]
+    return [
+        str(shared_data / "videos" / "mmpose_demo.mp4"),
+        str(shared_data / "videos" / "posetrack18_000001_mpiinew_test.mp4"),
+    ]
 
 
 def test_videos_are_cut_into_named_segments_and_committed_ones_are_skipped(two_videos):
     cfg = C.load(overrides=["decode.segment_frames=2"])
     plan = P.make_plan(two_videos, cfg)
     stem = output_name("mmpose_demo.mp4")
-    assert plan.videos["mmpose_demo.mp4"] == [f"{stem}-f00000000-00000002", f"{stem}-f00000002-00000004",
-                                              f"{stem}-f00000004-00000005"]
+    assert plan.videos["mmpose_demo.mp4"] == [
+        f"{stem}-f00000000-00000002",
+        f"{stem}-f00000002-00000004",
+        f"{stem}-f00000004-00000005",
+    ]
     assert [i.name for i in plan.items][:3] == plan.videos["mmpose_demo.mp4"] and plan.skipped == 0
     again = P.make_plan(two_videos, cfg, committed={f"{stem}-f00000002-00000004"})
     assert again.skipped == 1 and len(again.items) == len(plan.items) - 1

@@ -62,8 +62,9 @@ def test_checkpoint_layout_names_the_file_on_the_ray_path(tmp_path, weights_copy
     shutil.copy(det, pose)  # the pose slot holds the detector's file
     (weights_copy / "SHA256SUMS").unlink()
     image = shared_data / "images" / "coco" / "000000040083.jpg"
-    line = assert_fails_fast(bmp_ray(*run_args([image], tmp_path / "out", weights_copy)),
-                             str(pose), "not a maskpose-tiny")
+    line = assert_fails_fast(
+        bmp_ray(*run_args([image], tmp_path / "out", weights_copy)), str(pose), "not a maskpose-tiny"
+    )
     assert "missing keys" in line
 
 
@@ -78,8 +79,9 @@ def test_a_truncated_checkpoint_is_named(tmp_path, weights_copy, shared_data):
     sam.write_bytes(sam.read_bytes()[: sam.stat().st_size // 2])
     (weights_copy / "SHA256SUMS").unlink()
     image = shared_data / "images" / "coco" / "000000040083.jpg"
-    assert_fails_fast(bmp_ray(*run_args([image], tmp_path / "out", weights_copy)), str(sam),
-                      "not a readable torch checkpoint")
+    assert_fails_fast(
+        bmp_ray(*run_args([image], tmp_path / "out", weights_copy)), str(sam), "not a readable torch checkpoint"
+    )
 
 
 def test_a_checkpoint_damaged_in_place_fails_its_sha256sums(tmp_path, weights_copy, shared_data):
@@ -88,20 +90,30 @@ def test_a_checkpoint_damaged_in_place_fails_its_sha256sums(tmp_path, weights_co
     data[len(data) // 2] ^= 0xFF  # inside a tensor: torch still loads it
     pose.write_bytes(bytes(data))
     image = shared_data / "images" / "coco" / "000000040083.jpg"
-    line = assert_fails_fast(bmp_ray(*run_args([image], tmp_path / "out", weights_copy, "--no-ray")),
-                             str(pose), "SHA256SUMS lists")
+    line = assert_fails_fast(
+        bmp_ray(*run_args([image], tmp_path / "out", weights_copy, "--no-ray")), str(pose), "SHA256SUMS lists"
+    )
     assert "damaged or replaced" in line
 
 
-@pytest.mark.parametrize("setting, needle", [("sam.num_gpus=1", "1 GPU"),
-                                             ("pose.pool=pool_nowhere", "resource 'pool_nowhere'"),
-                                             ("detector.label_selector={bmp-pool: det}", "label bmp-pool=det")])
-def test_resources_no_node_has_fail_at_once_naming_the_setting(tmp_path, test_weights, shared_data, setting,
-                                                              needle):
+@pytest.mark.parametrize(
+    "setting, needle",
+    [
+        ("sam.num_gpus=1", "1 GPU"),
+        ("pose.pool=pool_nowhere", "resource 'pool_nowhere'"),
+        ("detector.label_selector={bmp-pool: det}", "label bmp-pool=det"),
+    ],
+)
+def test_resources_no_node_has_fail_at_once_naming_the_setting(tmp_path, test_weights, shared_data, setting, needle):
     image = shared_data / "images" / "coco" / "000000040083.jpg"
     section = setting.split(".")[0]
-    line = assert_fails_fast(bmp_ray(*run_args([image], tmp_path / "out", test_weights, "--set", setting)),
-                             f"[{section}] asks each actor for", needle, "no autoscaler", seconds=120)
+    line = assert_fails_fast(
+        bmp_ray(*run_args([image], tmp_path / "out", test_weights, "--set", setting)),
+        f"[{section}] asks each actor for",
+        needle,
+        "no autoscaler",
+        seconds=120,
+    )
     assert f"{section}." in line.split("Fix:")[1]
 
 
@@ -118,15 +130,20 @@ def test_two_inputs_with_one_video_id_are_one_line(tmp_path, test_weights, share
     for d in ("a", "b"):
         (tmp_path / d).mkdir()
         shutil.copy(shared_data / "images" / "coco" / "000000040083.jpg", tmp_path / d / "x.jpg")
-    assert_fails_fast(bmp_ray(*run_args([tmp_path / "a" / "x.jpg", tmp_path / "b" / "x.jpg"], tmp_path / "out",
-                                        test_weights, "--no-ray")), "the same video_id 'x.jpg'")
+    assert_fails_fast(
+        bmp_ray(
+            *run_args([tmp_path / "a" / "x.jpg", tmp_path / "b" / "x.jpg"], tmp_path / "out", test_weights, "--no-ray")
+        ),
+        "the same video_id 'x.jpg'",
+    )
 
 
 def test_empty_globs_and_folders_are_error_rows_and_exit_2_when_nothing_ran(tmp_path, test_weights):
     (tmp_path / "empty").mkdir()
     out = tmp_path / "out"
-    code, stdout, err, _ = bmp_ray(*run_args([tmp_path / "empty", tmp_path / "nothing_*.mp4"], out, test_weights,
-                                             "--no-ray", "--fail-on-error"))
+    code, stdout, err, _ = bmp_ray(
+        *run_args([tmp_path / "empty", tmp_path / "nothing_*.mp4"], out, test_weights, "--no-ray", "--fail-on-error")
+    )
     assert code == 2, "\n".join(err)[-3000:]
     summary = json.loads(stdout)
     assert summary["failed"] == 2 and summary["ok"] == 0
@@ -141,8 +158,7 @@ def test_empty_globs_and_folders_are_error_rows_and_exit_2_when_nothing_ran(tmp_
 def test_frames_above_max_pixels_are_refused_as_an_error_row(tmp_path, test_weights, shared_data):
     out = tmp_path / "out"
     image = shared_data / "images" / "coco" / "000000040083.jpg"
-    code, stdout, err, _ = bmp_ray(*run_args([image], out, test_weights, "--no-ray", "--set",
-                                             "decode.max_pixels=1000"))
+    code, stdout, err, _ = bmp_ray(*run_args([image], out, test_weights, "--no-ray", "--set", "decode.max_pixels=1000"))
     assert code == 0, "\n".join(err)[-3000:]
     row = pd.read_parquet(out / "videos.parquet").iloc[0]
     assert row.status == "error" and "too_large" in row.error and "decode.max_pixels" in row.error

@@ -38,9 +38,21 @@ def test_share_eta_and_interval():
 
 def test_a_ray_run_shows_its_progress_line_not_ray_data_bars(tmp_path, test_weights, shared_data):
     settings = [a for s in TEST_SETTINGS for a in ("--set", s)]
-    p = subprocess.run([str(Path(sys.executable).parent / "bmp-ray"), "run",
-                        str(shared_data / "images" / "coco"), "--out", str(tmp_path / "out"),
-                        "--weights", str(test_weights), *settings], capture_output=True, text=True, timeout=600)
+    p = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "bmp-ray"),
+            "run",
+            str(shared_data / "images" / "coco"),
+            "--out",
+            str(tmp_path / "out"),
+            "--weights",
+            str(test_weights),
+            *settings,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert p.returncode == 0, p.stderr[-3000:]
     lines = p.stderr.splitlines()
     assert any("bmp_ray.progress: progress: " in ln and ln.rstrip().endswith("done") for ln in lines)

@@ -37,16 +37,21 @@ def sam2_run(tmp_path_factory, test_weights, mixed_inputs):
 
 
 @pytest.mark.parametrize("segmenter", ["sam-tiny", "sam2.1-tiny"])
-def test_ray_output_equals_the_single_process_output(local_ray, mixed_inputs, small_config, tmp_path, request,
-                                                     segmenter):
+def test_ray_output_equals_the_single_process_output(
+    local_ray, mixed_inputs, small_config, tmp_path, request, segmenter
+):
     if segmenter == "sam-tiny":
         config, (ref, ref_summary) = small_config, request.getfixturevalue("local_reference")
     else:
         config, (ref, ref_summary) = request.getfixturevalue("sam2_run")
     assert config.models.name("sam") == segmenter and ref_summary.people > 0
     s = run([str(mixed_inputs)], str(tmp_path), config)
-    assert (s.ok, s.failed, s.frames, s.people) == (ref_summary.ok, ref_summary.failed, ref_summary.frames,
-                                                   ref_summary.people)
+    assert (s.ok, s.failed, s.frames, s.people) == (
+        ref_summary.ok,
+        ref_summary.failed,
+        ref_summary.frames,
+        ref_summary.people,
+    )
     assert_same_output(ref, tmp_path)
 
 
@@ -64,8 +69,9 @@ def _kill_first(stage: str, killed: dict) -> None:
         time.sleep(0.2)
 
 
-def test_a_killed_actor_is_restarted_and_the_output_is_unchanged(local_ray, local_reference, mixed_inputs,
-                                                                 small_config, tmp_path):
+def test_a_killed_actor_is_restarted_and_the_output_is_unchanged(
+    local_ray, local_reference, mixed_inputs, small_config, tmp_path
+):
     from ray._private import state
 
     killed: dict = {}

@@ -38,8 +38,11 @@ def test_a_damaged_video_is_partial_with_its_problems_and_counts(make_video, tmp
     assert (s.ok, s.failed, sorted(s.partial)) == (3, 0, ["cut.mp4", "damaged.mp4"])
     # the log says what the row says
     for vid in ("damaged.mp4", "cut.mp4"):
-        said = [r.getMessage().split(": ", 1)[1] for r in caplog.records
-                if r.name == "bmp_ray.video.decode" and vid in r.getMessage()]
+        said = [
+            r.getMessage().split(": ", 1)[1]
+            for r in caplog.records
+            if r.name == "bmp_ray.video.decode" and vid in r.getMessage()
+        ]
         assert said and all(p in m.loc[vid, "problems"] for p in said)
     skipped = m.loc["damaged.mp4", "problems"].count("is corrupt and was skipped")
     assert m.loc["damaged.mp4", "frames_skipped"] == skipped

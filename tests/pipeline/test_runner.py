@@ -42,8 +42,10 @@ def test_poses_read_in_pandas_and_duckdb(local_out):
     assert not poses.duplicated(["video_id", "frame_index", "person_index"]).any()
     n = duckdb.sql(f"select count(*) from read_parquet('{out}/poses/*.parquet')").fetchall()[0][0]
     assert n == len(poses)
-    per_frame = duckdb.sql(f"select video_id, frame_index, num_people from read_parquet('{out}/frames/*.parquet') "
-                           "order by video_id, frame_index").fetchall()
+    per_frame = duckdb.sql(
+        f"select video_id, frame_index, num_people from read_parquet('{out}/frames/*.parquet') "
+        "order by video_id, frame_index"
+    ).fetchall()
     assert [(v, f) for v, f, _ in per_frame] == sorted((v, f) for v, n in GOOD.items() for f in range(n))
     md = pq.read_schema(next((out / "poses").glob("*.parquet"))).metadata
     assert b"bmp_ray.run" in md and b"bmp_ray.fingerprint" in md and b"sha256" in md[b"bmp_ray.run"]
@@ -83,12 +85,15 @@ def test_a_partial_output_is_not_taken_for_a_complete_one(tmp_path, shared_data,
 
 
 def test_segments_are_files_of_their_own_and_one_manifest_row(tmp_path, shared_data, small_config):
-    cfg = C.load(overrides=["decode.segment_frames=1", "decode.stop=3"], **{
-        k: v for k, v in _flat(small_config).items() if not k.startswith("decode.")})
+    cfg = C.load(
+        overrides=["decode.segment_frames=1", "decode.stop=3"],
+        **{k: v for k, v in _flat(small_config).items() if not k.startswith("decode.")},
+    )
     s = run([str(shared_data / "videos" / "mmpose_demo.mp4")], str(tmp_path), cfg, use_ray=False)
     assert s.frames == 3
-    assert sorted(p.name[-len("-f00000000-00000001.parquet"):] for p in (tmp_path / "frames").glob("*.parquet")) == [
-        f"-f0000000{i}-0000000{i + 1}.parquet" for i in range(3)]
+    assert sorted(p.name[-len("-f00000000-00000001.parquet") :] for p in (tmp_path / "frames").glob("*.parquet")) == [
+        f"-f0000000{i}-0000000{i + 1}.parquet" for i in range(3)
+    ]
     m = pd.read_parquet(tmp_path / "videos.parquet")
     assert len(m) == 1 and m.frames_written[0] == 3 and m.num_frames[0] == 5
 
@@ -111,8 +116,12 @@ def test_a_rerun_with_another_segment_length_is_refused_and_loses_nothing(tmp_pa
 
 def test_runs_with_other_inputs_share_one_manifest(tmp_path, mixed_inputs, small_config):
     run([str(mixed_inputs / "street.jpg")], str(tmp_path), small_config, use_ray=False)
-    s = run([str(mixed_inputs / "mmpose_demo.mp4"), str(mixed_inputs / "bad_text.mp4")], str(tmp_path),
-            small_config, use_ray=False)
+    s = run(
+        [str(mixed_inputs / "mmpose_demo.mp4"), str(mixed_inputs / "bad_text.mp4")],
+        str(tmp_path),
+        small_config,
+        use_ray=False,
+    )
     assert (s.inputs, s.ok, s.failed) == (2, 1, 1)  # this run's inputs
     m = pd.read_parquet(tmp_path / "videos.parquet").set_index("video_id")
     assert sorted(m.index) == ["bad_text.mp4", "mmpose_demo.mp4", "street.jpg"]
@@ -155,7 +164,13 @@ def test_a_run_into_an_object_store_has_the_same_layout(mixed_inputs, small_conf
     stem = output_name("street.jpg") + "-f00000000-00000001"
     markers = [f"_videos/{output_name(v)}.json" for v in ("bad_text.mp4", "street.jpg")]
     tracks = [f"{d}/{output_name('street.jpg')}.parquet" for d in ("track_summary", "tracks")]
-    assert files == ["_run.json", *markers, f"frames/{stem}.parquet", f"poses/{stem}.parquet", *tracks,
-                     "videos.parquet"]  # a failed input (bad_text.mp4) has no tracks files
+    assert files == [
+        "_run.json",
+        *markers,
+        f"frames/{stem}.parquet",
+        f"poses/{stem}.parquet",
+        *tracks,
+        "videos.parquet",
+    ]  # a failed input (bad_text.mp4) has no tracks files
     assert len(read_results(out)) == 1
     assert run([str(mixed_inputs / "street.jpg")], out, small_config, use_ray=False).skipped == 1

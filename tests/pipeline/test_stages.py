@@ -42,8 +42,9 @@ def test_stage_chain_equals_the_loop(shared_data, small_config):
 
     loop = BMPLoop(*(build_model(r, small_config) for r in ("detector", "pose", "sam")), small_config.bmp)
     frames = np.stack([f for f, k in zip(_rows(blocks)["frame"], batch["frame_index"]) if k != END])
-    want = loop(frames, video_id="mmpose_demo.mp4", frame_indices=[0, 1],
-                pts_s=[float(t) for t in _rows(blocks)["pts_s"][:2]])
+    want = loop(
+        frames, video_id="mmpose_demo.mp4", frame_indices=[0, 1], pts_s=[float(t) for t in _rows(blocks)["pts_s"][:2]]
+    )
     assert len(got) == 2 and sum(len(r) for r in got) > 0
     assert all(a.equals(b) for a, b in zip(got, want))
     assert {int(i) for r in got for i in r.iterations} <= {1, 2}

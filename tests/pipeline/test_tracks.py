@@ -27,20 +27,38 @@ def person_frame(index, boxes, ids):
     n = len(boxes)
     k = np.zeros((n, 17, 3), np.float32)
     k[:, :, :2] = np.asarray(boxes, np.float32)[:, None, :2]
-    return FrameResult.from_rle("v.mp4", index, index / 10, 100, 100, boxes=np.asarray(boxes, np.float32),
-                                box_scores=np.full(n, 0.9), keypoints=k, pose_scores=np.full(n, 0.5),
-                                masks=np.array([b"0"] * n, object), mask_scores=np.full(n, 0.9),
-                                iterations=np.ones(n, np.int8), track_ids=np.asarray(ids, np.int64))
+    return FrameResult.from_rle(
+        "v.mp4",
+        index,
+        index / 10,
+        100,
+        100,
+        boxes=np.asarray(boxes, np.float32),
+        box_scores=np.full(n, 0.9),
+        keypoints=k,
+        pose_scores=np.full(n, 0.5),
+        masks=np.array([b"0"] * n, object),
+        mask_scores=np.full(n, 0.9),
+        iterations=np.ones(n, np.int8),
+        track_ids=np.asarray(ids, np.int64),
+    )
 
 
 def test_tracks_table_holds_detected_rows_with_their_person_index_then_interpolated_rows():
-    results = [person_frame(0, [[0, 0, 10, 10], [50, 50, 60, 60]], [2, 1]),
-               person_frame(2, [[4, 4, 14, 14], [70, 70, 80, 80]], [2, -1])]
-    inter = Interpolated(np.array([1]), np.array([2]), np.array([[2, 2, 12, 12]], np.float32),
-                         np.zeros((1, 17, 3), np.float32))
+    results = [
+        person_frame(0, [[0, 0, 10, 10], [50, 50, 60, 60]], [2, 1]),
+        person_frame(2, [[4, 4, 14, 14], [70, 70, 80, 80]], [2, -1]),
+    ]
+    inter = Interpolated(
+        np.array([1]), np.array([2]), np.array([[2, 2, 12, 12]], np.float32), np.zeros((1, 17, 3), np.float32)
+    )
     t = tracks_table(TrackOutput(results, inter), "v.mp4", 17, None).to_pandas()
     assert t[["frame_index", "track_id", "interpolated"]].values.tolist() == [
-        [0, 1, False], [0, 2, False], [1, 2, True], [2, 2, False]]  # by frame, then id; -1 is not a row
+        [0, 1, False],
+        [0, 2, False],
+        [1, 2, True],
+        [2, 2, False],
+    ]  # by frame, then id; -1 is not a row
     assert t.person_index.tolist()[:2] == [1, 0] and pd.isna(t.person_index[2]) and t.person_index[3] == 0
     assert t.bbox_xyxy[3].tolist() == [4, 4, 14, 14]  # a detected row's box exactly
     assert t.bbox_xyxy[2].tolist() == [2, 2, 12, 12]
@@ -52,10 +70,22 @@ def bmp_ray(*args):
 
 
 def run_once(inputs, out, weights, *extra):
-    settings = [a for s in TEST_SETTINGS if not s.startswith("decode.stop")
-                for a in ("--set", s)]
-    return bmp_ray("run", inputs, "--out", out, "--weights", weights, "--no-ray", *settings,
-                   "--set", "decode.stop=8", "--set", "decode.segment_frames=4", *extra)
+    settings = [a for s in TEST_SETTINGS if not s.startswith("decode.stop") for a in ("--set", s)]
+    return bmp_ray(
+        "run",
+        inputs,
+        "--out",
+        out,
+        "--weights",
+        weights,
+        "--no-ray",
+        *settings,
+        "--set",
+        "decode.stop=8",
+        "--set",
+        "decode.segment_frames=4",
+        *extra,
+    )
 
 
 def ids_of(out: Path) -> pd.DataFrame:
@@ -140,8 +170,9 @@ def test_bmp_ray_track_reproduces_then_changes_the_ids(tracked, tmp_path):
     assert json.loads(stdout)["fingerprint"] == run_file["fingerprint"]
     pd.testing.assert_frame_equal(ids_of(copy), before)
 
-    code, stdout, err = bmp_ray("track", copy, "--set", "track.interpolate_max_gap=0",
-                                "--set", "track.min_track_rows=1")
+    code, stdout, err = bmp_ray(
+        "track", copy, "--set", "track.interpolate_max_gap=0", "--set", "track.min_track_rows=1"
+    )
     assert code == 0, err[-3000:]
     after = ids_of(copy)
     assert not after.interpolated.any()
@@ -153,8 +184,9 @@ def test_bmp_ray_track_reproduces_then_changes_the_ids(tracked, tmp_path):
     code, _, err = run_once(src, copy, weights)
     assert code == 2 and "bmp-ray track OUT" in err
     # with the folder's settings it has nothing to do
-    code, stdout, err = run_once(src, copy, weights, "--set", "track.interpolate_max_gap=0",
-                                 "--set", "track.min_track_rows=1")
+    code, stdout, err = run_once(
+        src, copy, weights, "--set", "track.interpolate_max_gap=0", "--set", "track.min_track_rows=1"
+    )
     assert code == 0 and json.loads(stdout)["segments"] == 0, err[-3000:]
     pd.testing.assert_frame_equal(ids_of(copy), after)
 

@@ -23,12 +23,21 @@ def _result(tracks=(-1, -1), k=21):
     masks[1, 30:90, 100:140] = True
     kpts = np.zeros((2, k, 3), np.float32)
     kpts[:, :, 0], kpts[:, :, 1], kpts[:, :, 2] = 35, 40, 0.9
-    kpts[0, 5] = [25, 25, 0.9]   # left shoulder
+    kpts[0, 5] = [25, 25, 0.9]  # left shoulder
     kpts[0, 11] = [25, 55, 0.1]  # left hip, below the threshold
     kpts[1, :, :2] = [120, 60]
-    return FrameResult.from_dense("v.mp4", 3, 0.1, boxes=[[20, 20, 50, 60], [100, 30, 140, 90]], box_scores=[0.9, 0.8],
-                                  keypoints=kpts, masks=masks, mask_scores=[0.9, 0.9], iterations=[1, 2],
-                                  track_ids=list(tracks))
+    return FrameResult.from_dense(
+        "v.mp4",
+        3,
+        0.1,
+        boxes=[[20, 20, 50, 60], [100, 30, 140, 90]],
+        box_scores=[0.9, 0.8],
+        keypoints=kpts,
+        masks=masks,
+        mask_scores=[0.9, 0.9],
+        iterations=[1, 2],
+        track_ids=list(tracks),
+    )
 
 
 def test_mask_blends_its_colour_inside_and_nothing_outside():
@@ -48,9 +57,9 @@ def test_colour_follows_the_track_id_not_the_index():
 def test_skeleton_leaves_low_keypoints_out():
     r, frame = _result(), np.zeros((H, W, 3), np.uint8)
     out = SkeletonAnnotator(threshold=0.3).annotate(frame.copy(), r)
-    assert out[25, 25].any()          # the shoulder's dot
-    assert not out[55, 25].any()      # the hip scored 0.1: no dot
-    assert not out[45, 25].any()      # nor the shoulder-hip link between them
+    assert out[25, 25].any()  # the shoulder's dot
+    assert not out[55, 25].any()  # the hip scored 0.1: no dot
+    assert not out[45, 25].any()  # nor the shoulder-hip link between them
     out17 = SkeletonAnnotator(threshold=0.3).annotate(frame.copy(), _result(k=17))  # the 17-keypoint skeleton
     assert out17[25, 25].any() and not out17[45, 25].any()
 

@@ -90,15 +90,18 @@ def test_frames_side_by_side_are_pngs_with_the_original_on_the_left(small_run, t
     for png, original in zip(pngs, originals):
         img = cv2.imread(str(png))[..., ::-1]
         assert img.shape == (SIZE[1], 2 * SIZE[0], 3)
-        assert np.array_equal(img[:, :SIZE[0]], original)  # PNG is lossless
-        assert not np.array_equal(img[:, SIZE[0]:], original)
+        assert np.array_equal(img[:, : SIZE[0]], original)  # PNG is lossless
+        assert not np.array_equal(img[:, SIZE[0] :], original)
     assert [p.name for p in (tmp_path / output_name(IMAGE)).glob("*.png")] == ["00000000.png"]
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--video", "nope.mp4"], "holds no video 'nope.mp4'"),
-    (["--out", "s3://bucket/x"], "expected a local folder"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--video", "nope.mp4"], "holds no video 'nope.mp4'"),
+        (["--out", "s3://bucket/x"], "expected a local folder"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(small_run, tmp_path, caplog, argv, message):
     out = [] if "--out" in argv else ["--out", str(tmp_path)]
     assert main(["render", str(small_run), *out, *argv]) == 2

@@ -25,10 +25,19 @@ def train_weights(tmp_path_factory):
 def small_settings(coco_dir, weights, **extra) -> list[str]:
     """MaskPose-tiny from ViTPose-tiny on the 4 COCO images, validated on the same set."""
     ann = coco_dir / "test_coco.json"
-    base = {"model.name": "maskpose-tiny", "model.init_model": "vitpose-tiny", "model.init": str(weights),
-            "data.train": f"[{{format: coco, ann_file: '{ann}', img_dir: '{coco_dir}'}}]",
-            "data.val_ann_file": str(ann), "data.val_img_dir": str(coco_dir), "data.loader_workers": 0,
-            "optim.batch_size": 4, "optim.warmup_steps": 2, "optim.epochs": 1, "run.num_workers": 1}
+    base = {
+        "model.name": "maskpose-tiny",
+        "model.init_model": "vitpose-tiny",
+        "model.init": str(weights),
+        "data.train": f"[{{format: coco, ann_file: '{ann}', img_dir: '{coco_dir}'}}]",
+        "data.val_ann_file": str(ann),
+        "data.val_img_dir": str(coco_dir),
+        "data.loader_workers": 0,
+        "optim.batch_size": 4,
+        "optim.warmup_steps": 2,
+        "optim.epochs": 1,
+        "run.num_workers": 1,
+    }
     base.update(extra)
     return [f"{k}={v}" for k, v in base.items()]
 
@@ -37,6 +46,7 @@ def small_settings(coco_dir, weights, **extra) -> list[str]:
 def small_train_config(coco_dir, train_weights):
     def make(**extra):
         return train_config.load(overrides=small_settings(coco_dir, train_weights, **extra))
+
     return make
 
 
@@ -62,10 +72,18 @@ def det_init(tmp_path_factory):
 def det_settings(coco_dir, weights, **extra) -> list[str]:
     """RTMDet-Ins-tiny on the 4 COCO images (people masked out), validated on the same set."""
     ann = coco_dir / "test_coco.json"
-    base = {"model.name": "rtmdet-ins-tiny", "model.init": str(weights),
-            "data.train": f"[{{format: coco, ann_file: '{ann}', img_dir: '{coco_dir}'}}]",
-            "data.val_ann_file": str(ann), "data.val_img_dir": str(coco_dir), "data.loader_workers": 0,
-            "optim.batch_size": 4, "optim.warmup_steps": 2, "optim.epochs": 1, "optim.lr": "1e-3",
-            "run.num_workers": 1}
+    base = {
+        "model.name": "rtmdet-ins-tiny",
+        "model.init": str(weights),
+        "data.train": f"[{{format: coco, ann_file: '{ann}', img_dir: '{coco_dir}'}}]",
+        "data.val_ann_file": str(ann),
+        "data.val_img_dir": str(coco_dir),
+        "data.loader_workers": 0,
+        "optim.batch_size": 4,
+        "optim.warmup_steps": 2,
+        "optim.epochs": 1,
+        "optim.lr": "1e-3",
+        "run.num_workers": 1,
+    }
     base.update(extra)
     return [f"{k}={v}" for k, v in base.items()]

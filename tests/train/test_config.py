@@ -19,10 +19,19 @@ def test_the_detector_task_has_the_published_bmp_detector_recipe():
     for settings in (["model.task=detector"], ["model.name=rtmdet-ins-l-bmp"]):
         cfg = train_config.load(overrides=[TRAIN, *settings])
         assert (cfg.model.task, cfg.model.name, cfg.model.init_model) == (
-            "detector", "rtmdet-ins-l-bmp", "rtmdet-ins-l")
+            "detector",
+            "rtmdet-ins-l-bmp",
+            "rtmdet-ins-l",
+        )
         o = cfg.optim
         assert (o.optimizer, o.lr, o.momentum, o.weight_decay, o.epochs, o.batch_size) == (
-            "sgd", 0.02, 0.9, 1e-4, 10, 16)
+            "sgd",
+            0.02,
+            0.9,
+            1e-4,
+            10,
+            16,
+        )
         assert o.milestones == (7, 9) and o.clip_grad is None and cfg.data.mask_out
         assert train_config.TrainConfig.from_dict(cfg.to_dict()) == cfg
     # the file and --set go over the recipe; a test variant starts from itself
@@ -53,25 +62,33 @@ num_workers = 4
     assert cfg.optim.lr == 1e-4 and cfg.run.num_workers == 4
 
 
-@pytest.mark.parametrize("override, message", [
-    ("run.num_workers=0", "run.num_workers: expected an integer >= 1, got 0"),
-    ("data.train=[{format: lsp, ann_file: a, img_dir: b}]", "data.train[0].format: expected 'coco' or 'mpii'"),
-    ("data.train=[{format: coco}]", "data.train[0]: missing ann_file, img_dir"),
-    ("data.train=[]", "data.train: expected at least one training set"),
-    ("optim.layer_decay=1.5", "optim.layer_decay: expected a number in (0, 1]"),
-    ("optim.batch_size=63", "optim.batch_size: expected a multiple of run.num_workers (2), got 63"),
-    ("run.precision=fp16", "run.precision: expected 'fp32' without use_gpu"),
-    ("data.val_ann_file=v.json", "data.val_img_dir: expected val_ann_file and val_img_dir both set"),
-    ("run.bogus=1", "run: unknown setting(s) bogus"),
-    ("model.task=segmenter", "model.task: expected 'pose' or 'detector'"),
-    ("model.name=maskpose-x", "model.name: unknown model 'maskpose-x'"),
-    ("model.task=detector\nmodel.name=maskpose-b", "'maskpose-b' is a pose model but model.task is 'detector'"),
-    ("model.task=detector\ndata.train=[{format: mpii, ann_file: a, img_dir: b}]",
-     "data.train[0].format: expected 'coco' (COCO instance annotations) for the detector, got 'mpii'"),
-    ("optim.optimizer=adam", "optim.optimizer: expected 'adamw' or 'sgd', got 'adam'"),
-    ("data.mask_out_none=0.9\ndata.mask_out_all=0.2", "data.mask_out_all: expected mask_out_none + mask_out_all <= 1"),
-    ("data.mask_out_covered=0", "data.mask_out_covered: expected a fraction in (0, 1]"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("run.num_workers=0", "run.num_workers: expected an integer >= 1, got 0"),
+        ("data.train=[{format: lsp, ann_file: a, img_dir: b}]", "data.train[0].format: expected 'coco' or 'mpii'"),
+        ("data.train=[{format: coco}]", "data.train[0]: missing ann_file, img_dir"),
+        ("data.train=[]", "data.train: expected at least one training set"),
+        ("optim.layer_decay=1.5", "optim.layer_decay: expected a number in (0, 1]"),
+        ("optim.batch_size=63", "optim.batch_size: expected a multiple of run.num_workers (2), got 63"),
+        ("run.precision=fp16", "run.precision: expected 'fp32' without use_gpu"),
+        ("data.val_ann_file=v.json", "data.val_img_dir: expected val_ann_file and val_img_dir both set"),
+        ("run.bogus=1", "run: unknown setting(s) bogus"),
+        ("model.task=segmenter", "model.task: expected 'pose' or 'detector'"),
+        ("model.name=maskpose-x", "model.name: unknown model 'maskpose-x'"),
+        ("model.task=detector\nmodel.name=maskpose-b", "'maskpose-b' is a pose model but model.task is 'detector'"),
+        (
+            "model.task=detector\ndata.train=[{format: mpii, ann_file: a, img_dir: b}]",
+            "data.train[0].format: expected 'coco' (COCO instance annotations) for the detector, got 'mpii'",
+        ),
+        ("optim.optimizer=adam", "optim.optimizer: expected 'adamw' or 'sgd', got 'adam'"),
+        (
+            "data.mask_out_none=0.9\ndata.mask_out_all=0.2",
+            "data.mask_out_all: expected mask_out_none + mask_out_all <= 1",
+        ),
+        ("data.mask_out_covered=0", "data.mask_out_covered: expected a fraction in (0, 1]"),
+    ],
+)
 def test_bad_values_name_the_key(override, message):
     with pytest.raises(ConfigError) as exc:
         train_config.load(overrides=[TRAIN, *override.split("\n")])

@@ -26,13 +26,23 @@ def test_instances_match_mmdets_own_coco_dataset(coco_dir):
     from mmdet.datasets import CocoDataset
 
     ours = load_instances(coco_dir / "test_coco.json", coco_dir)
-    theirs = CocoDataset(ann_file=str(coco_dir / "test_coco.json"), data_prefix=dict(img=str(coco_dir) + "/"),
-                         metainfo=dict(classes=("person",)), filter_cfg=None, pipeline=[], serialize_data=False)
+    theirs = CocoDataset(
+        ann_file=str(coco_dir / "test_coco.json"),
+        data_prefix=dict(img=str(coco_dir) + "/"),
+        metainfo=dict(classes=("person",)),
+        filter_cfg=None,
+        pipeline=[],
+        serialize_data=False,
+    )
     assert len(ours) == len(theirs) == 4 and sum(len(im["instances"]) for im in ours) == 14
     for i, im in enumerate(ours):
         ref = theirs.get_data_info(i)
-        assert (im["img_path"], im["img_id"], im["height"], im["width"]) == \
-            (ref["img_path"], ref["img_id"], ref["height"], ref["width"])
+        assert (im["img_path"], im["img_id"], im["height"], im["width"]) == (
+            ref["img_path"],
+            ref["img_id"],
+            ref["height"],
+            ref["width"],
+        )
         for a, b in zip(im["instances"], ref["instances"], strict=True):
             assert np.allclose(a["bbox"], b["bbox"]) and a["bbox_label"] == b["bbox_label"] == 0
             assert a["ignore_flag"] == b["ignore_flag"] and a["mask"] == b["mask"]
@@ -44,17 +54,31 @@ def test_rle_sets_crowds_other_categories_and_people_without_masks(shared_data, 
     assert [len(im["instances"]) for im in images] == [1, 2, 2]
     m = from_segmentation(images[0]["instances"][0]["mask"], images[0]["height"], images[0]["width"])
     assert m.sum() > 1000
-    data = {"images": [{"id": 7, "file_name": "000817.jpg", "height": images[0]["height"],
-                        "width": images[0]["width"]}],
-            "categories": [{"id": 1, "name": "person"}, {"id": 3, "name": "car"}],
-            "annotations": [
-                {"id": 1, "image_id": 7, "category_id": 1, "bbox": [10, 10, 50, 80], "iscrowd": 0,
-                 "segmentation": [[10, 10, 60, 10, 60, 90, 10, 90]]},
-                {"id": 2, "image_id": 7, "category_id": 1, "bbox": [100, 10, 50, 80], "iscrowd": 1,
-                 "segmentation": images[0]["instances"][0]["mask"]},
-                {"id": 3, "image_id": 7, "category_id": 3, "bbox": [0, 0, 5, 5], "iscrowd": 0, "segmentation": []},
-                {"id": 4, "image_id": 7, "category_id": 1, "bbox": [200, 10, 20, 30], "iscrowd": 0},
-                {"id": 5, "image_id": 7, "category_id": 1, "bbox": [300, 10, 0.5, 30], "iscrowd": 0}]}
+    data = {
+        "images": [{"id": 7, "file_name": "000817.jpg", "height": images[0]["height"], "width": images[0]["width"]}],
+        "categories": [{"id": 1, "name": "person"}, {"id": 3, "name": "car"}],
+        "annotations": [
+            {
+                "id": 1,
+                "image_id": 7,
+                "category_id": 1,
+                "bbox": [10, 10, 50, 80],
+                "iscrowd": 0,
+                "segmentation": [[10, 10, 60, 10, 60, 90, 10, 90]],
+            },
+            {
+                "id": 2,
+                "image_id": 7,
+                "category_id": 1,
+                "bbox": [100, 10, 50, 80],
+                "iscrowd": 1,
+                "segmentation": images[0]["instances"][0]["mask"],
+            },
+            {"id": 3, "image_id": 7, "category_id": 3, "bbox": [0, 0, 5, 5], "iscrowd": 0, "segmentation": []},
+            {"id": 4, "image_id": 7, "category_id": 1, "bbox": [200, 10, 20, 30], "iscrowd": 0},
+            {"id": 5, "image_id": 7, "category_id": 1, "bbox": [300, 10, 0.5, 30], "iscrowd": 0},
+        ],
+    }
     (tmp_path / "a.json").write_text(json.dumps(data))
     (inst,) = [im["instances"] for im in load_instances(tmp_path / "a.json", och)]
     # no car, no 0.5-px box
@@ -88,8 +112,9 @@ def test_mask_out_people_in_mmdets_pipeline(coco_dir, seed):
     np.random.seed(seed)
     out = _pipeline(*LOAD, dict(type="MaskOutPeople", p_none=0.0, p_all=0.0, covered=0.7))(dict(image))
     masks = loaded["gt_masks"].to_ndarray().astype(bool)
-    keep = [next(i for i, m in enumerate(masks) if np.array_equal(m, k))
-            for k in out["gt_masks"].to_ndarray().astype(bool)]
+    keep = [
+        next(i for i, m in enumerate(masks) if np.array_equal(m, k)) for k in out["gt_masks"].to_ndarray().astype(bool)
+    ]
     removed = sorted(set(range(5)) - set(keep))
     assert 1 <= out["masked_out"] <= len(removed) <= 4  # someone painted, not everyone (p_none = p_all = 0)
     assert np.allclose(out["gt_bboxes"].tensor, loaded["gt_bboxes"].tensor[keep])
@@ -126,8 +151,14 @@ def test_without_augmentation_the_inputs_are_the_inference_letterbox(coco_dir):
     images = load_instances(coco_dir / "test_coco.json", coco_dir)
     ds = DetTrainSet(images, PIPELINE, augment=False, mask_out=None)
     test = _pipeline(*mm_config(registry.get("rtmdet-ins-tiny")).test_pipeline[:3], dict(type="PackDetInputs"))
-    assert [t["type"] for t in ds.steps] == ["LoadImageFromFile", "LoadAnnotations", "Resize", "FilterAnnotations",
-                                             "Pad", "PackDetInputs"]
+    assert [t["type"] for t in ds.steps] == [
+        "LoadImageFromFile",
+        "LoadAnnotations",
+        "Resize",
+        "FilterAnnotations",
+        "Pad",
+        "PackDetInputs",
+    ]
     for i, im in enumerate(images):
         sample = ds[(i, 0)]
         scale = 320 / max(im["height"], im["width"])

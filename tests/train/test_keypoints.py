@@ -31,8 +31,11 @@ def test_mpii_own_json_maps_into_21(tmp_path):
     joints = [[100 + 10 * i, 200 + i] for i in range(16)]
     vis = [1] * 16
     vis[9] = 0  # head top not labelled
-    (tmp_path / "mpii.json").write_text(json.dumps([
-        {"image": "000001.jpg", "center": [301.0, 401.0], "scale": 1.5, "joints": joints, "joints_vis": vis}]))
+    (tmp_path / "mpii.json").write_text(
+        json.dumps(
+            [{"image": "000001.jpg", "center": [301.0, 401.0], "scale": 1.5, "joints": joints, "joints_vis": vis}]
+        )
+    )
     _image(tmp_path / "img", "000001.jpg")
     (p,) = kp.load_source("mpii", tmp_path / "mpii.json", tmp_path / "img")
     want = {0: 16, 1: 14, 2: 12, 3: 11, 4: 13, 5: 15, 6: 20, 7: 17, 8: 18, 10: 10, 11: 8, 12: 6, 13: 5, 14: 7, 15: 9}
@@ -48,12 +51,20 @@ def test_mpii_own_json_maps_into_21(tmp_path):
 
 def test_aic_own_json_maps_into_21(tmp_path):
     pts = [[10 + i, 20 + 2 * i, 1] for i in range(14)]
-    pts[5][2] = 2   # occluded: labelled
-    pts[7][2] = 3   # not labelled
-    (tmp_path / "aic.json").write_text(json.dumps([{
-        "image_id": "abc", "url": "http://x",
-        "keypoint_annotations": {"human1": sum(pts, []), "human2": [0, 0, 3] * 14},
-        "human_annotations": {"human1": [5, 6, 50, 60], "human2": [1, 1, 2, 2]}}]))
+    pts[5][2] = 2  # occluded: labelled
+    pts[7][2] = 3  # not labelled
+    (tmp_path / "aic.json").write_text(
+        json.dumps(
+            [
+                {
+                    "image_id": "abc",
+                    "url": "http://x",
+                    "keypoint_annotations": {"human1": sum(pts, []), "human2": [0, 0, 3] * 14},
+                    "human_annotations": {"human1": [5, 6, 50, 60], "human2": [1, 1, 2, 2]},
+                }
+            ]
+        )
+    )
     _image(tmp_path / "img", "abc.jpg")
     (p,) = kp.load_source("aic", tmp_path / "aic.json", tmp_path / "img")  # human2 has no labelled keypoint
     want = {0: 6, 1: 8, 2: 10, 3: 5, 4: 7, 5: 9, 6: 12, 8: 16, 9: 11, 10: 13, 11: 15, 12: 19, 13: 18}
@@ -69,14 +80,23 @@ def test_mappings_are_one_to_one_into_the_21_names():
         assert all(0 <= d < kp.NUM_KEYPOINTS for d in mapping.values())
 
 
-@pytest.mark.parametrize("fmt, content, message", [
-    ("mpii", "{}", "expected a list of {image, center"),
-    ("mpii", '[{"image": "a.jpg", "center": [1, 2], "scale": 1, "joints": [[0, 0]], "joints_vis": [1]}]',
-     "entry 0: expected image, center"),
-    ("aic", '[{"image_id": "a", "keypoint_annotations": {"human1": [1, 2, 1]}, "human_annotations": {}}]',
-     "entry 0 (a) human1: expected 42 keypoint values"),
-    ("coco", "not json", "not valid JSON"),
-])
+@pytest.mark.parametrize(
+    "fmt, content, message",
+    [
+        ("mpii", "{}", "expected a list of {image, center"),
+        (
+            "mpii",
+            '[{"image": "a.jpg", "center": [1, 2], "scale": 1, "joints": [[0, 0]], "joints_vis": [1]}]',
+            "entry 0: expected image, center",
+        ),
+        (
+            "aic",
+            '[{"image_id": "a", "keypoint_annotations": {"human1": [1, 2, 1]}, "human_annotations": {}}]',
+            "entry 0 (a) human1: expected 42 keypoint values",
+        ),
+        ("coco", "not json", "not valid JSON"),
+    ],
+)
 def test_malformed_files_name_file_and_entry(tmp_path, fmt, content, message):
     (tmp_path / "ann.json").write_text(content)
     with pytest.raises(DatasetError) as exc:

@@ -9,10 +9,10 @@ from bmp_ray.train.maskout import choose, mask_out
 def _scene():
     img = np.full((60, 80, 3), 200, np.uint8)
     m = np.zeros((4, 60, 80), bool)
-    m[0, 10:30, 10:20] = True          # A: 200 px
-    m[1, 10:30, 15:25] = True          # B: overlaps A on 10:30 x 15:20 = 100 px (50 percent of B)
-    m[2, 10:30, 17:27] = True          # C: overlaps A on 10:30 x 17:20 = 60 px (30 percent of C)
-    m[3, 40:50, 50:70] = True          # D: apart
+    m[0, 10:30, 10:20] = True  # A: 200 px
+    m[1, 10:30, 15:25] = True  # B: overlaps A on 10:30 x 15:20 = 100 px (50 percent of B)
+    m[2, 10:30, 17:27] = True  # C: overlaps A on 10:30 x 17:20 = 60 px (30 percent of C)
+    m[3, 40:50, 50:70] = True  # D: apart
     return img, m
 
 
@@ -32,8 +32,9 @@ def test_painted_pixels_are_exactly_black_and_only_there():
     assert img.min() == 200  # the input is untouched
 
 
-@pytest.mark.parametrize("covered, keep_b, keep_c", [(0.7, True, True), (0.5, False, True), (0.3, False, False),
-                                                    (0.31, False, True)])
+@pytest.mark.parametrize(
+    "covered, keep_b, keep_c", [(0.7, True, True), (0.5, False, True), (0.3, False, False), (0.31, False, True)]
+)
 def test_the_covered_rule_at_its_threshold(covered, keep_b, keep_c):
     img, m = _scene()
     r = mask_out(img, m, _rng_painting(np.array([1, 0, 0, 0], bool), m), covered=covered)

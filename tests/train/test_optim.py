@@ -9,8 +9,8 @@ def test_layer_decay_groups_follow_the_vit_depth():
     model = new_model("maskpose-tiny")  # 2 transformer layers
     opt = build_optimizer(model, lr=1e-3, weight_decay=0.1, layer_decay=0.5)
     by_name = {n: (g["lr"], g["weight_decay"]) for g in opt.param_groups for n in g["param_names"]}
-    assert by_name["backbone.patch_embed.projection.weight"] == (pytest.approx(1e-3 * 0.5 ** 3), 0.1)
-    assert by_name["backbone.layers.0.attn.qkv.weight"] == (pytest.approx(1e-3 * 0.5 ** 2), 0.1)
+    assert by_name["backbone.patch_embed.projection.weight"] == (pytest.approx(1e-3 * 0.5**3), 0.1)
+    assert by_name["backbone.layers.0.attn.qkv.weight"] == (pytest.approx(1e-3 * 0.5**2), 0.1)
     assert by_name["backbone.layers.1.attn.qkv.weight"] == (pytest.approx(1e-3 * 0.5), 0.1)
     assert by_name["head.final_layer.weight"] == (pytest.approx(1e-3), 0.1)
     assert by_name["backbone.pos_embed"][1] == 0.0 and by_name["head.final_layer.bias"][1] == 0.0

@@ -13,7 +13,7 @@ def test_every_mask_is_perturbed_only_near_its_box_and_the_seed_decides():
     m, box = _person()
     gx, gy = 40 * GROW / 2, 60 * GROW / 2
     inside = np.zeros_like(m, bool)
-    inside[int(30 - gy):int(np.ceil(90 + gy)), int(60 - gx):int(np.ceil(100 + gx))] = True
+    inside[int(30 - gy) : int(np.ceil(90 + gy)), int(60 - gx) : int(np.ceil(100 + gx))] = True
     added = removed = 0
     for seed in range(60):
         out = perturb_mask(m, box, np.random.default_rng(seed))

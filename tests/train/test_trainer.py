@@ -34,19 +34,33 @@ def _before_and_after(weights, exported, coco_dir, tmp_path, *settings) -> tuple
     shutil.copytree(exported, trained, dirs_exist_ok=True)
     outs = []
     for name, w in (("before", weights), ("after", trained)):
-        cfg = run_config.load(overrides=["models.preset=test", "models.max_people=3", "bmp.iterations=1",
-                                         f"models.weights={w}", *settings])
+        cfg = run_config.load(
+            overrides=[
+                "models.preset=test",
+                "models.max_people=3",
+                "bmp.iterations=1",
+                f"models.weights={w}",
+                *settings,
+            ]
+        )
         summary = run([str(coco_dir / "000000040083.jpg")], str(tmp_path / name), cfg, use_ray=False)
         assert summary.failed == 0
         outs.append(pd.read_parquet(tmp_path / name / "poses"))
     return outs[0], outs[1]
 
 
-def test_two_workers_checkpoint_resume_export_and_inference(ray_local, coco_dir, train_weights, tmp_path,
-                                                            test_weights):
-    settings = small_settings(coco_dir, train_weights, **{
-        "run.num_workers": 2, "run.max_steps_per_epoch": 2, "run.storage_path": str(tmp_path / "storage"),
-        "run.name": "tiny", "run.export": str(tmp_path / "exported")})
+def test_two_workers_checkpoint_resume_export_and_inference(ray_local, coco_dir, train_weights, tmp_path, test_weights):
+    settings = small_settings(
+        coco_dir,
+        train_weights,
+        **{
+            "run.num_workers": 2,
+            "run.max_steps_per_epoch": 2,
+            "run.storage_path": str(tmp_path / "storage"),
+            "run.name": "tiny",
+            "run.export": str(tmp_path / "exported"),
+        },
+    )
     first = fit(train_config.load(overrides=settings))
     assert first.metrics["epoch"] == 1 and first.metrics["step"] == 2  # 2 steps of 2 samples per worker
     assert np.isfinite(first.metrics["loss"]) and 0 <= first.metrics["val_keypoints_AP"] <= 1
@@ -59,8 +73,10 @@ def test_two_workers_checkpoint_resume_export_and_inference(ray_local, coco_dir,
     # the exported weights load in the inference pipeline and change its keypoints
     before, after = _before_and_after(test_weights, tmp_path / "exported", coco_dir, tmp_path)
     assert len(before) == len(after) > 0
+
     def column(df, name):
         return np.stack([np.stack(v) for v in df.sort_values("person_index")[name]]).astype(np.float32)
+
     assert np.allclose(column(before, "bbox_xyxy"), column(after, "bbox_xyxy"))  # the same detector
     assert not np.allclose(column(before, "keypoints"), column(after, "keypoints"), atol=1e-2)
 
@@ -79,8 +95,9 @@ def test_bad_input_fails_before_any_worker_starts(tmp_path, caplog, coco_dir, tr
 
 
 def test_finetune_job_entry_point_prints_a_summary(ray_local, coco_dir, train_weights, tmp_path, capsys):
-    settings = small_settings(coco_dir, train_weights, **{"run.max_steps_per_epoch": 1, "run.val_every": 5,
-                                                          "run.pool": "pool_train"})
+    settings = small_settings(
+        coco_dir, train_weights, **{"run.max_steps_per_epoch": 1, "run.val_every": 5, "run.pool": "pool_train"}
+    )
     args = ["--name", "cli", "--storage", str(tmp_path), "--workers", "1", "--export", str(tmp_path / "w")]
     assert main(["train", *args, *sum((["--set", s] for s in settings), [])]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -90,9 +107,18 @@ def test_finetune_job_entry_point_prints_a_summary(ray_local, coco_dir, train_we
 def test_detector_two_workers_checkpoint_resume_export_and_inference(ray_local, coco_dir, test_weights, tmp_path):
     """RTMDet-Ins-tiny from the pipeline's test weights, people masked out, 2 gloo workers: checkpoint,
     resume, validation on plain and masked images, and the export runs in the pipeline."""
-    settings = det_settings(coco_dir, test_weights, **{
-        "run.num_workers": 2, "run.max_steps_per_epoch": 2, "run.storage_path": str(tmp_path / "storage"),
-        "run.name": "det", "data.samples_per_epoch": 8, "run.export": str(tmp_path / "exported")})
+    settings = det_settings(
+        coco_dir,
+        test_weights,
+        **{
+            "run.num_workers": 2,
+            "run.max_steps_per_epoch": 2,
+            "run.storage_path": str(tmp_path / "storage"),
+            "run.name": "det",
+            "data.samples_per_epoch": 8,
+            "run.export": str(tmp_path / "exported"),
+        },
+    )
     first = fit(train_config.load(overrides=settings))
     assert first.metrics["epoch"] == 1 and first.metrics["step"] == 2
     assert np.isfinite(first.metrics["loss_mask"]) and 0 <= first.metrics["val_masked_segm_AP"] <= 1

@@ -21,8 +21,9 @@ def _as_detections(gt, image_ids, size_of):
         h, w = size_of[image_id]
         xywh = (a["bbox"] for a in anns)
         boxes = np.array([[x, y, x + bw, y + bh] for x, y, bw, bh in xywh], np.float32).reshape(-1, 4)
-        masks = (np.stack([from_segmentation(a["segmentation"], h, w) for a in anns]) if anns
-                 else np.zeros((0, h, w), bool))
+        masks = (
+            np.stack([from_segmentation(a["segmentation"], h, w) for a in anns]) if anns else np.zeros((0, h, w), bool)
+        )
         out.append(Detections(boxes, np.ones(len(anns), np.float32), np.array(encode(masks), object).reshape(-1), h, w))
     return out
 

@@ -10,9 +10,17 @@ from bmp_ray.train.worker import LocalSession, train
 def test_overfit_on_the_coco_samples_halves_the_loss(small_train_config, tmp_path):
     """12 people of the 4 COCO images, no augmentation, conditioning on (masks perturbed): the loss
     of the last epochs is at most half that of the first (loss, targets and inputs are wired right)."""
-    cfg = small_train_config(**{"data.augment": "false", "optim.batch_size": 12, "optim.epochs": 40,
-                                "optim.lr": "2e-3", "optim.warmup_steps": 0, "optim.milestones": "[]",
-                                "run.val_every": 1000})
+    cfg = small_train_config(
+        **{
+            "data.augment": "false",
+            "optim.batch_size": 12,
+            "optim.epochs": 40,
+            "optim.lr": "2e-3",
+            "optim.warmup_steps": 0,
+            "optim.milestones": "[]",
+            "run.val_every": 1000,
+        }
+    )
     session = LocalSession(tmp_path)
     torch.set_num_threads(1)
     train(cfg, session)
@@ -49,9 +57,21 @@ def test_detector_overfit_on_the_coco_samples_halves_the_loss(coco_dir, det_init
 
     from .conftest import det_settings
 
-    cfg = train_config.load(overrides=det_settings(coco_dir, det_init, **{
-        "data.augment": "false", "data.mask_out": "false", "optim.optimizer": "adamw", "optim.epochs": 30,
-        "optim.warmup_steps": 0, "optim.milestones": "[]", "run.val_every": 1000}))
+    cfg = train_config.load(
+        overrides=det_settings(
+            coco_dir,
+            det_init,
+            **{
+                "data.augment": "false",
+                "data.mask_out": "false",
+                "optim.optimizer": "adamw",
+                "optim.epochs": 30,
+                "optim.warmup_steps": 0,
+                "optim.milestones": "[]",
+                "run.val_every": 1000,
+            },
+        )
+    )
     session = LocalSession(tmp_path)
     torch.set_num_threads(2)
     train(cfg, session)

@@ -28,8 +28,11 @@ def collect(reader):
     batches = list(reader)
     if not batches:
         return np.zeros((0, 1, 1, 3), np.uint8), np.zeros(0, np.int64), np.zeros(0)
-    return (np.concatenate([b.frames for b in batches]), np.concatenate([b.frame_index for b in batches]),
-            np.concatenate([b.pts_s for b in batches]))
+    return (
+        np.concatenate([b.frames for b in batches]),
+        np.concatenate([b.frame_index for b in batches]),
+        np.concatenate([b.pts_s for b in batches]),
+    )
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -79,8 +82,10 @@ def test_segments_concatenate_to_the_whole_video(make_video, backend):
     info = probe(str(path))
     for s in (Sampling(), Sampling(stride=3, start=2), Sampling(target_fps=4.0)):
         whole = collect(FrameReader(str(path), backend=backend, sampling=s))
-        parts = [collect(FrameReader(str(path), backend=backend, sampling=s.restrict(g.start, g.stop)))
-                 for g in split_segments(info, 7)]
+        parts = [
+            collect(FrameReader(str(path), backend=backend, sampling=s.restrict(g.start, g.stop)))
+            for g in split_segments(info, 7)
+        ]
         np.testing.assert_array_equal(np.concatenate([p[1] for p in parts]), whole[1])
         np.testing.assert_array_equal(np.concatenate([p[0] for p in parts if len(p[1])]), whole[0])
 

@@ -13,8 +13,11 @@ def test_probe_shared_videos_agrees_with_plain_pyav(shared_videos):
         with av.open(str(path)) as c:
             frames = sum(1 for _ in c.decode(video=0))
             s = c.streams.video[0]
-            assert (info.width, info.height, info.codec) == (s.codec_context.width, s.codec_context.height,
-                                                             s.codec_context.name)
+            assert (info.width, info.height, info.codec) == (
+                s.codec_context.width,
+                s.codec_context.height,
+                s.codec_context.name,
+            )
         assert info.num_frames == frames and info.frames_exact and info.kind == "video"
         assert info.fps > 0 and info.duration_s > 0 and info.rotation == 0
 
@@ -32,11 +35,14 @@ def test_probe_image(shared_data):
     assert (info.kind, info.num_frames, info.width, info.height, info.codec) == ("image", 1, 640, 425, "jpeg")
 
 
-@pytest.mark.parametrize("name, content, cause", [
-    ("zero.mp4", b"", "empty"),
-    ("text.mp4", b"this is not a video\n" * 50, "not_video"),
-    ("text.jpg", b"this is not an image\n" * 50, "not_video"),
-])
+@pytest.mark.parametrize(
+    "name, content, cause",
+    [
+        ("zero.mp4", b"", "empty"),
+        ("text.mp4", b"this is not a video\n" * 50, "not_video"),
+        ("text.jpg", b"this is not an image\n" * 50, "not_video"),
+    ],
+)
 def test_bad_files_raise_video_error_naming_file_and_cause(tmp_path, name, content, cause):
     p = tmp_path / name
     p.write_bytes(content)

@@ -34,15 +34,18 @@ def test_restrict_keeps_the_stride_anchor_and_handles_empty_overlap():
     assert kept(e, [i / 10 for i in range(30)]) == []
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"stride": 0}, "sampling.stride: expected an integer >= 1, got 0"),
-    ({"stride": 2.5}, "sampling.stride: expected an integer"),
-    ({"target_fps": -1}, "sampling.target_fps: expected a finite number > 0 or None, got -1"),
-    ({"target_fps": float("inf")}, "sampling.target_fps: expected a finite number > 0"),
-    ({"target_fps": 5, "stride": 2}, r"sampling: give either stride \(2\) or target_fps \(5\), not both"),
-    ({"start": -1}, "sampling.start: expected an integer >= 0"),
-    ({"start": 5, "stop": 5}, r"sampling.stop: expected None or an integer > start \(5\), got 5"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"stride": 0}, "sampling.stride: expected an integer >= 1, got 0"),
+        ({"stride": 2.5}, "sampling.stride: expected an integer"),
+        ({"target_fps": -1}, "sampling.target_fps: expected a finite number > 0 or None, got -1"),
+        ({"target_fps": float("inf")}, "sampling.target_fps: expected a finite number > 0"),
+        ({"target_fps": 5, "stride": 2}, r"sampling: give either stride \(2\) or target_fps \(5\), not both"),
+        ({"start": -1}, "sampling.start: expected an integer >= 0"),
+        ({"start": 5, "stop": 5}, r"sampling.stop: expected None or an integer > start \(5\), got 5"),
+    ],
+)
 def test_bad_sampling_is_one_clear_config_error(kwargs, match):
     with pytest.raises(ConfigError, match=match):
         Sampling(**kwargs)
