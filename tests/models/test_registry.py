@@ -110,7 +110,9 @@ def test_every_test_variant_builds_from_its_synthesized_checkpoint_and_runs(name
         (kpts,) = PoseEstimator(name, weights_dir)([sample.rgb], [sample.boxes])
         assert kpts.shape == (len(sample.boxes), 21, 3) and np.isfinite(kpts).all()
     else:
-        ((masks, ious),) = build_segmenter(name, weights_dir)([sample.rgb], [[sample.keypoints[0, :3, :2]]])
+        sam = build_segmenter(name, weights_dir)
+        (emb,) = sam.embed([sample.rgb])
+        masks, ious = sam.segment(emb, [sample.keypoints[0, :3, :2]])
         assert masks.shape == (1, *sample.rgb.shape[:2]) and ious.shape == (1,)
 
 
