@@ -6,8 +6,9 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 
-def assign(sim: np.ndarray, least: float,
-           allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def assign(
+    sim: np.ndarray, least: float, allowed: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The assignment of rows to columns that maximises the total similarity over pairs >= ``least``.
 
     Pairs below ``least`` are never assigned, and they are left out of the problem rather than dropped

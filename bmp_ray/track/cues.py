@@ -11,7 +11,10 @@ import numpy as np
 from pycocotools import mask as _coco
 
 # COCO's per-joint OKS constants (the 17 body joints; extra joints, e.g. of 21-point skeletons, are ignored)
-OKS_SIGMAS = np.array([.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62, 1.07, 1.07, .87, .87, .89, .89]) / 10.0
+OKS_SIGMAS = (
+    np.array([0.26, 0.25, 0.25, 0.35, 0.35, 0.79, 0.79, 0.72, 0.72, 0.62, 0.62, 1.07, 1.07, 0.87, 0.87, 0.89, 0.89])
+    / 10.0
+)
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -39,7 +39,6 @@ class Frame:
         return len(self.boxes)
 
 
-
 def from_results(results: list[FrameResult], keypoint_score: float) -> list[Frame]:
     """One ``Frame`` per result, in the given order.
 
@@ -55,10 +54,19 @@ def from_results(results: list[FrameResult], keypoint_score: float) -> list[Fram
             if r.video_id != prev.video_id:
                 raise ValueError(f"track: results[{i}]: expected one video ({prev.video_id!r}), got {r.video_id!r}")
             if r.frame_index <= prev.frame_index:
-                raise ValueError(f"track: results[{i}]: expected frame indices in increasing order, got "
-                                 f"{r.frame_index} after {prev.frame_index}")
+                raise ValueError(
+                    f"track: results[{i}]: expected frame indices in increasing order, got "
+                    f"{r.frame_index} after {prev.frame_index}"
+                )
         prev = r
         k = r.keypoints[:, :JOINTS].astype(np.float64)
-        out.append(Frame(r.boxes.astype(np.float64), r.box_scores.astype(np.float64), k[..., :2].copy(),
-                         k[..., 2] >= keypoint_score, cues.rle_objects(r.masks, r.height, r.width)))
+        out.append(
+            Frame(
+                r.boxes.astype(np.float64),
+                r.box_scores.astype(np.float64),
+                k[..., :2].copy(),
+                k[..., 2] >= keypoint_score,
+                cues.rle_objects(r.masks, r.height, r.width),
+            )
+        )
     return out

@@ -36,8 +36,12 @@ class Interpolated:
 
     @classmethod
     def empty(cls, num_keypoints: int = 17) -> "Interpolated":
-        return cls(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 4), np.float32),
-                   np.zeros((0, num_keypoints, 3), np.float32))
+        return cls(
+            np.zeros(0, np.int64),
+            np.zeros(0, np.int64),
+            np.zeros((0, 4), np.float32),
+            np.zeros((0, num_keypoints, 3), np.float32),
+        )
 
 
 def interpolate(results: list[FrameResult], ids: list[np.ndarray], max_gap: int) -> Interpolated:
@@ -68,5 +72,9 @@ def interpolate(results: list[FrameResult], ids: list[np.ndarray], max_gap: int)
     pos, tid = np.concatenate(pos), np.concatenate(tid)
     order = np.lexsort((tid, pos))
     frame_index = np.array([r.frame_index for r in results], np.int64)[pos[order]]
-    return Interpolated(frame_index, tid[order], np.concatenate(boxes)[order].astype(np.float32),
-                        np.concatenate(kpts)[order].astype(np.float32))
+    return Interpolated(
+        frame_index,
+        tid[order],
+        np.concatenate(boxes)[order].astype(np.float32),
+        np.concatenate(kpts)[order].astype(np.float32),
+    )

@@ -48,7 +48,7 @@ def initiate(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     std = np.concatenate([2 * POS_STD * s, 10 * VEL_STD * s], 1)
     cov = np.zeros((len(z), 8, 8))
     idx = np.arange(8)
-    cov[:, idx, idx] = std ** 2
+    cov[:, idx, idx] = std**2
     return mean, cov
 
 
@@ -86,8 +86,9 @@ def update(mean: np.ndarray, cov: np.ndarray, boxes: np.ndarray) -> tuple[np.nda
     return mean, cov
 
 
-def reupdate(mean: np.ndarray, cov: np.ndarray, last_box: np.ndarray, new_box: np.ndarray,
-             gap) -> tuple[np.ndarray, np.ndarray]:
+def reupdate(
+    mean: np.ndarray, cov: np.ndarray, last_box: np.ndarray, new_box: np.ndarray, gap
+) -> tuple[np.ndarray, np.ndarray]:
     """OC-SORT's observation-centric re-update of tracks seen again after a gap.
 
     Starting from each track's filter state right after its last observation (``mean`` (M, 8), ``cov``

@@ -39,12 +39,12 @@ def _end(frames: list[Frame], ts: np.ndarray, rows: np.ndarray, last: bool) -> d
     z = kalman.xyxy_to_cxcywh(np.stack([frames[a].boxes[b] for a, b in zip(t.tolist(), r.tolist())]))
     if len(t) >= 2:
         tc = t - t.mean()
-        vel = (tc[:, None] * (z - z.mean(0))).sum(0) / (tc ** 2).sum()
+        vel = (tc[:, None] * (z - z.mean(0))).sum(0) / (tc**2).sum()
     else:
         vel = np.zeros(4)
     k = -1 if last else 0
     pose_at = None
-    for a, b in (zip(t[::-1], r[::-1]) if last else zip(t, r)):
+    for a, b in zip(t[::-1], r[::-1]) if last else zip(t, r):
         if frames[a].keypoint_ok[b].sum() >= 3:
             pose_at = (a, b)
             break
@@ -95,8 +95,13 @@ def link_score(frames: list[Frame], a: dict, b: dict, cfg: TrackConfig, motion: 
         cb = (fb.boxes[ib, :2] + fb.boxes[ib, 2:]) / 2
         box = fb.boxes[ib]
         area = np.array([(box[2] - box[0]) * (box[3] - box[1])])
-        s = cues.oks((fa.keypoints[ia] - ca + cb)[None], fa.keypoint_ok[ia][None], fb.keypoints[ib][None],
-                     fb.keypoint_ok[ib][None], area)[0, 0]
+        s = cues.oks(
+            (fa.keypoints[ia] - ca + cb)[None],
+            fa.keypoint_ok[ia][None],
+            fb.keypoints[ib][None],
+            fb.keypoint_ok[ib][None],
+            area,
+        )[0, 0]
         num += cfg.pose_weight * s
         den += cfg.pose_weight
     return float(num / den)
@@ -124,7 +129,7 @@ def link(frames: list[Frame], labels: list[np.ndarray], cfg: TrackConfig) -> lis
         order = np.argsort(first, kind="stable")  # candidates found by search, not an (n, n) matrix
         lo = np.searchsorted(first[order], last + 1, "left")
         hi = np.searchsorted(first[order], last + cfg.link_max_gap, "right")
-        cand = [(ia, int(ib)) for ia in range(len(ids)) for ib in order[lo[ia]:hi[ia]]]
+        cand = [(ia, int(ib)) for ia in range(len(ids)) for ib in order[lo[ia] : hi[ia]]]
         if not cand:
             break
         ends: dict = {}

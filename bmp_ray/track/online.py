@@ -5,10 +5,12 @@ Per frame:
 
 1. every track is predicted one frame ahead;
 2. stage 1: detections scoring at least ``high_score`` against all tracks, on the combined similarity
-   of box IoU (with the prediction), mask IoU (with the track's last mask) and keypoint OKS (with its
-   last confident pose, moved by the predicted motion); a pair may be matched when its combined
-   similarity or its box IoU is at least ``match_min`` (the other cues then only choose among the
-   pairs the box allows, or rescue a pair the box alone would miss);
+   of box IoU (with the prediction), mask IoU (with the track's last accepted mask, however old: a
+   mask cue on some pairs only would weigh the pairs unequally, as the mean with the mask cue is
+   lower for the right pair than box IoU alone whenever the person's visible part changed) and
+   keypoint OKS (with its last confident pose, moved by the predicted motion); a pair may be matched
+   when its combined similarity or its box IoU is at least ``match_min`` (the other cues then only
+   choose among the pairs the box allows, or rescue a pair the box alone would miss);
 3. stage 2: detections in ``[low_score, high_score)`` against the tracks seen in the previous frame
    and still unmatched, on box IoU alone, at least ``low_match_min``;
 4. recovery (OC-SORT's OCR): remaining confident detections against remaining tracks on box IoU
@@ -31,7 +33,6 @@ from bmp_ray.track.config import TrackConfig
 from bmp_ray.track.frames import Frame
 
 STALE = 3  # frames after which a track's mask and pose are replaced whatever the new ones look like
-MASK_AGE = 2  # frames since a track's mask was seen for it to be compared
 AGREE = 0.3  # the least mask IoU of a detection with its track's mask for it to replace it
 
 
@@ -53,8 +54,19 @@ class _Tracks:
         self.cue_t = np.zeros(0, np.int64)  # the frame the track's mask and pose were last replaced in
 
     def keep(self, sel: np.ndarray) -> None:
-        for name in ("mean", "cov", "obs_mean", "obs_cov", "last_box", "last_t", "label", "pose", "pose_ok",
-                     "pose_box", "cue_t"):
+        for name in (
+            "mean",
+            "cov",
+            "obs_mean",
+            "obs_cov",
+            "last_box",
+            "last_t",
+            "label",
+            "pose",
+            "pose_ok",
+            "pose_box",
+            "cue_t",
+        ):
             setattr(self, name, getattr(self, name)[sel])
         self.masks = [self.masks[i] for i in np.flatnonzero(sel)]
 
@@ -73,22 +85,30 @@ class _Tracks:
         self.cue_t = cat([self.cue_t, np.full(len(idx), t, np.int64)])
 
 
-def similarity(tr: _Tracks, pred_box: np.ndarray, frame: Frame, det: np.ndarray, t: int,
-               cfg: TrackConfig) -> tuple[np.ndarray, np.ndarray]:
+def similarity(
+    tr: _Tracks, pred_box: np.ndarray, frame: Frame, det: np.ndarray, t: int, cfg: TrackConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Stage-1 similarity of the tracks and the detections ``det`` of frame ``t``.
 
     Returns:
-        ``(sim, iou)``, (M, D) each: the combined similarity, and the box IoU with the prediction. The
-        mask cue is used only for tracks whose mask is at most ``MASK_AGE`` frames old (masks are not moved
-        with the prediction); a pair whose boxes do not overlap at all gets 0 whatever its other cues.
+        ``(sim, iou, miou)``: the combined similarity and the box IoU with the prediction, (M, D) each,
+        and the mask IoU of each track's last accepted mask with each detection's ((M, D), NaN where a
+        mask is absent; None when the mask cue is off). The mask cue is used whatever the age of the
+        track's mask (every pair is then weighed alike); a pair whose boxes do not overlap at all gets
+        0 whatever its other cues.
     """
     iou = cues.box_iou(pred_box, frame.boxes[det])
     parts = [(cfg.box_weight, iou, None)]
+    miou = None
     if cfg.mask_weight > 0:
         dm = [frame.masks[i] for i in det]
-        have = (np.array([m is not None for m in tr.masks], bool)[:, None]
-                & np.array([m is not None for m in dm], bool)[None] & (t - tr.cue_t <= MASK_AGE)[:, None])
-        parts.append((cfg.mask_weight, cues.mask_iou(tr.masks, dm), have))
+        have = (
+            np.array([m is not None for m in tr.masks], bool)[:, None]
+            & np.array([m is not None for m in dm], bool)[None]
+        )
+        mi = cues.mask_iou(tr.masks, dm)
+        parts.append((cfg.mask_weight, mi, have))
+        miou = np.where(have, mi, np.nan)
     if cfg.pose_weight > 0:
         shift = (pred_box[:, :2] + pred_box[:, 2:] - tr.pose_box[:, :2] - tr.pose_box[:, 2:]) / 2
         b = frame.boxes[det]
@@ -98,23 +118,29 @@ def similarity(tr: _Tracks, pred_box: np.ndarray, frame: Frame, det: np.ndarray,
         have = ok_t.any(1)[:, None] & ok_d.any(1)[None]
         parts.append((cfg.pose_weight, sim, have))
     sim = cues.combine(parts)
-    return np.where(iou > 0, sim, 0.0), iou
+    return np.where(iou > 0, sim, 0.0), iou, miou
 
 
-def _observe(tr: _Tracks, f: Frame, ti: np.ndarray, dj: np.ndarray, t: int, check: bool) -> None:
+def _observe(
+    tr: _Tracks, f: Frame, ti: np.ndarray, dj: np.ndarray, t: int, check: bool, known: np.ndarray | None = None
+) -> None:
     """Tracks ``ti`` saw detections ``dj`` of frame ``t``: filter updates (batched; a re-update along
     the gap for tracks seen again after one), last box, mask and confident pose (``check``: only from a
-    detection whose mask agrees with the track's, see ``AGREE``)."""
+    detection whose mask agrees with the track's, see ``AGREE``; ``known``: (P,) the mask IoU of each
+    pair where already computed, NaN elsewhere)."""
     gap = t - tr.last_t[ti]
     now = gap == 1
     # a detection whose mask disagrees with the track's (BMP swapped two people's cues, or the track
     # jumped) does not replace the track's mask and pose, unless those are stale
     agree = (t - tr.cue_t[ti] > STALE) | (not check)
-    for k, (i, j) in enumerate(zip(ti.tolist(), dj.tolist())):
-        m, d = tr.masks[i], f.masks[j]
-        if agree[k]:
-            continue
-        agree[k] = m is None or d is None or cues.mask_iou([m], [d])[0, 0] >= AGREE
+    ask = np.flatnonzero(~agree)
+    agree[ask] = True
+    have = np.full(len(ti), np.nan) if known is None else np.asarray(known, np.float64).copy()
+    ask = [k for k in ask.tolist() if tr.masks[ti[k]] is not None and f.masks[dj[k]] is not None]
+    left = [k for k in ask if np.isnan(have[k])]
+    if left:  # one batched call (pycocotools skips the pairs whose mask boxes are apart)
+        have[left] = np.diagonal(cues.mask_iou([tr.masks[ti[k]] for k in left], [f.masks[dj[k]] for k in left]))
+    agree[ask] = have[ask] >= AGREE
     if now.any():
         i, j = ti[now], dj[now]
         tr.mean[i], tr.cov[i] = kalman.update(tr.mean[i], tr.cov[i], f.boxes[j])
@@ -151,10 +177,11 @@ def track_pass(frames: list[Frame], cfg: TrackConfig) -> list[np.ndarray]:
         low = np.flatnonzero((f.scores >= cfg.low_score) & (f.scores < cfg.high_score))
         matches: list[tuple[int, int]] = []
         # stage 1: confident detections, every cue
-        sim, iou = similarity(tr, pred, f, high, t, cfg)
+        sim, iou, miou = similarity(tr, pred, f, high, t, cfg)
         allowed = (sim >= cfg.match_min) | (iou >= cfg.match_min)
         pairs, free_t, free_h = assign(sim, cfg.match_min, allowed)
         matches += [(i, high[j]) for i, j in pairs]
+        known = [] if miou is None else [miou[i, j] for i, j in pairs]
         # stage 2: low-score detections to the tracks seen in the previous frame, box IoU only
         recent = free_t[tr.last_t[free_t] == t - 1]
         pairs, _, _ = assign(cues.box_iou(pred[recent], f.boxes[low]), cfg.low_match_min)
@@ -167,7 +194,8 @@ def track_pass(frames: list[Frame], cfg: TrackConfig) -> list[np.ndarray]:
         used = {j for _, j in matches}
         if matches:
             ti, dj = (np.array(x, np.int64) for x in zip(*matches))
-            _observe(tr, f, ti, dj, t, check=cfg.mask_weight > 0 or cfg.pose_weight > 0)
+            known = np.r_[known, np.full(len(matches) - len(known), np.nan)]
+            _observe(tr, f, ti, dj, t, check=cfg.mask_weight > 0 or cfg.pose_weight > 0, known=known)
             labels[dj] = tr.label[ti]
         new = np.array([j for j in high if j not in used and f.scores[j] >= cfg.new_track_score], np.int64)
         if len(new):

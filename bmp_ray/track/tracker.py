@@ -50,8 +50,11 @@ class TrackOutput:
 def track_summary(output: TrackOutput) -> dict[str, np.ndarray]:
     """The per-track summary of ``output`` (see ``TrackOutput.summary``)."""
     fi = [np.full(len(r), r.frame_index, np.int64) for r in output.results]
-    ids = np.concatenate([r.track_ids for r in output.results] + [output.interpolated.track_id]) \
-        if output.results else np.zeros(0, np.int64)
+    ids = (
+        np.concatenate([r.track_ids for r in output.results] + [output.interpolated.track_id])
+        if output.results
+        else np.zeros(0, np.int64)
+    )
     frames = np.concatenate(fi + [output.interpolated.frame_index]) if output.results else np.zeros(0, np.int64)
     inter = np.r_[np.zeros(len(ids) - len(output.interpolated), bool), np.ones(len(output.interpolated), bool)]
     keep = ids >= 0
@@ -61,9 +64,13 @@ def track_summary(output: TrackOutput) -> dict[str, np.ndarray]:
     last = np.full(len(tid), -1, np.int64)
     np.minimum.at(first, inv, frames)
     np.maximum.at(last, inv, frames)
-    return {"track_id": tid.astype(np.int64), "first_frame": first, "last_frame": last,
-            "length": np.bincount(inv, minlength=len(tid)).astype(np.int64),
-            "interpolated": np.bincount(inv, weights=inter, minlength=len(tid)).astype(np.int64)}
+    return {
+        "track_id": tid.astype(np.int64),
+        "first_frame": first,
+        "last_frame": last,
+        "length": np.bincount(inv, minlength=len(tid)).astype(np.int64),
+        "interpolated": np.bincount(inv, weights=inter, minlength=len(tid)).astype(np.int64),
+    }
 
 
 def window_labels(frames: list[Frame], cfg: TrackConfig) -> list[np.ndarray]:
@@ -97,7 +104,7 @@ def video_labels(frames: list[Frame], cfg: TrackConfig) -> list[np.ndarray]:
                     mapping[v] = next_id
                     next_id += 1
             cut = start + shared // 2
-            out = out[:cut] + relabel(lab, mapping)[cut - start:]
+            out = out[:cut] + relabel(lab, mapping)[cut - start :]
         next_id = max([next_id] + [int(x.max()) + 1 for x in out if len(x)])
         prev_stop = stop
         stitched = start > 0
@@ -133,8 +140,11 @@ def track(results: list[FrameResult], config: TrackConfig | None = None) -> Trac
     else:
         ids = video_labels(frames, cfg)
     out = [dataclasses.replace(r, track_ids=i) for r, i in zip(results, ids)]
-    inter = interpolate(results, ids, cfg.interpolate_max_gap) if cfg.enabled else \
-        Interpolated.empty(results[0].num_keypoints if results else 17)
+    inter = (
+        interpolate(results, ids, cfg.interpolate_max_gap)
+        if cfg.enabled
+        else Interpolated.empty(results[0].num_keypoints if results else 17)
+    )
     return TrackOutput(out, inter)
 
 

@@ -99,8 +99,9 @@ def consensus(forward: list[np.ndarray], backward: list[np.ndarray]) -> list[np.
         The consensus labelling, labels by first appearance from 0.
     """
     if len(forward) != len(backward):
-        raise ValueError(f"consensus: expected two labellings of one video, got {len(forward)} and {len(backward)} "
-                         "frames")
+        raise ValueError(
+            f"consensus: expected two labellings of one video, got {len(forward)} and {len(backward)} frames"
+        )
     f = np.concatenate(forward) if forward else np.zeros(0, np.int64)
     b = np.concatenate(backward) if backward else np.zeros(0, np.int64)
     both = (f >= 0) & (b >= 0)

@@ -22,8 +22,10 @@ def window_spans(num_frames: int, size: int, overlap: int) -> list[tuple[int, in
     ``size`` long and starts ``size - overlap`` after the one before it, or earlier when the rest
     would be shorter than ``2 * overlap`` (it is then made longer, up to ``size + 2 * overlap``)."""
     if num_frames < 0 or size < 0 or overlap < 0 or (size and overlap * 2 >= size):
-        raise ValueError(f"window_spans: expected num_frames, size >= 0 and 0 <= overlap < size / 2, got "
-                         f"{num_frames}, {size}, {overlap}")
+        raise ValueError(
+            f"window_spans: expected num_frames, size >= 0 and 0 <= overlap < size / 2, got "
+            f"{num_frames}, {size}, {overlap}"
+        )
     if size == 0 or num_frames <= size:
         return [(0, num_frames)]
     spans, start = [], 0

@@ -24,12 +24,23 @@ def frame(index: int, boxes, scores=None, kpts=None, masks=None) -> FrameResult:
         masks = np.zeros((n, H, W), bool)
         taken = np.zeros((H, W), bool)
         for j, (x1, y1, x2, y2) in enumerate(boxes.astype(int)):
-            masks[j, max(y1, 0):y2, max(x1, 0):x2] = True
+            masks[j, max(y1, 0) : y2, max(x1, 0) : x2] = True
             masks[j] &= ~taken
             taken |= masks[j]
     rle = np.array(_masks.encode(masks) if n else [], object)
-    return FrameResult.from_rle("v.mp4", index, index / 30.0, H, W, boxes=boxes, box_scores=scores, keypoints=kpts,
-                                masks=rle, mask_scores=np.full(n, 0.9, np.float32), iterations=np.ones(n, np.int8))
+    return FrameResult.from_rle(
+        "v.mp4",
+        index,
+        index / 30.0,
+        H,
+        W,
+        boxes=boxes,
+        box_scores=scores,
+        keypoints=kpts,
+        masks=rle,
+        mask_scores=np.full(n, 0.9, np.float32),
+        iterations=np.ones(n, np.int8),
+    )
 
 
 def walkers(frames: int, people: int = 2, gap: int = 60, speed: float = 1.0, skip=()) -> list[FrameResult]:
@@ -37,7 +48,10 @@ def walkers(frames: int, people: int = 2, gap: int = 60, speed: float = 1.0, ski
     missing in the frames ``(p, t)`` of ``skip``."""
     out = []
     for t in range(frames):
-        boxes = [[5 + gap * p + speed * t, 30, 35 + gap * p + speed * t, 90] for p in range(people)
-                 if (p, t) not in set(skip)]
+        boxes = [
+            [5 + gap * p + speed * t, 30, 35 + gap * p + speed * t, 90]
+            for p in range(people)
+            if (p, t) not in set(skip)
+        ]
         out.append(frame(t, boxes))
     return out

@@ -64,7 +64,7 @@ def test_batched_calls_equal_one_by_one():
     mean, cov = kalman.initiate(boxes)
     m, c = kalman.update(*kalman.predict(mean, cov), boxes + 3)
     for i in range(2):
-        mi, ci = kalman.update(*kalman.predict(mean[i:i + 1], cov[i:i + 1]), boxes[i:i + 1] + 3)
+        mi, ci = kalman.update(*kalman.predict(mean[i : i + 1], cov[i : i + 1]), boxes[i : i + 1] + 3)
         np.testing.assert_allclose(m[i], mi[0])
         np.testing.assert_allclose(c[i], ci[0])
 

@@ -49,8 +49,14 @@ def test_short_tracks_are_dropped():
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_deterministic(bidirectional):
     rng = np.random.default_rng(0)
-    res = [frame(t, np.array([[5 + t, 30, 35 + t, 90], [60 + t, 30, 90 + t, 90], [120 - t, 20, 150 - t, 80]])
-                 + rng.normal(0, 1.5, (3, 4))) for t in range(40)]
+    res = [
+        frame(
+            t,
+            np.array([[5 + t, 30, 35 + t, 90], [60 + t, 30, 90 + t, 90], [120 - t, 20, 150 - t, 80]])
+            + rng.normal(0, 1.5, (3, 4)),
+        )
+        for t in range(40)
+    ]
     cfg = TrackConfig(bidirectional=bidirectional, mask_weight=1.0, pose_weight=1.0)
     assert ids(track_video(res, cfg)) == ids(track_video(res, cfg))
 
