@@ -43,7 +43,8 @@ class CheckpointSource:
         filename: path of the file inside the official repository (``"MaskPose/MaskPose-b-1.0.0.pth"``);
             also where it is looked for inside a local weights folder.
         hf_repo: Hugging Face repository id, or None.
-        url: direct download URL, or None (tried when there is no ``hf_repo``).
+        url: direct download URL, or None (tried when there is no ``hf_repo``, or the hub does not give
+            the file: not there, not reachable, or not cached when offline).
         sha256: expected hex digest, or its first 8 or more digits (OpenMMLab publishes the first 8 in
             its file names), or None when not published.
         revision: Hugging Face revision (branch, tag or commit).
@@ -172,7 +173,22 @@ def _from_hub(source: CheckpointSource, offline: bool, cache: Path | None) -> Pa
             "(or set HF_ENDPOINT to a mirror), or pass a local file or folder with --weights"
         ) from exc
     except (HfHubHTTPError, OSError) as exc:
-        raise CheckpointError(f"{source.hf_repo}/{source.filename}: download failed ({exc})") from exc
+        why = " ".join(str(exc).split())  # huggingface_hub's messages span lines: the error is one
+        raise CheckpointError(f"{source.hf_repo}/{source.filename}: download failed ({why})") from exc
+
+
+def _from_url(source: CheckpointSource, offline: bool, cache: Path | None) -> Path:
+    """``source.url`` through the URL cache (``cache_dir()/urls/<sha1 of the URL>/<file name>``)."""
+    key = hashlib.sha1(source.url.encode()).hexdigest()[:16]
+    path = (cache or cache_dir()) / "urls" / key / Path(source.filename).name
+    if not path.is_file():
+        if offline:
+            raise CheckpointError(
+                f"{source.url}: offline mode is on and {path} is not cached; pass a local file or folder with --weights"
+            )
+        log.info("downloading %s to %s", source.url, path)
+        _download_url(source.url, path)
+    return path
 
 
 def resolve(
@@ -203,19 +219,19 @@ def resolve(
             path = p
         else:
             raise CheckpointError(f"{p}: no such checkpoint file or weights folder")
+    elif source.hf_repo and source.url:  # both (SAM 2.1: Meta's URL and facebook/ on the hub): the first that has it
+        try:
+            path = _from_hub(source, offline, cache)
+        except CheckpointError as hub_error:
+            log.warning("%s; trying %s", hub_error, source.url)
+            try:
+                path = _from_url(source, offline, cache)
+            except CheckpointError as url_error:
+                raise CheckpointError(f"{hub_error}; and {url_error}") from url_error
     elif source.hf_repo:
         path = _from_hub(source, offline, cache)
     elif source.url:
-        key = hashlib.sha1(source.url.encode()).hexdigest()[:16]
-        path = (cache or cache_dir()) / "urls" / key / Path(source.filename).name
-        if not path.is_file():
-            if offline:
-                raise CheckpointError(
-                    f"{source.url}: offline mode is on and {path} is not cached; pass "
-                    "a local file or folder with --weights"
-                )
-            log.info("downloading %s to %s", source.url, path)
-            _download_url(source.url, path)
+        path = _from_url(source, offline, cache)
     else:
         raise CheckpointError(f"{source.filename}: no hub repository or URL is known for it; pass --weights")
     verify(path, source.sha256)

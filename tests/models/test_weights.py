@@ -89,7 +89,7 @@ def test_url_download_cache_and_offline(tmp_path, model, monkeypatch):
         missing = CheckpointSource("x.pth", url=f"{hub.url}/files/x.pth")
         with pytest.raises(CheckpointError, match="download failed"):
             resolve(missing, offline=False)
-        assert not list((tmp_path / "cache").rglob(".*part*"))  # no partial file left
+        assert [p.name for p in (tmp_path / "cache").rglob("*") if p.is_file()] == [f.name]  # no partial file left
     with pytest.raises(CheckpointError, match="offline mode is on"):
         resolve(CheckpointSource("y.pth", url="http://127.0.0.1:9/y.pth"), offline=True)
 
@@ -173,3 +173,25 @@ def test_a_sha256sums_beside_the_file_is_checked(tmp_path, model):
         resolve(src, tmp_path / "repo")
     sums.write_text(f"{'0' * 64}  other.pth\n")  # not listed: not checked
     assert resolve(src, tmp_path / "repo") == f
+
+
+def test_the_url_when_the_hub_does_not_give_the_file(tmp_path, model, monkeypatch, caplog):
+    """SAM 2.1's files are on the hub (facebook/...) and at Meta's URL: either serves."""
+    served = tmp_path / "srv"
+    f = mm_checkpoint(served / "sam2.1_hiera_tiny.pt", model)
+    monkeypatch.setenv("BMP_RAY_CACHE", str(tmp_path / "cache"))
+    with HubServer(served) as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        src = CheckpointSource(
+            "sam2.1_hiera_tiny.pt",
+            hf_repo="facebook/sam2.1-hiera-tiny",
+            sha256=sha(f),
+            url=f"{hub.url}/files/sam2.1_hiera_tiny.pt",
+        )
+        path = resolve(src, cache=tmp_path / "hf", offline=False)  # not on the hub: the URL
+        assert path.read_bytes() == f.read_bytes() and "urls" in path.parts
+        assert "trying " + src.url in caplog.text
+        assert resolve(src, cache=tmp_path / "hf", offline=True) == path  # the URL cache, offline
+        gone = CheckpointSource("x.pt", hf_repo="facebook/x", url=f"{hub.url}/files/x.pt")
+        with pytest.raises(CheckpointError, match=r"facebook/x/x.pt: download failed .*; and .*/files/x.pt: download"):
+            resolve(gone, cache=tmp_path / "hf", offline=False)
