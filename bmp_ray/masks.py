@@ -140,6 +140,28 @@ def to_bbox(counts, height: int, width: int) -> np.ndarray:
     return xywh_to_xyxy(_coco.toBbox(_rles(counts, height, width)))
 
 
+def nearest_sources(size: int, new_size: int) -> np.ndarray:
+    """(new_size,) int64: the source pixel of each pixel of an axis resized from ``size`` to ``new_size``
+    by nearest neighbour at pixel centres, ``floor((i + 0.5) * size / new_size)``."""
+    return (2 * np.arange(new_size, dtype=np.int64) + 1) * size // (2 * new_size)  # exact, ties included
+
+
+def resize(counts: bytes, height: int, width: int, new_height: int, new_width: int) -> bytes:
+    """RLE ``counts`` of an (height, width) mask resized to (new_height, new_width) by nearest neighbour
+    at pixel centres (``nearest_sources``), from its window: bit-identical to resizing the full frame
+    that way, without building it. ``b""`` (no mask) stays ``b""``."""
+    if not counts:
+        return b""
+    win, x0, y0 = rle_window(counts, height, width)
+    rows, cols = nearest_sources(int(height), int(new_height)), nearest_sources(int(width), int(new_width))
+    ty = np.flatnonzero((rows >= y0) & (rows < y0 + win.shape[0]))  # contiguous: sources rise with targets
+    tx = np.flatnonzero((cols >= x0) & (cols < x0 + win.shape[1]))
+    if not win.size or not ty.size or not tx.size:
+        return encode_window(np.zeros((0, 0), bool), (0, 0, 0, 0), new_height, new_width)
+    sub = win[(rows[ty] - y0)[:, None], cols[tx] - x0]
+    return encode_window(sub, (int(ty[0]), int(ty[-1]) + 1, int(tx[0]), int(tx[-1]) + 1), new_height, new_width)
+
+
 def paint_black(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Paint the pixels of ``mask`` black (0 in every channel) in place: BMP's mask-out of people found.
 

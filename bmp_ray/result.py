@@ -248,6 +248,31 @@ class FrameResult:
         }
         return dataclasses.replace(self, **cols)
 
+    def resized(self, height: int, width: int) -> "FrameResult":
+        """This result in a frame of (height, width) pixels (a working-resolution result in the video's own
+        pixels, ``decode.max_side``): boxes scaled, keypoints scaled about pixel centres
+        (``(x + 0.5) * s - 0.5``), masks resized by nearest neighbour at pixel centres (``masks.resize``).
+        ``self`` where the size is already that."""
+        height, width = int(height), int(width)
+        if (height, width) == (self.height, self.width):
+            return self
+        if not (height > 0 and width > 0 and self.height > 0 and self.width > 0):
+            raise ValueError(f"resized: expected sizes > 0, got {self.height}x{self.width} -> {height}x{width}")
+        sx, sy = width / self.width, height / self.height
+        kpts = self.keypoints.astype(np.float64)
+        kpts[..., 0] = (kpts[..., 0] + 0.5) * sx - 0.5
+        kpts[..., 1] = (kpts[..., 1] + 0.5) * sy - 0.5
+        size = (self.height, self.width, height, width)
+        return dataclasses.replace(
+            self,
+            height=height,
+            width=width,
+            boxes=(self.boxes * np.array([sx, sy, sx, sy])).astype(np.float32),
+            keypoints=kpts.astype(np.float32),
+            masks=np.array([_masks.resize(c, *size) for c in self.masks] or [], object),
+            det_masks=np.array([_masks.resize(c, *size) for c in self.det_masks] or [], object),
+        )
+
     def mask_array(self, refined: bool = True) -> np.ndarray:
         """(N, H, W) bool masks decoded from RLE (refined, or the detector's: absent ones are all False)."""
         if refined:

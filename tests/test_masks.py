@@ -1,3 +1,4 @@
+import cv2
 import numpy as np
 import pytest
 from pycocotools import mask as coco
@@ -117,3 +118,31 @@ def test_from_segmentation_reads_polygons_and_both_rle_forms_as_pycocotools_does
     change = np.flatnonzero(np.diff(np.r_[0, flat.astype(int), 2 if flat[-1] == 0 else -1]))
     runs = np.diff(np.r_[0, change]).tolist()
     assert np.array_equal(masks.from_segmentation({"size": [h, w], "counts": runs}, h, w), ref)
+
+
+def test_resize_from_the_window_equals_resizing_the_frame():
+    """Nearest neighbour at pixel centres, from the mask's window; cv2's exact nearest where no target
+    pixel centre falls on a source pixel edge (integer factors)."""
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        h, w = (int(v) for v in rng.integers(4, 60, 2))
+        big_h, big_w = (int(v) for v in rng.integers(2, 150, 2))
+        m = np.zeros((h, w), bool)
+        y0, x0 = int(rng.integers(0, h)), int(rng.integers(0, w))
+        m[y0 : y0 + int(rng.integers(1, 15)), x0 : x0 + int(rng.integers(1, 15))] = True
+        m &= rng.random((h, w)) > 0.2
+        (c,) = masks.encode(m[None])
+        rows = np.floor((np.arange(big_h) + 0.5) * h / big_h).astype(int)
+        cols = np.floor((np.arange(big_w) + 0.5) * w / big_w).astype(int)
+        got = masks.decode([masks.resize(c, h, w, big_h, big_w)], big_h, big_w)[0]
+        assert np.array_equal(got, m[rows][:, cols])
+    m = np.zeros((27, 32), np.uint8)
+    m[3:20, 5:9] = 1
+    m[21, 30] = 1
+    (c,) = masks.encode(m[None].astype(bool))
+    for fy, fx in ((2, 2), (3, 2), (1, 4)):
+        ref = cv2.resize(m, (32 * fx, 27 * fy), interpolation=cv2.INTER_NEAREST_EXACT)
+        assert np.array_equal(masks.decode([masks.resize(c, 27, 32, 27 * fy, 32 * fx)], 27 * fy, 32 * fx)[0], ref)
+    assert masks.resize(b"", 4, 4, 8, 8) == b""
+    (empty,) = masks.encode(np.zeros((1, 4, 4), bool))
+    assert masks.resize(empty, 4, 4, 8, 6) == masks.encode(np.zeros((1, 8, 6), bool))[0]

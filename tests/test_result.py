@@ -137,3 +137,23 @@ def test_from_rle_defaults_the_pose_score_detector_masks_and_track_ids():
     )
     np.testing.assert_allclose(got.pose_scores, r.keypoints[:, :17, 2].mean(1), rtol=1e-6)
     assert list(got.det_masks) == [b""] * len(r) and (got.track_ids == -1).all()
+
+
+def test_resized_is_the_same_people_in_the_videos_own_pixels():
+    """A working-resolution result (``decode.max_side``) in the frame's own pixels: boxes scaled, keypoints
+    about pixel centres, masks by nearest neighbour; the same size gives the same object."""
+    r, m = make(h=10, w=8)
+    big = r.resized(30, 16)
+    assert (big.height, big.width) == (30, 16) and len(big) == len(r)
+    np.testing.assert_allclose(big.boxes, r.boxes * [2, 3, 2, 3], rtol=1e-6)
+    np.testing.assert_allclose(big.keypoints[..., 0], (r.keypoints[..., 0] + 0.5) * 2 - 0.5, rtol=1e-6)
+    np.testing.assert_allclose(big.keypoints[..., 1], (r.keypoints[..., 1] + 0.5) * 3 - 0.5, rtol=1e-6)
+    assert np.array_equal(big.keypoints[..., 2], r.keypoints[..., 2])
+    up = m.repeat(3, axis=1).repeat(2, axis=2)  # integer factors: every source pixel becomes a block
+    assert np.array_equal(big.mask_array(), up) and np.array_equal(big.mask_array(refined=False), up)
+    for name in ("box_scores", "pose_scores", "mask_scores", "iterations", "track_ids"):
+        assert np.array_equal(getattr(big, name), getattr(r, name))
+    assert r.resized(10, 8) is r
+    assert FrameResult.empty("v.mp4", 0, 0.0, 5, 4).resized(10, 8).height == 10
+    with pytest.raises(ValueError, match="resized: expected sizes > 0"):
+        r.resized(0, 8)

@@ -233,12 +233,13 @@ def oracle(chain: Chain, blocks: list[dict]) -> list:
     for b in blocks:
         rows = [i for i, k in enumerate(b["frame_index"]) if k != -1]
         if rows:
-            out += loop(
+            results = loop(
                 np.stack([b["frame"][i] for i in rows]),
                 video_id=str(b["video_id"][rows[0]]),
                 frame_indices=[int(b["frame_index"][i]) for i in rows],
                 pts_s=[float(b["pts_s"][i]) for i in rows],
             )
+            out += [r.resized(*b["size"][i]) for r, i in zip(results, rows)]  # decode.max_side: own pixels
     return out
 
 

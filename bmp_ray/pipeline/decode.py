@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from typing import Iterator
+
+import cv2
+import numpy as np
 
 from bmp_ray.errors import VideoError
 from bmp_ray.pipeline.config import DecodeConfig
@@ -44,6 +48,26 @@ def summary_of(
     }
 
 
+def working_size(width: int, height: int, max_side: int) -> tuple[int, int]:
+    """(width, height) of the working frame of a (width, height) frame: the frame's own size, or scaled
+    so that its longer side is ``max_side`` when it is longer (0: never)."""
+    if not max_side or max(width, height) <= max_side:
+        return int(width), int(height)
+    s = max_side / max(width, height)
+    return max(1, round(width * s)), max(1, round(height * s))
+
+
+def working(batch: FrameBatch, max_side: int) -> tuple[FrameBatch, tuple[int, int]]:
+    """The batch at its working resolution (``working_size``; ``cv2.INTER_AREA``), and the frames' own
+    (height, width), in which the results are written (``FrameResult.resized``)."""
+    h, w = batch.frames.shape[1:3]
+    size = working_size(w, h, max_side)
+    if size == (w, h):
+        return batch, (h, w)
+    frames = np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in batch.frames])
+    return dataclasses.replace(batch, frames=frames), (h, w)
+
+
 def decode_item(item: WorkItem, config: DecodeConfig) -> Iterator[FrameBatch | dict]:
     """Yield the item's ``FrameBatch`` es, then its summary dict (always, also when decoding failed).
 
@@ -57,14 +81,14 @@ def decode_item(item: WorkItem, config: DecodeConfig) -> Iterator[FrameBatch | d
     reader = None
     try:
         reader = FrameReader(item.source, backend=config.backend, sampling=item.sampling, batch_size=config.batch_size)
-        w, h = reader.info.display_size
+        w, h = working_size(*reader.info.display_size, config.max_side)
         if w * h > config.max_pixels:
             raise VideoError(
                 item.source.uri,
                 "too_large",
                 f"frames of {w} x {h} = {w * h} pixels exceed decode.max_pixels = {config.max_pixels} "
-                "(memory grows with the frame size); downscale the input or raise "
-                f"decode.max_pixels (--set decode.max_pixels={w * h})",
+                "(memory grows with the frame size); process them at a working resolution "
+                f"(--set decode.max_side=1920) or raise decode.max_pixels (--set decode.max_pixels={w * h})",
             )
         yield from reader
     except VideoError as exc:

@@ -191,7 +191,7 @@ def fingerprint_of(record: Mapping) -> str:
 
 def run_record(config: RunConfig, models: dict[str, dict], fingerprint: str | None = None) -> dict:
     """What decides a run's results (models and their hashes, BMP settings, sampling, segment length,
-    tracker settings; not resources or batch sizes): hashed into the fingerprint, and with it the
+    working resolution, tracker settings; not resources or batch sizes): hashed into the fingerprint, and with it the
     folder's run file."""
     record = {
         "bmp": config.bmp.to_dict(),
@@ -200,4 +200,6 @@ def run_record(config: RunConfig, models: dict[str, dict], fingerprint: str | No
         "track": dataclasses.asdict(config.track),
         "models": {r: {"model": v["model"], "sha256": v["sha256"]} for r, v in models.items()},
     }
+    if config.decode.max_side:  # only when set: the fingerprints of full-resolution runs stay as they were
+        record["max_side"] = config.decode.max_side
     return record if fingerprint is None else {**record, "fingerprint": fingerprint}

@@ -10,7 +10,9 @@ Rows between stages:
     video_id     str
     frame_index  int64    index in the source video; -1 for the item's end row
     pts_s        float64
-    frame        (H, W, 3) uint8 RGB (a 1x1 black pixel on end rows); dropped by the last stage
+    frame        (H, W, 3) uint8 RGB at the working resolution (``decode.max_side``; a 1x1 black pixel on
+                 end rows); dropped by the last stage
+    size         (2,) int64, the frame's own (height, width): the last stage writes its result in it
     state        bytes    the pickled ``FrameState`` (empty before the first detector)
     summary      str      JSON decode summary on end rows, "" otherwise
     result       bytes    the pickled ``FrameResult`` (added by the last stage)
@@ -19,7 +21,8 @@ After the last model stage, ``parts.write_parts`` (CPU tasks) turns these rows i
 receipts; only receipts reach the driver.
 
 No dense full-resolution mask crosses a stage: people's masks travel as box-window masks in the state
-and as RLE in results. The frame travels with its row (one copy per stage boundary).
+and as RLE in results. The frame travels with its row (one copy per stage boundary), at the working
+resolution when ``decode.max_side`` is set.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from bmp_ray.bmp.loop import (
 )
 from bmp_ray.cluster import route_warnings
 from bmp_ray.pipeline.config import RunConfig
-from bmp_ray.pipeline.decode import decode_item
+from bmp_ray.pipeline.decode import decode_item, working
 from bmp_ray.pipeline.models import build_model
 from bmp_ray.pipeline.parts import END
 from bmp_ray.pipeline.plan import WorkItem
@@ -57,12 +60,14 @@ def decode_rows(batch: dict[str, np.ndarray], *, config: RunConfig):
         for part in decode_item(item, config.decode):
             if isinstance(part, FrameBatch):
                 n = len(part)
+                part, size = working(part, config.decode.max_side)
                 yield {
                     "name": np.array([item.name] * n),
                     "video_id": np.array([item.source.video_id] * n),
                     "frame_index": part.frame_index,
                     "pts_s": part.pts_s,
                     "frame": part.frames.copy(),
+                    "size": np.array([size] * n, np.int64),
                     "state": np.array([b""] * n, object),
                     "summary": np.array([""] * n),
                 }
@@ -73,6 +78,7 @@ def decode_rows(batch: dict[str, np.ndarray], *, config: RunConfig):
                     "frame_index": np.array([END]),
                     "pts_s": np.array([0.0]),
                     "frame": _PIXEL[None],
+                    "size": np.array([[1, 1]], np.int64),
                     "state": np.array([b""], object),
                     "summary": np.array([json.dumps(part)]),
                 }
@@ -157,6 +163,7 @@ class SamStage(_Stage):
         results = np.array([b""] * len(batch["name"]), object)
         for i, s in zip(rows, states):
             r = frame_result(s, str(batch["video_id"][i]), int(batch["frame_index"][i]), float(batch["pts_s"][i]))
+            r = r.resized(*batch["size"][i])  # the video's own pixels (itself at full resolution)
             results[i] = pickle.dumps(r, protocol=5)
         return {
             "name": batch["name"],

@@ -4,6 +4,7 @@ import pytest
 
 from bmp_ray.export import output_name
 from bmp_ray.pipeline import config as C
+from bmp_ray.pipeline import outdir
 from bmp_ray.pipeline import plan as P
 
 
@@ -58,3 +59,13 @@ def test_the_fingerprint_includes_the_segment_length():
     b = P.run_metadata(C.load(overrides=["decode.segment_frames=20"]), models)["fingerprint"]
     c = P.run_metadata(C.load(overrides=["decode.segment_frames=30", "sam.batch_size=9"]), models)["fingerprint"]
     assert a != b and a == c
+
+
+def test_the_working_resolution_is_fingerprinted_only_when_set():
+    """Folders written at full resolution keep their fingerprint; another ``decode.max_side`` is refused."""
+    models = {r: {"model": r, "sha256": "0"} for r in ("detector", "pose", "sam")}
+    full = P.run_record(C.load(), models)
+    assert set(full) == {"bmp", "sampling", "segment_frames", "track", "models"}  # as before max_side existed
+    small = P.run_record(C.load(overrides=["decode.max_side=960"]), models)
+    assert small["max_side"] == 960 and P.fingerprint_of(small) != P.fingerprint_of(full)
+    assert "max_side" in outdir.DECISIVE

@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -162,3 +164,20 @@ def test_frames_above_max_pixels_are_refused_as_an_error_row(tmp_path, test_weig
     assert code == 0, "\n".join(err)[-3000:]
     row = pd.read_parquet(out / "videos.parquet").iloc[0]
     assert row.status == "error" and "too_large" in row.error and "decode.max_pixels" in row.error
+
+
+def test_a_working_resolution_processes_them_in_the_images_own_pixels(tmp_path, test_weights, shared_data):
+    """``decode.max_side`` bounds the frames the models see; the results are in the input's pixels."""
+    out = tmp_path / "out"
+    image = shared_data / "images" / "coco" / "000000040083.jpg"
+    args = ("--no-ray", "--set", "decode.max_pixels=1000", "--set", "decode.max_side=32")
+    code, stdout, err, _ = bmp_ray(*run_args([image], out, test_weights, *args))
+    assert code == 0, "\n".join(err)[-3000:]
+    row = pd.read_parquet(out / "videos.parquet").iloc[0]
+    assert row.status == "ok", row.error
+    frame = pd.read_parquet(out / "frames").iloc[0]
+    h, w = cv2.imread(str(image)).shape[:2]
+    assert (frame.height, frame.width) == (h, w)
+    boxes = np.stack(pd.read_parquet(out / "poses").bbox_xyxy.to_list())
+    assert len(boxes) and boxes[:, [0, 2]].max() <= w and boxes[:, [1, 3]].max() <= h
+    assert boxes[:, 2].max() > 32  # in the image's pixels, not the 32-pixel working frame's

@@ -1,9 +1,11 @@
 """The Ray stage classes as plain callables (no Ray): chained with pickled rows they equal the loop."""
 
+import dataclasses
 import json
 import pickle
 
 import numpy as np
+import pytest
 
 from bmp_ray.bmp.loop import BMPLoop
 from bmp_ray.pipeline.models import build_model
@@ -25,7 +27,11 @@ def _rows(batches):
     return out
 
 
-def test_stage_chain_equals_the_loop(shared_data, small_config):
+@pytest.mark.parametrize("max_side", [0, 320])
+def test_stage_chain_equals_the_loop(shared_data, small_config, max_side):
+    """With ``decode.max_side`` the stages see working frames (960 x 540 -> 320 x 180) and write their
+    results in the video's own pixels: the loop on those frames, resized."""
+    small_config = dataclasses.replace(small_config, decode=dataclasses.replace(small_config.decode, max_side=max_side))
     video = str(shared_data / "videos" / "mmpose_demo.mp4")
     (item,) = make_plan([video], small_config).items
     blocks = list(decode_rows({"item": np.array([pickle.dumps(item)], object)}, config=small_config))
@@ -42,10 +48,12 @@ def test_stage_chain_equals_the_loop(shared_data, small_config):
 
     loop = BMPLoop(*(build_model(r, small_config) for r in ("detector", "pose", "sam")), small_config.bmp)
     frames = np.stack([f for f, k in zip(_rows(blocks)["frame"], batch["frame_index"]) if k != END])
+    assert frames.shape[1:3] == ((180, 320) if max_side else (540, 960))
     want = loop(
         frames, video_id="mmpose_demo.mp4", frame_indices=[0, 1], pts_s=[float(t) for t in _rows(blocks)["pts_s"][:2]]
     )
-    assert len(got) == 2 and sum(len(r) for r in got) > 0
+    want = [r.resized(540, 960) for r in want]
+    assert len(got) == 2 and sum(len(r) for r in got) > 0 and {(r.height, r.width) for r in got} == {(540, 960)}
     assert all(a.equals(b) for a, b in zip(got, want))
     assert {int(i) for r in got for i in r.iterations} <= {1, 2}
 
