@@ -232,6 +232,8 @@ def sam_step(sam, frames: Sequence[FrameState], iteration: int, config: BMPConfi
         windows, ious = sam.segment_windows(s.embedding, points, boxes)
         s.add_exclusive(new, windows, ious)
         s.changed = True
+    for s in need:  # later steps read it as it crosses a stage boundary: in the segmenter's transport precision
+        s.embedding = s.embedding.held()
 
 
 def frame_result(s: FrameState, video_id: str, index: int, pts: float) -> FrameResult:

@@ -5,8 +5,10 @@ one by registry name (``build_segmenter``).
 A segmenter embeds each frame once (``embed``) and then, in every BMP iteration, decodes the prompts of
 all people of a frame at once (``segment_windows``), each mask computed only in the window it can
 occupy. Its embedding owns its transport between processes: pickled, its tensors travel as CPU arrays
-(float32, or half precision where its ``transport`` says so) and come back as CPU float32 tensors;
-``segment_windows`` moves them to the segmenter's device (``emb.to(device)``), so no caller converts.
+(float32, or half precision where its ``transport`` says so) and come back as CPU float32 tensors; after
+the SAM step that computed it, the loop keeps it ``held`` in that precision, so the next step gets the
+same values whether it crossed a process boundary or not; ``segment_windows`` moves them to the
+segmenter's device (``emb.to(device)``), so no caller converts.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from bmp_ray.errors import ConfigError
 from bmp_ray.models import registry
 from bmp_ray.models.build import check_device, load_model
 from bmp_ray.models.common import check_frames, check_precision
+from bmp_ray.settings import PRECISIONS
 
-TRANSPORTS = ("fp32", "fp16", "bf16")
+TRANSPORTS = PRECISIONS  # the precisions an embedding is held and pickled in
 Window = tuple[tuple[int, int, int, int], np.ndarray]
 
 
@@ -34,6 +37,8 @@ class SegmenterEmbedding(Protocol):
     original_size: tuple[int, int]
 
     def to(self, device: torch.device | str) -> "SegmenterEmbedding": ...
+
+    def held(self) -> "SegmenterEmbedding": ...
 
 
 @runtime_checkable
@@ -77,6 +82,13 @@ def _unpack(v):
     return v.unpack() if isinstance(v, _Packed) else v
 
 
+def _rounded(t, transport: str):
+    """``t`` (a tensor or a tuple of them) rounded to ``transport`` precision, kept as float32 where it is."""
+    if isinstance(t, (tuple, list)):
+        return tuple(_rounded(x, transport) for x in t)
+    return t.to(torch.bfloat16 if transport == "bf16" else torch.float16).float()
+
+
 def _moved(t, device: torch.device):
     """``t`` (a tensor, an array or a tuple of them) on ``device`` as float32; ``t`` itself if it is."""
     if isinstance(t, (tuple, list)):
@@ -93,6 +105,14 @@ class TensorEmbedding:
 
     TENSORS: ClassVar[tuple[str, ...]] = ()
     transport: str
+
+    def held(self):
+        """This embedding with its tensors rounded to its ``transport`` precision (as float32 values), as
+        the loop keeps it after the SAM step that computed it: what unpickling gives, so a process that
+        never pickles it (the one-process path) computes the same masks as the pipeline. Itself at "fp32"."""
+        if getattr(self, "transport", "fp32") == "fp32":
+            return self
+        return dataclasses.replace(self, **{n: _rounded(getattr(self, n), self.transport) for n in self.TENSORS})
 
     def to(self, device: torch.device | str):
         """This embedding with its tensors on ``device`` as float32 (itself when they are)."""

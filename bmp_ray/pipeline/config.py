@@ -4,7 +4,7 @@ Sections (every key optional; the defaults run on one CPU-only machine)::
 
     [models]    preset = "bmp" | "bmp-paper" | "test", detector / pose / sam (registry names; default: the
                 preset's; sam may be any SAM v1 or SAM 2.1 model),
-                weights (file, folder or None for the hub cache), offline, max_people
+                weights (file, folder or None for the hub cache), offline, max_people, sam_transport
     [bmp]       the BMP loop's settings (``BMPConfig``)
     [decode]    backend, stride, target_fps, start, stop, segment_frames, batch_size, num_cpus, pool,
                 max_pixels, max_side
@@ -59,6 +59,10 @@ class ModelsConfig:
         offline: never download; use only ``weights`` or the cache.
         max_people: at most this many detections per frame and iteration (None: the detector
             config's, 40 for the BMP detector).
+        sam_transport: the precision a frame's SAM embedding is held in between SAM steps and crosses
+            stage boundaries in: "fp32" (default), "fp16" or "bf16" (half the bytes: 2 MiB instead of 4
+            per frame for SAM v1, 8 instead of 16 for SAM 2.1; refined masks at IoU >= 0.996 of fp32's,
+            ``bmp-ray bench host``). Part of the run's fingerprint when not "fp32".
     """
 
     preset: str = "bmp"
@@ -68,9 +72,11 @@ class ModelsConfig:
     weights: str | None = None
     offline: bool = False
     max_people: int | None = None
+    sam_transport: str = "fp32"
 
     def __post_init__(self):
         check(self.max_people is None or self.max_people >= 1, "models.max_people", "an integer >= 1", self.max_people)
+        check(self.sam_transport in PRECISIONS, "models.sam_transport", " or ".join(PRECISIONS), self.sam_transport)
         if self.preset not in PRESETS:
             raise ConfigError(f"models.preset: expected one of {', '.join(PRESETS)}, got {self.preset!r}")
         for role in ("detector", "pose", "sam"):

@@ -33,4 +33,4 @@ def build_model(role: str, config: RunConfig, set_threads: bool = True):
         return PoseEstimator(m.name(role), **kw)
     from bmp_ray.models.segmenter import build_segmenter
 
-    return build_segmenter(m.name(role), **kw)  # SAM v1 or SAM 2.1, by the model's architecture
+    return build_segmenter(m.name(role), transport=m.sam_transport, **kw)  # SAM v1 or SAM 2.1, by architecture

@@ -27,11 +27,17 @@ def _rows(batches):
     return out
 
 
-@pytest.mark.parametrize("max_side", [0, 320])
-def test_stage_chain_equals_the_loop(shared_data, small_config, max_side):
+@pytest.mark.parametrize(("max_side", "transport"), [(0, "fp32"), (320, "fp32"), (0, "fp16")])
+def test_stage_chain_equals_the_loop(shared_data, small_config, max_side, transport):
     """With ``decode.max_side`` the stages see working frames (960 x 540 -> 320 x 180) and write their
-    results in the video's own pixels: the loop on those frames, resized."""
-    small_config = dataclasses.replace(small_config, decode=dataclasses.replace(small_config.decode, max_side=max_side))
+    results in the video's own pixels: the loop on those frames, resized. With a half-precision SAM
+    embedding (``models.sam_transport``) the pickled rows give the loop's results exactly (the embedding
+    is held in that precision in both)."""
+    small_config = dataclasses.replace(
+        small_config,
+        decode=dataclasses.replace(small_config.decode, max_side=max_side),
+        models=dataclasses.replace(small_config.models, sam_transport=transport),
+    )
     video = str(shared_data / "videos" / "mmpose_demo.mp4")
     (item,) = make_plan([video], small_config).items
     blocks = list(decode_rows({"item": np.array([pickle.dumps(item)], object)}, config=small_config))
