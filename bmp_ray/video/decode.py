@@ -14,6 +14,7 @@ Rotation from the container's display matrix is applied (``autorotate``) the way
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import logging
@@ -233,8 +234,17 @@ class FrameReader:
     def _pyav(self):
         container, stream = self._open or open_container(self.source.uri, self.threads)
         self._open = None
-        with decoder_errors() as ffmpeg:
-            yield from self._pyav_frames(container, stream)
+        try:
+            with decoder_errors() as ffmpeg:
+                yield from self._pyav_frames(container, stream)
+        finally:
+            # Frame threads still decoding when the codec is freed are waited for with the GIL held; one
+            # that logs an error meanwhile waits for the GIL in PyAV's Python log callback (installed by
+            # decoder_errors), and decoding hangs (seen in tests/video/test_decode.py). flush_buffers
+            # waits for them with the GIL released, so they finish and sit idle before the codec goes.
+            with contextlib.suppress(av.error.FFmpegError):
+                stream.codec_context.flush_buffers()
+            container.close()
         if ffmpeg.messages:  # damage FFmpeg concealed (smeared frames) raises nothing: only its log says so
             self._problem(
                 f"damaged bitstream: the decoder reported {ffmpeg.summary()}; damaged frames are "
@@ -292,8 +302,6 @@ class FrameReader:
                 )
         except av.error.FFmpegError as exc:
             self._problem(f"decoding stopped after frame {index - 1}: {exc}")
-        finally:
-            container.close()
 
     def _decord(self):
         import decord
