@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import numpy as np
+
 COCO_NAMES: tuple[str, ...] = (
     "nose",
     "left_eye",
@@ -35,6 +37,13 @@ COCO_NAMES: tuple[str, ...] = (
     "left_ankle",
     "right_ankle",
 )
+#: (17,) float64: COCO's per-keypoint OKS constants, as pycocotools' COCOeval and mmpose's oks_iou write them
+#: (the pose NMS of ``bmp.rules``, the tracker's pose cue and its benchmark use these).
+COCO_SIGMAS = (
+    np.array([0.26, 0.25, 0.25, 0.35, 0.35, 0.79, 0.79, 0.72, 0.72, 0.62, 0.62, 1.07, 1.07, 0.87, 0.87, 0.89, 0.89])
+    / 10.0
+)
+COCO_SIGMAS.setflags(write=False)
 NAMES_21: tuple[str, ...] = COCO_NAMES + ("thorax", "upper_neck", "head_top", "pelvis")
 THORAX, UPPER_NECK, HEAD_TOP, PELVIS = (NAMES_21.index(n) for n in ("thorax", "upper_neck", "head_top", "pelvis"))
 

@@ -217,8 +217,9 @@ def _rle(label: np.ndarray, value: int, box: np.ndarray) -> bytes:
 def synthesize(gt: dict, size: tuple[int, int], level: Level, seed: int, video_id: str = "bench/track"):
     """Detector-like ``FrameResult``s of one sequence (see the module docstring); one per frame from 1
     to the last frame of ``gt`` (``frame_index`` = MOT frame number)."""
+    from bmp_ray.keypoints import COCO_SIGMAS
     from bmp_ray.result import FrameResult
-    from bmp_ray.track.cues import OKS_SIGMAS, box_iou
+    from bmp_ray.track.cues import box_iou
 
     rng = np.random.default_rng(seed)
     width, height = size
@@ -282,7 +283,7 @@ def synthesize(gt: dict, size: tuple[int, int], level: Level, seed: int, video_i
             xy = (
                 body[j, :2]
                 + uv * [bw[j], bh[j]]
-                + rng.normal(0, 1, (17, 2)) * (level.keypoint_noise * 2 * OKS_SIGMAS * s)[:, None]
+                + rng.normal(0, 1, (17, 2)) * (level.keypoint_noise * 2 * COCO_SIGMAS * s)[:, None]
             )
             if rng.random() < level.flip:
                 a, b = FLIP_PAIRS[rng.integers(len(FLIP_PAIRS))]

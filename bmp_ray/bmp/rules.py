@@ -10,29 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-# COCO keypoint sigmas (nose, eyes, ears, shoulders, elbows, wrists, hips, knees, ankles)
-COCO_SIGMAS = np.array(
-    [
-        0.026,
-        0.025,
-        0.025,
-        0.035,
-        0.035,
-        0.079,
-        0.079,
-        0.072,
-        0.072,
-        0.062,
-        0.062,
-        0.107,
-        0.107,
-        0.087,
-        0.087,
-        0.089,
-        0.089,
-    ],
-    np.float64,
-)
+from bmp_ray.keypoints import COCO_SIGMAS
+
 FACE = (0, 1, 2)  # nose, left eye, right eye
 
 

@@ -10,11 +10,7 @@ from __future__ import annotations
 import numpy as np
 from pycocotools import mask as _coco
 
-# COCO's per-joint OKS constants (the 17 body joints; extra joints, e.g. of 21-point skeletons, are ignored)
-OKS_SIGMAS = (
-    np.array([0.26, 0.25, 0.25, 0.35, 0.35, 0.79, 0.79, 0.72, 0.72, 0.62, 0.62, 1.07, 1.07, 0.87, 0.87, 0.89, 0.89])
-    / 10.0
-)
+from bmp_ray.keypoints import COCO_SIGMAS
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -60,7 +56,7 @@ def oks(a: np.ndarray, a_ok: np.ndarray, b: np.ndarray, b_ok: np.ndarray, areas:
     j = a.shape[1]
     if a.shape[0] == 0 or b.shape[0] == 0:
         return np.zeros((a.shape[0], b.shape[0]))
-    k2 = (2 * OKS_SIGMAS[:j]) ** 2
+    k2 = (2 * COCO_SIGMAS[:j]) ** 2
     d2 = ((a[:, None] - b[None]) ** 2).sum(-1)  # (M, N, J)
     e = np.exp(-d2 / (2 * np.maximum(areas, 1.0)[None, :, None] * k2))
     both = a_ok[:, None] & b_ok[None]
