@@ -74,25 +74,8 @@ SKELETON_21: tuple[tuple[int, int], ...] = tuple((NAMES_21.index(a), NAMES_21.in
 #: the links among COCO's 17 (the first 17 of ``SKELETON_21``).
 SKELETON_17: tuple[tuple[int, int], ...] = tuple((a, b) for a, b in SKELETON_21 if a < 17 and b < 17)
 
-POSETRACK_NAMES: tuple[str, ...] = (
-    "nose",
-    "head_bottom",
-    "head_top",
-    "left_ear",
-    "right_ear",
-    "left_shoulder",
-    "right_shoulder",
-    "left_elbow",
-    "right_elbow",
-    "left_wrist",
-    "right_wrist",
-    "left_hip",
-    "right_hip",
-    "left_knee",
-    "right_knee",
-    "left_ankle",
-    "right_ankle",
-)
+# PoseTrack18: nose, head bottom, head top, ears, then COCO's shoulders to ankles
+POSETRACK_NAMES: tuple[str, ...] = ("nose", "head_bottom", "head_top") + COCO_NAMES[3:]
 #: PoseTrack index -> our index (21-keypoint layout).
 POSETRACK_FROM_21: tuple[int, ...] = (0, UPPER_NECK, HEAD_TOP, 3, 4, *range(5, 17))
 #: 0-based PoseTrack18 skeleton (the ``categories[0].skeleton`` of PoseTrack18 files, minus one).
