@@ -32,20 +32,26 @@ def assign(
     ok = sim >= least if allowed is None else np.asarray(allowed, bool)
     if ok.shape != sim.shape:
         raise ValueError(f"assign: expected allowed of the shape of sim {sim.shape}, got {ok.shape}")
-    if m and n and ok.any():
+    if not m or not n:
+        return pairs, np.arange(m, dtype=np.int64), np.arange(n, dtype=np.int64)
+    if ok.any():
         # Rows and columns may stay unassigned at (1 - least) / 2 each, so a pair is taken only when its
         # cost 1 - sim beats leaving both ends alone; forbidden pairs cost more than any alternative.
         big, u = 1e6, (1.0 - least) / 2
-        cost = np.full((m + n, n + m), big)
+        k = m + n
+        cost = np.full((k, k), big)
         cost[:m, :n] = np.where(ok, np.minimum(1.0 - sim, 2 * u), big)  # an allowed pair never loses to slack
-        cost[np.arange(m), n + np.arange(m)] = u
-        cost[m + np.arange(n), np.arange(n)] = u
+        flat = cost.reshape(-1)
+        flat[n : m * (k + 1) : k + 1] = u  # row i's slack: column n + i
+        flat[m * k : m * k + n * (k + 1) : k + 1] = u  # column j's slack: row m + j
         cost[m:, n:] = 0.0
         r, c = linear_sum_assignment(cost)
         keep = (r < m) & (c < n)
         r, c = r[keep], c[keep]
         keep = ok[r, c]
         pairs = np.stack([r[keep], c[keep]], 1).astype(np.int64)
-    rows = np.setdiff1d(np.arange(m), pairs[:, 0]).astype(np.int64)
-    cols = np.setdiff1d(np.arange(n), pairs[:, 1]).astype(np.int64)
-    return pairs, rows, cols
+    free_r = np.ones(m, bool)
+    free_r[pairs[:, 0]] = False
+    free_c = np.ones(n, bool)
+    free_c[pairs[:, 1]] = False
+    return pairs, np.flatnonzero(free_r), np.flatnonzero(free_c)

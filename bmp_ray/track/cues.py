@@ -17,12 +17,13 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU of (M, 4) and (N, 4) xyxy boxes: (M, N) float64 (0 where a box has no area)."""
     a = np.asarray(a, np.float64).reshape(-1, 4)
     b = np.asarray(b, np.float64).reshape(-1, 4)
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
-    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=1)
-    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=1)
-    union = area_a[:, None] + area_b[None, :] - inter
+    if not len(a) or not len(b):
+        return np.zeros((len(a), len(b)))
+    wh = np.maximum(np.minimum(a[:, None, 2:], b[None, :, 2:]) - np.maximum(a[:, None, :2], b[None, :, :2]), 0.0)
+    inter = wh[..., 0] * wh[..., 1]
+    wh_a = np.maximum(a[:, 2:] - a[:, :2], 0.0)
+    wh_b = np.maximum(b[:, 2:] - b[:, :2], 0.0)
+    union = (wh_a[:, 0] * wh_a[:, 1])[:, None] + (wh_b[:, 0] * wh_b[:, 1])[None, :] - inter
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
@@ -77,7 +78,9 @@ def combine(parts: list[tuple[float, np.ndarray, np.ndarray | None]]) -> np.ndar
     for w, sim, present in parts:
         if w <= 0:
             continue
-        p = 1.0 if present is None else present.astype(np.float64)
-        num = num + w * sim * p
-        den = den + w * p
+        if present is None:
+            num, den = num + w * sim, den + w
+        else:
+            p = present.astype(np.float64)
+            num, den = num + w * sim * p, den + w * p
     return num / den

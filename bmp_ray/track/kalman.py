@@ -16,15 +16,17 @@ POS_STD = 1.0 / 20  # std of the position noise, as a fraction of the box size
 VEL_STD = 1.0 / 160  # std of the velocity noise, fraction of the box size per frame
 MEAS_STD = 1.0 / 20  # std of the measurement noise, fraction of the box size
 
-_F = np.eye(8)
-_F[:4, 4:] = np.eye(4)
-_H = np.eye(4, 8)
+# process noise std of each state coordinate, a fraction of the box size (w, h, w, h, w, h, w, h) it scales with
+_NOISE = np.array([POS_STD] * 4 + [VEL_STD] * 4)
 
 
 def xyxy_to_cxcywh(boxes: np.ndarray) -> np.ndarray:
     """(N, 4) xyxy -> (N, 4) centre x, centre y, width, height (float64)."""
     b = np.asarray(boxes, np.float64).reshape(-1, 4)
-    return np.stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2, b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]], 1)
+    z = np.empty((len(b), 4))
+    z[:, :2] = (b[:, :2] + b[:, 2:]) / 2
+    z[:, 2:] = b[:, 2:] - b[:, :2]
+    return z
 
 
 def cxcywh_to_xyxy(z: np.ndarray) -> np.ndarray:
@@ -37,7 +39,7 @@ def cxcywh_to_xyxy(z: np.ndarray) -> np.ndarray:
 def _scale(wh: np.ndarray) -> np.ndarray:
     """(M, 4) per-coordinate size (w, h, w, h), at least 1 pixel."""
     wh = np.maximum(wh, 1.0)
-    return np.stack([wh[:, 0], wh[:, 1], wh[:, 0], wh[:, 1]], 1)
+    return np.concatenate((wh, wh), 1)
 
 
 def initiate(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -53,16 +55,21 @@ def initiate(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def predict(mean: np.ndarray, cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """One frame ahead: (M, 8), (M, 8, 8) -> the predicted (M, 8), (M, 8, 8) (new arrays)."""
+    """One frame ahead: (M, 8), (M, 8, 8) -> the predicted (M, 8), (M, 8, 8) (new arrays).
+
+    ``F x`` and ``F P F^T`` are written out as the sums they are (each entry adds at most two terms
+    per product, so the result is the matrix products' to the bit, without their overhead)."""
     if len(mean) == 0:
         return mean.copy(), cov.copy()
-    s = _scale(mean[:, 2:4])
-    q = np.concatenate([POS_STD * s, VEL_STD * s], 1) ** 2
-    mean = mean @ _F.T
-    cov = _F @ cov @ _F.T
-    idx = np.arange(8)
-    cov[:, idx, idx] += q
-    return mean, cov
+    wh = np.maximum(mean[:, 2:4], 1.0)
+    q = _NOISE * np.concatenate((wh, wh, wh, wh), 1)
+    out = mean.copy()
+    out[:, :4] += mean[:, 4:]  # F x
+    p = cov.copy()
+    p[:, :4] += cov[:, 4:]  # F P
+    p[:, :, :4] += p[:, :, 4:]  # (F P) F^T
+    p.reshape(-1, 64)[:, ::9] += q * q  # the diagonal
+    return out, p
 
 
 def project(mean: np.ndarray) -> np.ndarray:
@@ -74,11 +81,14 @@ def update(mean: np.ndarray, cov: np.ndarray, boxes: np.ndarray) -> tuple[np.nda
     """Correct (M, 8), (M, 8, 8) with (M, 4) xyxy measurements; the corrected (M, 8), (M, 8, 8)."""
     if len(mean) == 0:
         return mean.copy(), cov.copy()
-    z = xyxy_to_cxcywh(boxes)
-    r = (MEAS_STD * _scale(mean[:, 2:4])) ** 2
+    return _correct(mean, cov, xyxy_to_cxcywh(boxes))
+
+
+def _correct(mean: np.ndarray, cov: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``update`` with the measurements as (M, 4) centre and size (M >= 1)."""
     s = cov[:, :4, :4].copy()  # H P H^T
-    idx = np.arange(4)
-    s[:, idx, idx] += r
+    r = MEAS_STD * _scale(mean[:, 2:4])
+    s.reshape(-1, 16)[:, ::5] += r * r  # the diagonal
     pht = cov[:, :, :4]  # P H^T, (M, 8, 4)
     gain = np.linalg.solve(s, pht.transpose(0, 2, 1)).transpose(0, 2, 1)  # P H^T S^-1 (S symmetric)
     mean = mean + np.einsum("mij,mj->mi", gain, z - mean[:, :4])
@@ -111,9 +121,17 @@ def reupdate(
     g = np.array(gap, np.int64, ndmin=1)
     if len(g) != len(m) or (g < 1).any():
         raise ValueError(f"reupdate: expected a gap >= 1 frame per track, got {g.tolist()}")
-    for k in range(1, int(g.max()) + 1):
-        on = np.flatnonzero(g >= k)
-        mi, ci = predict(m[on], c[on])
-        w = (k / g[on])[:, None]
-        m[on], c[on] = update(mi, ci, a[on] + (b[on] - a[on]) * w)
+    order = np.argsort(-g, kind="stable")  # longest gaps first: the tracks still stepping are a prefix
+    m, c, a, g = m[order], c[order], a[order], g[order]
+    # the virtual observations, every step at once: (M, K, 4) centre and size
+    steps = np.arange(1, int(g[0]) + 1)
+    w = steps[None, :] / g[:, None]
+    z = xyxy_to_cxcywh(a[:, None] + (b[order] - a)[:, None] * w[:, :, None]).reshape(len(g), -1, 4)
+    for k, n in zip(steps.tolist(), (g[None, :] >= steps[:, None]).sum(1).tolist()):  # n: the tracks with g >= k
+        if n == len(g):
+            m, c = _correct(*predict(m, c), z[:, k - 1])
+        else:
+            m[:n], c[:n] = _correct(*predict(m[:n], c[:n]), z[:n, k - 1])
+    back = np.argsort(order)
+    m, c = m[back], c[back]
     return (m[0], c[0]) if one else (m, c)

@@ -32,23 +32,48 @@ MAX_HEIGHT_RATIO = 1.5
 MAX_ROUNDS = 20
 
 
-def _end(frames: list[Frame], ts: np.ndarray, rows: np.ndarray, last: bool) -> dict:
-    """The boxes, velocity, mask and pose at one end of a tracklet."""
-    sel = slice(-FIT_ROWS, None) if last else slice(0, FIT_ROWS)
-    t, r = ts[sel], rows[sel]
-    z = kalman.xyxy_to_cxcywh(np.stack([frames[a].boxes[b] for a, b in zip(t.tolist(), r.tolist())]))
-    if len(t) >= 2:
-        tc = t - t.mean()
-        vel = (tc[:, None] * (z - z.mean(0))).sum(0) / (tc**2).sum()
-    else:
-        vel = np.zeros(4)
+def _fit_ends(
+    boxes: np.ndarray, starts: np.ndarray, pieces: list[tuple[np.ndarray, np.ndarray]], last: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The last (``last``) or first detection of each tracklet and the velocity fitted there.
+
+    Args:
+        boxes: (R, 4) xyxy boxes of every detection of the video, frame after frame.
+        starts: (T + 1,) where each frame's detections start in ``boxes``.
+        pieces: ``(ts, rows)`` per tracklet.
+
+    Returns:
+        ``t`` (E,) int64 frame of that detection, ``z`` (E, 4) its box (centre, size), ``vel`` (E, 4) the
+        least-squares velocity of its ``FIT_ROWS`` last (first) boxes (0 for a single row); tracklets of
+        one length are fitted together.
+    """
+    e = len(pieces)
+    t_end, z_end, vel = np.zeros(e, np.int64), np.zeros((e, 4)), np.zeros((e, 4))
+    size = np.array([min(FIT_ROWS, len(ts)) for ts, _ in pieces], np.int64)
+    for n in np.unique(size).tolist():
+        g = np.flatnonzero(size == n)
+        part = slice(-n, None) if last else slice(0, n)
+        t = np.stack([pieces[k][0][part] for k in g])  # (G, n)
+        r = np.stack([pieces[k][1][part] for k in g])
+        z = kalman.xyxy_to_cxcywh(boxes[starts[t] + r]).reshape(len(g), n, 4)
+        k = -1 if last else 0
+        t_end[g], z_end[g] = t[:, k], z[:, k]
+        if n >= 2:
+            tc = t - t.mean(1, keepdims=True)
+            vel[g] = (tc[:, :, None] * (z - z.mean(1, keepdims=True))).sum(1) / (tc**2).sum(1)[:, None]
+    return t_end, z_end, vel
+
+
+def _cues_end(frames: list[Frame], ts: np.ndarray, rows: np.ndarray, last: bool) -> dict:
+    """The frame, mask and last (first) confident pose at one end of a tracklet (for ``link_score``)."""
+    t, r = (ts[-FIT_ROWS:], rows[-FIT_ROWS:]) if last else (ts[:FIT_ROWS], rows[:FIT_ROWS])
     k = -1 if last else 0
     pose_at = None
     for a, b in zip(t[::-1], r[::-1]) if last else zip(t, r):
         if frames[a].keypoint_ok[b].sum() >= 3:
             pose_at = (a, b)
             break
-    return {"t": int(t[k]), "z": z[k], "vel": vel, "mask": frames[t[k]].masks[r[k]], "pose_at": pose_at}
+    return {"t": int(t[k]), "mask": frames[t[k]].masks[r[k]], "pose_at": pose_at}
 
 
 def _pair_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -59,15 +84,16 @@ def _pair_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
-def motion_scores(a: list[dict], b: list[dict]) -> np.ndarray:
-    """(P,) motion part of the link score of ends ``a[k]`` (last detections) to starts ``b[k]``: the mean
-    IoU of each end carried across the gap at its velocity with the other end's box; -1 where refused
-    (no gap, heights differing by ``MAX_HEIGHT_RATIO`` or more, extrapolations that do not meet)."""
-    if not a:
+def motion_scores(
+    ta: np.ndarray, za: np.ndarray, va: np.ndarray, tb: np.ndarray, zb: np.ndarray, vb: np.ndarray
+) -> np.ndarray:
+    """(P,) motion part of the link score of tracklet ends (frame ``ta`` (P,), box ``za`` (P, 4) centre and
+    size, velocity ``va`` (P, 4); ``_fit_ends``) to starts (``tb``, ``zb``, ``vb``): the mean IoU of each
+    end carried across the gap at its velocity with the other end's box; -1 where refused (no gap,
+    heights differing by ``MAX_HEIGHT_RATIO`` or more, extrapolations that do not meet)."""
+    if not len(ta):
         return np.zeros(0)
-    za, zb = np.stack([x["z"] for x in a]), np.stack([x["z"] for x in b])
-    va, vb = np.stack([x["vel"] for x in a]), np.stack([x["vel"] for x in b])
-    gap = np.array([y["t"] - x["t"] for x, y in zip(a, b)], np.float64)[:, None]
+    gap = (tb - ta).astype(np.float64)[:, None]
     pa, pb = za + va * gap, zb - vb * gap
     pa[:, 2:], pb[:, 2:] = np.maximum(pa[:, 2:], 1.0), np.maximum(pb[:, 2:], 1.0)
     box = kalman.cxcywh_to_xyxy
@@ -77,10 +103,9 @@ def motion_scores(a: list[dict], b: list[dict]) -> np.ndarray:
     return np.where(bad | (motion <= 0), -1.0, motion)
 
 
-def link_score(frames: list[Frame], a: dict, b: dict, cfg: TrackConfig, motion: float | None = None) -> float:
-    """Link score in [0, 1] of tracklet end ``a`` (its last detection) to start ``b`` (-1: refused);
-    ``motion``: its ``motion_scores`` part when already computed."""
-    motion = float(motion_scores([a], [b])[0]) if motion is None else motion
+def link_score(frames: list[Frame], a: dict, b: dict, cfg: TrackConfig, motion: float) -> float:
+    """Link score in [0, 1] of tracklet end ``a`` (its last detection, ``_cues_end``) to start ``b`` (-1:
+    refused), given its ``motion_scores`` part."""
     if motion < 0:
         return -1.0  # the ends do not meet: no cue may link them
     gap = b["t"] - a["t"]
@@ -119,43 +144,37 @@ def link(frames: list[Frame], labels: list[np.ndarray], cfg: TrackConfig) -> lis
     """
     if cfg.link_max_gap == 0:
         return labels
+    starts = np.r_[0, np.cumsum([len(f) for f in frames])]
+    boxes = np.concatenate([f.boxes.reshape(-1, 4) for f in frames]) if frames else np.zeros((0, 4))
     for _ in range(MAX_ROUNDS):
         tl = tracklets(labels)
         ids = sorted(tl)
         if len(ids) < 2:
             break
-        first = np.array([tl[i][0][0] for i in ids])
-        last = np.array([tl[i][0][-1] for i in ids])
+        pieces = [tl[i] for i in ids]
+        first = np.array([ts[0] for ts, _ in pieces])
+        last = np.array([ts[-1] for ts, _ in pieces])
         order = np.argsort(first, kind="stable")  # candidates found by search, not an (n, n) matrix
         lo = np.searchsorted(first[order], last + 1, "left")
         hi = np.searchsorted(first[order], last + cfg.link_max_gap, "right")
-        cand = [(ia, int(ib)) for ia in range(len(ids)) for ib in order[lo[ia] : hi[ia]]]
-        if not cand:
+        count = hi - lo
+        if not count.sum():
             break
-        ends: dict = {}
-        score: dict[tuple[int, int], float] = {}
-        outgoing: dict[int, list[float]] = {}
-        incoming: dict[int, list[float]] = {}
-        for ia, ib in cand:
-            for i, is_last in ((ia, True), (ib, False)):
-                if (i, is_last) not in ends:
-                    ends[i, is_last] = _end(frames, *tl[ids[i]], last=is_last)
-        motion = motion_scores([ends[ia, True] for ia, _ in cand], [ends[ib, False] for _, ib in cand])
-        extra = cfg.mask_weight > 0 or cfg.pose_weight > 0
-        for (ia, ib), m in zip(cand, motion.tolist()):
-            s_ab = score[ia, ib] = link_score(frames, ends[ia, True], ends[ib, False], cfg, m) if extra else m
-            outgoing.setdefault(ia, []).append(s_ab)
-            incoming.setdefault(ib, []).append(s_ab)
+        # the candidate pairs (ia, ib), by ia, then by ib's start
+        ia = np.repeat(np.arange(len(ids)), count)
+        ib = order[np.arange(count.sum()) - np.repeat(np.cumsum(count) - count - lo, count)]
+        score = _scores(frames, boxes, starts, pieces, ia, ib, cfg)
+        best_out = np.full(len(ids), -np.inf)
+        best_in = np.full(len(ids), -np.inf)
+        np.maximum.at(best_out, ia, score)
+        np.maximum.at(best_in, ib, score)
         merge = {}
-        for (ia, ib), s_ab in score.items():
-            if s_ab < cfg.link_min:
+        for k in np.flatnonzero((score >= cfg.link_min) & (score >= best_out[ia]) & (score >= best_in[ib])):
+            # the best of both ends; refused when another candidate of either end is nearly as good
+            others = np.r_[np.sort(score[ia == ia[k]])[:-1], np.sort(score[ib == ib[k]])[:-1]]
+            if len(others) and score[k] - others.max() < cfg.link_margin:
                 continue
-            if max(outgoing[ia]) > s_ab or max(incoming[ib]) > s_ab:
-                continue  # not the best of both ends
-            others = sorted(outgoing[ia])[:-1] + sorted(incoming[ib])[:-1]  # every score but this pair's
-            if others and s_ab - max(others) < cfg.link_margin:
-                continue  # ambiguous: another candidate of either end is nearly as good
-            merge[ids[ib]] = ids[ia]
+            merge[ids[ib[k]]] = ids[ia[k]]
         if not merge:
             break
         mapping = {}
@@ -166,3 +185,30 @@ def link(frames: list[Frame], labels: list[np.ndarray], cfg: TrackConfig) -> lis
             mapping[i] = root
         labels = relabel(labels, mapping)
     return by_first_appearance(labels)
+
+
+def _scores(
+    frames: list[Frame],
+    boxes: np.ndarray,
+    starts: np.ndarray,
+    pieces: list[tuple[np.ndarray, np.ndarray]],
+    ia: np.ndarray,
+    ib: np.ndarray,
+    cfg: TrackConfig,
+) -> np.ndarray:
+    """(P,) link scores of the candidate pairs: tracklet ``pieces[ia]`` continued by ``pieces[ib]``."""
+    need_a, need_b = np.unique(ia), np.unique(ib)
+    ta, za, va = _fit_ends(boxes, starts, [pieces[i] for i in need_a], last=True)
+    tb, zb, vb = _fit_ends(boxes, starts, [pieces[i] for i in need_b], last=False)
+    pa, pb = np.searchsorted(need_a, ia), np.searchsorted(need_b, ib)
+    motion = motion_scores(ta[pa], za[pa], va[pa], tb[pb], zb[pb], vb[pb])
+    if cfg.mask_weight <= 0 and cfg.pose_weight <= 0:
+        return motion
+    ends: dict[tuple[int, bool], dict] = {}
+    out = np.zeros(len(ia))
+    for k, (a, b, m) in enumerate(zip(ia.tolist(), ib.tolist(), motion.tolist())):
+        for i, is_last in ((a, True), (b, False)):
+            if (i, is_last) not in ends:
+                ends[i, is_last] = _cues_end(frames, *pieces[i], last=is_last)
+        out[k] = link_score(frames, ends[a, True], ends[b, False], cfg, m)
+    return out

@@ -132,15 +132,16 @@ def _observe(
     now = gap == 1
     # a detection whose mask disagrees with the track's (BMP swapped two people's cues, or the track
     # jumped) does not replace the track's mask and pose, unless those are stale
-    agree = (t - tr.cue_t[ti] > STALE) | (not check)
-    ask = np.flatnonzero(~agree)
-    agree[ask] = True
-    have = np.full(len(ti), np.nan) if known is None else np.asarray(known, np.float64).copy()
-    ask = [k for k in ask.tolist() if tr.masks[ti[k]] is not None and f.masks[dj[k]] is not None]
-    left = [k for k in ask if np.isnan(have[k])]
-    if left:  # one batched call (pycocotools skips the pairs whose mask boxes are apart)
-        have[left] = np.diagonal(cues.mask_iou([tr.masks[ti[k]] for k in left], [f.masks[dj[k]] for k in left]))
-    agree[ask] = have[ask] >= AGREE
+    agree = np.ones(len(ti), bool)
+    ask = np.flatnonzero(t - tr.cue_t[ti] <= STALE) if check else ()
+    if len(ask):
+        have = np.full(len(ti), np.nan) if known is None else np.asarray(known, np.float64).copy()
+        ask = [k for k in ask.tolist() if tr.masks[ti[k]] is not None and f.masks[dj[k]] is not None]
+        left = [k for k in ask if np.isnan(have[k])]
+        if left:  # one batched call (pycocotools skips the pairs whose mask boxes are apart)
+            pairs = cues.mask_iou([tr.masks[ti[k]] for k in left], [f.masks[dj[k]] for k in left])
+            have[left] = np.diagonal(pairs)
+        agree[ask] = have[ask] >= AGREE
     if now.any():
         i, j = ti[now], dj[now]
         tr.mean[i], tr.cov[i] = kalman.update(tr.mean[i], tr.cov[i], f.boxes[j])
@@ -175,34 +176,37 @@ def track_pass(frames: list[Frame], cfg: TrackConfig) -> list[np.ndarray]:
         pred = kalman.project(tr.mean)
         high = np.flatnonzero(f.scores >= cfg.high_score)
         low = np.flatnonzero((f.scores >= cfg.low_score) & (f.scores < cfg.high_score))
-        matches: list[tuple[int, int]] = []
         # stage 1: confident detections, every cue
         sim, iou, miou = similarity(tr, pred, f, high, t, cfg)
         allowed = (sim >= cfg.match_min) | (iou >= cfg.match_min)
         pairs, free_t, free_h = assign(sim, cfg.match_min, allowed)
-        matches += [(i, high[j]) for i, j in pairs]
-        known = [] if miou is None else [miou[i, j] for i, j in pairs]
+        ti, dj = [pairs[:, 0]], [high[pairs[:, 1]]]
+        known = np.full(len(pairs), np.nan) if miou is None else miou[pairs[:, 0], pairs[:, 1]]
         # stage 2: low-score detections to the tracks seen in the previous frame, box IoU only
         recent = free_t[tr.last_t[free_t] == t - 1]
-        pairs, _, _ = assign(cues.box_iou(pred[recent], f.boxes[low]), cfg.low_match_min)
-        matches += [(recent[i], low[j]) for i, j in pairs]
-        taken = set(recent[pairs[:, 0]].tolist())
-        free_t = np.array([i for i in free_t if i not in taken], np.int64)
+        if len(recent) and len(low):
+            pairs, _, _ = assign(cues.box_iou(pred[recent], f.boxes[low]), cfg.low_match_min)
+            ti.append(recent[pairs[:, 0]])
+            dj.append(low[pairs[:, 1]])
+            free_t = free_t[~np.isin(free_t, ti[-1])]
         # recovery: the last observed box of the tracks left, against the confident detections left
-        pairs, _, _ = assign(cues.box_iou(tr.last_box[free_t], f.boxes[high[free_h]]), cfg.low_match_min)
-        matches += [(free_t[i], high[free_h[j]]) for i, j in pairs]
-        used = {j for _, j in matches}
-        if matches:
-            ti, dj = (np.array(x, np.int64) for x in zip(*matches))
-            known = np.r_[known, np.full(len(matches) - len(known), np.nan)]
+        if len(free_t) and len(free_h):
+            pairs, _, _ = assign(cues.box_iou(tr.last_box[free_t], f.boxes[high[free_h]]), cfg.low_match_min)
+            ti.append(free_t[pairs[:, 0]])
+            dj.append(high[free_h[pairs[:, 1]]])
+        ti, dj = np.concatenate(ti), np.concatenate(dj)
+        if len(ti):
+            known = np.r_[known, np.full(len(ti) - len(known), np.nan)]
             _observe(tr, f, ti, dj, t, check=cfg.mask_weight > 0 or cfg.pose_weight > 0, known=known)
             labels[dj] = tr.label[ti]
-        new = np.array([j for j in high if j not in used and f.scores[j] >= cfg.new_track_score], np.int64)
+        new = high[(labels[high] < 0) & (f.scores[high] >= cfg.new_track_score)]
         if len(new):
             fresh = np.arange(next_label, next_label + len(new), dtype=np.int64)
             next_label += len(new)
             tr.add(f, new, t, fresh)
             labels[new] = fresh
-        tr.keep(t - tr.last_t <= cfg.max_age)
+        alive = t - tr.last_t <= cfg.max_age
+        if not alive.all():
+            tr.keep(alive)
         out.append(labels)
     return out

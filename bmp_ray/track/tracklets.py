@@ -10,31 +10,46 @@ from __future__ import annotations
 import numpy as np
 
 
-def tracklets(labels: list[np.ndarray]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """``{label: (ts (L,) int64, rows (L,) int64)}`` of a labelling (label -1 left out).
+def _flat(labels: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every labelled detection of a labelling, as (D,) int64 columns ``ts``, ``rows``, ``labs``, ordered by
+    frame, then row."""
+    sizes = np.array([len(lab) for lab in labels], np.int64)
+    if not sizes.sum():
+        return (np.zeros(0, np.int64),) * 3
+    labs = np.concatenate(labels).astype(np.int64, copy=False)
+    ts = np.repeat(np.arange(len(labels), dtype=np.int64), sizes)
+    rows = np.arange(len(labs), dtype=np.int64) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    keep = labs >= 0
+    return ts[keep], rows[keep], labs[keep]
+
+
+def _by_label(ts: np.ndarray, labs: np.ndarray) -> np.ndarray:
+    """The order of detections by label, then frame.
 
     Raises:
         ValueError: if one label occurs twice in a frame.
     """
-    ts, rows, labs = [], [], []
-    for t, lab in enumerate(labels):
-        j = np.flatnonzero(lab >= 0)
-        ts.append(np.full(len(j), t, np.int64))
-        rows.append(j)
-        labs.append(lab[j])
-    if not labs or not sum(len(x) for x in labs):
-        return {}
-    ts, rows, labs = np.concatenate(ts), np.concatenate(rows), np.concatenate(labs)
     order = np.lexsort((ts, labs))
+    ts, labs = ts[order], labs[order]
+    twice = np.flatnonzero((labs[1:] == labs[:-1]) & (ts[1:] == ts[:-1]))
+    if len(twice):
+        raise ValueError(f"tracklets: label {labs[twice[0]]} occurs twice in frame {ts[twice[0]]}")
+    return order
+
+
+def tracklets(labels: list[np.ndarray]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """``{label: (ts (L,) int64, rows (L,) int64)}`` of a labelling (label -1 left out), by label.
+
+    Raises:
+        ValueError: if one label occurs twice in a frame.
+    """
+    ts, rows, labs = _flat(labels)
+    if not len(labs):
+        return {}
+    order = _by_label(ts, labs)
     ts, rows, labs = ts[order], rows[order], labs[order]
-    cuts = np.flatnonzero(np.diff(labs)) + 1
-    out = {}
-    for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(labs)]):
-        twice = np.flatnonzero(np.diff(ts[a:b]) == 0)
-        if len(twice):
-            raise ValueError(f"tracklets: label {labs[a]} occurs twice in frame {ts[a + twice[0]]}")
-        out[int(labs[a])] = (ts[a:b], rows[a:b])
-    return out
+    cuts = np.flatnonzero(labs[1:] != labs[:-1]) + 1
+    return dict(zip(labs[np.r_[0, cuts]].tolist(), zip(np.split(ts, cuts), np.split(rows, cuts))))
 
 
 def cut_gaps(labels: list[np.ndarray], gap: int) -> list[np.ndarray]:
@@ -49,38 +64,42 @@ def cut_gaps(labels: list[np.ndarray], gap: int) -> list[np.ndarray]:
     """
     if gap <= 0:
         return labels
-    out = [np.full(len(lab), -1, np.int64) for lab in labels]
-    next_label = 0
-    for _, (ts, rows) in sorted(tracklets(labels).items()):
-        piece = np.r_[0, np.cumsum(np.diff(ts) > gap)]
-        for t, r, k in zip(ts.tolist(), rows.tolist(), piece.tolist()):
-            out[t][r] = next_label + k
-        next_label += int(piece[-1]) + 1
-    return by_first_appearance(out)
+    ts, rows, labs = _flat(labels)
+    order = _by_label(ts, labs)
+    ts_s, labs_s = ts[order], labs[order]
+    start = np.r_[True, (labs_s[1:] != labs_s[:-1]) | (np.diff(ts_s) > gap)] if len(order) else np.zeros(0, bool)
+    piece = np.empty(len(order), np.int64)
+    piece[order] = np.cumsum(start) - 1
+    return by_first_appearance(_unflat(labels, ts, rows, piece))
+
+
+def _unflat(labels: list[np.ndarray], ts: np.ndarray, rows: np.ndarray, values: np.ndarray) -> list[np.ndarray]:
+    """A labelling shaped like ``labels``: ``values`` at the detections (``ts``, ``rows``), -1 elsewhere."""
+    sizes = np.array([len(lab) for lab in labels], np.int64)
+    flat = np.full(sizes.sum(), -1, np.int64)
+    flat[(np.cumsum(sizes) - sizes)[ts] + rows] = values
+    return np.split(flat, np.cumsum(sizes)[:-1])
 
 
 def relabel(labels: list[np.ndarray], mapping: dict[int, int]) -> list[np.ndarray]:
     """Each label through ``mapping`` (labels absent from it become -1)."""
-    if not mapping:
-        return [np.full(len(lab), -1, np.int64) for lab in labels]
+    sizes = np.array([len(lab) for lab in labels], np.int64)
+    if not mapping or not sizes.sum():
+        return [np.full(n, -1, np.int64) for n in sizes.tolist()]
     keys = np.array(sorted(mapping), np.int64)
-    vals = np.array([mapping[k] for k in keys], np.int64)
-    out = []
-    for lab in labels:
-        pos = np.clip(np.searchsorted(keys, lab), 0, len(keys) - 1)
-        hit = (lab >= 0) & (keys[pos] == lab)
-        out.append(np.where(hit, vals[pos], -1).astype(np.int64))
-    return out
+    vals = np.array([mapping[k] for k in keys.tolist()], np.int64)
+    lab = np.concatenate(labels)
+    pos = np.clip(np.searchsorted(keys, lab), 0, len(keys) - 1)
+    hit = (lab >= 0) & (keys[pos] == lab)
+    return np.split(np.where(hit, vals[pos], -1).astype(np.int64), np.cumsum(sizes)[:-1])
 
 
 def by_first_appearance(labels: list[np.ndarray], start: int = 0) -> list[np.ndarray]:
     """The same partition, labels renumbered ``start``, ``start + 1``, ... by first appearance
     (frame, then detection index): a canonical form, so equal partitions give equal labels."""
-    mapping: dict[int, int] = {}
-    for lab in labels:
-        for v in lab[lab >= 0].tolist():
-            if v not in mapping:
-                mapping[v] = start + len(mapping)
+    _, _, labs = _flat(labels)
+    seen, first = np.unique(labs, return_index=True)
+    mapping = dict(zip(seen[np.argsort(first)].tolist(), range(start, start + len(seen))))
     return relabel(labels, mapping)
 
 

@@ -78,3 +78,35 @@ def test_reupdate_of_many_tracks_at_once_equals_one_by_one():
         mi, ci = kalman.reupdate(mean[i], cov[i], last[i], new[i], g)
         np.testing.assert_allclose(m[i], mi)
         np.testing.assert_allclose(c[i], ci)
+
+
+def _random_states(m, seed=0):
+    rng = np.random.default_rng(seed)
+    b = rng.uniform(0, 500, (m, 4))
+    b[:, 2:] = b[:, :2] + rng.uniform(1, 200, (m, 2))
+    mean, cov = kalman.initiate(b)
+    for _ in range(3):
+        mean, cov = kalman.update(*kalman.predict(mean, cov), b + rng.normal(0, 4, b.shape))
+    return b, mean, cov
+
+
+def test_predict_is_the_matrix_form_to_the_bit():
+    _, mean, cov = _random_states(7)
+    f = np.eye(8)
+    f[:4, 4:] = np.eye(4)
+    wh = np.maximum(mean[:, 2:4], 1.0)
+    std = np.c_[kalman.POS_STD * wh, kalman.POS_STD * wh, kalman.VEL_STD * wh, kalman.VEL_STD * wh]
+    m2, c2 = kalman.predict(mean, cov)
+    want = f @ cov @ f.T
+    want[:, np.arange(8), np.arange(8)] += std**2
+    assert np.array_equal(m2, mean @ f.T) and np.array_equal(c2, want)
+
+
+def test_reupdate_of_many_tracks_equals_each_alone():
+    b, mean, cov = _random_states(5, seed=1)
+    new = b + [[30.0, 5.0, 31.0, 6.0]]
+    gaps = np.array([3, 1, 7, 3, 2])
+    m, c = kalman.reupdate(mean, cov, b, new, gaps)
+    for k in range(5):
+        mk, ck = kalman.reupdate(mean[k], cov[k], b[k], new[k], int(gaps[k]))
+        assert np.array_equal(m[k], mk) and np.array_equal(c[k], ck)

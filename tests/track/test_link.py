@@ -52,3 +52,22 @@ def test_refused_when_the_tracklets_overlap_in_time_or_the_heights_differ():
     frames = from_results(res, 0.3)
     labels = [np.array([0 if t < 10 else 1]) for t in range(len(res))]
     assert len({int(x) for lab in link(frames, labels, CFG) for x in lab}) == 2
+
+
+def test_fitted_ends_are_the_least_squares_velocity_of_the_last_and_first_rows():
+    from bmp_ray.track.link import FIT_ROWS, _fit_ends
+
+    rng = np.random.default_rng(0)
+    boxes = rng.uniform(0, 100, (60, 4))
+    boxes[:, 2:] += boxes[:, :2] + 10
+    starts = np.arange(61)  # one detection per frame
+    pieces = [(np.sort(rng.choice(60, n, replace=False)), np.zeros(n, np.int64)) for n in (1, 2, 5, 10, 14)]
+    for last in (True, False):
+        t, z, vel = _fit_ends(boxes, starts, pieces, last)
+        for k, (ts, _) in enumerate(pieces):
+            sel = ts[-FIT_ROWS:] if last else ts[:FIT_ROWS]
+            zs = np.c_[(boxes[sel, :2] + boxes[sel, 2:]) / 2, boxes[sel, 2:] - boxes[sel, :2]]
+            assert t[k] == sel[-1 if last else 0]
+            np.testing.assert_array_equal(z[k], zs[-1 if last else 0])
+            want = np.polyfit(sel, zs, 1)[0] if len(sel) > 1 else np.zeros(4)
+            np.testing.assert_allclose(vel[k], want, atol=1e-9)

@@ -50,3 +50,15 @@ def test_cut_gaps_cuts_only_where_a_track_skips_more_than_the_gap():
     assert [x.tolist() for x in cut_gaps(lab, 4)] == [x.tolist() for x in cut_gaps(lab, 3)]
     assert [x.tolist() for x in cut_gaps(lab, 5)] == [x.tolist() for x in by_first_appearance(lab)]
     assert cut_gaps(lab, 0) is lab
+
+
+def test_cut_gaps_relabel_and_first_appearance_with_empty_frames():
+    lab = L([], [3, -1], [], [3, 5], [], [], [], [3], [5])
+    # label 3 in frames 1, 3, 7: cut after frame 3 (a gap of 4 > 2); label 5 in frames 3 and 8: cut
+    assert [x.tolist() for x in cut_gaps(lab, 2)] == [[], [0, -1], [], [0, 1], [], [], [], [2], [3]]
+    assert [x.tolist() for x in cut_gaps(lab, 5)] == [[], [0, -1], [], [0, 1], [], [], [], [0], [1]]
+    assert [x.tolist() for x in relabel(lab, {5: 0})] == [[], [-1, -1], [], [-1, 0], [], [], [], [-1], [0]]
+    assert [x.tolist() for x in by_first_appearance(lab, start=1)] == [[], [1, -1], [], [1, 2], [], [], [], [1], [2]]
+    assert tracklets(L([], [])) == {} and by_first_appearance([]) == [] and cut_gaps(L([]), 1)[0].tolist() == []
+    with pytest.raises(ValueError, match="occurs twice"):
+        cut_gaps(L([2, 2]), 1)
