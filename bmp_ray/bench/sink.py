@@ -14,22 +14,26 @@ stage's batch):
   default (``decode.segment_frames = 0``).
 - **new**: the same rows go through ``parts.write_parts`` tasks with the options of
   ``ray_run.build_dataset`` (``output.part_frames`` rows per task, default 64; ``--part-frames`` to
-  try others, 0: one block as it comes, a part per model batch); only receipts reach the driver,
-  where a ``Sink`` with its
-  ``Ledger`` dispatches ``commit_segment`` and ``finalize_video`` as Ray tasks (``ray_run.run_ray``).
-  The video is cut into segments of ``--segment-frames`` (the pipeline's default, 1800).
+  try others, 0: one block as it comes, a part per model batch), in a dataset built and iterated by a
+  coordinator actor (``pipeline.coordinator``, as ``ray_run.run_ray`` does): only receipts reach the
+  driver, where a ``Sink`` with its ``Ledger`` dispatches ``commit_segment`` and ``finalize_video`` as
+  Ray tasks. The video is cut into segments of ``--segment-frames`` (the pipeline's default, 1800).
 - **floor** (a reference, ``--no-floor`` skips it): the old path's rows to the driver and dropped
   there: what Ray Data alone costs the driver to deliver the results, with no sink at all.
 
 Every (path, length) runs in a fresh Python process, so ``ru_maxrss`` is that configuration's own
 peak. The process starts a local Ray (2 CPUs) and runs a one-row Ray Data job before the clock (a
 cluster is up before a job); the clock covers the whole sink, up to the manifest. Driver CPU is
-``getrusage(RUSAGE_SELF)`` user + system: every thread of the driver, Ray Data's streaming executor and
-Ray's core-worker threads included. The table splits it by thread (sampled from ``/proc``): "sink
-thread" is the consuming (main) thread, where the old writer and the new ``Sink`` run; "Ray Data
-executor" is the streaming executor's scheduling thread; "other threads" are Ray's core-worker
-threads and Ray Data's iterator and prefetch threads; "machine CPU %" is the whole machine's busy
-time over the run (every process: workers, raylet, GCS; 100 % is every core busy). Both paths'
+``getrusage(RUSAGE_SELF)`` user + system: every thread of the driver, Ray Data's streaming executor (old
+and floor) and Ray's core-worker threads included, the benchmark's own sampling thread left out. The
+table splits it by thread (sampled from ``/proc``): "sink thread" is the consuming (main) thread,
+where the old writer and the new ``Sink`` run; "Ray Data executor" is the streaming executor's
+scheduling thread; "other threads" are Ray's core-worker threads and Ray Data's iterator and prefetch
+threads. The new path's coordinator is a process of its own: its CPU (from its start, Ray Data's
+executor and iteration included) and peak RSS are reported apart, and ``ratio_pipeline_cpu`` is the
+new driver's and coordinator's CPU together over the old driver's (the executor's work moved, it did
+not vanish). "machine CPU %" is the whole machine's busy time over the run (every process: workers,
+raylet, GCS; 100 % is every core busy). Both paths'
 files are read back with pyarrow and must hold the same frame and person rows (else the benchmark
 fails). Goals: the new path's driver CPU per frame at most 1/10 of the old path's
 (``ratio_driver_cpu``, at the largest length), and its peak memory flat in the video length
@@ -40,6 +44,7 @@ from 1,000 to 10,000 frames is reported as ``ratio_driver_rss_10k_vs_1k``).
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 import logging
@@ -300,36 +305,53 @@ def run_floor(ds) -> int:
 # --- the new path ----------------------------------------------------------------------------------
 
 
-def run_new(ds, out: str, run: dict, items, part_frames: int = 0) -> None:
-    """Part writers (``part_frames`` rows per task; 0: one block as it comes), receipts to a ``Sink``
-    with Ray-task commits and finalizes
-    (``ray_run.run_ray``), then the manifest from the video markers (``runner.run``)."""
-    from bmp_ray.export.parquet import write_manifest
-    from bmp_ray.pipeline.commit import read_markers
-    from bmp_ray.pipeline.config import RunConfig
-    from bmp_ray.pipeline.ledger import Ledger
-    from bmp_ray.pipeline.parts import receipts_of, write_parts
-    from bmp_ray.pipeline.ray_run import cpu_task_options, ray_executor
-    from bmp_ray.pipeline.runner import manifest_rows
-    from bmp_ray.pipeline.sink import Sink
+def receipt_dataset(n_frames: int, items, people: int, batch_rows: int, part_frames: int, out: str):
+    """The new path's dataset, built in its coordinator's process: the result rows through
+    ``parts.write_parts`` tasks (``part_frames`` rows per task; 0: one block as it comes) with the
+    options of ``ray_run.build_dataset``."""
+    import ray
 
-    config = RunConfig()
-    names = [i[0] for i in items]
-    ledger = Ledger({n: VIDEO_ID for n in names}, {VIDEO_ID: names}, ())
-    sink = Sink(out, run, ledger, {VIDEO_ID: f"/synthetic/{VIDEO_ID}"}, ray_executor(config))
-    ds = ds.map_batches(
+    from bmp_ray.pipeline.config import RunConfig
+    from bmp_ray.pipeline.parts import write_parts
+    from bmp_ray.pipeline.ray_run import BLOCK_BYTES, cpu_task_options
+
+    ray.data.DataContext.get_current().target_max_block_size = BLOCK_BYTES  # as ray_run.build_dataset
+    ds = result_dataset(n_frames, items, people, batch_rows)
+    return ds.map_batches(
         write_parts,
         fn_kwargs={"out": out},
         batch_size=part_frames or None,
         batch_format="numpy",
-        **cpu_task_options(config),
+        **cpu_task_options(RunConfig()),
     )
-    for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
-        sink.receive(receipts_of(batch))
+
+
+def run_new(build, out: str, run: dict, items) -> dict:
+    """``build``'s receipts through a coordinator actor (``pipeline.coordinator``, as ``ray_run.run_ray``)
+    to a ``Sink`` with Ray-task commits and finalizes, then the manifest from the video markers
+    (``runner.run``). Returns the coordinator's report (its CPU seconds and peak RSS)."""
+    from bmp_ray.export.parquet import write_manifest
+    from bmp_ray.pipeline import coordinator
+    from bmp_ray.pipeline.commit import read_markers
+    from bmp_ray.pipeline.config import RunConfig
+    from bmp_ray.pipeline.ledger import Ledger
+    from bmp_ray.pipeline.ray_run import ray_executor
+    from bmp_ray.pipeline.runner import manifest_rows
+    from bmp_ray.pipeline.sink import Sink
+
+    names = [i[0] for i in items]
+    ledger = Ledger({n: VIDEO_ID for n in names}, {VIDEO_ID: names}, ())
+    sink = Sink(out, run, ledger, {VIDEO_ID: f"/synthetic/{VIDEO_ID}"}, ray_executor(RunConfig()))
+    actors = coordinator.start([build])
+    try:
+        (report,) = coordinator.drain(actors, sink.receive)
+    finally:
+        coordinator.stop(actors)
     sink.close()
     if ledger.open_segments():
         raise RuntimeError(f"bench sink (new path): segments never committed: {ledger.open_segments()}")
     write_manifest(out, manifest_rows(read_markers(out), None), run)
+    return report
 
 
 # --- one configuration, in its own process ---------------------------------------------------------
@@ -367,13 +389,15 @@ class ThreadSampler:
     threads that end during the run (Ray Data's streaming executor) are counted up to their last
     sample."""
 
+    NAME = "bench-sampler"
+
     def __init__(self, period: float = 0.2):
         import threading
 
         self.period, self.last = period, thread_cpu()
         self.first = dict(self.last)
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="bench-sampler", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=self.NAME, daemon=True)
         self._thread.start()
 
     def _loop(self) -> None:
@@ -440,7 +464,10 @@ def measure(
         ctx.enable_progress_bars = False
         ray.data.range(1).map_batches(lambda b: b).materialize()  # Ray Data's own actors up before the clock
         ctx.target_max_block_size = BLOCK_BYTES  # as ray_run.build_dataset
-        ds = result_dataset(n_frames, items, people, batch_rows)
+        if path == "new":  # built in the coordinator's process, as the pipeline's datasets are
+            build = functools.partial(receipt_dataset, n_frames, items, people, batch_rows, part_frames, out)
+        else:
+            ds = result_dataset(n_frames, items, people, batch_rows)
         sampler = ThreadSampler()
         rss0, cpu0, thread0, wall0, busy0 = (
             _rss_mb(),
@@ -449,15 +476,17 @@ def measure(
             time.perf_counter(),
             machine_busy_s(),
         )
+        coord = {"cpu_s": 0.0, "peak_rss_mb": 0.0}
         if path == "old":
             run_old(ds, out, run)
         elif path == "new":
-            run_new(ds, out, run, items, part_frames)
+            coord = run_new(build, out, run, items)
         elif run_floor(ds) != n_frames + len(items):
             raise RuntimeError(f"bench sink (floor): rows lost on the way to the driver ({n_frames} frames)")
         wall = time.perf_counter() - wall0
         cpu, thread, busy = _cpu_s() - cpu0, time.thread_time() - thread0, machine_busy_s() - busy0
         threads = sampler.stop()
+        cpu -= threads.pop(ThreadSampler.NAME, 0.0)  # the benchmark's own sampling, not the driver's work
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6  # KiB on Linux
     finally:
         ray.shutdown()
@@ -471,6 +500,8 @@ def measure(
         "rss_before_mb": rss0,
         "peak_rss_mb": peak,
         "driver_threads_cpu_s": threads,
+        "coordinator_cpu_s": coord["cpu_s"],
+        "coordinator_peak_rss_mb": coord["peak_rss_mb"],
         "machine_cpu_s": busy,
         "machine_cpus": os.cpu_count(),
         "load_1min_after": os.getloadavg()[0],
@@ -652,9 +683,11 @@ def run(args: argparse.Namespace) -> dict:
             "sink thread",
             "Ray Data executor",
             "other threads",
+            "coordinator CPU ms/frame",
             "RSS before MB",
             "peak RSS MB",
             "growth MB",
+            "coordinator peak RSS MB",
             "wall s",
             "frames/s",
             "machine CPU %",
@@ -673,9 +706,11 @@ def run(args: argparse.Namespace) -> dict:
                     _ms(r, r["sink_thread_cpu_s"]),
                     _ms(r, _executor_s(r)),
                     _ms(r, other),
+                    _ms(r, r["coordinator_cpu_s"]) if path == "new" else "-",
                     r["rss_before_mb"],
                     r["peak_rss_mb"],
                     r["peak_rss_mb"] - r["rss_before_mb"],
+                    r["coordinator_peak_rss_mb"] if path == "new" else "-",
                     r["wall_s"],
                     n / r["wall_s"],
                     100 * r["machine_cpu_s"] / (r["wall_s"] * r["machine_cpus"]),
@@ -699,10 +734,15 @@ def run(args: argparse.Namespace) -> dict:
         out[f"{path}_driver_cpu_ms_per_frame"] = {str(n): _ms(r, r["driver_cpu_s"]) for n, r in res.items()}
         out[f"{path}_sink_thread_cpu_ms_per_frame"] = {str(n): _ms(r, r["sink_thread_cpu_s"]) for n, r in res.items()}
         out[f"{path}_executor_cpu_ms_per_frame"] = {str(n): _ms(r, _executor_s(r)) for n, r in res.items()}
+        if path == "new":
+            out["new_coordinator_cpu_ms_per_frame"] = {str(n): _ms(r, r["coordinator_cpu_s"]) for n, r in res.items()}
+            out["new_coordinator_peak_rss_mb"] = {str(n): r["coordinator_peak_rss_mb"] for n, r in res.items()}
         out[f"{path}_peak_rss_mb"] = {str(n): r["peak_rss_mb"] for n, r in res.items()}
         out[f"{path}_wall_s"] = {str(n): r["wall_s"] for n, r in res.items()}
     old, new = results["old", big], results["new", big]
     out["ratio_driver_cpu"] = _ms(new, new["driver_cpu_s"]) / _ms(old, old["driver_cpu_s"])
+    # the executor's work moved to the coordinator, not away: driver and coordinator together, over the old driver
+    out["ratio_pipeline_cpu"] = (new["driver_cpu_s"] + new["coordinator_cpu_s"]) / old["driver_cpu_s"]
     out["ratio_sink_thread_cpu"] = _ms(new, new["sink_thread_cpu_s"]) / _ms(old, old["sink_thread_cpu_s"])
     out["ratio_wall"] = new["wall_s"] / old["wall_s"]
     if (FLOOR, big) in results:  # what the driver costs with no sink at all, over the old path

@@ -244,12 +244,20 @@ class OutputConfig:
             them). Ray Data's executor on the driver costs about the same per task whatever its size,
             so larger parts mean less driver CPU per frame; results wait until that many rows (or the
             end of the input) arrived. The single-process path writes one part per decoded batch.
+        coordinators: the processes that run Ray Data's executor on the Ray path
+            (``pipeline.coordinator``), on the driver's node; each takes every K-th work item and a
+            K-th of every model pool (so each stage's ``max_size`` must be at least K). One
+            executor delivers about 1,300 frames/s per core of the driver's node (``bmp-ray bench
+            sink``); raise it when a cluster's GPUs produce more than that. The results do not
+            depend on it.
     """
 
     part_frames: int = 64
+    coordinators: int = 1
 
     def __post_init__(self):
         check(self.part_frames >= 1, "output.part_frames", "an integer >= 1", self.part_frames)
+        check(self.coordinators >= 1, "output.coordinators", "an integer >= 1", self.coordinators)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -264,6 +272,17 @@ class RunConfig:
     sam: StageResources = StageResources()
     output: OutputConfig = OutputConfig()
     track: TrackConfig = TrackConfig()
+
+    def __post_init__(self):
+        k = self.output.coordinators
+        for role in ("detector", "pose", "sam"):  # each coordinator gets a share of every pool
+            size = getattr(self, role).max_size
+            check(
+                size >= k,
+                f"{role}.max_size",
+                f"an integer >= output.coordinators ({k}): each coordinator runs a share of the pool",
+                size,
+            )
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | None) -> "RunConfig":

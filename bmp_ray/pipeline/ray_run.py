@@ -1,5 +1,6 @@
 """The Ray Data pipeline: work items -> decode tasks -> per iteration the detector, pose and SAM actor
-pools -> part writer tasks -> receipts to the driver's ``Sink`` (which commits segments and finalizes
+pools -> part writer tasks -> receipts, collected by coordinator actors (``pipeline.coordinator``, which
+run Ray Data's executor off the driver) -> the driver's ``Sink`` (which commits segments and finalizes
 videos with Ray tasks).
 
 Ray Data's streaming executor does the scheduling, backpressure, retries (a killed actor is restarted
@@ -9,12 +10,13 @@ bars. Each model stage has its own ``ActorPoolStrategy``, resources and pool pin
 
 from __future__ import annotations
 
+import functools
 import logging
 import pickle
 from typing import Sequence
 
 from bmp_ray.pipeline.config import RunConfig
-from bmp_ray.pipeline.parts import receipts_of, write_parts
+from bmp_ray.pipeline.parts import write_parts
 from bmp_ray.pipeline.plan import WorkItem
 from bmp_ray.pipeline.sink import RayTasks, Sink
 from bmp_ray.pipeline.stages import DetectStage, PoseStage, SamStage, decode_rows, operator_name
@@ -72,16 +74,30 @@ def build_dataset(items: Sequence[WorkItem], config: RunConfig, out: str | None 
 def run_ray(items: Sequence[WorkItem], config: RunConfig, sink: Sink) -> dict:
     """Run ``items`` through the Ray pipeline (Ray initialized: ``init_ray``); receipts go to ``sink``.
 
+    The datasets run in ``output.coordinators`` coordinator actors (``pipeline.coordinator``), each
+    over every K-th item with its share of every model pool; the driver only feeds ``sink``.
+
     Returns:
         the bytes each operator put into the object store (``{operator: bytes}``, from Ray Data's
-        execution stats; empty when Ray does not provide them).
+        execution stats, summed over the coordinators; empty when Ray does not provide them).
     """
-    quiet_ray_data()
-    ds = build_dataset(items, config, sink.out)
-    for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
-        sink.receive(receipts_of(batch))
+    from bmp_ray.pipeline import coordinator
+
+    k = min(config.output.coordinators, len(items))
+    builds = [
+        functools.partial(build_dataset, items[i::k], coordinator.split(config, k, i), sink.out) for i in range(k)
+    ]
+    actors = coordinator.start(builds)
+    try:
+        reports = coordinator.drain(actors, sink.receive)
+    finally:
+        coordinator.stop(actors)
     sink.close()
-    return operator_bytes(ds)
+    stats: dict[str, int] = {}
+    for r in reports:
+        for op, n in r["object_store_bytes"].items():
+            stats[op] = stats.get(op, 0) + n
+    return stats
 
 
 def quiet_ray_data() -> None:

@@ -45,6 +45,8 @@ def test_bench_sink_reports_both_paths_and_the_ratios(tiny):
     assert result["ratio_driver_cpu"] > 0 and result["ratio_sink_thread_cpu"] > 0
     assert result["ratio_driver_rss_200_vs_60"] > 0 and result["ratio_old_driver_rss_200_vs_60"] > 0
     assert "ratio_driver_rss_100k_vs_10k" not in result  # only measured with --full
+    assert result["ratio_pipeline_cpu"] > result["ratio_driver_cpu"]  # the coordinator's CPU counted there
+    assert all(v > 0 for v in result["new_coordinator_cpu_ms_per_frame"].values())
     for path in ("old", "new"):
         assert set(result[f"{path}_driver_cpu_ms_per_frame"]) == {"60", "200"}
         assert all(v > 0 for v in result[f"{path}_peak_rss_mb"].values())

@@ -55,6 +55,30 @@ def test_ray_output_equals_the_single_process_output(
     assert_same_output(ref, tmp_path)
 
 
+def test_two_coordinators_share_the_work_and_equal_the_single_process_output(
+    local_ray, mixed_inputs, small_config, tmp_path
+):
+    """``output.coordinators = 2``: two Ray Data executors, each over half of the segments with half of
+    every pool (here one actor each), on the driver's node; the output is the single-process one.
+    One BMP iteration and 0.1 CPU per actor, so that both coordinators' pools fit the 2 CPUs at once."""
+    from ray._private import state
+
+    overrides = {"output": {**small_config.output.__dict__, "coordinators": 2}, "bmp": {"iterations": 1}}
+    for role in ("detector", "pose", "sam"):
+        overrides[role] = {**getattr(small_config, role).__dict__, "max_size": 2, "num_cpus": 0.1}
+    config = run_config.RunConfig.from_dict({**small_config.to_dict(), **overrides})
+    ref = run([str(mixed_inputs)], str(tmp_path / "local"), config, use_ray=False)
+    before = set(state.actors())
+    s = run([str(mixed_inputs)], str(tmp_path / "ray"), config)
+    new = [a for k, a in state.actors().items() if k not in before]
+    here = ray.get_runtime_context().get_node_id()
+    coordinators = [a for a in new if a["ActorClassName"] == "Coordinator"]
+    assert len(coordinators) == 2 and {a["Address"]["NodeID"] for a in coordinators} == {here}
+    assert sum("Detect_1" in a["ActorClassName"] for a in new) == 2  # one detector actor per coordinator
+    assert ref.people > 0 and (s.ok, s.failed, s.frames, s.people) == (3, 3, ref.frames, ref.people)
+    assert_same_output(tmp_path / "local", tmp_path / "ray")
+
+
 def _kill_first(stage: str, killed: dict) -> None:
     """SIGKILL the first live actor of ``stage`` as soon as it exists (the run is then mid-way)."""
     from ray._private import state
