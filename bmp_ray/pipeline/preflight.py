@@ -89,6 +89,42 @@ def demands(config: RunConfig) -> list[Demand]:
     return out
 
 
+def minimum(config: RunConfig) -> dict[str, float]:
+    """CPUs and GPUs the pipeline holds at the least: every pool's smallest size (each of the
+    ``output.coordinators`` runs at least one actor of every pool) in every iteration, and one CPU
+    task (decoding or output)."""
+    k, n = config.output.coordinators, config.bmp.iterations
+    pools = [getattr(config, role) for role in ("detector", "pose", "sam")]
+    return {
+        "CPU": config.decode.num_cpus + n * sum(max(r.min_size, k) * r.num_cpus for r in pools),
+        "GPU": n * sum(max(r.min_size, k) * r.num_gpus for r in pools),
+    }
+
+
+def check_capacity(config: RunConfig) -> None:
+    """The pipeline's smallest pools fit the cluster's total CPUs and GPUs (a cluster without an
+    autoscaler). Pools that cannot all start leave the run waiting forever (with several
+    coordinators, each executor holds actors the others wait for).
+
+    Raises:
+        ConfigError: naming the totals and the settings to change.
+    """
+    total: dict[str, float] = {}
+    for node in _nodes():
+        for key in ("CPU", "GPU"):
+            total[key] = total.get(key, 0.0) + node.get("Resources", {}).get(key, 0.0)
+    for key, need in minimum(config).items():
+        if need > total.get(key, 0.0) + 1e-9:
+            raise ConfigError(
+                f"the pipeline's smallest actor pools ask for {need:g} {key}s at once ({config.bmp.iterations} "
+                f"iterations x detector, pose and sam pools of max(min_size, output.coordinators = "
+                f"{config.output.coordinators}) actors, plus one decode task), but this Ray cluster has "
+                f"{total.get(key, 0.0):g}: it would wait forever. Fix: lower [detector]/[pose]/[sam] "
+                f"num_{key.lower()}s or min_size, or output.coordinators (--set or the config file), or run on a "
+                "larger cluster (--address)"
+            )
+
+
 def _nodes() -> list[dict]:
     import ray
 
@@ -160,6 +196,8 @@ def check_resources(config: RunConfig, wait_s: float | None = None) -> None:
     wait_s = float(os.environ.get(WAIT_ENV, DEFAULT_WAIT_S)) if wait_s is None else wait_s
     missing = [d for d in demands(config) if not any(d.fits(n) for n in _nodes())]
     if not missing:
+        if not _has_autoscaler():
+            check_capacity(config)
         return
     if _has_autoscaler() and wait_s > 0:
         from ray.autoscaler.sdk import request_resources

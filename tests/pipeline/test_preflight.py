@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bmp_ray.errors import ConfigError
 from tests.pipeline.conftest import TEST_SETTINGS
 
 BMP_RAY = str(Path(sys.executable).parent / "bmp-ray")
@@ -181,3 +182,17 @@ def test_a_working_resolution_processes_them_in_the_images_own_pixels(tmp_path, 
     boxes = np.stack(pd.read_parquet(out / "poses").bbox_xyxy.to_list())
     assert len(boxes) and boxes[:, [0, 2]].max() <= w and boxes[:, [1, 3]].max() <= h
     assert boxes[:, 2].max() > 32  # in the image's pixels, not the 32-pixel working frame's
+
+
+def test_pools_that_cannot_all_start_are_refused_before_any_work(monkeypatch):
+    from bmp_ray.pipeline import preflight
+    from bmp_ray.pipeline.config import load
+
+    monkeypatch.setattr(preflight, "_nodes", lambda: [{"Alive": True, "Resources": {"CPU": 2.0}}])
+    preflight.check_capacity(load())  # the defaults fit a 2-CPU machine: 6 actors x 0.25 + one 0.5 task
+    two = ["output.coordinators=2", "detector.max_size=2", "pose.max_size=2", "sam.max_size=2"]
+    with pytest.raises(ConfigError, match=r"ask for 3.5 CPUs at once .*output.coordinators = 2.*has 2: .*Fix: lower"):
+        preflight.check_capacity(load(overrides=two))
+    preflight.check_capacity(load(overrides=two + [f"{r}.num_cpus=0.1" for r in ("detector", "pose", "sam")]))
+    with pytest.raises(ConfigError, match="ask for 1 GPUs at once .*has 0"):
+        preflight.check_capacity(load(overrides=["sam.num_gpus=0.5"]))
