@@ -49,7 +49,8 @@ class TrackConfig:
         min_track_rows: tracks with fewer detected rows are dropped (their rows get -1).
         interpolate_max_gap: gaps of at most this many frames inside a track are filled with
             interpolated rows (0: none).
-        window_frames: track windows of this many frames and stitch them (0: the whole video at once).
+        window_frames: link the online passes' pieces in windows of this many frames and stitch them (0:
+            the whole video at once); the online passes always sweep the whole video.
         window_overlap: frames shared by consecutive windows; the stitching votes on them.
     """
 

@@ -1,10 +1,15 @@
-"""Long videos: windows of frames tracked on their own, with an overlap, stitched by vote.
+"""Long videos: windows of frames linked on their own, with an overlap, stitched by vote.
 
 Consecutive windows share ``overlap`` frames. On them, both windows label the same detections; a
 label of the later window takes the id of the earlier window's label it shares most of its overlap
 detections with (one-to-one, ``assign``), when they share at least half of its detections there and at
 least ``MIN_VOTES``; otherwise it gets a fresh id. The earlier window's labels are kept up to the
 middle of the overlap, the later window's (so mapped) from there on.
+
+A window's linker sees only part of the context of a gap near its edges (the candidates beyond the
+edge, the rows before it), and the vote then carries one window's partial view across the border: the
+joins of two pieces across a gap that comes within ``margin`` frames of an overlap are undone
+(``border_cuts``), for a link over the stitched video to decide them again with both sides in view.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from bmp_ray.track.assign import assign
+from bmp_ray.track.tracklets import by_first_appearance
 
 MIN_VOTES = 2
 
@@ -65,3 +71,40 @@ def stitch(earlier: list[np.ndarray], later: list[np.ndarray]) -> dict[int, int]
         pairs, _, _ = assign(np.where(ok, votes / seen[:, None], 0.0), 0.5)
         mapping = {int(gl[i]): int(ge[j]) for i, j in pairs}
     return mapping
+
+
+def border_cuts(
+    labels: list[np.ndarray], pieces: list[np.ndarray], spans: list[tuple[int, int]], margin: int
+) -> list[np.ndarray]:
+    """The stitched ``labels`` with every join of two ``pieces`` near a window border undone.
+
+    Args:
+        labels: per frame (N_t,) int64 ids of the stitched video (-1 untracked).
+        pieces: per frame (N_t,) int64 labels of the same detections before the windows were linked
+            (-1 untracked): each id of ``labels`` is a union of pieces.
+        spans: the windows (``window_spans``).
+        margin: frames on either side of an overlap within which a join counts as near it.
+
+    Returns:
+        A labelling (ids by first appearance from 0) in which a track passing from one piece to the next,
+        from frame ``a`` to frame ``b``, is cut there when ``[a, b]`` comes within ``margin`` frames of
+        the overlap ``[start, prev_stop)`` of two windows (``b >= start - margin`` and ``a < prev_stop +
+        margin``); joins elsewhere and detections within one piece keep their id.
+    """
+    if len(labels) != len(pieces) or any(len(a) != len(b) for a, b in zip(labels, pieces)):
+        raise ValueError("border_cuts: expected two labellings of the same frames and detections")
+    if not labels:
+        return []
+    zones = np.array([(b[0] - margin, a[1] + margin) for a, b in zip(spans, spans[1:])], np.int64).reshape(-1, 2)
+    sizes = np.array([len(x) for x in labels], np.int64)
+    lab, piece = np.concatenate(labels).astype(np.int64), np.concatenate(pieces).astype(np.int64)
+    ts = np.repeat(np.arange(len(labels), dtype=np.int64), sizes)
+    keep = np.flatnonzero(lab >= 0)
+    order = keep[np.lexsort((ts[keep], lab[keep]))]  # by track, then frame
+    same = lab[order][1:] == lab[order][:-1]
+    a, b = ts[order][:-1], ts[order][1:]
+    near = ((b[:, None] >= zones[:, 0]) & (a[:, None] < zones[:, 1])).any(1)
+    cut = same & near & (piece[order][1:] != piece[order][:-1])
+    out = np.full(len(lab), -1, np.int64)
+    out[order] = np.cumsum(np.r_[True, ~same | cut]) - 1
+    return by_first_appearance(np.split(out, np.cumsum(sizes)[:-1]))

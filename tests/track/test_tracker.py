@@ -89,6 +89,33 @@ def test_a_person_hidden_through_a_whole_overlap_keeps_the_id_across_windows():
     assert {i for r in out for i in r.track_ids.tolist()} == {1, 2}
 
 
+def test_windows_keep_following_a_person_seen_only_with_low_scores_at_a_border():
+    # person 2 is detected with a low score from frame 20 on: stage 2 keeps its track, but low scores never
+    # start one, so an online pass restarted at the next window (frame 30) lost that person
+    res = [
+        frame(t, [[5 + t, 30, 35 + t, 90], [65 + t, 30, 95 + t, 90]], scores=[0.9, 0.9 if t < 20 else 0.3])
+        for t in range(70)
+    ]
+    whole = track_video(res, TrackConfig(window_frames=0))
+    windowed = track_video(res, TrackConfig(window_frames=40, window_overlap=10))
+    assert ids(windowed) == ids(whole) == [[1, 2]] * 70
+
+
+def test_a_link_near_a_window_border_is_decided_with_both_sides_in_view():
+    # X walks right, hidden in frames 29-41; B walks left from frame 35 near where X was lost, X comes back
+    # at frame 42 where its motion says. Windows 0-39 and 30-69: the first sees B but not X's return.
+    res = []
+    for t in range(70):
+        boxes = [[5 + t, 30, 35 + t, 90]] if t <= 28 or t >= 42 else []
+        if t >= 35:
+            boxes.append([46 - (t - 35), 30, 76 - (t - 35), 90])
+        res.append(frame(t, boxes))
+    whole = track_video(res, TrackConfig(window_frames=0))
+    windowed = track_video(res, TrackConfig(window_frames=40, window_overlap=10))
+    assert ids(whole)[28] == [1] and ids(whole)[35] == [2] and ids(whole)[42] == [1, 2]
+    assert ids(windowed) == ids(whole)
+
+
 def _picked_up_by_another():
     """Person A walks right and is missed from frame 10; from frame 16 person B walks left from about
     where A was lost; A reappears at frame 20 where its motion says."""
