@@ -342,11 +342,7 @@ def run_new(build, out: str, run: dict, items) -> dict:
     names = [i[0] for i in items]
     ledger = Ledger({n: VIDEO_ID for n in names}, {VIDEO_ID: names}, ())
     sink = Sink(out, run, ledger, {VIDEO_ID: f"/synthetic/{VIDEO_ID}"}, ray_executor(RunConfig()))
-    actors = coordinator.start([build])
-    try:
-        (report,) = coordinator.drain(actors, sink.receive)
-    finally:
-        coordinator.stop(actors)
+    (report,) = coordinator.run([build], sink.receive)
     sink.close()
     if ledger.open_segments():
         raise RuntimeError(f"bench sink (new path): segments never committed: {ledger.open_segments()}")

@@ -241,15 +241,15 @@ class OutputConfig:
 
     Attributes:
         part_frames: rows a part writer task takes at once on the Ray path (one part per segment in
-            them). Ray Data's executor on the driver costs about the same per task whatever its size,
-            so larger parts mean less driver CPU per frame; results wait until that many rows (or the
+            them). Ray Data's executor (in the coordinators) costs about the same per task whatever its
+            size, so larger parts mean less executor CPU per frame; results wait until that many rows (or the
             end of the input) arrived. The single-process path writes one part per decoded batch.
         coordinators: the processes that run Ray Data's executor on the Ray path
             (``pipeline.coordinator``), on the driver's node; each takes every K-th work item and a
-            K-th of every model pool (so each stage's ``max_size`` must be at least K). One
-            executor delivers about 1,300 frames/s per core of the driver's node (``bmp-ray bench
-            sink``); raise it when a cluster's GPUs produce more than that. The results do not
-            depend on it.
+            K-th of every model pool (so each stage's ``max_size`` must be at least K). An
+            executor's CPU grows with the frames and operators it schedules (``bmp-ray bench sink``:
+            about 0.8 ms per frame for its two operators on this 2-core VM); raise K when one
+            process cannot keep up with a cluster's GPUs. The results do not depend on it.
     """
 
     part_frames: int = 64

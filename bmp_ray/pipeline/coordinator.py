@@ -160,3 +160,13 @@ def stop(coordinators: Sequence) -> None:
 
     for c in coordinators:
         ray.kill(c)
+
+
+def run(builds: Sequence[Callable], receive: Callable[[list[dict]], None]) -> list[dict]:
+    """``start`` a coordinator per builder, ``drain`` them into ``receive``, ``stop`` them (also on an
+    error); their ``report``s."""
+    actors = start(builds)
+    try:
+        return drain(actors, receive)
+    finally:
+        stop(actors)

@@ -87,11 +87,7 @@ def run_ray(items: Sequence[WorkItem], config: RunConfig, sink: Sink) -> dict:
     builds = [
         functools.partial(build_dataset, items[i::k], coordinator.split(config, k, i), sink.out) for i in range(k)
     ]
-    actors = coordinator.start(builds)
-    try:
-        reports = coordinator.drain(actors, sink.receive)
-    finally:
-        coordinator.stop(actors)
+    reports = coordinator.run(builds, sink.receive)
     sink.close()
     stats: dict[str, int] = {}
     for r in reports:

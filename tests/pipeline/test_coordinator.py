@@ -2,6 +2,7 @@
 
 import functools
 import json
+import time
 
 import numpy as np
 import pytest
@@ -97,11 +98,14 @@ def test_coordinators_hand_every_receipt_to_the_driver_once(local_ray):
 
 
 def test_a_pipeline_error_reaches_the_driver_after_the_receipts_before_it(local_ray):
+    from ray._private import state
+
     got: list[dict] = []
-    actors = coordinator.start([functools.partial(_dataset, 50, 33)])
-    try:
-        with pytest.raises(Exception, match="boom at row 33"):
-            coordinator.drain(actors, got.extend)
-    finally:
-        coordinator.stop(actors)
+    with pytest.raises(Exception, match="boom at row 33"):
+        coordinator.run([functools.partial(_dataset, 50, 33)], got.extend)
     assert all(json.loads(r["frames"])[0] != 33 for r in got)
+    deadline, alive = time.time() + 20, [None]
+    while alive and time.time() < deadline:  # ray.kill takes effect asynchronously
+        alive = [a for a in state.actors().values() if a["ActorClassName"] == "Coordinator" and a["State"] == "ALIVE"]
+        time.sleep(0.2)
+    assert not alive  # stopped on the error too
