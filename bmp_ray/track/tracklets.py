@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 
-def _flat(labels: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def detections(labels: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every labelled detection of a labelling, as (D,) int64 columns ``ts``, ``rows``, ``labs``, ordered by
     frame, then row."""
     sizes = np.array([len(lab) for lab in labels], np.int64)
@@ -23,7 +23,7 @@ def _flat(labels: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return ts[keep], rows[keep], labs[keep]
 
 
-def _by_label(ts: np.ndarray, labs: np.ndarray) -> np.ndarray:
+def by_label(ts: np.ndarray, labs: np.ndarray) -> np.ndarray:
     """The order of detections by label, then frame.
 
     Raises:
@@ -43,10 +43,10 @@ def tracklets(labels: list[np.ndarray]) -> dict[int, tuple[np.ndarray, np.ndarra
     Raises:
         ValueError: if one label occurs twice in a frame.
     """
-    ts, rows, labs = _flat(labels)
+    ts, rows, labs = detections(labels)
     if not len(labs):
         return {}
-    order = _by_label(ts, labs)
+    order = by_label(ts, labs)
     ts, rows, labs = ts[order], rows[order], labs[order]
     cuts = np.flatnonzero(labs[1:] != labs[:-1]) + 1
     return dict(zip(labs[np.r_[0, cuts]].tolist(), zip(np.split(ts, cuts), np.split(rows, cuts))))
@@ -64,16 +64,16 @@ def cut_gaps(labels: list[np.ndarray], gap: int) -> list[np.ndarray]:
     """
     if gap <= 0:
         return labels
-    ts, rows, labs = _flat(labels)
-    order = _by_label(ts, labs)
+    ts, rows, labs = detections(labels)
+    order = by_label(ts, labs)
     ts_s, labs_s = ts[order], labs[order]
     start = np.r_[True, (labs_s[1:] != labs_s[:-1]) | (np.diff(ts_s) > gap)] if len(order) else np.zeros(0, bool)
     piece = np.empty(len(order), np.int64)
     piece[order] = np.cumsum(start) - 1
-    return by_first_appearance(_unflat(labels, ts, rows, piece))
+    return by_first_appearance(labelling(labels, ts, rows, piece))
 
 
-def _unflat(labels: list[np.ndarray], ts: np.ndarray, rows: np.ndarray, values: np.ndarray) -> list[np.ndarray]:
+def labelling(labels: list[np.ndarray], ts: np.ndarray, rows: np.ndarray, values: np.ndarray) -> list[np.ndarray]:
     """A labelling shaped like ``labels``: ``values`` at the detections (``ts``, ``rows``), -1 elsewhere."""
     sizes = np.array([len(lab) for lab in labels], np.int64)
     flat = np.full(sizes.sum(), -1, np.int64)
@@ -97,7 +97,7 @@ def relabel(labels: list[np.ndarray], mapping: dict[int, int]) -> list[np.ndarra
 def by_first_appearance(labels: list[np.ndarray], start: int = 0) -> list[np.ndarray]:
     """The same partition, labels renumbered ``start``, ``start + 1``, ... by first appearance
     (frame, then detection index): a canonical form, so equal partitions give equal labels."""
-    _, _, labs = _flat(labels)
+    _, _, labs = detections(labels)
     seen, first = np.unique(labs, return_index=True)
     mapping = dict(zip(seen[np.argsort(first)].tolist(), range(start, start + len(seen))))
     return relabel(labels, mapping)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from bmp_ray.track.assign import assign
-from bmp_ray.track.tracklets import by_first_appearance
+from bmp_ray.track.tracklets import by_first_appearance, by_label, detections, labelling
 
 MIN_VOTES = 2
 
@@ -96,15 +96,14 @@ def border_cuts(
     if not labels:
         return []
     zones = np.array([(b[0] - margin, a[1] + margin) for a, b in zip(spans, spans[1:])], np.int64).reshape(-1, 2)
-    sizes = np.array([len(x) for x in labels], np.int64)
-    lab, piece = np.concatenate(labels).astype(np.int64), np.concatenate(pieces).astype(np.int64)
-    ts = np.repeat(np.arange(len(labels), dtype=np.int64), sizes)
-    keep = np.flatnonzero(lab >= 0)
-    order = keep[np.lexsort((ts[keep], lab[keep]))]  # by track, then frame
+    ts, rows, lab = detections(labels)
+    offsets = np.r_[0, np.cumsum([len(x) for x in pieces])[:-1]].astype(np.int64)
+    piece = np.concatenate(pieces).astype(np.int64)[offsets[ts] + rows]
+    order = by_label(ts, lab)  # by track, then frame
     same = lab[order][1:] == lab[order][:-1]
     a, b = ts[order][:-1], ts[order][1:]
     near = ((b[:, None] >= zones[:, 0]) & (a[:, None] < zones[:, 1])).any(1)
     cut = same & near & (piece[order][1:] != piece[order][:-1])
-    out = np.full(len(lab), -1, np.int64)
+    out = np.empty(len(order), np.int64)
     out[order] = np.cumsum(np.r_[True, ~same | cut]) - 1
-    return by_first_appearance(np.split(out, np.cumsum(sizes)[:-1]))
+    return by_first_appearance(labelling(labels, ts, rows, out))
