@@ -15,10 +15,14 @@ serialisation, and "other" (the stages' row handling no wrapper covers); the mod
 timed and excluded. torch runs on ``--threads`` threads (1 by default: core-ms then also read as
 wall ms).
 
-Two configurations on the same frames and stage objects: "today", every transport option the stage
-objects have (``host_store.OPTIONS``: SAM embedding precision, pose crop backend) at its old value,
-and "new", each at its new value (none found: new is today, ratio 1). Both are checked against the
-oracle, the single-process ``BMPLoop`` with today's settings on the same frames.
+Two configurations on the same video frames and stage objects: "today", every transport option
+the stage objects have (``host_store.OPTIONS``: SAM embedding precision, pose crop backend) and
+every decode option of the run config (``host_store.DECODE_OPTIONS``: working resolution, frame
+transport) at its old value, and "new", each at its new value (none found: new is today, ratio 1).
+Each is checked against its oracle, the single-process ``BMPLoop`` with today's stage options on
+the frames its models read (the new ones at the working resolution, through I420; results mapped
+back to the video's pixels); the new results are also compared with today's oracle (how far the
+working frames move them).
 Goals: host work at most 20 core-ms per frame outside decoding and forwards; object-store bytes per
 frame at most a quarter of today's; results equal to the oracle (today: exactly; new: within
 ``TOLERANCE``).
@@ -83,15 +87,20 @@ class Chain:
                 c.iteration = it
                 self.stages.append((operator_name(s, it), c))
 
-    def decode(self, item, meter: Meter) -> list[dict]:
-        """``decode_rows``' blocks of ``item`` (timed as decode)."""
-        from bmp_ray.pipeline.stages import decode_rows
+    def decode(self, item, meter: Meter, config=None) -> list[dict]:
+        """``decode_rows``' blocks of ``item`` with ``config`` (default: the chain's), timed as decode
+        except the frames' conversion for transport (preprocessing)."""
+        from bmp_ray.pipeline import stages
 
         rows = {"item": np.array([pickle.dumps(item)], object)}
         self.item_bytes = host_store.block_bytes(host_store.to_block(rows))  # Ray Data's FromItems block
-        return meter.timed(
-            DECODE, "PyAV decode to RGB rows (decode_rows)", lambda: list(decode_rows(rows, config=self.config))
-        )()
+        pack = [t for t in host_meter.targets(*self.models) if t[:2] == (stages, "packed")]
+        with host_meter.instrument(meter, pack):
+            return meter.timed(
+                DECODE,
+                "PyAV decode to RGB rows (decode_rows)",
+                lambda: list(stages.decode_rows(rows, config=config or self.config)),
+            )()
 
     def run(self, blocks: list[dict], meter: Meter, out: str) -> tuple[list, dict[str, int]]:
         """Results of the decoded ``blocks`` and the stored bytes per operator."""
@@ -117,9 +126,10 @@ class Chain:
         return results, dict(stored)
 
 
-def config_of(args, weights: str):
-    """The run config of both configurations: the test preset, the detector capped at ``people /
-    iterations`` per pass, the first ``frames`` frames, torch on ``threads`` threads, then ``--set``."""
+def config_of(args, weights: str, options: list[str] = ()):
+    """The run config of a configuration: the test preset, the detector capped at ``people /
+    iterations`` per pass, the first ``frames`` frames, torch on ``threads`` threads, the decode
+    ``options`` of the configuration, then ``--set``."""
     from bmp_ray.pipeline import config as run_config
 
     sets = [
@@ -128,6 +138,7 @@ def config_of(args, weights: str):
         "decode.stride=1",
         f"decode.stop={args.frames}",
         *(f"{r}.threads={args.threads}" for r in ("detector", "pose", "sam")),
+        *options,
         *args.set,
     ]
     it = run_config.load(overrides=sets).bmp.iterations
@@ -208,25 +219,41 @@ def compare(got, want) -> dict:
     }
 
 
-def each_option(chain: Chain, blocks: list[dict], options, ref: list) -> dict[str, dict]:
-    """Per option, the chain's results on the first frame with only that option new, against the
-    oracle's first frame (which option moves the results, and how far)."""
+def _first(blocks: list[dict]) -> list[dict]:
     first = next(b for b in blocks if b["frame_index"][0] != -1)
-    one = [{k: v[:1] for k, v in first.items()}]
+    return [{k: v[:1] for k, v in first.items()}]
+
+
+def each_option(chain: Chain, blocks: list[dict], options, ref: list, decoded=None) -> dict[str, dict]:
+    """Per option, the chain's results on the first frame with only that option new, against the
+    oracle's first frame (which option moves the results, and how far). ``decoded(key)``: the blocks
+    decoded with only the decode option ``key`` new; those results are also checked against the
+    oracle on the same frames (the transport alone changes nothing)."""
     out = {}
+    host_store.apply_options(chain.models, options, "today")
     with tempfile.TemporaryDirectory() as tmp:
         for o in options:
             host_store.apply_options(chain.models, options, "today")
             host_store.apply_options(chain.models, [o], "new")
-            results, _ = chain.run(one, Meter(), os.path.join(tmp, o[0] + o[1]))
+            results, _ = chain.run(_first(blocks), Meter(), os.path.join(tmp, o[0] + o[1]))
             out[f"{o[0]}.{o[1]}={o[3]}"] = compare(results, ref[:1])
+        host_store.apply_options(chain.models, options, "today")
+        for key, _, value, _ in host_store.decode_options() if decoded else ():
+            one = _first(decoded(key))
+            results, _ = chain.run(one, Meter(), os.path.join(tmp, key))
+            out[f"{key}={value}"] = {
+                **compare(results, ref[:1]),
+                "vs_oracle_same_frames": compare(results, oracle(chain, one)),
+            }
     host_store.apply_options(chain.models, options, "new")
     return out
 
 
 def oracle(chain: Chain, blocks: list[dict]) -> list:
-    """The single-process ``BMPLoop`` on the frame batches of ``blocks``, with the chain's stage objects."""
+    """The single-process ``BMPLoop`` on the frames of ``blocks`` (as the models read them), with the
+    chain's stage objects, results in the video's pixels."""
     from bmp_ray.bmp import BMPLoop
+    from bmp_ray.pipeline.decode import unpacked
 
     loop = BMPLoop(*chain.models, chain.config.bmp)
     out = []
@@ -234,7 +261,7 @@ def oracle(chain: Chain, blocks: list[dict]) -> list:
         rows = [i for i, k in enumerate(b["frame_index"]) if k != -1]
         if rows:
             results = loop(
-                np.stack([b["frame"][i] for i in rows]),
+                np.stack([unpacked(b["frame"][i]) for i in rows]),
                 video_id=str(b["video_id"][rows[0]]),
                 frame_indices=[int(b["frame_index"][i]) for i in rows],
                 pts_s=[float(b["pts_s"][i]) for i in rows],
@@ -277,28 +304,41 @@ def run(args: argparse.Namespace) -> dict:
 
     args.detector, args.pose, args.sam = (run_config.PRESETS[args.preset][r] for r in ("detector", "pose", "sam"))
 
+    dec = host_store.decode_options()
+
     def both(weights):
         from bmp_ray.pipeline.plan import make_plan
 
-        cfg = config_of(args, weights)
-        (item,) = make_plan([args.video], cfg).items
-        chain = Chain(cfg)
-        decode_meter = Meter()
-        blocks = chain.decode(item, decode_meter)
+        cfg = {w: config_of(args, weights, host_store.decode_overrides(dec, w)) for w in ("today", "new")}
+        chain = Chain(cfg["today"])
+
+        def decoded(config, meter=None):
+            (item,) = make_plan([args.video], config).items
+            return chain.decode(item, meter or Meter(), config)
+
+        meters = {w: Meter() for w in cfg}
+        blocks = {w: decoded(cfg[w], meters[w]) for w in cfg}
         found = host_store.transport_options(chain.models)
         host_store.apply_options(chain.models, found, "today")
-        today = measure(chain, blocks, decode_meter)
-        ref = oracle(chain, blocks)
+        today = measure(chain, blocks["today"], meters["today"])
+        ref = ref_new = oracle(chain, blocks["today"])
         new, alone = today, {}
-        if found:
+        if found or dec:
+            ref_new = oracle(chain, blocks["new"])
             host_store.apply_options(chain.models, found, "new")
-            new = measure(chain, blocks, decode_meter)
-            alone = each_option(chain, blocks, found, ref)
-        checked = _ray_check(args, cfg) if args.ray_check else None
-        return today, new, found, ref, alone, checked
+            new = measure(chain, blocks["new"], meters["new"])
+            alone = each_option(
+                chain,
+                blocks["today"],
+                found,
+                ref,
+                lambda key: decoded(config_of(args, weights, host_store.decode_overrides(dec, "", only=key))),
+            )
+        checked = _ray_check(args, cfg["today"]) if args.ray_check else None
+        return today, new, found, ref, ref_new, alone, checked
 
-    today, new, found, ref, alone, checked = stages_from(args, both)
-    eq_today, eq_new = compare(today["results"], ref), compare(new["results"], ref)
+    today, new, found, ref, ref_new, alone, checked = stages_from(args, both)
+    eq_today, eq_new = compare(today["results"], ref), compare(new["results"], ref_new)
     total = {k: sum(m["object_store_mb_per_frame"].values()) for k, m in (("today", today), ("new", new))}
     ratio_store = total["new"] / total["today"] if total["today"] else 0.0
     out = {
@@ -313,7 +353,8 @@ def run(args: argparse.Namespace) -> dict:
         "cpu_count": os.cpu_count(),
         "machine": platform.machine(),
         "ray_blocks": host_store.ray_available(),
-        "new_options": [f"{r}.{a}: {t!r} -> {n!r} ({w})" for r, a, t, n, w in found],
+        "new_options": [f"{r}.{a}: {t!r} -> {n!r} ({w})" for r, a, t, n, w in found]
+        + [f"{k}: {t!r} -> {n!r} ({w})" for k, t, n, w in dec],
         "host_ms_per_frame": new["host_ms_per_frame"],
         "host_wall_ms_per_frame": new["host_wall_ms_per_frame"],
         "host_ms_by_component": new["host_ms_by_component"],
@@ -341,6 +382,7 @@ def run(args: argparse.Namespace) -> dict:
         "ratio_host_budget": new["host_ms_per_frame"] / HOST_GOAL_MS,
         "results_vs_oracle_today": eq_today,
         "results_vs_oracle_new": eq_new,
+        "results_vs_full_resolution": compare(new["results"], ref),
         "results_vs_oracle_by_option": alone,
         "tolerance": TOLERANCE,
     }

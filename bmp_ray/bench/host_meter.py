@@ -127,6 +127,7 @@ def targets(det, pose, sam) -> list[tuple[object, str, str, str]]:
     from bmp_ray import masks
     from bmp_ray.bmp import loop
     from bmp_ray.pipeline import parts, stages
+    from bmp_ray.result import FrameResult
 
     def module(name):
         try:
@@ -162,6 +163,8 @@ def targets(det, pose, sam) -> list[tuple[object, str, str, str]]:
         (getattr(sam, "transform", None), "apply_image", PRE, "SAM resize to the encoder size"),
         (sm, "preprocess", PRE, "SAM normalise, pad"),
         (sam, "segment_windows", PRE, "SAM prompts: group, stack"),
+        (stages, "packed", PRE, "frames to I420 planes at decode (decode.frame_transport)"),
+        (stages, "unpacked", PRE, "frames from I420 planes to RGB in each stage"),
         # post-processing
         (det, "_candidates", POST, "detector candidates glue"),
         (det_masks, "candidates", POST, "detector head post-processing (NMS, low-res masks)"),
@@ -184,6 +187,7 @@ def targets(det, pose, sam) -> list[tuple[object, str, str, str]]:
         (stages, "pose_step", POST, "BMP loop steps"),
         (stages, "sam_step", POST, "BMP loop steps"),
         (stages, "frame_result", POST, "frame_result (full-frame masks)"),
+        (FrameResult, "resized", POST, "results to the video's pixels (decode.max_side)"),
         # RLE
         (masks, "encode", RLE, "masks.encode"),
         (masks, "decode", RLE, "masks.decode"),

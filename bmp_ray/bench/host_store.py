@@ -7,12 +7,14 @@ of those blocks' ``size_bytes``. ``block_bytes`` computes the same from the same
 no cluster; where Ray is not installed it builds the Arrow table itself (the same layout for the
 column types the stages emit).
 
-``transport_options`` lists the transport options the stage objects of this checkout have (each one
-looked up, none assumed): "today" sets each to its old value, "new" to its new one.
+``transport_options`` lists the transport options the stage objects of this checkout have, and
+``decode_options`` the decode settings of the run config (each one looked up, none assumed):
+"today" sets each to its old value, "new" to its new one.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import numpy as np
@@ -84,6 +86,27 @@ OPTIONS = (
     ("pose", "backend", "reference", "torch", "pose crops and heatmap decoding batched in torch"),
 )
 ROLES = ("detector", "pose", "sam")
+# (run config key, today's value, the new value, what it changes): how frames are decoded and sent
+DECODE_OPTIONS = (
+    ("decode.max_side", 0, 1024, "a 1024-pixel working resolution (no model reads more)"),
+    ("decode.frame_transport", "rgb", "i420", "frames cross stages as I420 planes (half the bytes)"),
+)
+
+
+def decode_options() -> list[tuple[str, object, object, str]]:
+    """The ``DECODE_OPTIONS`` the run config of this checkout has."""
+    from bmp_ray.pipeline.config import DecodeConfig
+
+    names = {f.name for f in dataclasses.fields(DecodeConfig)}
+    return [o for o in DECODE_OPTIONS if o[0].split(".", 1)[1] in names]
+
+
+def decode_overrides(options, which: str, only=None) -> list[str]:
+    """``--set`` overrides giving each decode option its ``which`` value ("today" or "new"); with
+    ``only``, that one option new and the others today."""
+    if only is not None:
+        return [f"{k}={n if k == only else t}" for k, t, n, _ in options]
+    return [f"{k}={t if which == 'today' else n}" for k, t, n, _ in options]
 
 
 def transport_options(models) -> list[tuple[str, str, object, object, str]]:

@@ -7,7 +7,7 @@ Sections (every key optional; the defaults run on one CPU-only machine)::
                 weights (file, folder or None for the hub cache), offline, max_people, sam_transport
     [bmp]       the BMP loop's settings (``BMPConfig``)
     [decode]    backend, stride, target_fps, start, stop, segment_frames, batch_size, num_cpus, pool,
-                max_pixels, max_side
+                max_pixels, max_side, frame_transport
     [detector] [pose] [sam]
                 per-stage resources (``StageResources``): actor pool sizes, num_cpus, num_gpus,
                 batch_size (frames), pool (custom resource), label_selector, device, precision, threads,
@@ -43,6 +43,7 @@ PRESETS = {
 }
 DEVICES = ("auto", "cpu", "cuda")
 MAX_PIXELS = 4096 * 4096
+FRAME_TRANSPORTS = ("rgb", "i420")
 SEGMENT_FRAMES = 1800
 
 
@@ -118,6 +119,12 @@ class DecodeConfig:
             reads more than 1024 pixels on a side (SAM 1024, the detector 640, pose crops 192 x 256):
             1920 keeps 4K archives' people as at 1080p, with a quarter of the bytes and memory. Part of
             the run's fingerprint when set.
+        frame_transport: how working frames cross stage boundaries: "rgb" (default), or "i420", their
+            YUV 4:2:0 planes (OpenCV's BT.601 conversion at decode, converted back to RGB in each
+            stage and in the one-process path alike): half the bytes of every frame in the object
+            store; every model reads the converted-back frame, whose chroma is shared by 2 x 2 pixels
+            (the video's own chroma already is). Frames with an odd side cross as RGB. Part of the
+            run's fingerprint when set.
     """
 
     backend: str = "pyav"
@@ -131,6 +138,7 @@ class DecodeConfig:
     pool: str | None = None
     max_pixels: int = MAX_PIXELS
     max_side: int = 0
+    frame_transport: str = "rgb"
 
     def remote_args(self) -> dict:
         """Keyword arguments of the decode ``map_batches`` (one task per work item)."""
@@ -143,6 +151,12 @@ class DecodeConfig:
         check(self.num_cpus > 0, "decode.num_cpus", "a number > 0", self.num_cpus)
         check(self.max_pixels >= 1, "decode.max_pixels", "an integer >= 1", self.max_pixels)
         check(self.max_side >= 0, "decode.max_side", "an integer >= 0 (0: full resolution)", self.max_side)
+        check(
+            self.frame_transport in FRAME_TRANSPORTS,
+            "decode.frame_transport",
+            " or ".join(FRAME_TRANSPORTS),
+            self.frame_transport,
+        )
 
 
 @dataclasses.dataclass(frozen=True)

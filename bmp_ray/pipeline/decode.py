@@ -68,6 +68,31 @@ def working(batch: FrameBatch, max_side: int) -> tuple[FrameBatch, tuple[int, in
     return dataclasses.replace(batch, frames=frames), (h, w)
 
 
+def packed(frames: np.ndarray, transport: str) -> np.ndarray:
+    """(N, H, W, 3) uint8 RGB working frames as they cross stage boundaries (``decode.frame_transport``):
+    as they are ("rgb"), or ("i420") their YUV 4:2:0 planes, (N, H * 3 // 2, W, 1) uint8 (OpenCV's
+    BT.601 ``COLOR_RGB2YUV_I420``): half the bytes. Frames with an odd side stay RGB (I420 has none)."""
+    n, h, w = frames.shape[:3]
+    if transport == "rgb" or h % 2 or w % 2 or n == 0:
+        return frames
+    return np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2YUV_I420) for f in frames])[..., None]
+
+
+def unpacked(frame: np.ndarray) -> np.ndarray:
+    """One frame as ``packed`` sent it, as (H, W, 3) uint8 RGB (``COLOR_YUV2RGB_I420`` for I420)."""
+    if frame.shape[-1] == 3:
+        return frame
+    return cv2.cvtColor(np.ascontiguousarray(frame[..., 0]), cv2.COLOR_YUV2RGB_I420)
+
+
+def transported(frames: np.ndarray, transport: str) -> np.ndarray:
+    """(N, H, W, 3) uint8 RGB: the frames every model reads after crossing stages (``packed``, then
+    ``unpacked``); the one-process path reads the same."""
+    if transport == "rgb":
+        return frames
+    return np.stack([unpacked(f) for f in packed(frames, transport)]) if len(frames) else frames
+
+
 def decode_item(item: WorkItem, config: DecodeConfig) -> Iterator[FrameBatch | dict]:
     """Yield the item's ``FrameBatch`` es, then its summary dict (always, also when decoding failed).
 

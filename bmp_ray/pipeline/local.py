@@ -12,7 +12,7 @@ import numpy as np
 
 from bmp_ray.bmp.loop import BMPLoop
 from bmp_ray.pipeline.config import RunConfig
-from bmp_ray.pipeline.decode import decode_item, working
+from bmp_ray.pipeline.decode import decode_item, transported, working
 from bmp_ray.pipeline.models import build_model
 from bmp_ray.pipeline.parts import END, receipts_of, write_parts
 from bmp_ray.pipeline.plan import WorkItem
@@ -55,7 +55,10 @@ def run_local(items: Sequence[WorkItem], config: RunConfig, sink: Sink) -> None:
             if isinstance(part, FrameBatch):
                 part, size = working(part, config.decode.max_side)
                 results = loop(
-                    part.frames, video_id=item.source.video_id, frame_indices=part.frame_index, pts_s=part.pts_s
+                    transported(part.frames, config.decode.frame_transport),
+                    video_id=item.source.video_id,
+                    frame_indices=part.frame_index,
+                    pts_s=part.pts_s,
                 )
                 results = [r.resized(*size) for r in results]  # the video's own pixels
                 sink.receive(receipts_of(write_parts(_rows(item.name, results), out=sink.out)))

@@ -31,7 +31,17 @@ log = logging.getLogger(__name__)
 RUN_FILE, LOCK_FILE = "_run.json", "_lock.json"
 LOCK_STALE_S = 300.0
 HEARTBEAT_S = 30.0
-DECISIVE = ("fingerprint", "models", "bmp", "sampling", "segment_frames", "max_side", "sam_transport", "track")
+DECISIVE = (
+    "fingerprint",
+    "models",
+    "bmp",
+    "sampling",
+    "segment_frames",
+    "max_side",
+    "frame_transport",
+    "sam_transport",
+    "track",
+)
 
 
 def _pid_alive(pid: int) -> bool:

@@ -191,8 +191,8 @@ def fingerprint_of(record: Mapping) -> str:
 
 def run_record(config: RunConfig, models: dict[str, dict], fingerprint: str | None = None) -> dict:
     """What decides a run's results (models and their hashes, BMP settings, sampling, segment length,
-    working resolution, SAM embedding precision, tracker settings; not resources or batch sizes): hashed
-    into the fingerprint, and with it the folder's run file."""
+    working resolution, frame transport, SAM embedding precision, tracker settings; not resources or
+    batch sizes): hashed into the fingerprint, and with it the folder's run file."""
     record = {
         "bmp": config.bmp.to_dict(),
         "sampling": dataclasses.asdict(sampling_of(config)),
@@ -202,6 +202,8 @@ def run_record(config: RunConfig, models: dict[str, dict], fingerprint: str | No
     }
     if config.decode.max_side:  # only when set: the fingerprints of full-resolution runs stay as they were
         record["max_side"] = config.decode.max_side
+    if config.decode.frame_transport != "rgb":  # likewise
+        record["frame_transport"] = config.decode.frame_transport
     if config.models.sam_transport != "fp32":  # likewise
         record["sam_transport"] = config.models.sam_transport
     return record if fingerprint is None else {**record, "fingerprint": fingerprint}

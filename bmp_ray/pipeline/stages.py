@@ -11,7 +11,8 @@ Rows between stages:
     frame_index  int64    index in the source video; -1 for the item's end row
     pts_s        float64
     frame        (H, W, 3) uint8 RGB at the working resolution (``decode.max_side``; a 1x1 black pixel on
-                 end rows); dropped by the last stage
+                 end rows), or its I420 planes (H * 3 // 2, W, 1) (``decode.frame_transport = "i420"``:
+                 ``decode.packed``); dropped by the last stage
     size         (2,) int64, the frame's own (height, width): the last stage writes its result in it
     state        bytes    the pickled ``FrameState`` (empty before the first detector)
     summary      str      JSON decode summary on end rows, "" otherwise
@@ -22,7 +23,7 @@ receipts; only receipts reach the driver.
 
 No dense full-resolution mask crosses a stage: people's masks travel as box-window masks in the state
 and as RLE in results. The frame travels with its row (one copy per stage boundary), at the working
-resolution when ``decode.max_side`` is set.
+resolution when ``decode.max_side`` is set, as I420 (half the bytes) when ``decode.frame_transport`` is.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from bmp_ray.bmp.loop import (
 )
 from bmp_ray.cluster import route_warnings
 from bmp_ray.pipeline.config import RunConfig
-from bmp_ray.pipeline.decode import decode_item, working
+from bmp_ray.pipeline.decode import decode_item, packed, unpacked, working
 from bmp_ray.pipeline.models import build_model
 from bmp_ray.pipeline.parts import END
 from bmp_ray.pipeline.plan import WorkItem
@@ -66,7 +67,7 @@ def decode_rows(batch: dict[str, np.ndarray], *, config: RunConfig):
                     "video_id": np.array([item.source.video_id] * n),
                     "frame_index": part.frame_index,
                     "pts_s": part.pts_s,
-                    "frame": part.frames.copy(),
+                    "frame": packed(part.frames, config.decode.frame_transport).copy(),
                     "size": np.array([size] * n, np.int64),
                     "state": np.array([b""] * n, object),
                     "summary": np.array([""] * n),
@@ -98,8 +99,8 @@ class _Stage:
         rows = [i for i, k in enumerate(batch["frame_index"]) if k != END]
         states = []
         for i in rows:
-            blob = batch["state"][i]
-            s = pickle.loads(blob).attach(batch["frame"][i]) if len(blob) else FrameState(batch["frame"][i])
+            blob, rgb = batch["state"][i], unpacked(batch["frame"][i])
+            s = pickle.loads(blob).attach(rgb) if len(blob) else FrameState(rgb)
             states.append(s)
         return rows, states
 

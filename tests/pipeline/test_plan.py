@@ -61,7 +61,7 @@ def test_the_fingerprint_includes_the_segment_length():
     assert a != b and a == c
 
 
-def test_the_working_resolution_and_sam_transport_are_fingerprinted_only_when_set():
+def test_the_working_resolution_and_transports_are_fingerprinted_only_when_set():
     """Folders written at full resolution keep their fingerprint; another ``decode.max_side`` is refused."""
     models = {r: {"model": r, "sha256": "0"} for r in ("detector", "pose", "sam")}
     full = P.run_record(C.load(), models)
@@ -72,3 +72,6 @@ def test_the_working_resolution_and_sam_transport_are_fingerprinted_only_when_se
     half = P.run_record(C.load(overrides=["models.sam_transport=fp16"]), models)
     assert half["sam_transport"] == "fp16" and P.fingerprint_of(half) != P.fingerprint_of(full)
     assert "sam_transport" in outdir.DECISIVE
+    i420 = P.run_record(C.load(overrides=["decode.frame_transport=i420"]), models)
+    assert i420["frame_transport"] == "i420" and P.fingerprint_of(i420) != P.fingerprint_of(full)
+    assert "frame_transport" in outdir.DECISIVE

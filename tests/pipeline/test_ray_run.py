@@ -60,10 +60,17 @@ def test_two_coordinators_share_the_work_and_equal_the_single_process_output(
 ):
     """``output.coordinators = 2``: two Ray Data executors, each over half of the segments with half of
     every pool (here one actor each), on the driver's node; the output is the single-process one.
-    One BMP iteration and 0.1 CPU per actor, so that both coordinators' pools fit the 2 CPUs at once."""
+    One BMP iteration and 0.1 CPU per actor, so that both coordinators' pools fit the 2 CPUs at once.
+    Frames cross the stages at a working resolution as I420 planes (``decode.max_side``,
+    ``decode.frame_transport``), the SAM embedding in half precision: both paths read the same frames."""
     from ray._private import state
 
-    overrides = {"output": {**small_config.output.__dict__, "coordinators": 2}, "bmp": {"iterations": 1}}
+    overrides = {
+        "output": {**small_config.output.__dict__, "coordinators": 2},
+        "bmp": {"iterations": 1},
+        "decode": {**small_config.decode.__dict__, "max_side": 320, "frame_transport": "i420"},
+        "models": {**small_config.models.__dict__, "sam_transport": "fp16"},
+    }
     for role in ("detector", "pose", "sam"):
         overrides[role] = {**getattr(small_config, role).__dict__, "max_size": 2, "num_cpus": 0.1}
     config = run_config.RunConfig.from_dict({**small_config.to_dict(), **overrides})

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from bmp_ray.bmp.loop import BMPLoop
+from bmp_ray.pipeline.decode import unpacked
 from bmp_ray.pipeline.models import build_model
 from bmp_ray.pipeline.plan import make_plan
 from bmp_ray.pipeline.stages import (
@@ -27,15 +28,19 @@ def _rows(batches):
     return out
 
 
-@pytest.mark.parametrize(("max_side", "transport"), [(0, "fp32"), (320, "fp32"), (0, "fp16")])
-def test_stage_chain_equals_the_loop(shared_data, small_config, max_side, transport):
+@pytest.mark.parametrize(
+    ("max_side", "transport", "frames"),
+    [(0, "fp32", "rgb"), (320, "fp32", "rgb"), (0, "fp16", "rgb"), (320, "fp16", "i420")],
+)
+def test_stage_chain_equals_the_loop(shared_data, small_config, max_side, transport, frames):
     """With ``decode.max_side`` the stages see working frames (960 x 540 -> 320 x 180) and write their
     results in the video's own pixels: the loop on those frames, resized. With a half-precision SAM
     embedding (``models.sam_transport``) the pickled rows give the loop's results exactly (the embedding
-    is held in that precision in both)."""
+    is held in that precision in both). With I420 frames (``decode.frame_transport``) the rows carry
+    half the frame bytes and every stage reads the frames the loop reads (``decode.transported``)."""
     small_config = dataclasses.replace(
         small_config,
-        decode=dataclasses.replace(small_config.decode, max_side=max_side),
+        decode=dataclasses.replace(small_config.decode, max_side=max_side, frame_transport=frames),
         models=dataclasses.replace(small_config.models, sam_transport=transport),
     )
     video = str(shared_data / "videos" / "mmpose_demo.mp4")
@@ -53,10 +58,12 @@ def test_stage_chain_equals_the_loop(shared_data, small_config, max_side, transp
     got = [pickle.loads(b) for b, k in zip(batch["result"], batch["frame_index"]) if k != END]
 
     loop = BMPLoop(*(build_model(r, small_config) for r in ("detector", "pose", "sam")), small_config.bmp)
-    frames = np.stack([f for f, k in zip(_rows(blocks)["frame"], batch["frame_index"]) if k != END])
-    assert frames.shape[1:3] == ((180, 320) if max_side else (540, 960))
+    sent = [f for f, k in zip(_rows(blocks)["frame"], batch["frame_index"]) if k != END]
+    h, w = (180, 320) if max_side else (540, 960)
+    assert {f.shape for f in sent} == {(h * 3 // 2, w, 1) if frames == "i420" else (h, w, 3)}
+    rgb = np.stack([unpacked(f) for f in sent])
     want = loop(
-        frames, video_id="mmpose_demo.mp4", frame_indices=[0, 1], pts_s=[float(t) for t in _rows(blocks)["pts_s"][:2]]
+        rgb, video_id="mmpose_demo.mp4", frame_indices=[0, 1], pts_s=[float(t) for t in _rows(blocks)["pts_s"][:2]]
     )
     want = [r.resized(540, 960) for r in want]
     assert len(got) == 2 and sum(len(r) for r in got) > 0 and {(r.height, r.width) for r in got} == {(540, 960)}
