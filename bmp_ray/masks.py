@@ -148,18 +148,43 @@ def nearest_sources(size: int, new_size: int) -> np.ndarray:
 
 def resize(counts: bytes, height: int, width: int, new_height: int, new_width: int) -> bytes:
     """RLE ``counts`` of an (height, width) mask resized to (new_height, new_width) by nearest neighbour
-    at pixel centres (``nearest_sources``), from its window: bit-identical to resizing the full frame
-    that way, without building it. ``b""`` (no mask) stays ``b""``."""
+    at pixel centres (``nearest_sources``), bit-identical to resizing the full frame that way, computed
+    on the runs (work grows with the runs and the new width, not with the pixels). ``b""`` (no mask)
+    stays ``b""``.
+
+    Each run of a source column, rows [a, b), covers the target rows whose source row is in [a, b): a
+    contiguous range, since sources rise with targets; it lands in every target column whose source is
+    that column."""
     if not counts:
         return b""
-    win, x0, y0 = rle_window(counts, height, width)
-    rows, cols = nearest_sources(int(height), int(new_height)), nearest_sources(int(width), int(new_width))
-    ty = np.flatnonzero((rows >= y0) & (rows < y0 + win.shape[0]))  # contiguous: sources rise with targets
-    tx = np.flatnonzero((cols >= x0) & (cols < x0 + win.shape[1]))
-    if not win.size or not ty.size or not tx.size:
-        return encode_window(np.zeros((0, 0), bool), (0, 0, 0, 0), new_height, new_width)
-    sub = win[(rows[ty] - y0)[:, None], cols[tx] - x0]
-    return encode_window(sub, (int(ty[0]), int(ty[-1]) + 1, int(tx[0]), int(tx[-1]) + 1), new_height, new_width)
+    h, w, nh, nw = int(height), int(width), int(new_height), int(new_width)
+    bounds = np.cumsum(rle_counts(counts))
+    on = len(bounds) // 2
+    lo, hi = np.minimum(bounds[0 : 2 * on : 2], h * w), np.minimum(bounds[1 : 2 * on : 2], h * w)
+    keep = hi > lo
+    lo, hi = lo[keep], hi[keep]
+    # split runs at column ends: (column, first row, end row) per piece
+    c0, c1 = lo // h, (hi - 1) // h
+    n = c1 - c0 + 1
+    first = np.repeat(np.cumsum(n) - n, n)
+    col = np.repeat(c0, n) + np.arange(int(n.sum())) - first
+    a = np.maximum(np.repeat(lo, n) - col * h, 0)
+    b = np.minimum(np.repeat(hi, n) - col * h, h)
+    rows, cols = nearest_sources(h, nh), nearest_sources(w, nw)
+    ta, tb = np.searchsorted(rows, a), np.searchsorted(rows, b)
+    j0, j1 = np.searchsorted(cols, col), np.searchsorted(cols, col, side="right")  # target columns of each
+    use = (tb > ta) & (j1 > j0)
+    ta, tb, j0, j1 = ta[use], tb[use], j0[use], j1[use]
+    m = j1 - j0
+    first = np.repeat(np.cumsum(m) - m, m)
+    j = np.repeat(j0, m) + np.arange(int(m.sum())) - first
+    starts, ends = j * nh + np.repeat(ta, m), j * nh + np.repeat(tb, m)
+    order = np.argsort(starts, kind="stable")  # by target column, then row
+    starts, ends = starts[order], ends[order]
+    touching = np.flatnonzero(starts[1:] == ends[:-1])  # a run going on in the next piece: no change
+    changes = np.concatenate([np.delete(starts, touching + 1), np.delete(ends, touching)])
+    changes = np.sort(changes)
+    return from_changes(changes[changes < nh * nw], nh, nw)
 
 
 def paint_black(image: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -146,3 +146,26 @@ def test_resize_from_the_window_equals_resizing_the_frame():
     assert masks.resize(b"", 4, 4, 8, 8) == b""
     (empty,) = masks.encode(np.zeros((1, 4, 4), bool))
     assert masks.resize(empty, 4, 4, 8, 6) == masks.encode(np.zeros((1, 8, 6), bool))[0]
+
+
+def test_resize_of_runs_across_columns_equals_resizing_the_frame():
+    """Masks whose runs go on from one column into the next (full columns, the whole frame, a frame
+    less one pixel) and noisy ones, up and down, against the full frame resized and encoded."""
+    rng = np.random.default_rng(5)
+    for t in range(800):
+        h, w = (int(v) for v in rng.integers(1, 40, 2))
+        nh, nw = (int(v) for v in rng.integers(1, 90, 2))
+        m = np.zeros((h, w), bool)
+        if t % 4 == 0:
+            m = rng.random((h, w)) > 0.5
+        elif t % 4 == 1:
+            m[:] = True
+            m[rng.integers(0, h), rng.integers(0, w)] = t % 8 == 1
+        elif t % 4 == 2:
+            m[:, rng.integers(0, w) :] = True
+            m[: rng.integers(0, h + 1)] ^= True
+        else:
+            m[rng.integers(0, h) :] = True
+        (c,) = masks.encode(m[None])
+        rows, cols = masks.nearest_sources(h, nh), masks.nearest_sources(w, nw)
+        assert masks.resize(c, h, w, nh, nw) == masks.encode(m[rows][:, cols][None])[0], (t, h, w, nh, nw)
