@@ -84,8 +84,18 @@ def ray_available() -> bool:
 OPTIONS = (
     ("sam", "transport", "fp32", "fp16", "SAM embedding pickled between stages in half precision"),
     ("pose", "backend", "reference", "torch", "pose crops and heatmap decoding batched in torch"),
+    ("PoseStage", "drops_unread", False, True, "the last pose stage sends on no pixel the last SAM stage skips"),
 )
 ROLES = ("detector", "pose", "sam")
+
+
+def _owners(models) -> dict:
+    """What each option's role names: the stage objects (models) by role, and the pose stage class."""
+    from bmp_ray.pipeline.stages import PoseStage
+
+    return {**dict(zip(ROLES, models)), "PoseStage": PoseStage}
+
+
 # (run config key, today's value, the new value, what it changes): how frames are decoded and sent
 DECODE_OPTIONS = (
     ("decode.max_side", 0, 1024, "a 1024-pixel working resolution (no model reads more)"),
@@ -110,13 +120,13 @@ def decode_overrides(options, which: str, only=None) -> list[str]:
 
 
 def transport_options(models) -> list[tuple[str, str, object, object, str]]:
-    """The ``OPTIONS`` the stage objects ``models`` (detector, pose, SAM) have."""
-    by_role = dict(zip(ROLES, models))
+    """The ``OPTIONS`` the stage objects ``models`` (detector, pose, SAM) and stage classes have."""
+    by_role = _owners(models)
     return [o for o in OPTIONS if hasattr(by_role[o[0]], o[1])]
 
 
 def apply_options(models, options, which: str) -> None:
-    """Set each option's ``which`` ("today" or "new") value on the stage objects."""
-    by_role = dict(zip(ROLES, models))
+    """Set each option's ``which`` ("today" or "new") value on the stage objects and classes."""
+    by_role = _owners(models)
     for role, attr, today, new, _ in options:
         setattr(by_role[role], attr, today if which == "today" else new)

@@ -12,7 +12,8 @@ Rows between stages:
     pts_s        float64
     frame        (H, W, 3) uint8 RGB at the working resolution (``decode.max_side``; a 1x1 black pixel on
                  end rows), or its I420 planes (H * 3 // 2, W, 1) (``decode.frame_transport = "i420"``:
-                 ``decode.packed``); dropped by the last stage
+                 ``decode.packed``); after the last pose stage, (0, H, W) where the last SAM stage
+                 reads no pixel of it (``PoseStage.emit``); dropped by the last stage
     size         (2,) int64, the frame's own (height, width): the last stage writes its result in it
     state        bytes    the pickled ``FrameState`` (empty before the first detector)
     summary      str      JSON decode summary on end rows, "" otherwise
@@ -22,8 +23,9 @@ After the last model stage, ``parts.write_parts`` (CPU tasks) turns these rows i
 receipts; only receipts reach the driver.
 
 No dense full-resolution mask crosses a stage: people's masks travel as box-window masks in the state
-and as RLE in results. The frame travels with its row (one copy per stage boundary), at the working
-resolution when ``decode.max_side`` is set, as I420 (half the bytes) when ``decode.frame_transport`` is.
+and as RLE in results. The frame travels with its row (one copy per stage boundary, up to the last
+stage that reads it), at the working resolution when ``decode.max_side`` is set, as I420 (half the
+bytes) when ``decode.frame_transport`` is.
 """
 
 from __future__ import annotations
@@ -99,10 +101,18 @@ class _Stage:
         rows = [i for i, k in enumerate(batch["frame_index"]) if k != END]
         states = []
         for i in rows:
-            blob, rgb = batch["state"][i], unpacked(batch["frame"][i])
+            blob, rgb = batch["state"][i], self._frame(batch, i)
             s = pickle.loads(blob).attach(rgb) if len(blob) else FrameState(rgb)
             states.append(s)
         return rows, states
+
+    def _frame(self, batch, i: int) -> np.ndarray:
+        """Row ``i``'s working frame, (H, W, 3) uint8 RGB; where an earlier stage left its pixels behind
+        (``PoseStage.emit``: a (0, H, W) array), a read-only all-black view of its size."""
+        frame = batch["frame"][i]
+        if frame.shape[0] == 0:
+            return np.broadcast_to(_PIXEL, (*frame.shape[1:], 3))
+        return unpacked(frame)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         rows, states = self._states(batch)
@@ -141,9 +151,28 @@ class PoseStage(_Stage):
     """MaskPose on the detections of this iteration; the pose pool."""
 
     role, name = "pose", "Pose"
+    # the last iteration's stage sends on only the size of frames whose pixels the last SAM step will
+    # not read; False: every frame whole (the transport before, kept for ``bench host``'s "today")
+    drops_unread = True
 
     def step(self, states):
         pose_step(self.model, states)
+
+    def emit(self, batch, rows, states):
+        """In the last iteration, a frame whose SAM step reads no pixel (its embedding is computed, or
+        nobody is to be segmented) goes on as a (0, H, W) array: its size, no bytes; the frame leaves
+        the object store one boundary earlier."""
+        out = super().emit(batch, rows, states)
+        if self.iteration < self.config.bmp.iterations or not self.drops_unread:
+            return out
+        unread = [i for i, s in zip(rows, states) if s.embedding is not None or s.dets is None or not len(s.dets)]
+        if unread:
+            frames = list(out["frame"])
+            for i, s in zip(rows, states):
+                if i in unread:
+                    frames[i] = np.zeros((0, *s.rgb.shape[:2]), np.uint8)
+            out["frame"] = frames
+        return out
 
 
 class SamStage(_Stage):
