@@ -181,7 +181,6 @@ def targets(det, pose, sam) -> list[tuple[object, str, str, str]]:
         (loop, "pose_nms", POST, "BMP pose NMS"),
         (loop, "select_prompts", POST, "BMP prompt selection"),
         (loop.FrameState, "add_exclusive", POST, "BMP exclusive masks"),
-        (loop.FrameState, "rebuild", POST, "BMP best-score map"),
         (loop.FrameState, "erase", POST, "BMP erase map"),
         (stages, "detect_step", POST, "BMP loop steps"),
         (stages, "pose_step", POST, "BMP loop steps"),

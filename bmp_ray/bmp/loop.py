@@ -21,6 +21,7 @@ import dataclasses
 import logging
 from typing import Sequence
 
+import cv2
 import numpy as np
 
 from bmp_ray import masks as _masks
@@ -51,7 +52,7 @@ class _Person:
         """The refined mask inside ``window``, decoded from its RLE on first use after unpickling."""
         if self.mask is None and self.rle is not None:
             counts, shape = self.rle
-            self.mask = _masks.decode([counts], *shape)[0] if counts else np.zeros(shape, bool)
+            self.mask = _rows_first(_masks.decode([counts], *shape)[0]) if counts else np.zeros(shape, bool)
         return self.mask
 
     def __getstate__(self):  # the window mask crosses process boundaries as COCO RLE, encoded once
@@ -62,6 +63,14 @@ class _Person:
         return d
 
 
+def _rows_first(mask: np.ndarray) -> np.ndarray:
+    """``mask`` C-ordered: RLE decodes column-major, and the loop reads masks by rows (the erase map,
+    exclusivity, window RLE), several times slower across the grain. cv2's transpose is the fast copy."""
+    if mask.flags.c_contiguous or not mask.flags.f_contiguous:
+        return np.ascontiguousarray(mask)
+    return cv2.transpose(mask.T.view(np.uint8)).view(bool)
+
+
 def _window(mask: np.ndarray) -> tuple[int, int, int, int]:
     rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
     if rows.size == 0:
@@ -69,24 +78,38 @@ def _window(mask: np.ndarray) -> tuple[int, int, int, int]:
     return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
 
 
-def _raise(scores: np.ndarray, window: tuple[int, int, int, int], mask: np.ndarray, score: float) -> None:
-    """``scores[window] = max(scores[window], score)`` where ``mask`` is set (in place)."""
-    y0, y1, x0, x1 = window
-    view = scores[y0:y1, x0:x1]
-    np.maximum(view, np.where(mask, np.float32(score), -np.inf), out=view)
+def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]):
+    """Where windows ``a`` and ``b`` (y0, y1, x0, x1) intersect, as (slices into ``a``, slices into ``b``);
+    None when they do not."""
+    y0, y1, x0, x1 = max(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), min(a[3], b[3])
+    if y0 >= y1 or x0 >= x1:
+        return None
+    return (
+        (slice(y0 - a[0], y1 - a[0]), slice(x0 - a[2], x1 - a[2])),
+        (slice(y0 - b[0], y1 - b[0]), slice(x0 - b[2], x1 - b[2])),
+    )
+
+
+def _union(windows) -> tuple[int, int, int, int]:
+    """The smallest window holding every non-empty one of ``windows``; (0, 0, 0, 0) if none is."""
+    ws = [w for w in windows if w[0] < w[1] and w[2] < w[3]]
+    if not ws:
+        return 0, 0, 0, 0
+    return min(w[0] for w in ws), max(w[1] for w in ws), min(w[2] for w in ws), max(w[3] for w in ws)
 
 
 class FrameState:
     """One frame's loop state: accepted people, this round's detections and poses, the SAM embedding.
 
-    It travels between the pipeline's stages: pickling keeps everything but the frame itself and the
-    dense best-score map (``attach`` puts the frame back and rebuilds the map from the people's
-    windows); the embedding pickles itself, its tensors as CPU arrays (``models.segmenter.TensorEmbedding``).
+    It travels between the pipeline's stages: pickling keeps everything but the frame itself
+    (``attach`` puts it back); the people's refined masks pickle as RLE of their windows, decoded when
+    first read; the embedding pickles itself, its tensors as CPU arrays
+    (``models.segmenter.TensorEmbedding``). No full-frame score map is kept: exclusivity works on a
+    bool canvas over the new people's windows, the detector's erase map is painted from the windows.
 
     Attributes:
         rgb: (H, W, 3) uint8 RGB frame (not pickled).
         people: accepted people so far.
-        best: (H, W) float32, per pixel the highest mask score of an accepted person (-inf: nobody).
         embedding: the frame's segmenter embedding (SAM v1 or 2.1) once computed, else None.
         changed: the masked-out image differs from the one last detected on.
         dets, kpts: this round's ``Detections`` and (N, K, 3) keypoints, between the detect, pose and
@@ -104,58 +127,84 @@ class FrameState:
         self.attach(rgb)
 
     def attach(self, rgb: np.ndarray) -> "FrameState":
-        """Give the state its frame (after unpickling); the best-score map is rebuilt when first read."""
+        """Give the state its frame (after unpickling)."""
         self.rgb = rgb
-        self._best = None  # built on first use: a stage that never reads it never decodes a mask
         return self
 
-    @property
-    def best(self) -> np.ndarray:
-        if self._best is None:
-            self.rebuild()
-        return self._best
-
     def __getstate__(self):
-        return {k: v for k, v in self.__dict__.items() if k not in ("rgb", "_best")}
+        return {k: v for k, v in self.__dict__.items() if k != "rgb"}
 
     def __setstate__(self, d):
         self.__dict__.update(d)
-        self.rgb = self._best = None
+        self.rgb = None
 
     def erase(self) -> np.ndarray | None:
-        """(H, W) bool: pixels of accepted people's refined masks (painted black before detecting)."""
-        return np.isfinite(self.best) if self.people else None
+        """(H, W) bool: pixels of accepted people's refined masks (painted black before detecting).
 
-    def rebuild(self) -> None:
-        if self._best is None:
-            self._best = np.empty(self.rgb.shape[:2], np.float32)
-        self._best.fill(-np.inf)  # -inf: nobody's pixel
-        for p in self.people:
-            _raise(self.best, p.window, p.window_mask(), p.mask_score)
+        Precisely: the pixels whose highest mask score (float32) is finite. SAM's IoU always is; a +inf
+        or NaN score on a pixel would make it non-finite, and is honoured so that the map equals that
+        rule whatever the scores.
+        """
+        if not self.people:
+            return None
+        out = np.zeros(self.rgb.shape[:2], bool)
+        scores = [np.float32(p.mask_score) for p in self.people]
+        for p, s in zip(self.people, scores):
+            if np.isfinite(s):
+                y0, y1, x0, x1 = p.window
+                out[y0:y1, x0:x1] |= p.window_mask()
+        for p, s in zip(self.people, scores):
+            if np.isnan(s) or s == np.inf:
+                y0, y1, x0, x1 = p.window
+                out[y0:y1, x0:x1] &= ~p.window_mask()
+        return out
 
     def add_exclusive(self, new: list[_Person], windows: list, ious: np.ndarray) -> None:
         """Give the new people their masks, minus pixels an accepted or higher-scoring new person has.
+
+        The new people go in the order (-IoU, index); a pixel of a new person's SAM mask is kept where
+        its IoU (float32) is above that of every accepted person's refined mask and every earlier new
+        person's SAM mask on the pixel (so ties go to the accepted, then the earlier new person): the
+        rule of a full-frame best-score map (-inf: nobody), here on a bool canvas over the new people's
+        windows only. The claims that beat a person are painted on it as that person's turn comes: in
+        IoU order a claim that beats one person beats every later one, so each is painted once.
 
         Args:
             windows: per new person ``((y0, y1, x0, x1), mask)`` from ``Segmenter.segment_windows``.
             ious: (N,) SAM's predicted IoU, the score each mask competes with.
         """
         order = sorted(range(len(new)), key=lambda i: (-float(ious[i]), i))
-        # the pixel map the new people compete in: accepted people's best, then each new mask in turn
-        competing = self.best.copy() if len(new) > 1 else self.best
+        # the claims on pixels, (window, mask(), float32 score): accepted people (a mask decoded only if
+        # it is needed), then each new person's SAM mask once its turn is over
+        claims = [(p.window, p.window_mask, np.float32(p.mask_score)) for p in self.people]
+        box = _union([w for w, _ in windows])
+        taken = np.zeros((box[1] - box[0], box[3] - box[2]), bool)  # over ``box``: the claims in ``painted``
+        painted: set[int] = set()
         kept = {}
         for i in order:
-            (y0, y1, x0, x1), m = windows[i]
-            kept[i] = m & (np.float32(ious[i]) > competing[y0:y1, x0:x1])
-            if len(new) > 1:
-                _raise(competing, windows[i][0], m, ious[i])
+            window, m = windows[i]
+            score = np.float32(ious[i])
+            inside = _overlap(window, box)  # None for an empty window
+            if not (inside and score > -np.inf):  # NaN and -inf are above nothing (-inf: nobody's pixel)
+                kept[i] = m & np.zeros(m.shape, bool)
+            else:
+                beaten_by = {k for k, c in enumerate(claims) if not score > c[2]}
+                if not painted <= beaten_by:  # never in IoU order (only NaN IoUs upset it): start over
+                    taken[:] = False
+                    painted = set()
+                for k in sorted(beaten_by - painted):
+                    w, mask, _ = claims[k]
+                    if o := _overlap(box, w):
+                        taken[o[0]] |= mask()[o[1]]
+                painted |= beaten_by
+                kept[i] = m & ~taken[inside[1]]
+            claims.append((window, lambda m=m: m, score))
         for i, p in enumerate(new):
             (y0, _, x0, _), keep = windows[i][0], kept[i]
             sy0, sy1, sx0, sx1 = _window(keep)
             p.window = (y0 + sy0, y0 + sy1, x0 + sx0, x0 + sx1)
             p.mask = keep[sy0:sy1, sx0:sx1]
             p.mask_score = float(ious[i])
-            _raise(self.best, p.window, p.mask, p.mask_score)
         self.people += new
 
 
@@ -215,7 +264,6 @@ def sam_step(sam, frames: Sequence[FrameState], iteration: int, config: BMPConfi
         m = len(s.people)
         if not alive[:m].all():
             s.people = [p for p, a in zip(s.people, alive[:m]) if a]
-            s.rebuild()
             s.changed = True
         survivors = [p for p, a in zip(new, alive[m:]) if a]
         if survivors:

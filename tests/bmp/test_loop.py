@@ -192,3 +192,169 @@ def test_windowed_bookkeeping_equals_the_dense_rule():
     frame.add_exclusive(second, windows(d2), s2)
     np.testing.assert_array_equal(as_dense(second), exclusive(d2, s2, old, s1))
     np.testing.assert_array_equal(frame.erase(), np.concatenate([old, as_dense(second)]).any(0))
+
+
+class _DenseFrame:
+    """Reference for ``FrameState``'s mask bookkeeping, as the loop first did it on the full frame: a
+    float32 best-score map (-inf: nobody), copied for each round's new people and raised by every new
+    SAM mask in the order (-IoU, index), rebuilt from the survivors after pose NMS removals."""
+
+    def __init__(self, h, w):
+        self.best = np.full((h, w), -np.inf, np.float32)
+        self.people = []  # (window, mask, score)
+
+    @staticmethod
+    def _raise(scores, window, mask, score):
+        y0, y1, x0, x1 = window
+        view = scores[y0:y1, x0:x1]
+        np.maximum(view, np.where(mask, np.float32(score), -np.inf), out=view)
+
+    def keep(self, alive):
+        self.people = [p for p, a in zip(self.people, alive) if a]
+        self.best.fill(-np.inf)
+        for p in self.people:
+            self._raise(self.best, *p)
+
+    def add(self, windows, ious):
+        order = sorted(range(len(windows)), key=lambda i: (-float(ious[i]), i))
+        competing = self.best.copy()
+        kept = {}
+        for i in order:
+            (y0, y1, x0, x1), m = windows[i]
+            kept[i] = m & (np.float32(ious[i]) > competing[y0:y1, x0:x1])
+            self._raise(competing, windows[i][0], m, ious[i])
+        for i in range(len(windows)):
+            (y0, _, x0, _), keep = windows[i][0], kept[i]
+            rows, cols = np.flatnonzero(keep.any(1)), np.flatnonzero(keep.any(0))
+            sy0, sy1, sx0, sx1 = (rows[0], rows[-1] + 1, cols[0], cols[-1] + 1) if rows.size else (0, 0, 0, 0)
+            p = ((y0 + sy0, y0 + sy1, x0 + sx0, x0 + sx1), keep[sy0:sy1, sx0:sx1], float(ious[i]))
+            self.people.append(p)
+            self._raise(self.best, *p)
+
+    def erase(self):
+        return np.isfinite(self.best) if self.people else None
+
+
+def _box(h, w, y0, y1, x0, x1, window=None, hole=None):
+    """A SAM-like window mask: the rectangle [y0:y1, x0:x1] (minus ``hole``) inside ``window``
+    (default: the rectangle's own box)."""
+    full = np.zeros((h, w), bool)
+    full[y0:y1, x0:x1] = True
+    if hole is not None:
+        full[hole[0] : hole[1], hole[2] : hole[3]] = False
+    wy0, wy1, wx0, wx1 = window or (y0, y1, x0, x1)
+    return (wy0, wy1, wx0, wx1), full[wy0:wy1, wx0:wx1]
+
+
+def _hand_made_rounds(h, w):
+    """Two rounds on a (h, w) frame: overlapping masks with equal IoUs, a tie with an accepted person,
+    an empty mask, a loose window, a mask inside another; between them pose NMS drops two people."""
+    first = [
+        _box(h, w, 0, 8, 0, 8),  # 0
+        _box(h, w, 4, 12, 4, 12),  # 1: same IoU as 0, overlaps it (0 is earlier: it wins the overlap)
+        _box(h, w, 2, 10, 2, 14, hole=(4, 6, 4, 6)),  # 2: the highest, over both
+        _box(h, w, 14, 20, 0, 6, window=(12, 22, 0, 10)),  # 3: a loose window, nobody else there
+        ((0, 0, 0, 0), np.zeros((0, 0), bool)),  # 4: SAM found nothing
+        _box(h, w, 5, 7, 10, 12),  # 5: inside 2, with 2's IoU (2 is earlier)
+        _box(h, w, 0, 3, 18, 24),  # 6: alone
+    ]
+    ious1 = np.array([0.75, 0.75, 0.875, 0.5, 0.25, 0.875, 0.625], np.float32)
+    alive = [True, False, True, True, True, False, True]  # pose NMS drops 1 and 5 before round 2
+    second = [
+        _box(h, w, 4, 12, 4, 12),  # where 1 was, above everyone
+        _box(h, w, 6, 16, 6, 22),  # the IoU of 2 (the accepted one wins the tie)
+        _box(h, w, 0, 4, 16, 24),  # above 6's IoU: shares 6's pixels (accepted people keep theirs)
+        _box(h, w, 13, 21, 2, 8),  # below 3, inside 3's window
+        _box(h, w, 8, 14, 0, 24),  # the same IoU as 1 of this round, later: loses the overlap to it
+    ]
+    ious2 = np.array([0.9375, 0.875, 0.6875, 0.375, 0.9375], np.float32)
+    return [(None, first, ious1), (alive, second, ious2)]
+
+
+def _random_rounds(h, w, seed):
+    rng = np.random.default_rng(seed)
+    rounds = []
+    for r in range(3):
+        n = int(rng.integers(1, 7))
+        wins = []
+        for _ in range(n):
+            y0, x0 = rng.integers(0, h - 2), rng.integers(0, w - 2)
+            y1, x1 = rng.integers(y0 + 1, h + 1), rng.integers(x0 + 1, w + 1)
+            wins.append(((y0, y1, x0, x1), rng.random((y1 - y0, x1 - x0)) < 0.7))
+        ious = rng.choice(np.array([0.25, 0.5, 0.75], np.float32), n)  # many ties
+        alive = None if r == 0 else list(rng.random(100) < 0.7)
+        rounds.append((alive, wins, ious))
+    return rounds
+
+
+def _check_against_dense(h, w, rounds):
+    import pickle
+
+    from bmp_ray.bmp.loop import FrameState, _Person
+
+    rgb = np.zeros((h, w, 3), np.uint8)
+    frame, ref = FrameState(rgb), _DenseFrame(h, w)
+    for alive, windows, ious in rounds:
+        frame = pickle.loads(pickle.dumps(frame)).attach(rgb)  # as between two stages: masks via RLE
+        if alive is not None:
+            alive = alive[: len(frame.people)]
+            frame.people = [p for p, a in zip(frame.people, alive) if a]
+            ref.keep(alive)
+        np.testing.assert_array_equal(frame.erase(), ref.erase())
+        new = [_Person(np.zeros(4), 1.0, b"", np.zeros((21, 3)), 0.5, 1) for _ in windows]
+        frame.add_exclusive(new, windows, ious)
+        ref.add(windows, ious)
+        assert len(frame.people) == len(ref.people)
+        for p, (window, mask, score) in zip(frame.people, ref.people):
+            assert p.window == tuple(int(v) for v in window)
+            assert p.window_mask().dtype == mask.dtype and p.window_mask().shape == mask.shape
+            np.testing.assert_array_equal(p.window_mask(), mask)
+            assert np.float64(p.mask_score).tobytes() == np.float64(score).tobytes()
+        np.testing.assert_array_equal(frame.erase(), ref.erase())
+
+
+def test_windowed_exclusivity_equals_the_dense_best_score_map():
+    """Every window, mask, score and erase map equals the full-frame best-score map's (ties, equal
+    IoUs, people dropped by pose NMS between rounds, states pickled between stages)."""
+    h, w = 24, 24
+    rounds = _hand_made_rounds(h, w)
+    _check_against_dense(h, w, rounds)
+    # the hand-made case does what it says: the tie with accepted 2 and between the new 0 and 4
+    from bmp_ray.bmp.loop import FrameState, _Person
+
+    frame = FrameState(np.zeros((h, w, 3), np.uint8))
+    for alive, windows, ious in rounds:
+        if alive is not None:
+            frame.people = [p for p, a in zip(frame.people, alive) if a]
+        new = [_Person(np.zeros(4), 1.0, b"", np.zeros((21, 3)), 0.5, 1) for _ in windows]
+        frame.add_exclusive(new, windows, ious)
+    assert [p.mask_score for p in frame.people][:5] == [0.75, 0.875, 0.5, 0.25, 0.625]
+    dense = np.zeros((len(frame.people), h, w), bool)
+    for i, p in enumerate(frame.people):
+        y0, y1, x0, x1 = p.window
+        dense[i, y0:y1, x0:x1] = p.window_mask()
+    assert not dense[6, 6:8, 12:14].any() and dense[6, 6:8, 14:22].all()  # the tie with accepted 2
+    assert dense[5, 4:12, 4:12].all() and not dense[9, 8:12, 4:12].any()  # new 0 wins the tie with new 4
+    assert dense[7, 0:3, 18:24].all() and dense[4, 0:3, 18:24].all()  # accepted people keep their pixels
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_windowed_exclusivity_equals_the_dense_map_on_random_masks(seed):
+    _check_against_dense(20, 30, _random_rounds(20, 30, seed))
+
+
+def test_windowed_exclusivity_equals_the_dense_map_for_non_finite_scores():
+    """NaN, +inf and -inf IoUs (SAM never gives them) follow the dense map's rule all the same: a +inf
+    mask over an accepted one leaves the pixels out of the erase map, and a NaN IoU puts the order by
+    IoU out of order (0.3125, NaN, 0.9375: the last must still take the accepted 0.75 person's pixels)."""
+    h, w = 24, 24
+    (_, first, ious1), (alive, second, ious2) = _hand_made_rounds(h, w)
+    ious1 = ious1.copy()
+    ious1[[3, 6]] = np.inf, np.nan  # 3: alone (never erased), 6: no pixels
+    ious2 = ious2.copy()
+    ious2[[0, 2, 3]] = np.inf, np.nan, -np.inf  # 0: over accepted 0 and 2
+    third = [_box(h, w, 20, 24, 18, 24), _box(h, w, 16, 22, 10, 16), _box(h, w, 0, 4, 0, 10)]
+    ious3 = np.array([0.3125, np.nan, 0.9375], np.float32)
+    assert sorted(range(3), key=lambda i: (-float(ious3[i]), i)) == [0, 1, 2]
+    rounds = [(None, first, ious1), (alive, second, ious2), ([True] * 100, third, ious3)]
+    _check_against_dense(h, w, rounds)
