@@ -36,6 +36,7 @@ DEVICE_OPS = frozenset(
         "pose flip-test average",
         "pose heatmap decoding, torch (UDP, DARK)",
         "SAM normalise, pad",
+        "SAM mask upsampling in windows",
     }
 )
 

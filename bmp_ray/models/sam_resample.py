@@ -67,41 +67,62 @@ class WindowResampler:
         self.original_size = tuple(original_size)
         # gathering costs more per pixel than PyTorch's interpolation: above this window size, use that
         self.dense_above = original_size[0] * original_size[1] // 16
+        self._on: dict[torch.device, tuple] = {}
 
     def _dense(self, logits: torch.Tensor) -> torch.Tensor:
         """The library's own resize of one (n, n) logit map to the frame: (H, W) float."""
         raise NotImplementedError
 
+    def _axes(self, device: torch.device):
+        """The rows' and columns' (index, weight) tensors on ``device`` (moved once per device)."""
+        if device not in self._on:
+            self._on[device] = tuple(
+                t.to(device) for t in (self.rows.index, self.rows.weight, self.cols.index, self.cols.weight)
+            )
+        return self._on[device]
+
     def __call__(self, low: torch.Tensor, threshold: float = 0.0) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
         """Per person ``((y0, y1, x0, x1), mask)``: the window in frame pixels and the (y1-y0, x1-x0) bool
         mask inside it (an empty window when the mask is empty).
 
+        The work runs on ``low``'s device; what reaches the host is which low-resolution rows and
+        columns hold a positive logit (to place the windows) and the windows' masks, each in one
+        transfer.
+
         Args:
             low: (N, 256, 256) float logits.
         """
-        out = []
-        low = low.float().cpu()
-        for logits in low:
-            pos = (logits > threshold).numpy()
-            y0, y1 = self.rows.span(np.flatnonzero(pos.any(1)))
-            x0, x1 = self.cols.span(np.flatnonzero(pos.any(0)))
+        low = low.float()
+        pos = low > threshold
+        rows_on, cols_on = pos.any(2).cpu().numpy(), pos.any(1).cpu().numpy()
+        r_index, r_weight, c_index, c_weight = self._axes(low.device)
+        windows, masks = [], []
+        for n, logits in enumerate(low):
+            y0, y1 = self.rows.span(np.flatnonzero(rows_on[n]))
+            x0, x1 = self.cols.span(np.flatnonzero(cols_on[n]))
             if y1 <= y0 or x1 <= x0:
-                out.append(((0, 0, 0, 0), np.zeros((0, 0), bool)))
+                windows.append((0, 0, 0, 0))
                 continue
+            windows.append((y0, y1, x0, x1))
             if (y1 - y0) * (x1 - x0) > self.dense_above:
                 # a large window: the library's own interpolation over the whole frame is faster
-                full = self._dense(logits)
-                out.append(((y0, y1, x0, x1), (full[y0:y1, x0:x1] > threshold).numpy()))
+                masks.append(self._dense(logits)[y0:y1, x0:x1] > threshold)
                 continue
-            ri, rw = self.rows.index[y0:y1], self.rows.weight[y0:y1]
+            ri, rw = r_index[y0:y1], r_weight[y0:y1]
             a = logits[ri[:, 0]] * rw[:, :1]  # (h, 256): the rows step, one source at a time
             for k in range(1, ri.shape[1]):
                 a += logits[ri[:, k]] * rw[:, k : k + 1]
-            ci, cw = self.cols.index[x0:x1], self.cols.weight[x0:x1]
+            ci, cw = c_index[x0:x1], c_weight[x0:x1]
             b = a[:, ci[:, 0]] * cw[:, 0]  # (h, w): the columns step
             for k in range(1, ci.shape[1]):
                 b += a[:, ci[:, k]] * cw[:, k]
-            out.append(((y0, y1, x0, x1), (b > threshold).numpy()))
+            masks.append(b > threshold)
+        flat = torch.cat([m.reshape(-1) for m in masks]).cpu().numpy() if masks else np.zeros(0, bool)
+        out, at = [], 0
+        for y0, y1, x0, x1 in windows:
+            size = (y1 - y0) * (x1 - x0)
+            out.append(((y0, y1, x0, x1), flat[at : at + size].reshape(y1 - y0, x1 - x0)))
+            at += size
         return out
 
 
