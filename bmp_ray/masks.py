@@ -172,18 +172,21 @@ def resize(counts: bytes, height: int, width: int, new_height: int, new_width: i
     b = np.minimum(np.repeat(hi, n) - col * h, h)
     rows, cols = nearest_sources(h, nh), nearest_sources(w, nw)
     ta, tb = np.searchsorted(rows, a), np.searchsorted(rows, b)
-    j0, j1 = np.searchsorted(cols, col), np.searchsorted(cols, col, side="right")  # target columns of each
-    use = (tb > ta) & (j1 > j0)
-    ta, tb, j0, j1 = ta[use], tb[use], j0[use], j1[use]
-    m = j1 - j0
-    first = np.repeat(np.cumsum(m) - m, m)
-    j = np.repeat(j0, m) + np.arange(int(m.sum())) - first
-    starts, ends = j * nh + np.repeat(ta, m), j * nh + np.repeat(tb, m)
-    order = np.argsort(starts, kind="stable")  # by target column, then row
-    starts, ends = starts[order], ends[order]
+    use = tb > ta
+    col, ta, tb = col[use], ta[use], tb[use]
+    # per source column (pieces in row order): its target columns [j0, j1); its pieces repeat in each
+    src, first, count = np.unique(col, return_index=True, return_counts=True)
+    j0, j1 = np.searchsorted(cols, src), np.searchsorted(cols, src, side="right")
+    block = count * (j1 - j0)
+    at = np.repeat(np.arange(src.size), block)
+    k = np.arange(int(block.sum())) - np.repeat(np.cumsum(block) - block, block)
+    piece = first[at] + k % count[at]  # target column by target column, each one's pieces in row order
+    j = j0[at] + k // count[at]
+    starts, ends = j * nh + ta[piece], j * nh + tb[piece]  # increasing: no sort needed
+    changes = np.empty(2 * starts.size, np.int64)
+    changes[0::2], changes[1::2] = starts, ends
     touching = np.flatnonzero(starts[1:] == ends[:-1])  # a run going on in the next piece: no change
-    changes = np.concatenate([np.delete(starts, touching + 1), np.delete(ends, touching)])
-    changes = np.sort(changes)
+    changes = np.delete(changes, np.r_[2 * touching + 1, 2 * touching + 2])
     return from_changes(changes[changes < nh * nw], nh, nw)
 
 
