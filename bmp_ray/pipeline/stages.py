@@ -165,13 +165,11 @@ class PoseStage(_Stage):
         out = super().emit(batch, rows, states)
         if self.iteration < self.config.bmp.iterations or not self.drops_unread:
             return out
-        unread = [i for i, s in zip(rows, states) if s.embedding is not None or s.dets is None or not len(s.dets)]
-        if unread:
-            frames = list(out["frame"])
-            for i, s in zip(rows, states):
-                if i in unread:
-                    frames[i] = np.zeros((0, *s.rgb.shape[:2]), np.uint8)
-            out["frame"] = frames
+        frames = list(out["frame"])
+        for i, s in zip(rows, states):
+            if s.embedding is not None or s.dets is None or not len(s.dets):
+                frames[i] = np.zeros((0, *s.rgb.shape[:2]), np.uint8)
+        out["frame"] = frames
         return out
 
 
