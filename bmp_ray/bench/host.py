@@ -224,10 +224,10 @@ def _first(blocks: list[dict]) -> list[dict]:
     return [{k: v[:1] for k, v in first.items()}]
 
 
-def each_option(chain: Chain, blocks: list[dict], options, ref: list, decoded=None) -> dict[str, dict]:
+def each_option(chain: Chain, blocks: list[dict], options, ref: list, dec=(), decoded=None) -> dict[str, dict]:
     """Per option, the chain's results on the first frame with only that option new, against the
     oracle's first frame (which option moves the results, and how far). ``decoded(key)``: the blocks
-    decoded with only the decode option ``key`` new; those results are also checked against the
+    decoded with only the decode option ``key`` of ``dec`` new; those results are also checked against the
     oracle on the same frames (the transport alone changes nothing)."""
     out = {}
     host_store.apply_options(chain.models, options, "today")
@@ -238,7 +238,7 @@ def each_option(chain: Chain, blocks: list[dict], options, ref: list, decoded=No
             results, _ = chain.run(_first(blocks), Meter(), os.path.join(tmp, o[0] + o[1]))
             out[f"{o[0]}.{o[1]}={o[3]}"] = compare(results, ref[:1])
         host_store.apply_options(chain.models, options, "today")
-        for key, _, value, _ in host_store.decode_options() if decoded else ():
+        for key, _, value, _ in dec if decoded else ():
             one = _first(decoded(key))
             results, _ = chain.run(one, Meter(), os.path.join(tmp, key))
             out[f"{key}={value}"] = {
@@ -309,7 +309,8 @@ def run(args: argparse.Namespace) -> dict:
     def both(weights):
         from bmp_ray.pipeline.plan import make_plan
 
-        cfg = {w: config_of(args, weights, host_store.decode_overrides(dec, w)) for w in ("today", "new")}
+        new_keys = {"today": (), "new": [k for k, *_ in dec]}
+        cfg = {w: config_of(args, weights, host_store.decode_overrides(dec, new_keys[w])) for w in new_keys}
         chain = Chain(cfg["today"])
 
         def decoded(config, meter=None):
@@ -332,7 +333,8 @@ def run(args: argparse.Namespace) -> dict:
                 blocks["today"],
                 found,
                 ref,
-                lambda key: decoded(config_of(args, weights, host_store.decode_overrides(dec, "", only=key))),
+                dec,
+                lambda key: decoded(config_of(args, weights, host_store.decode_overrides(dec, (key,)))),
             )
         checked = _ray_check(args, cfg["today"]) if args.ray_check else None
         return today, new, found, ref, ref_new, alone, checked

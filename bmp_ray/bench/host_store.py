@@ -111,12 +111,10 @@ def decode_options() -> list[tuple[str, object, object, str]]:
     return [o for o in DECODE_OPTIONS if o[0].split(".", 1)[1] in names]
 
 
-def decode_overrides(options, which: str, only=None) -> list[str]:
-    """``--set`` overrides giving each decode option its ``which`` value ("today" or "new"); with
-    ``only``, that one option new and the others today."""
-    if only is not None:
-        return [f"{k}={n if k == only else t}" for k, t, n, _ in options]
-    return [f"{k}={t if which == 'today' else n}" for k, t, n, _ in options]
+def decode_overrides(options, new=()) -> list[str]:
+    """``--set`` overrides giving the decode options named in ``new`` their new value, the others
+    today's."""
+    return [f"{k}={n if k in new else t}" for k, t, n, _ in options]
 
 
 def transport_options(models) -> list[tuple[str, str, object, object, str]]:
