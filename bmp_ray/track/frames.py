@@ -1,8 +1,10 @@
 """The tracker's view of one video: per frame, the detections' boxes, scores, poses and masks.
 
 Built once from the ``FrameResult``s at the boundary (``from_results``), in float64, so every pass
-of the tracker reads the same arrays. Time in the tracker is the position ``t`` of a frame in the list
-(0, 1, 2, ...), whatever the source frame indices are (a strided run has gaps in them).
+of the tracker reads the same arrays. The poses are copied only for a tracker that compares them (the
+pose cue on): otherwise their float64 copies would add about 0.3 GB per hour of 10 people at 30 fps to
+what a video's finalize holds. Time in the tracker is the position ``t`` of a frame in the list (0, 1,
+2, ...), whatever the source frame indices are (a strided run has gaps in them).
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ class Frame:
     Attributes:
         boxes: (N, 4) float64 xyxy pixels.
         scores: (N,) float64 box scores.
-        keypoints: (N, 17, 2) float64 x, y of the COCO joints.
-        keypoint_ok: (N, 17) bool, the joints confident enough to compare.
+        keypoints: (N, 17, 2) float64 x, y of the COCO joints (a read-only zero view without poses).
+        keypoint_ok: (N, 17) bool, the joints confident enough to compare (a read-only False view
+            without poses: no joint is compared).
         masks: N pycocotools RLE dicts (None where a mask is absent).
     """
 
@@ -39,8 +42,9 @@ class Frame:
         return len(self.boxes)
 
 
-def from_results(results: list[FrameResult], keypoint_score: float) -> list[Frame]:
-    """One ``Frame`` per result, in the given order.
+def from_results(results: list[FrameResult], keypoint_score: float, poses: bool = True) -> list[Frame]:
+    """One ``Frame`` per result, in the given order; ``poses`` False: without the keypoints (zero-byte
+    views of their shape, no joint confident), for a tracker whose pose cue is off.
 
     Raises:
         ValueError: if a result is not a ``FrameResult``, the results mix videos, or their frame
@@ -59,14 +63,22 @@ def from_results(results: list[FrameResult], keypoint_score: float) -> list[Fram
                     f"{r.frame_index} after {prev.frame_index}"
                 )
         prev = r
-        k = r.keypoints[:, :JOINTS].astype(np.float64)
+        if poses:
+            k = r.keypoints[:, :JOINTS].astype(np.float64)
+            xy, ok = k[..., :2].copy(), k[..., 2] >= keypoint_score
+        else:
+            xy = np.broadcast_to(_NO_XY, (len(r), JOINTS, 2))
+            ok = np.broadcast_to(_NO_OK, (len(r), JOINTS))
         out.append(
             Frame(
                 r.boxes.astype(np.float64),
                 r.box_scores.astype(np.float64),
-                k[..., :2].copy(),
-                k[..., 2] >= keypoint_score,
+                xy,
+                ok,
                 cues.rle_objects(r.masks, r.height, r.width),
             )
         )
     return out
+
+
+_NO_XY, _NO_OK = np.zeros((1, 1, 1)), np.zeros((1, 1), bool)  # what a Frame without poses views

@@ -144,7 +144,7 @@ def track(results: list[FrameResult], config: TrackConfig | None = None) -> Trac
     if not isinstance(cfg, TrackConfig):
         raise ValueError(f"track: config: expected a TrackConfig or None, got {type(cfg).__name__}")
     results = list(results)
-    frames = from_results(results, cfg.keypoint_score)
+    frames = from_results(results, cfg.keypoint_score, poses=cfg.pose_weight > 0)
     if not cfg.enabled:
         ids = [np.full(len(r), -1, np.int64) for r in results]
     else:
