@@ -169,3 +169,86 @@ def test_resize_of_runs_across_columns_equals_resizing_the_frame():
         (c,) = masks.encode(m[None])
         rows, cols = masks.nearest_sources(h, nh), masks.nearest_sources(w, nw)
         assert masks.resize(c, h, w, nh, nw) == masks.encode(m[rows][:, cols][None])[0], (t, h, w, nh, nw)
+
+
+def test_resize_windows_equals_resizing_the_window_encoding():
+    """From the windows, bit-identical to ``resize`` of ``encode_windows``: noisy, full, empty and 0-pixel
+    windows, full-height / full-width ones, up and down, bool and uint8 masks."""
+    rng = np.random.default_rng(7)
+    for t in range(400):
+        h, w = (int(v) for v in rng.integers(1, 30, 2))
+        nh, nw = (int(v) for v in rng.integers(1, 70, 2))
+        ws = _windows(rng, h, w)[:: 1 + t % 9][:6]
+        ms = [
+            rng.random((y1 - y0, x1 - x0)) > (0.5, 0.0, 1.0, 0.9)[(t + i) % 4] for i, (y0, y1, x0, x1) in enumerate(ws)
+        ]
+        if t % 3 == 0:
+            ms = [m.astype(np.uint8) * 5 for m in ms]
+        want = [masks.resize(c, h, w, nh, nw) for c in masks.encode_windows(ms, ws, h, w)]
+        assert masks.resize_windows(ms, ws, h, w, nh, nw) == want, (t, h, w, nh, nw)
+    assert masks.resize_windows([], [], 4, 5, 8, 10) == []
+    with pytest.raises(ValueError, match=r"expected a \(2, 1\) mask inside a 4x5 frame for window \(0, 2, 0, 1\)"):
+        masks.resize_windows([np.zeros((1, 2), bool)], [(0, 2, 0, 1)], 4, 5, 8, 10)
+    with pytest.raises(ValueError, match="expected one window per mask, got 1 masks and 0 windows"):
+        masks.resize_windows([np.zeros((1, 1), bool)], [], 4, 5, 8, 10)
+
+
+def test_encode_padded_equals_encoding_the_padded_frame():
+    rng = np.random.default_rng(8)
+    for h, w, mh, mw in ((13, 7, 13, 7), (13, 7, 12, 6), (1, 1, 1, 1), (30, 40, 29, 40)):
+        m = np.zeros((5, mh, mw), bool)
+        m[1] = rng.random((mh, mw)) > 0.5
+        m[2, mh // 2 :, : mw // 2 + 1] = True
+        m[3, -1, -1] = m[3, 0, 0] = True
+        m[4] = True
+        full = np.zeros((5, h, w), bool)
+        full[:, :mh, :mw] = m
+        assert masks.encode_padded(m, h, w) == masks.encode(full)
+        assert masks.encode_padded(m.astype(np.uint8) * 3, h, w) == masks.encode(full)
+    assert masks.encode_padded(np.zeros((0, 4, 5), bool), 4, 5) == []
+    with pytest.raises(ValueError, match=r"expected \(N, h <= 4, w <= 5\) masks, got shape \(1, 5, 5\)"):
+        masks.encode_padded(np.zeros((1, 5, 5), bool), 4, 5)
+
+
+def test_runs_round_trip_and_stay_about_a_byte_per_run():
+    rng = np.random.default_rng(9)
+    for t in range(300):
+        h, w = (int(v) for v in rng.integers(0, 40, 2))
+        m = rng.random((h, w)) > (0.5, 0.0, 1.0, 0.98, 0.02)[t % 5]
+        if t % 4 == 0:
+            m = np.asfortranarray(m)  # any layout
+        if t % 6 == 0:
+            m = m.astype(np.uint8) * 9  # non-zero is inside
+        got = masks.from_runs(masks.to_runs(m), h, w)
+        assert got.dtype == bool and got.flags.c_contiguous and np.array_equal(got, m != 0), t
+    m = np.zeros((600, 1000), bool)  # long runs: a uint32 each
+    m[5, 5:900] = m[300:, 7] = True
+    data = masks.to_runs(m)
+    assert np.array_equal(masks.from_runs(data, 600, 1000), m)
+    noisy = rng.random((50, 60)) > 0.5
+    assert len(masks.to_runs(noisy)) <= 4 + np.count_nonzero(noisy[:, 1:] != noisy[:, :-1]) + 50 + 1
+    assert masks.to_runs(np.zeros((0, 3), bool)) == b"" and masks.from_runs(b"", 0, 3).shape == (0, 3)
+    with pytest.raises(ValueError, match=r"from_runs: expected runs of 4x5 pixels, got 6 pixels in 1 runs"):
+        masks.from_runs(masks.to_runs(np.zeros((2, 3), bool)), 4, 5)
+
+
+@pytest.mark.parametrize("shape", [(6, 9), (6, 9, 1), (6, 9, 3), (6, 9, 4), (6, 9, 5)])
+def test_paint_black_paints_the_mask_in_place_whatever_the_image(shape):
+    rng = np.random.default_rng(10)
+    mask = rng.random(shape[:2]) > 0.5
+    for image in (
+        rng.integers(1, 256, shape).astype(np.uint8),
+        rng.random(shape).astype(np.float32) + 1,
+        np.asfortranarray(rng.integers(1, 256, shape).astype(np.uint8)),
+    ):
+        want = image.copy()
+        want[mask] = 0
+        assert masks.paint_black(image, mask) is image
+        np.testing.assert_array_equal(image, want)
+
+
+def test_paint_black_refuses_a_read_only_image():
+    image = np.ones((4, 5, 3), np.uint8)
+    image.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        masks.paint_black(image, np.ones((4, 5), bool))

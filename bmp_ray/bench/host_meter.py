@@ -193,7 +193,11 @@ def targets(det, pose, sam) -> list[tuple[object, str, str, str]]:
         (masks, "decode", RLE, "masks.decode"),
         (masks, "encode_window", RLE, "masks.encode_window"),
         (masks, "encode_windows", RLE, "masks.encode_windows"),
+        (masks, "encode_padded", RLE, "masks.encode_padded"),
+        (masks, "resize_windows", RLE, "masks.resize_windows (refined masks to the video's pixels)"),
         (masks, "from_changes", RLE, "masks.from_changes"),
+        (masks, "to_runs", RLE, "masks.to_runs (window masks between stages)"),
+        (masks, "from_runs", RLE, "masks.from_runs (window masks between stages)"),
         (det_masks, "changes_to_host", RLE, "detector mask run boundaries, to host"),
         # serialisation (the stages' pickle module is swapped by ``instrumented``)
         (getattr(segmenter, "TensorEmbedding", None), "to", SER, "SAM embedding unpacked to the device"),

@@ -21,7 +21,6 @@ import dataclasses
 import logging
 from typing import Sequence
 
-import cv2
 import numpy as np
 
 from bmp_ray import masks as _masks
@@ -46,29 +45,22 @@ class _Person:
     mask: np.ndarray | None = None  # (y1 - y0, x1 - x0) bool, the refined mask inside ``window``
     mask_score: float = 0.0
 
-    rle: tuple | None = dataclasses.field(default=None, repr=False)  # (counts, shape) of ``mask``, cached
+    runs: tuple | None = dataclasses.field(default=None, repr=False)  # (masks.to_runs, shape) of ``mask``, cached
 
     def window_mask(self) -> np.ndarray:
-        """The refined mask inside ``window``, decoded from its RLE on first use after unpickling."""
-        if self.mask is None and self.rle is not None:
-            counts, shape = self.rle
-            self.mask = _rows_first(_masks.decode([counts], *shape)[0]) if counts else np.zeros(shape, bool)
+        """The refined mask inside ``window``, (y1 - y0, x1 - x0) bool C-ordered, decoded from its runs on
+        first use after unpickling."""
+        if self.mask is None and self.runs is not None:
+            data, shape = self.runs
+            self.mask = _masks.from_runs(data, *shape)
         return self.mask
 
-    def __getstate__(self):  # the window mask crosses process boundaries as COCO RLE, encoded once
+    def __getstate__(self):  # the window mask crosses process boundaries as its row runs, made once
         d = dict(self.__dict__)
-        if self.mask is not None and self.rle is None:
-            self.rle = d["rle"] = (_masks.encode(self.mask)[0] if self.mask.size else b"", self.mask.shape)
+        if self.mask is not None and self.runs is None:
+            self.runs = d["runs"] = (_masks.to_runs(self.mask), self.mask.shape)
         d["mask"] = None
         return d
-
-
-def _rows_first(mask: np.ndarray) -> np.ndarray:
-    """``mask`` C-ordered: RLE decodes column-major, and the loop reads masks by rows (the erase map,
-    exclusivity, window RLE), several times slower across the grain. cv2's transpose is the fast copy."""
-    if mask.flags.c_contiguous or not mask.flags.f_contiguous:
-        return np.ascontiguousarray(mask)
-    return cv2.transpose(mask.T.view(np.uint8)).view(bool)
 
 
 def _window(mask: np.ndarray) -> tuple[int, int, int, int]:
@@ -102,8 +94,8 @@ class FrameState:
     """One frame's loop state: accepted people, this round's detections and poses, the SAM embedding.
 
     It travels between the pipeline's stages: pickling keeps everything but the frame itself
-    (``attach`` puts it back); the people's refined masks pickle as RLE of their windows, decoded when
-    first read; the embedding pickles itself, its tensors as CPU arrays
+    (``attach`` puts it back); the people's refined masks pickle as their windows' row runs
+    (``masks.to_runs``), decoded when first read; the embedding pickles itself, its tensors as CPU arrays
     (``models.segmenter.TensorEmbedding``). No full-frame score map is kept: exclusivity works on a
     bool canvas over the new people's windows, the detector's erase map is painted from the windows.
 
@@ -197,7 +189,7 @@ class FrameState:
                     if o := _overlap(box, w):
                         taken[o[0]] |= mask()[o[1]]
                 painted |= beaten_by
-                kept[i] = m & ~taken[inside[1]]
+                kept[i] = m > taken[inside[1]]  # m and not taken, in one pass
             claims.append((window, lambda m=m: m, score))
         for i, p in enumerate(new):
             (y0, _, x0, _), keep = windows[i][0], kept[i]
@@ -284,16 +276,26 @@ def sam_step(sam, frames: Sequence[FrameState], iteration: int, config: BMPConfi
         s.embedding = s.embedding.held()
 
 
-def frame_result(s: FrameState, video_id: str, index: int, pts: float) -> FrameResult:
+def frame_result(
+    s: FrameState, video_id: str, index: int, pts: float, size: Sequence[int] | None = None
+) -> FrameResult:
     """The frozen result of a finished frame (refined masks as full-frame COCO RLE, encoded from their
-    windows: ``masks.encode_windows``, bit-identical to encoding the full frame)."""
+    windows: ``masks.encode_windows``, bit-identical to encoding the full frame).
+
+    Args:
+        size: (height, width): the result in a frame of that size, ``FrameResult.resized`` (the video's
+            own pixels, ``decode.max_side``), bit-identical, the refined masks resized from their windows
+            (``masks.resize_windows``) instead of from their RLE at the frame's size.
+    """
     h, w = s.rgb.shape[:2]
+    size = (h, w) if size is None else (int(size[0]), int(size[1]))
     k = s.num_keypoints or 21
     if not s.people:
-        return FrameResult.empty(video_id, index, pts, h, w, num_keypoints=k)
+        return FrameResult.empty(video_id, index, pts, h, w, num_keypoints=k).resized(*size)
     ps = s.people
-    rles = _masks.encode_windows([p.window_mask() for p in ps], [p.window for p in ps], h, w)
-    return FrameResult.from_rle(
+    windows = [p.window_mask() for p in ps], [p.window for p in ps], h, w
+    rles = _masks.encode_windows(*windows) if size == (h, w) else _masks.resize_windows(*windows, *size)
+    r = FrameResult.from_rle(
         video_id,
         index,
         pts,
@@ -303,11 +305,12 @@ def frame_result(s: FrameState, video_id: str, index: int, pts: float) -> FrameR
         box_scores=np.array([p.box_score for p in ps]),
         keypoints=np.stack([p.kpts for p in ps]),
         pose_scores=np.array([p.score for p in ps]),
-        masks=np.array(rles, object),
+        masks=np.array([b""] * len(ps), object),  # none here: ``rles`` are at ``size`` already
         mask_scores=np.array([p.mask_score for p in ps]),
         det_masks=np.array([p.det_mask for p in ps], object),
         iterations=np.array([p.iteration for p in ps], np.int8),
     )
+    return dataclasses.replace(r.resized(*size), masks=np.array(rles, object))
 
 
 class BMPLoop:

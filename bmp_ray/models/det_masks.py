@@ -11,9 +11,11 @@ on all candidates, exactly as mmdet does). The caller picks its people and ``ups
 two interpolations and threshold on those only, on the device. ``to_rle`` encodes them: on a GPU,
 ``changes_to_host`` turns a batch's masks into the flat column-major positions where each mask changes
 value (what COCO RLE counts are the gaps of), moved to the host in one transfer, and
-``bmp_ray.masks.from_changes`` compresses them; on the CPU, ``bmp_ray.masks.encode_windows`` of the masks
-(3x cheaper than pycocotools' own encoder there). The masks are bit-identical to mmdet's (the same ops on
-the same values); what crosses is 4 bytes per boundary pixel instead of height x width per candidate.
+``bmp_ray.masks.from_changes`` compresses them; on the CPU, ``bmp_ray.masks.encode_padded`` of the masks
+(encoded from each mask's window of rows and columns holding a pixel: 3x cheaper than pycocotools' own
+encoder for a mask filling the frame, more for one person). The masks are bit-identical to mmdet's (the
+same ops on the same values); what crosses is 4 bytes per boundary pixel instead of height x width per
+candidate.
 """
 
 from __future__ import annotations
@@ -157,8 +159,5 @@ def to_rle(masks: list[torch.Tensor], sizes: list[tuple[int, int]]) -> list[list
     if len(masks) != len(sizes):
         raise ValueError(f"to_rle: expected one size per image, got {len(masks)} and {len(sizes)}")
     if all(m.device.type == "cpu" for m in masks):
-        return [
-            _masks.encode_windows(list(m.numpy()), [(0, m.shape[1], 0, m.shape[2])] * len(m), h, w)
-            for m, (h, w) in zip(masks, sizes)
-        ]
+        return [_masks.encode_padded(m.numpy(), h, w) for m, (h, w) in zip(masks, sizes)]
     return [[_masks.from_changes(c, h, w) for c in per] for per, (h, w) in zip(changes_to_host(masks, sizes), sizes)]

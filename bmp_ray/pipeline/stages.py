@@ -190,8 +190,8 @@ class SamStage(_Stage):
             return super().emit(batch, rows, states)
         results = np.array([b""] * len(batch["name"]), object)
         for i, s in zip(rows, states):
-            r = frame_result(s, str(batch["video_id"][i]), int(batch["frame_index"][i]), float(batch["pts_s"][i]))
-            r = r.resized(*batch["size"][i])  # the video's own pixels (itself at full resolution)
+            video, index, pts = str(batch["video_id"][i]), int(batch["frame_index"][i]), float(batch["pts_s"][i])
+            r = frame_result(s, video, index, pts, size=batch["size"][i])  # the video's own pixels
             results[i] = pickle.dumps(r, protocol=5)
         return {
             "name": batch["name"],

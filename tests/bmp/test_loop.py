@@ -358,3 +358,36 @@ def test_windowed_exclusivity_equals_the_dense_map_for_non_finite_scores():
     assert sorted(range(3), key=lambda i: (-float(ious3[i]), i)) == [0, 1, 2]
     rounds = [(None, first, ious1), (alive, second, ious2), ([True] * 100, third, ious3)]
     _check_against_dense(h, w, rounds)
+
+
+def test_frame_result_at_another_size_equals_the_result_resized():
+    """``frame_result(size=...)`` (refined masks resized from their windows) is, byte for byte, the
+    result at the frame's size resized (``FrameResult.resized``)."""
+    import pickle
+
+    from bmp_ray import masks
+    from bmp_ray.bmp.loop import FrameState, _Person, frame_result
+
+    h, w = 20, 30
+    rng = np.random.default_rng(4)
+    frame = FrameState(np.zeros((h, w, 3), np.uint8))
+    for _, windows, ious in _random_rounds(h, w, 4):
+        new = [
+            _Person(
+                rng.random(4).astype(np.float32) * 20,
+                float(rng.random()),
+                masks.encode(rng.random((h, w)) > (0.6, 1.0)[j % 2])[0],  # some empty, as the detector's
+                rng.random((21, 3)).astype(np.float32) * 20,
+                0.5,
+                1,
+            )
+            for j in range(len(windows))
+        ]
+        frame.add_exclusive(new, windows, ious)
+        frame = pickle.loads(pickle.dumps(frame)).attach(frame.rgb)
+    assert len(frame.people) > 3
+    for state in (frame, FrameState(frame.rgb)):
+        for size in ((37, 61), (h, w), (9, 13), (h, 2 * w)):
+            got = frame_result(state, "v", 3, 0.5, size=size)
+            want = frame_result(state, "v", 3, 0.5).resized(*size)
+            assert (got.height, got.width) == size and pickle.dumps(got) == pickle.dumps(want), size
