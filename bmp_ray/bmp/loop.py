@@ -332,12 +332,16 @@ class BMPLoop:
         video_id: str = "image",
         frame_indices: Sequence[int] | None = None,
         pts_s: Sequence[float] | None = None,
+        sizes: Sequence[Sequence[int]] | None = None,
     ) -> list[FrameResult]:
         """Run the loop.
 
         Args:
             frames: (B, H, W, 3) uint8 RGB, or a list of RGB / grayscale frames of any sizes.
             video_id, frame_indices, pts_s: written into the results (default: 0..B-1 and 0.0).
+            sizes: per frame (height, width): its result in a frame of that size (the video's own
+                pixels when ``frames`` are working frames, ``decode.max_side``), as ``frame_result``'s
+                ``size`` (default: each frame's own size).
 
         Returns:
             one ``FrameResult`` per frame (N = 0 where nobody was found).
@@ -345,8 +349,11 @@ class BMPLoop:
         rgb = check_frames(frames)
         idx = list(range(len(rgb))) if frame_indices is None else [int(i) for i in frame_indices]
         pts = [0.0] * len(rgb) if pts_s is None else [float(t) for t in pts_s]
-        if len(idx) != len(rgb) or len(pts) != len(rgb):
-            raise ValueError(f"frame_indices / pts_s: expected {len(rgb)} values, got {len(idx)} / {len(pts)}")
+        size = [None] * len(rgb) if sizes is None else list(sizes)
+        if len(idx) != len(rgb) or len(pts) != len(rgb) or len(size) != len(rgb):
+            raise ValueError(
+                f"frame_indices / pts_s / sizes: expected {len(rgb)} values, got {len(idx)} / {len(pts)} / {len(size)}"
+            )
         state = [FrameState(f) for f in rgb]
         for it in range(1, self.config.iterations + 1):
             if not any(s.changed for s in state):
@@ -354,4 +361,4 @@ class BMPLoop:
             detect_step(self.detector, state, self.config)
             pose_step(self.pose, state)
             sam_step(self.sam, state, it, self.config)
-        return [frame_result(s, video_id, i, t) for s, i, t in zip(state, idx, pts)]
+        return [frame_result(s, video_id, i, t, size=z) for s, i, t, z in zip(state, idx, pts, size)]

@@ -59,8 +59,8 @@ def run_local(items: Sequence[WorkItem], config: RunConfig, sink: Sink) -> None:
                     video_id=item.source.video_id,
                     frame_indices=part.frame_index,
                     pts_s=part.pts_s,
+                    sizes=[size] * len(part.frame_index),  # the video's own pixels
                 )
-                results = [r.resized(*size) for r in results]  # the video's own pixels
                 sink.receive(receipts_of(write_parts(_rows(item.name, results), out=sink.out)))
             else:
                 sink.receive(receipts_of(write_parts(_end_row(item.name, part), out=sink.out)))

@@ -151,6 +151,23 @@ def test_one_iteration_config(stages, shared_data):
     assert len(calls.calls) == 1 and (r.iterations == 1).all()
 
 
+def test_results_in_other_sizes_equal_the_results_resized(stages, shared_data):
+    """``sizes`` (the local path's video pixels) gives, byte for byte, the results resized."""
+    import pickle
+
+    det, pose, sam = stages
+    image = annotated_images(shared_data, "coco")[0].rgb
+    frames = [image, image[::2, ::2].copy()]
+    loop = BMPLoop(det, pose, sam, BMPConfig(iterations=1))
+    sizes = [(2 * image.shape[0] + 1, 2 * image.shape[1] - 1), image.shape[:2]]
+    got = loop(frames, sizes=sizes)
+    want = [r.resized(*z) for r, z in zip(loop(frames), sizes)]
+    assert [(r.height, r.width) for r in got] == sizes and len(got[0]) > 0
+    assert [pickle.dumps(r) for r in got] == [pickle.dumps(r) for r in want]
+    with pytest.raises(ValueError, match="sizes: expected 2 values, got 2 / 2 / 1"):
+        loop(frames, sizes=sizes[:1])
+
+
 def test_windowed_bookkeeping_equals_the_dense_rule():
     """The loop's box-window exclusivity gives exactly the full-frame oracle ``tests.bmp.oracles.exclusive``."""
     from bmp_ray.bmp.loop import FrameState, _Person, _window
