@@ -167,6 +167,24 @@ def fixed_list(values: np.ndarray, width: int) -> pa.FixedSizeListArray:
     return pa.FixedSizeListArray.from_arrays(flat, width)
 
 
+def frame_column(results: Sequence[FrameResult], attr: str) -> np.ndarray:
+    """A per-frame attribute of ``results`` (``frame_index``, ``height``, ...) once per person: (P,)."""
+    return np.repeat([getattr(r, attr) for r in results], [len(r) for r in results])
+
+
+def person_column(results: Sequence[FrameResult], attr: str, row: tuple[int, ...] = (), dtype=None) -> np.ndarray:
+    """A per-person array of ``results`` (``boxes``, ``keypoints``, ...), frame after frame: (P, *row);
+    ``row`` gives the empty column's shape when there are no results."""
+    out = np.concatenate([getattr(r, attr) for r in results]) if results else np.zeros((0, *row))
+    return out if dtype is None else out.astype(dtype, copy=False)
+
+
+def person_index(results: Sequence[FrameResult]) -> np.ndarray:
+    """Each person's row in its frame, frame after frame: (P,) int64."""
+    n = np.array([len(r) for r in results], np.int64)
+    return np.arange(int(n.sum()), dtype=np.int64) - np.repeat(np.cumsum(n) - n, n)
+
+
 def results_to_arrow(results: Sequence[FrameResult], run: dict | None = None) -> tuple[pa.Table, pa.Table]:
     """Convert frame results to ``(frames, poses)`` tables. All results must share K."""
     ks = {r.num_keypoints for r in results}
@@ -187,10 +205,10 @@ def results_to_arrow(results: Sequence[FrameResult], run: dict | None = None) ->
     )
 
     def rep(attr):
-        return np.repeat([getattr(r, attr) for r in results], n)
+        return frame_column(results, attr)
 
     def cat(attr, shape):
-        return np.concatenate([getattr(r, attr) for r in results]) if results else np.zeros(shape)
+        return person_column(results, attr, shape[1:])
 
     tracks = cat("track_ids", (0,)).astype(np.int64)
     det = cat("det_masks", (0,)).astype(object)
@@ -199,9 +217,7 @@ def results_to_arrow(results: Sequence[FrameResult], run: dict | None = None) ->
             "video_id": pa.array(rep("video_id") if n.sum() else [], pa.string()),
             "frame_index": rep("frame_index").astype(np.int32),
             "pts_s": rep("pts_s").astype(np.float64),
-            "person_index": np.concatenate([np.arange(c, dtype=np.int32) for c in n])
-            if results
-            else np.zeros(0, np.int32),
+            "person_index": person_index(results).astype(np.int32),
             "track_id": pa.array(tracks, pa.int64(), mask=tracks < 0),
             "bbox_xyxy": fixed_list(cat("boxes", (0, 4)), 4),
             "bbox_score": cat("box_scores", (0,)).astype(np.float32),

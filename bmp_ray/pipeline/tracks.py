@@ -25,7 +25,15 @@ import pyarrow as pa
 
 from bmp_ray.export import store
 from bmp_ray.export.parquet import output_name, read_results, write_table_atomic
-from bmp_ray.export.schema import apply_tracks, fixed_list, track_summary_schema, tracks_schema
+from bmp_ray.export.schema import (
+    apply_tracks,
+    fixed_list,
+    frame_column,
+    person_column,
+    person_index,
+    track_summary_schema,
+    tracks_schema,
+)
 from bmp_ray.fs import filesystem, join_uri
 from bmp_ray.result import FrameResult
 from bmp_ray.track import TrackConfig, TrackOutput, track
@@ -58,18 +66,16 @@ def tracks_table(output: TrackOutput, video_id: str, num_keypoints: int, run: di
     rows)."""
     res, inter = output.results, output.interpolated
     k3 = num_keypoints * 3
-    sizes = np.array([len(r) for r in res], np.int64)
-    ids = _stacked([r.track_ids for r in res], (), np.int64)
+    ids = person_column(res, "track_ids", (), np.int64)
     det = ids >= 0  # every person of every frame, in order: those with an id
     n_det = int(det.sum())
     n = n_det + len(inter)
-    frame = np.r_[np.repeat(np.array([r.frame_index for r in res], np.int64), sizes)[det], inter.frame_index]
-    person = np.r_[(np.arange(len(ids)) - np.repeat(np.cumsum(sizes) - sizes, sizes))[det], np.zeros(len(inter), int)]
+    frame = np.r_[frame_column(res, "frame_index").astype(np.int64)[det], inter.frame_index]
+    person = np.r_[person_index(res)[det], np.zeros(len(inter), np.int64)]
     tid = np.r_[ids[det], inter.track_id]
-    boxes = np.concatenate([_stacked([r.boxes for r in res], (4,), np.float32)[det], inter.boxes.reshape(-1, 4)])
-    kpts = np.concatenate(
-        [_stacked([r.keypoints.reshape(-1, k3) for r in res], (k3,), np.float32)[det], inter.keypoints.reshape(-1, k3)]
-    )
+    boxes = np.concatenate([person_column(res, "boxes", (4,), np.float32)[det], inter.boxes.reshape(-1, 4)])
+    kpts = person_column(res, "keypoints", (num_keypoints, 3), np.float32).reshape(-1, k3)[det]
+    kpts = np.concatenate([kpts, inter.keypoints.reshape(-1, k3)])
     interpolated = np.arange(n) >= n_det
     order = np.lexsort((tid, frame))
     table = pa.table(
@@ -84,13 +90,6 @@ def tracks_table(output: TrackOutput, video_id: str, num_keypoints: int, run: di
         }
     )
     return table.cast(tracks_schema(num_keypoints, run))
-
-
-def _stacked(arrays: list[np.ndarray], row: tuple[int, ...], dtype) -> np.ndarray:
-    """The rows of ``arrays`` one after the other, as ``dtype``: (sum of lengths, *row)."""
-    if not arrays:
-        return np.zeros((0, *row), dtype)
-    return np.concatenate(arrays).astype(dtype, copy=False).reshape(-1, *row)
 
 
 def summary_table(output: TrackOutput, video_id: str, run: dict | None) -> pa.Table:
