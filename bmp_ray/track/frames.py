@@ -17,6 +17,7 @@ from bmp_ray.result import FrameResult
 from bmp_ray.track import cues
 
 JOINTS = 17  # the COCO body joints every skeleton starts with
+_NO_XY, _NO_OK = np.zeros((1, 1, 1)), np.zeros((1, 1), bool)  # what a Frame without poses views
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -79,6 +80,3 @@ def from_results(results: list[FrameResult], keypoint_score: float, poses: bool 
             )
         )
     return out
-
-
-_NO_XY, _NO_OK = np.zeros((1, 1, 1)), np.zeros((1, 1), bool)  # what a Frame without poses views
