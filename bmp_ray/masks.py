@@ -68,8 +68,15 @@ def from_changes(changes, height: int, width: int) -> bytes:
     c = np.asarray(changes, np.int64).reshape(-1)
     if c.size and (c[0] < 0 or c[-1] >= h * w or np.any(c[1:] <= c[:-1])):
         raise ValueError(f"from_changes: expected increasing positions in [0, {h * w}), got {c[:8]}...")
-    counts = np.diff(c, prepend=0, append=h * w)  # run lengths, zeros first (a leading 0 when pixel 0 is in)
-    return _coco.frPyObjects({"size": [h, w], "counts": counts.astype(np.uint32)}, h, w)["counts"]
+    return _compressed([c], h, w)[0]
+
+
+def _compressed(changes: list[np.ndarray], height: int, width: int) -> list[bytes]:
+    """COCO RLE ``counts`` of each mask given by its ``from_changes`` positions, in one pycocotools call."""
+    h, w = int(height), int(width)
+    # run lengths, zeros first (a leading 0 when pixel 0 is in)
+    rles = [{"size": [h, w], "counts": np.diff(c, prepend=0, append=h * w).astype(np.uint32)} for c in changes]
+    return [r["counts"] for r in _coco.frPyObjects(rles, h, w)] if rles else []
 
 
 def window_changes(mask: np.ndarray, window, height: int, width: int) -> np.ndarray:
@@ -127,12 +134,7 @@ def encode_windows(masks, windows, height: int, width: int) -> list[bytes]:
         raise ValueError(
             f"encode_windows: expected one window per mask, got {len(masks)} masks and {len(windows)} windows"
         )
-    h, w = int(height), int(width)
-    rles = [
-        {"size": [h, w], "counts": np.diff(window_changes(m, win, h, w), prepend=0, append=h * w).astype(np.uint32)}
-        for m, win in zip(masks, windows)
-    ]
-    return [r["counts"] for r in _coco.frPyObjects(rles, h, w)] if rles else []
+    return _compressed([window_changes(m, win, height, width) for m, win in zip(masks, windows)], height, width)
 
 
 def encode_padded(masks: np.ndarray, height: int, width: int) -> list[bytes]:
@@ -216,7 +218,7 @@ def resize_windows(masks, windows, height: int, width: int, new_height: int, new
             f"resize_windows: expected one window per mask, got {len(masks)} masks and {len(windows)} windows"
         )
     h, w, nh, nw = int(height), int(width), int(new_height), int(new_width)
-    rles = []
+    changes = []
     for m, window in zip(masks, windows):
         y0, y1, x0, x1 = (int(v) for v in window)
         m = np.asarray(m)
@@ -233,9 +235,8 @@ def resize_windows(masks, windows, height: int, width: int, new_height: int, new
         edges = np.flatnonzero(flat[1:] != flat[:-1]) + 1
         col = edges // (mh + 2)
         row = edges - col * (mh + 2) - 1
-        changes = _resized_changes(x0 + col[0::2], y0 + row[0::2], y0 + row[1::2], h, w, nh, nw)
-        rles.append({"size": [nh, nw], "counts": np.diff(changes, prepend=0, append=nh * nw).astype(np.uint32)})
-    return [r["counts"] for r in _coco.frPyObjects(rles, nh, nw)] if rles else []
+        changes.append(_resized_changes(x0 + col[0::2], y0 + row[0::2], y0 + row[1::2], h, w, nh, nw))
+    return _compressed(changes, nh, nw)
 
 
 def _resized_changes(col, a, b, height: int, width: int, new_height: int, new_width: int) -> np.ndarray:

@@ -207,11 +207,11 @@ def results_to_arrow(results: Sequence[FrameResult], run: dict | None = None) ->
     def rep(attr):
         return frame_column(results, attr)
 
-    def cat(attr, shape):
-        return person_column(results, attr, shape[1:])
+    def cat(attr, row=()):
+        return person_column(results, attr, row)
 
-    tracks = cat("track_ids", (0,)).astype(np.int64)
-    det = cat("det_masks", (0,)).astype(object)
+    tracks = cat("track_ids").astype(np.int64)
+    det = cat("det_masks").astype(object)
     poses = pa.table(
         {
             "video_id": pa.array(rep("video_id") if n.sum() else [], pa.string()),
@@ -219,16 +219,16 @@ def results_to_arrow(results: Sequence[FrameResult], run: dict | None = None) ->
             "pts_s": rep("pts_s").astype(np.float64),
             "person_index": person_index(results).astype(np.int32),
             "track_id": pa.array(tracks, pa.int64(), mask=tracks < 0),
-            "bbox_xyxy": fixed_list(cat("boxes", (0, 4)), 4),
-            "bbox_score": cat("box_scores", (0,)).astype(np.float32),
-            "keypoints": fixed_list(cat("keypoints", (0, k, 3)), k * 3),
-            "pose_score": cat("pose_scores", (0,)).astype(np.float32),
-            "mask_rle": pa.array([c.decode("ascii") for c in cat("masks", (0,))], pa.string()),
+            "bbox_xyxy": fixed_list(cat("boxes", (4,)), 4),
+            "bbox_score": cat("box_scores").astype(np.float32),
+            "keypoints": fixed_list(cat("keypoints", (k, 3)), k * 3),
+            "pose_score": cat("pose_scores").astype(np.float32),
+            "mask_rle": pa.array([c.decode("ascii") for c in cat("masks")], pa.string()),
             "mask_height": rep("height").astype(np.int32),
             "mask_width": rep("width").astype(np.int32),
-            "mask_score": cat("mask_scores", (0,)).astype(np.float32),
+            "mask_score": cat("mask_scores").astype(np.float32),
             "det_mask_rle": pa.array([c.decode("ascii") if len(c) else None for c in det], pa.string()),
-            "iteration": cat("iterations", (0,)).astype(np.int8),
+            "iteration": cat("iterations").astype(np.int8),
         },
         schema=poses_schema(k, run),
     )
