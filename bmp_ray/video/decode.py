@@ -10,6 +10,8 @@ FFmpeg builds differ):
 * ``decord``: random access by index; reads remote objects into memory first.
 
 Rotation from the container's display matrix is applied (``autorotate``) the way players show it.
+PyAV is imported on first use (here and in ``probe``), so that ``bmp_ray.video``, and the run config
+that checks its rules, load where PyAV is absent (the GPU benchmark's machine).
 """
 
 from __future__ import annotations
@@ -20,9 +22,8 @@ import io
 import logging
 import sys
 import threading
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
-import av
 import numpy as np
 
 from bmp_ray.errors import VideoError
@@ -40,6 +41,9 @@ from bmp_ray.video.probe import (
 )
 from bmp_ray.video.sampling import Sampler, Sampling
 from bmp_ray.video.sources import Source
+
+if TYPE_CHECKING:
+    import av
 
 log = logging.getLogger(__name__)
 BACKENDS = ("pyav", "decord")
@@ -232,6 +236,8 @@ class FrameReader:
                 yield 0, 0.0, np.asarray(img.convert("RGB"), dtype=np.uint8), 0
 
     def _pyav(self):
+        import av  # on first use (module docstring)
+
         container, stream = self._open or open_container(self.source.uri, self.threads)
         self._open = None
         try:
@@ -252,6 +258,8 @@ class FrameReader:
             )
 
     def _pyav_frames(self, container, stream):
+        import av  # on first use (module docstring)
+
         s, info, uri = self.sampling, self.info, self.source.uri
         times, index = None, 0
         try:

@@ -1,7 +1,8 @@
 """Probe a video or image: frame count, rate, size, codec, duration, rotation.
 
 Opening is shared with the decoders (:func:`open_container`), so that every way a file can be bad
-turns into the same :class:`~bmp_ray.errors.VideoError` with a cause and the file's name.
+turns into the same :class:`~bmp_ray.errors.VideoError` with a cause and the file's name. PyAV is
+imported on first use (see ``decode``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import logging
 import os
 from fractions import Fraction
 
-import av
 import numpy as np
 
 from bmp_ray.errors import VideoError
@@ -125,6 +125,8 @@ def open_container(uri: str, threads: int = 0):
         VideoError: ``missing``, ``empty``, ``unreadable``, ``not_video``, ``corrupt`` or
             ``unsupported_codec``, with FFmpeg's own message.
     """
+    import av  # on first use (module docstring)
+
     check_exists(uri)
     try:
         if is_url(uri):
@@ -191,6 +193,8 @@ def _rotation(container, stream) -> int:
     PyAV exposes the display matrix on decoded frames only, so the first frame is decoded; the
     container is rewound.
     """
+    import av  # on first use (module docstring)
+
     try:
         return rotation_of(next(container.decode(stream)))
     except (StopIteration, av.error.FFmpegError):
@@ -228,6 +232,8 @@ def describe(uri: str, container, stream, *, rotation: int, count_frames: bool =
 
     The rotation is passed in: PyAV shows the display matrix only on decoded frames (see ``_rotation``).
     """
+    import av  # on first use (module docstring)
+
     codec = stream.codec_context.name
     width, height = stream.codec_context.width, stream.codec_context.height
     if not width or not height:
@@ -266,6 +272,8 @@ def frame_times(uri: str, *, container=None, stream=None) -> np.ndarray:
     Index ``i`` of the result is the time of frame ``i`` in presentation order: this is what turns a
     seek target into an exact frame index, also for variable frame rate and streams with gaps.
     """
+    import av  # on first use (module docstring)
+
     own = container is None
     if own:
         container, stream = open_container(uri)
