@@ -32,19 +32,24 @@ runpy.run_module("bmp_ray.bench.gpu", run_name="__main__", alter_sys=True)
 """
 
 
-@pytest.fixture(scope="module")
-def quick_run(tmp_path_factory, shared_data):
-    out = tmp_path_factory.mktemp("gpu")
-    env = {k: v for k, v in os.environ.items() if k != "OUT"}
+def _quick(out, launch: list[str], **env) -> subprocess.CompletedProcess:
+    """``bench gpu --device cpu --quick --json --out OUT`` in a subprocess started by ``launch``."""
     r = subprocess.run(
-        [sys.executable, "-m", "bmp_ray.bench.gpu", "--device", "cpu", "--quick", "--json", "--out", str(out)],
+        [sys.executable, *launch, "--device", "cpu", "--quick", "--json", "--out", str(out)],
         cwd=ROOT,
-        env=env,
+        env={**{k: v for k, v in os.environ.items() if k != "OUT"}, **env},
         capture_output=True,
         text=True,
         timeout=900,
     )
     assert r.returncode == 0, r.stderr[-3000:]
+    return r
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory, shared_data):
+    out = tmp_path_factory.mktemp("gpu")
+    r = _quick(out, ["-m", "bmp_ray.bench.gpu"])
     return out, json.loads(r.stdout), r.stderr
 
 
@@ -53,16 +58,7 @@ def test_quick_run_where_the_gpu_machine_lacks_packages(tmp_path, shared_data):
     """The one GPU run must not meet an import the machine cannot satisfy: every phase runs with the
     packages it lacks refused at import, and the mmcv.ops stand-in in use, as there (a `bmp_ray.video`
     import of PyAV through the run config once failed the build phase there)."""
-    env = {**{k: v for k, v in os.environ.items() if k != "OUT"}, gpu_env.FORCE_ENV: "1"}
-    r = subprocess.run(
-        [sys.executable, "-c", GUARD.format(absent=ABSENT), "--device", "cpu", "--quick", "--out", str(tmp_path)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert r.returncode == 0, r.stderr[-3000:]
+    r = _quick(tmp_path, ["-c", GUARD.format(absent=ABSENT)], **{gpu_env.FORCE_ENV: "1"})
     data = json.loads((tmp_path / "gpu.json").read_text())
     for name, p in data["phases"].items():
         assert p["status"] in ("ok", "partial"), (name, p.get("error"))
