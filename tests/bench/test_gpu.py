@@ -11,25 +11,17 @@ from pathlib import Path
 import pytest
 
 from bmp_ray.bench import gpu, gpu_env
+from tests.absent import refuse_imports
 
 ROOT = Path(__file__).resolve().parents[2]
 # what the GPU machine lacks (shared/spec/gpu-bench.md): no PyAV, Ray, decord, scipy or xtcocotools, and
 # mmcv without its compiled ops (the stand-in, forced here); the run there carries only bench gpu_pack's wheels
 ABSENT = ("av", "ray", "decord", "scipy", "xtcocotools")
-GUARD = """
-import runpy, sys
-ABSENT = {absent!r}
-
-class Absent:
-    def find_spec(self, name, path=None, target=None):
-        if name in ABSENT or name.split(".")[0] in ABSENT:
-            raise ModuleNotFoundError(f"No module named {{name!r}} (absent on the GPU machine)", name=name)
-        return None
-
-sys.meta_path.insert(0, Absent())
-sys.argv = ["bmp_ray.bench.gpu", *sys.argv[1:]]
-runpy.run_module("bmp_ray.bench.gpu", run_name="__main__", alter_sys=True)
-"""
+GUARDED = refuse_imports(*ABSENT) + (
+    "import runpy\n"
+    "sys.argv = ['bmp_ray.bench.gpu', *sys.argv[1:]]\n"
+    "runpy.run_module('bmp_ray.bench.gpu', run_name='__main__', alter_sys=True)\n"
+)
 
 
 def _quick(out, launch: list[str], **env) -> subprocess.CompletedProcess:
@@ -58,7 +50,7 @@ def test_quick_run_where_the_gpu_machine_lacks_packages(tmp_path, shared_data):
     """The one GPU run must not meet an import the machine cannot satisfy: every phase runs with the
     packages it lacks refused at import, and the mmcv.ops stand-in in use, as there (a `bmp_ray.video`
     import of PyAV through the run config once failed the build phase there)."""
-    r = _quick(tmp_path, ["-c", GUARD.format(absent=ABSENT)], **{gpu_env.FORCE_ENV: "1"})
+    r = _quick(tmp_path, ["-c", GUARDED], **{gpu_env.FORCE_ENV: "1"})
     data = json.loads((tmp_path / "gpu.json").read_text())
     for name, p in data["phases"].items():
         assert p["status"] in ("ok", "partial"), (name, p.get("error"))

@@ -5,15 +5,9 @@ import subprocess
 import sys
 
 from bmp_ray.pipeline.config import PRESETS
+from tests.absent import refuse_imports
 
-ABSENT = (
-    "import sys\n"
-    "class Absent:\n"
-    "    def find_spec(self, name, path=None, target=None):\n"
-    "        if name.split('.')[0] in ('av', 'decord'):\n"
-    "            raise ModuleNotFoundError(name, name=name)\n"
-    "sys.meta_path.insert(0, Absent())\n"
-)
+ABSENT = refuse_imports("av", "decord")
 
 
 def _run(code: str) -> subprocess.CompletedProcess:
@@ -35,4 +29,4 @@ def test_probing_without_pyav_names_the_missing_module(tmp_path):
     video = tmp_path / "clip.mp4"
     video.write_bytes(b"\0" * 64)
     r = _run(f"from bmp_ray.video import probe\nprobe({str(video)!r})\n")
-    assert r.returncode != 0 and "ModuleNotFoundError: av" in r.stderr
+    assert r.returncode != 0 and "No module named 'av' (absent on the GPU machine)" in r.stderr
