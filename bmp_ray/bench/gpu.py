@@ -4,7 +4,11 @@
 ``gpu_pack``). Spec: ``shared/spec/gpu-bench.md``; tested on the CPU with ``--device cpu --quick``.
 
 Phases, each behind a wall-clock budget (what is left of a phase when its budget is spent is recorded
-as skipped), JSON (``gpu.json``) and a table (``gpu.txt``) written to ``--out`` after every phase:
+as skipped), JSON (``gpu.json``) and a table (``gpu.txt``) written to ``--out`` after every phase.
+With ``--deadline-s`` (the GPU command sets it 20 s inside its ``timeout``), a run that has fallen
+behind gives each phase still to run its share of the time left, in proportion to the budgets
+(``fitted``), so an overrun early (a slow start, a long compile) shortens the later phases instead of
+the ``timeout`` killing them; a phase reached after the deadline is recorded as skipped:
 
 start (versions, clocks, the carried wheels, the stand-ins) -> ceilings (matmul, copies) -> build (SAM
 ViT-B, RTMDet-Ins-L, MaskPose-B with seeded random weights in the official architectures; the ``*-tiny``
@@ -76,6 +80,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help=f"multiply every phase budget (default 1; {QUICK_BUDGET_SCALE:g} with --quick)",
     )
     p.add_argument("--compile-backend", help="torch.compile backend (default: inductor; eager with --quick)")
+    p.add_argument(
+        "--deadline-s",
+        type=float,
+        help="seconds from the start by which the whole run must end (default: none; see fitted)",
+    )
 
 
 class Report:
@@ -138,6 +147,21 @@ def _budgets(args) -> dict[str, float]:
     return b
 
 
+def fitted(budgets: dict[str, float], name: str, left: float | None) -> float:
+    """Phase ``name``'s budget when ``left`` seconds remain before the run's deadline (None: no deadline).
+
+    ``budgets`` holds every phase in run order. The phase gets its own budget while the phases still to
+    run (this one and those after it) fit in ``left``; otherwise its share of ``left`` in proportion to
+    their budgets, so each later phase keeps its share too.
+    """
+    own = budgets[name]
+    if left is None:
+        return own
+    names = list(budgets)
+    rest = sum(budgets[n] for n in names[names.index(name) :])
+    return own if rest <= left else max(left, 0.0) * own / rest
+
+
 def _video(args) -> str:
     from pathlib import Path
 
@@ -159,6 +183,10 @@ def _video(args) -> str:
 
 def run(args: argparse.Namespace) -> dict:
     t_start = time.perf_counter()
+    if args.deadline_s is not None and not args.deadline_s > 0:
+        from bmp_ray.errors import ConfigError
+
+        raise ConfigError(f"--deadline-s: expected seconds > 0, got {args.deadline_s}")
     start: dict = {}
     if args.wheels:
         from bmp_ray.bench.gpu_env import add_wheels
@@ -189,19 +217,27 @@ def run(args: argparse.Namespace) -> dict:
     ctx: dict = {"precision": "bf16" if device.type == "cuda" else "fp32"}
 
     def phase(name, fn):
-        budget = Budget(budgets[name])
         t = time.perf_counter()
+        left = None if args.deadline_s is None else args.deadline_s - (t - t_start)
+        if left is not None and left <= 0:
+            log.warning("phase %s skipped: the run's deadline (--deadline-s %g) has passed", name, args.deadline_s)
+            report.phase(name, "skipped: the run's deadline has passed", 0.0, 0.0, None, ctx)
+            return
+        given = fitted(budgets, name, left)
+        if given < budgets[name]:
+            log.warning("phase %s: %.0f s of its %.0f s budget, to end by the deadline", name, given, budgets[name])
+        budget = Budget(given)
         try:
             result = fn(budget)
             status = "partial" if any("skipped" in str(v) for v in _leaves(result)) else "ok"
-            report.phase(name, status, time.perf_counter() - t, budgets[name], result, ctx)
+            report.phase(name, status, time.perf_counter() - t, given, result, ctx)
         except Exception as exc:  # noqa: BLE001 - recorded; later phases that need it are skipped
             log.error("phase %s failed: %s", name, exc)
             report.phase(
                 name,
                 "error",
                 time.perf_counter() - t,
-                budgets[name],
+                given,
                 None,
                 ctx,
                 f"{type(exc).__name__}: {exc}\n{traceback.format_exc()[-2000:]}",

@@ -24,10 +24,10 @@ GUARDED = refuse_imports(*ABSENT) + (
 )
 
 
-def _quick(out, launch: list[str], **env) -> subprocess.CompletedProcess:
-    """``bench gpu --device cpu --quick --json --out OUT`` in a subprocess started by ``launch``."""
+def _quick(out, launch: list[str], *more: str, **env) -> subprocess.CompletedProcess:
+    """``bench gpu --device cpu --quick --json --out OUT [more]`` in a subprocess started by ``launch``."""
     r = subprocess.run(
-        [sys.executable, *launch, "--device", "cpu", "--quick", "--json", "--out", str(out)],
+        [sys.executable, *launch, "--device", "cpu", "--quick", "--json", "--out", str(out), *more],
         cwd=ROOT,
         env={**{k: v for k, v in os.environ.items() if k != "OUT"}, **env},
         capture_output=True,
@@ -49,11 +49,20 @@ def quick_run(tmp_path_factory, shared_data):
 def test_quick_run_where_the_gpu_machine_lacks_packages(tmp_path, shared_data):
     """The one GPU run must not meet an import the machine cannot satisfy: every phase runs with the
     packages it lacks refused at import, and the mmcv.ops stand-in in use, as there (a `bmp_ray.video`
-    import of PyAV through the run config once failed the build phase there)."""
-    r = _quick(tmp_path, ["-c", GUARDED], **{gpu_env.FORCE_ENV: "1"})
+    import of PyAV through the run config once failed the build phase there). Its deadline, as the GPU
+    command's, is short of the phases' budgets: the first phase gets its share of the time left, and the
+    later ones more as the run, far quicker than its budgets, gets ahead."""
+    deadline = 0.8 * sum(gpu.PHASES.values()) * gpu.QUICK_BUDGET_SCALE
+    r = _quick(tmp_path, ["-c", GUARDED], "--deadline-s", str(deadline), **{gpu_env.FORCE_ENV: "1"})
     data = json.loads((tmp_path / "gpu.json").read_text())
     for name, p in data["phases"].items():
         assert p["status"] in ("ok", "partial"), (name, p.get("error"))
+        own = gpu.PHASES[name] * gpu.QUICK_BUDGET_SCALE
+        assert 0.5 * own < p["budget_s"] <= own, (name, p["budget_s"])
+    first, last = (
+        data["phases"][n]["budget_s"] / gpu.PHASES[n] / gpu.QUICK_BUDGET_SCALE for n in ("start", "research")
+    )
+    assert first == pytest.approx(0.8, abs=0.01) and last == 1
     assert list(data["phases"]) == list(gpu.PHASES) and data["mmcv_ops_stand_in"] is True
     assert "absent on the GPU machine" in r.stderr  # the stand-ins met the refusals
 
@@ -152,3 +161,27 @@ def test_budget_option_parses_and_rejects_unknown_phases():
     assert gpu._budgets(p.parse_args(["--quick"]))["e2e"] == gpu.QUICK_BUDGET_SCALE * gpu.PHASES["e2e"]
     with pytest.raises(ConfigError, match="PHASE=SECONDS"):
         gpu._budgets(p.parse_args(["--budget-s", "warmup=5"]))
+
+
+def test_fitted_gives_each_phase_left_its_share_of_the_time_left():
+    budgets = {"a": 10.0, "b": 30.0, "c": 60.0}
+    assert gpu.fitted(budgets, "a", None) == 10 and gpu.fitted(budgets, "a", 100) == 10  # on time
+    assert gpu.fitted(budgets, "a", 50) == pytest.approx(5)  # behind: half of every budget left
+    assert gpu.fitted(budgets, "b", 45) == pytest.approx(15) and gpu.fitted(budgets, "c", 45) == 45
+    assert gpu.fitted(budgets, "c", 90) == 60 and gpu.fitted(budgets, "b", -1) == 0
+
+
+def test_run_past_its_deadline_skips_its_phases_and_still_reports(tmp_path):
+    import argparse
+
+    from bmp_ray.errors import ConfigError
+
+    p = argparse.ArgumentParser()
+    gpu.add_arguments(p)
+    args = p.parse_args(["--device", "cpu", "--quick", "--out", str(tmp_path), "--deadline-s", "1e-9"])
+    out = gpu.run(args)
+    assert [ph["status"] for ph in out["phases"].values()] == ["skipped: the run's deadline has passed"] * 3
+    assert list(json.loads((tmp_path / "gpu.json").read_text())["phases"]) == ["start", "ceilings", "build"]
+    assert "skipped: the run" in (tmp_path / "gpu.txt").read_text()
+    with pytest.raises(ConfigError, match="--deadline-s: expected seconds > 0, got 0"):
+        gpu.run(p.parse_args(["--device", "cpu", "--quick", "--out", str(tmp_path), "--deadline-s", "0"]))

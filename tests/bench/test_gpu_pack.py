@@ -48,6 +48,12 @@ def test_repo_folder_is_carried_relative_and_ignored_by_git():
     assert r.returncode == 0  # the wheels never enter the tree
 
 
+def test_readme_gives_the_packs_command_with_a_deadline_inside_its_timeout():
+    cmd = gpu_pack.command()
+    assert "timeout 540 " in cmd and "--deadline-s 520 " in cmd
+    assert f"    {cmd}\n" in (gpu_pack.ROOT / "README.md").read_text()  # the command users copy is this one
+
+
 @pytest.mark.skipif(
     os.environ.get("BMP_RAY_TEST_PIP_DOWNLOAD") != "1", reason="downloads from PyPI: set BMP_RAY_TEST_PIP_DOWNLOAD=1"
 )
