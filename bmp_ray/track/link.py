@@ -12,9 +12,13 @@ of:
 A pair is linked only when the extrapolated boxes overlap at all, its score is at least ``link_min``,
 it is the best candidate of both its ends and beats every other candidate of both by ``link_margin``
 (with a margin, refused when ambiguous; with 0, the default, mutual best), and the box heights differ
-by less than a factor ``MAX_HEIGHT_RATIO``. Linking repeats until no pair qualifies. The motion part
-is computed for all candidate pairs at once (``motion_scores``), so linking the many pieces that
-``cut_gap`` makes stays cheap.
+by less than a factor ``MAX_HEIGHT_RATIO``. Linking repeats until no pair qualifies. Then the sole
+pairs are linked, in rounds as well: within ``link_sole_max_gap`` frames, a pair whose extrapolations
+meet (score > 0) while no other candidate of either end's does, at a score of at least
+``link_sole_min`` (below ``link_min``: with no rival, a weak but sole continuation is no risk of a
+wrong merge among the tracklets; on the bench it links the people hidden longest, whose fitted
+velocities carried across the gap overlap little). The motion part is computed for all candidate
+pairs at once (``motion_scores``), so linking the many pieces that ``cut_gap`` makes stays cheap.
 """
 
 from __future__ import annotations
@@ -146,6 +150,40 @@ def link(frames: list[Frame], labels: list[np.ndarray], cfg: TrackConfig) -> lis
         return labels
     starts = np.r_[0, np.cumsum([len(f) for f in frames])]
     boxes = np.concatenate([f.boxes.reshape(-1, 4) for f in frames]) if frames else np.zeros((0, 4))
+    labels = _rounds(frames, boxes, starts, labels, cfg, cfg.link_max_gap, _best)
+    if cfg.link_sole_max_gap:
+        labels = _rounds(frames, boxes, starts, labels, cfg, cfg.link_sole_max_gap, _sole)
+    return by_first_appearance(labels)
+
+
+def _best(ia: np.ndarray, ib: np.ndarray, score: np.ndarray, n: int, cfg: TrackConfig) -> np.ndarray:
+    """The pairs (indices into ``ia``, ``ib``, ``score``) at least ``link_min`` that are the best of both
+    their ends by ``link_margin`` (``n``: tracklets)."""
+    best_out = np.full(n, -np.inf)
+    best_in = np.full(n, -np.inf)
+    np.maximum.at(best_out, ia, score)
+    np.maximum.at(best_in, ib, score)
+    keep = []
+    for k in np.flatnonzero((score >= cfg.link_min) & (score >= best_out[ia]) & (score >= best_in[ib])):
+        # the best of both ends; refused when another candidate of either end is nearly as good
+        others = np.r_[np.sort(score[ia == ia[k]])[:-1], np.sort(score[ib == ib[k]])[:-1]]
+        if len(others) and score[k] - others.max() < cfg.link_margin:
+            continue
+        keep.append(k)
+    return np.array(keep, np.int64)
+
+
+def _sole(ia: np.ndarray, ib: np.ndarray, score: np.ndarray, n: int, cfg: TrackConfig) -> np.ndarray:
+    """The pairs at least ``link_sole_min`` that are the one candidate of both their ends whose
+    extrapolations meet (score > 0) within ``link_sole_max_gap``: nobody else could continue either."""
+    live = score > 0
+    n_out = np.bincount(ia[live], minlength=n)
+    n_in = np.bincount(ib[live], minlength=n)
+    return np.flatnonzero(live & (score >= cfg.link_sole_min) & (n_out[ia] == 1) & (n_in[ib] == 1))
+
+
+def _rounds(frames, boxes, starts, labels, cfg: TrackConfig, max_gap: int, choose) -> list[np.ndarray]:
+    """Link in rounds until ``choose`` takes no candidate pair (pairs within ``max_gap`` frames)."""
     for _ in range(MAX_ROUNDS):
         tl = tracklets(labels)
         ids = sorted(tl)
@@ -156,7 +194,7 @@ def link(frames: list[Frame], labels: list[np.ndarray], cfg: TrackConfig) -> lis
         last = np.array([ts[-1] for ts, _ in pieces])
         order = np.argsort(first, kind="stable")  # candidates found by search, not an (n, n) matrix
         lo = np.searchsorted(first[order], last + 1, "left")
-        hi = np.searchsorted(first[order], last + cfg.link_max_gap, "right")
+        hi = np.searchsorted(first[order], last + max_gap, "right")
         count = hi - lo
         if not count.sum():
             break
@@ -164,17 +202,7 @@ def link(frames: list[Frame], labels: list[np.ndarray], cfg: TrackConfig) -> lis
         ia = np.repeat(np.arange(len(ids)), count)
         ib = order[np.arange(count.sum()) - np.repeat(np.cumsum(count) - count - lo, count)]
         score = _scores(frames, boxes, starts, pieces, ia, ib, cfg)
-        best_out = np.full(len(ids), -np.inf)
-        best_in = np.full(len(ids), -np.inf)
-        np.maximum.at(best_out, ia, score)
-        np.maximum.at(best_in, ib, score)
-        merge = {}
-        for k in np.flatnonzero((score >= cfg.link_min) & (score >= best_out[ia]) & (score >= best_in[ib])):
-            # the best of both ends; refused when another candidate of either end is nearly as good
-            others = np.r_[np.sort(score[ia == ia[k]])[:-1], np.sort(score[ib == ib[k]])[:-1]]
-            if len(others) and score[k] - others.max() < cfg.link_margin:
-                continue
-            merge[ids[ib[k]]] = ids[ia[k]]
+        merge = {ids[ib[k]]: ids[ia[k]] for k in choose(ia, ib, score, len(ids), cfg).tolist()}
         if not merge:
             break
         mapping = {}
@@ -184,7 +212,7 @@ def link(frames: list[Frame], labels: list[np.ndarray], cfg: TrackConfig) -> lis
                 root = merge[root]
             mapping[i] = root
         labels = relabel(labels, mapping)
-    return by_first_appearance(labels)
+    return labels
 
 
 def _scores(

@@ -96,7 +96,7 @@ def pieces(frames: list[Frame], cfg: TrackConfig) -> list[np.ndarray]:
 def video_labels(frames: list[Frame], cfg: TrackConfig) -> list[np.ndarray]:
     """Labels of the whole video: its ``pieces`` linked in windows (``window_frames``,
     ``window_overlap``) stitched by vote, the joins the windows made near their borders undone
-    (``border_cuts``: within ``link_max_gap`` of an overlap, where a window saw only one side) and the
+    (``border_cuts``: within the longest link gap of an overlap, where a window saw only one side) and the
     stitched video linked once more (those joins, and the people hidden through an overlap); short
     tracks dropped; ids 1, 2, ... by first appearance."""
     spans = window_spans(len(frames), cfg.window_frames, cfg.window_overlap)
@@ -119,7 +119,7 @@ def video_labels(frames: list[Frame], cfg: TrackConfig) -> list[np.ndarray]:
         next_id = max([next_id] + [int(x.max()) + 1 for x in out if len(x)])
         prev_stop = stop
     if len(spans) > 1 and cfg.link_max_gap:
-        out = link(frames, border_cuts(out, base, spans, cfg.link_max_gap), cfg)
+        out = link(frames, border_cuts(out, base, spans, max(cfg.link_max_gap, cfg.link_sole_max_gap)), cfg)
     short = {v for v, (ts, _) in tracklets(out).items() if len(ts) < cfg.min_track_rows}
     if short:
         out = [np.where(np.isin(x, list(short)), -1, x) for x in out]

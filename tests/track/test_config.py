@@ -21,6 +21,8 @@ def test_defaults_are_valid_and_round_trip():
         ({"max_age": 2.5}, r"track.max_age: expected an integer >= 1, got 2.5"),
         ({"link_max_gap": True}, r"track.link_max_gap: expected an integer >= 0, got True"),
         ({"cut_gap": -1}, r"track.cut_gap: expected an integer >= 0, got -1"),
+        ({"link_sole_max_gap": -1}, r"track.link_sole_max_gap: expected an integer >= 0, got -1"),
+        ({"link_sole_min": 1.5}, r"track.link_sole_min: expected a number in \[0, 1\], got 1.5"),
         ({"enabled": "yes"}, r"track.enabled: expected true or false, got 'yes'"),
         (
             {"window_frames": 100, "window_overlap": 50},

@@ -26,7 +26,8 @@ def test_refused_when_the_gap_is_too_long_or_the_motion_does_not_meet():
     res = walkers(40, people=1, speed=2.0, skip=[(0, t) for t in range(10, 25)])
     frames = from_results(res, 0.3)
     labels = split([np.zeros(len(r), np.int64) for r in res], 25, 1)
-    assert {int(x) for lab in link(frames, labels, TrackConfig(link_max_gap=10)) for x in lab} == {0, 1}
+    short = TrackConfig(link_max_gap=10, link_sole_max_gap=10)
+    assert {int(x) for lab in link(frames, labels, short) for x in lab} == {0, 1}
     # a person who ends at the left and one who starts far right: no link
     res = [frame(t, [[5, 30, 35, 90]]) for t in range(10)] + [frame(t, [[160, 30, 190, 90]]) for t in range(12, 20)]
     frames = from_results(res, 0.3)
@@ -44,6 +45,26 @@ def test_refused_when_ambiguous():
     assert len({int(x) for lab in out for x in lab}) == 3
     out = link(frames, labels, TrackConfig(link_min=0.2, link_margin=0.0))
     assert len({int(x) for lab in out for x in lab}) == 2  # without the margin the better one is taken
+
+
+def test_a_sole_continuation_is_linked_below_link_min_and_beyond_link_max_gap():
+    # standing still at x 50-80, then again at x 70-100 after a gap: box IoU 0.2, below link_min (0.25)
+    res = [frame(t, [[50, 30, 80, 90]]) for t in range(10)] + [frame(t, [[70, 30, 100, 90]]) for t in range(20, 30)]
+    frames = from_results(res, 0.3)
+    labels = [np.array([0 if r.frame_index < 10 else 1]) for r in res]
+    assert len({int(x) for lab in link(frames, labels, CFG) for x in lab}) == 1  # nobody else could continue it
+    assert len({int(x) for lab in link(frames, labels, TrackConfig(link_sole_max_gap=0)) for x in lab}) == 2
+    assert len({int(x) for lab in link(frames, labels, TrackConfig(link_sole_min=0.3)) for x in lab}) == 2
+    # a second start as near on the other side (IoU 0.2 as well): two candidates, no sole pair, no link
+    res = res[:10] + [frame(t, [[70, 30, 100, 90], [30, 30, 60, 90]]) for t in range(20, 30)]
+    labels = [np.array([0]) if r.frame_index < 10 else np.array([1, 2]) for r in res]
+    assert len({int(x) for lab in link(from_results(res, 0.3), labels, CFG) for x in lab}) == 3
+    # a walker hidden 40 frames (beyond link_max_gap 30, within link_sole_max_gap 45): linked
+    res = walkers(60, people=1, speed=1.0, skip=[(0, t) for t in range(10, 50)])
+    labels = split([np.zeros(len(r), np.int64) for r in res], 50, 1)
+    assert len({int(x) for lab in link(from_results(res, 0.3), labels, CFG) for x in lab}) == 1
+    off = TrackConfig(link_sole_max_gap=30)
+    assert len({int(x) for lab in link(from_results(res, 0.3), labels, off) for x in lab}) == 2
 
 
 def test_refused_when_the_tracklets_overlap_in_time_or_the_heights_differ():
