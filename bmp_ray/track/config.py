@@ -48,7 +48,7 @@ class TrackConfig:
         link_margin: a link is refused unless its score beats every competitor of both ends by this
             (0: the pair must be the best of both ends, ties included).
         link_sole_max_gap: after that, a pair within this many frames whose extrapolations meet while
-            no other candidate of either end's do is linked at a score of at least ``link_sole_min``
+            no other candidate of either end's does is linked at a score of at least ``link_sole_min``
             (0: no such links). On the bench, 45 and 0.1: TUD-Stadtmitte A +0.6 (to 88.05), B +1.1,
             DanceTrack A +0.25, B -0.1 (seeds 0-8); on seeds 9-17 +0.3 / +1.1 / +0.24 / +0.19.
         link_sole_min: the least link score of such a sole pair.
