@@ -41,9 +41,9 @@ class _Tracks:
 
     def __init__(self, joints: int):
         self.mean = np.zeros((0, 8))
-        self.cov = np.zeros((0, 8, 8))
+        self.cov = np.zeros((0, *kalman.COV_SHAPE))
         self.obs_mean = np.zeros((0, 8))  # the state right after the last observation (for the re-update)
-        self.obs_cov = np.zeros((0, 8, 8))
+        self.obs_cov = np.zeros((0, *kalman.COV_SHAPE))
         self.last_box = np.zeros((0, 4))
         self.last_t = np.zeros(0, np.int64)
         self.label = np.zeros(0, np.int64)

@@ -16,7 +16,7 @@ def test_predict_moves_by_the_velocity_and_grows_the_uncertainty():
     mean[0, 4:6] = [3.0, -2.0]
     m2, c2 = kalman.predict(mean, cov)
     np.testing.assert_allclose(m2[0, :4], [8.0, 8.0, 10.0, 20.0])
-    assert np.all(np.diag(c2[0]) > np.diag(cov[0]))
+    assert np.all(np.diag(kalman.matrix(c2)[0]) > np.diag(kalman.matrix(cov)[0]))
     assert mean[0, 0] == 5.0  # inputs untouched
 
 
@@ -26,7 +26,7 @@ def test_update_pulls_the_state_towards_the_measurement_and_shrinks_the_uncertai
     m2, c2 = kalman.update(m, c, np.array([[4.0, 0.0, 14.0, 20.0]]))
     assert 5.0 < m2[0, 0] < 9.0  # between the prediction (5) and the measurement (9)
     assert m2[0, 4] > 0  # the velocity learns the motion
-    assert np.all(np.diag(c2[0])[:4] < np.diag(c[0])[:4])
+    assert np.all(np.diag(kalman.matrix(c2)[0])[:4] < np.diag(kalman.matrix(c)[0])[:4])
 
 
 def test_a_steady_walker_is_predicted_at_its_speed():
@@ -90,16 +90,58 @@ def _random_states(m, seed=0):
     return b, mean, cov
 
 
-def test_predict_is_the_matrix_form_to_the_bit():
-    _, mean, cov = _random_states(7)
+def _f():
     f = np.eye(8)
     f[:4, 4:] = np.eye(4)
+    return f
+
+
+def test_predict_is_the_matrix_form_to_the_bit():
+    _, mean, cov = _random_states(7)
+    f = _f()
     wh = np.maximum(mean[:, 2:4], 1.0)
     std = np.c_[kalman.POS_STD * wh, kalman.POS_STD * wh, kalman.VEL_STD * wh, kalman.VEL_STD * wh]
     m2, c2 = kalman.predict(mean, cov)
-    want = f @ cov @ f.T
+    want = f @ kalman.matrix(cov) @ f.T
     want[:, np.arange(8), np.arange(8)] += std**2
-    assert np.array_equal(m2, mean @ f.T) and np.array_equal(c2, want)
+    assert np.array_equal(m2, mean @ f.T) and np.array_equal(kalman.matrix(c2), want)
+
+
+def test_update_is_the_textbook_matrix_form():
+    # K = P H^T (H P H^T + R)^-1, x + K (z - H x), (I - K H) P on the 8 x 8 matrices
+    b, mean, cov = _random_states(6, seed=3)
+    z = kalman.xyxy_to_cxcywh(b + np.random.default_rng(4).normal(0, 6, b.shape))
+    h = np.eye(8)[:4]
+    p = kalman.matrix(cov)
+    wh = np.maximum(mean[:, 2:4], 1.0)
+    r = np.stack([np.diag((kalman.MEAS_STD * np.r_[w, w]) ** 2) for w in wh])
+    gain = p @ h.T @ np.linalg.inv(h @ p @ h.T + r)
+    want_mean = mean + np.einsum("mij,mj->mi", gain, z - mean @ h.T)
+    want_cov = (np.eye(8) - gain @ h) @ p
+    m2, c2 = kalman.update(mean, cov, kalman.cxcywh_to_xyxy(z))
+    np.testing.assert_allclose(m2, want_mean, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(kalman.matrix(c2), want_cov, rtol=1e-10, atol=1e-9)
+
+
+def test_the_covariance_blocks_stay_the_whole_matrix():
+    # a diagonal start, the motion, the measurement and the noises never couple two coordinates: the
+    # 8 x 8 filter run on the same inputs keeps zeros outside the four (coordinate, velocity) blocks
+    b, mean, cov = _random_states(4, seed=2)
+    full = kalman.matrix(cov)
+    f = _f()
+    h = np.eye(8)[:4]
+    rng = np.random.default_rng(5)
+    for _ in range(6):
+        wh = np.maximum(mean[:, 2:4], 1.0)
+        q = np.c_[kalman.POS_STD * wh, kalman.POS_STD * wh, kalman.VEL_STD * wh, kalman.VEL_STD * wh]
+        full = f @ full @ f.T
+        full[:, np.arange(8), np.arange(8)] += q**2
+        mean, cov = kalman.predict(mean, cov)
+        wh = np.maximum(mean[:, 2:4], 1.0)
+        r = np.stack([np.diag((kalman.MEAS_STD * np.r_[w, w]) ** 2) for w in wh])
+        full = (np.eye(8) - full @ h.T @ np.linalg.inv(h @ full @ h.T + r) @ h) @ full
+        mean, cov = kalman.update(mean, cov, b + rng.normal(0, 3, b.shape))
+    np.testing.assert_allclose(kalman.matrix(cov), full, rtol=1e-9, atol=1e-9)  # zeros where the blocks are not
 
 
 def test_reupdate_of_many_tracks_equals_each_alone():
@@ -110,3 +152,17 @@ def test_reupdate_of_many_tracks_equals_each_alone():
     for k in range(5):
         mk, ck = kalman.reupdate(mean[k], cov[k], b[k], new[k], int(gaps[k]))
         assert np.array_equal(m[k], mk) and np.array_equal(c[k], ck)
+
+
+def test_reupdate_is_predict_and_update_along_the_line_to_the_bit():
+    # the re-update's scalar steps do the arithmetic of the batched ``predict`` and ``update``
+    b, mean, cov = _random_states(3, seed=4)
+    new = b + [[24.0, -9.0, 30.0, -5.0]]
+    gaps = [5, 1, 3]
+    m, c = kalman.reupdate(mean, cov, b, new, np.array(gaps))
+    for k, g in enumerate(gaps):
+        mk, ck = mean[k : k + 1], cov[k : k + 1]
+        for step in range(1, g + 1):
+            virtual = b[k] + (new[k] - b[k]) * (step / g)
+            mk, ck = kalman.update(*kalman.predict(mk, ck), virtual[None])
+        assert np.array_equal(m[k], mk[0]) and np.array_equal(c[k], ck[0])
