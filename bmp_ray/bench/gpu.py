@@ -282,14 +282,17 @@ def run(args: argparse.Namespace) -> dict:
     phase(
         "stages",
         lambda b: ctx.setdefault(
-            "eager", gpu_stages.eager(m, ctx["frames"][0], sizes, b, ctx["flops"], ctx.get("ceil", {}))
+            "eager",
+            gpu_stages.eager(m, ctx["frames"][0], sizes, b, ctx["flops"], ctx.get("ceil", {}), ctx["precision"]),
         ),
     )
     applied = gpu_variants.Applied()
     if "eager" in ctx:
         phase(
             "variants",
-            lambda b: ctx.setdefault("variants", gpu_variants.run(m, sizes, b, ctx["eager"], backend, applied)),
+            lambda b: ctx.setdefault(
+                "variants", gpu_variants.run(m, sizes, b, ctx["eager"], backend, applied, ctx["precision"])
+            ),
         )
 
     def p_e2e(b):

@@ -12,7 +12,7 @@ def _ok(v) -> bool:
 
 def stage_rates(ctx: dict) -> dict[str, float]:
     """The best rate of each stage (items/s) in the precision the e2e phase ran in, over the eager sweeps
-    and the variants the e2e phase used (variants are measured in bf16: CUDA only)."""
+    and the variants the e2e phase used (measured in the same precision)."""
     rows = ctx.get("eager", {}).get("rows", [])
     dt = ctx.get("precision", "bf16")
     var = ctx.get("variants", {})
@@ -26,7 +26,7 @@ def stage_rates(ctx: dict) -> dict[str, float]:
         b = best(rows, stage, dt)
         if b:
             out[key] = b["per_s"]
-        if variant in applied and _ok(var.get(variant)) and dt == "bf16":
+        if variant in applied and _ok(var.get(variant)) and var.get("precision", "bf16") == dt:
             out[key] = max(out.get(key, 0.0), var[variant]["per_s"])
     for r in rows:
         if r["stage"].startswith("sam_decoder_batched_") and r["status"] == "ok" and r["dtype"] == dt:

@@ -43,7 +43,7 @@ class Sizes:
     @classmethod
     def of(cls, quick: bool) -> "Sizes":
         if quick:
-            return cls(1024, 8, (1,), (1,), (1,), (4, 16), (2, 4), 1, 0, (2, 4), 1, 2, 0.5)
+            return cls(512, 8, (1,), (1,), (1,), (1, 2), (2, 4), 1, 0, (2, 4), 1, 2, 0.5)
         return cls(
             8192, 1024, (1, 2, 4, 8), (1, 8, 32), (1, 8, 16), (64, 256, 1024), (1, 10, 20), 10, 2, (10, 20), 8, 20, 1.0
         )
@@ -256,11 +256,24 @@ def best(rows: list[dict], stage: str, dtype: str | None = None) -> dict | None:
     return max(ok, key=lambda r: r["per_s"]) if ok else None
 
 
-def eager(m: Models, frame: np.ndarray, sizes: Sizes, budget: Budget, fl: dict, ceil: dict) -> dict:
-    """fp32 vs bf16 and batch sweeps of every stage; the SAM decoder batched vs once per person."""
+def eager(
+    m: Models, frame: np.ndarray, sizes: Sizes, budget: Budget, fl: dict, ceil: dict, precision: str = "bf16"
+) -> dict:
+    """fp32 vs bf16 and batch sweeps of every stage; the SAM decoder batched vs once per person.
+
+    ``precision`` ("bf16" on CUDA; "fp32" on a CPU, where the run's figures are fp32 ones): every batch
+    size is swept in it, the other precision at the middle batch size only (its ratio to the first), the
+    SAM decoder in both at each size on CUDA and the other precision at the smallest size only on a CPU,
+    and the per-person decoder loop in ``precision``. A CPU without bf16 instructions (AVX2 only) runs a
+    bf16 convolution about 200 times slower than fp32: one bf16 row per stage is what the quick CPU run
+    can afford, and all it needs to keep the bf16 paths working."""
     d = m.device
-    both = [("bf16", BF16), ("fp32", None)]
-    mid = lambda bs: bs[len(bs) // 2 : len(bs) // 2 + 1]  # noqa: E731 - fp32 at one batch size only
+    dtypes = {"bf16": BF16, "fp32": None}
+    if precision not in dtypes:
+        raise ValueError(f"bench gpu: precision: expected one of {sorted(dtypes)}, got {precision!r}")
+    main = [(precision, dtypes[precision])]
+    other = [(k, v) for k, v in dtypes.items() if k != precision]
+    mid = lambda bs: bs[len(bs) // 2 : len(bs) // 2 + 1]  # noqa: E731 - the other precision at one batch size
     cpu = d.type != "cuda"
     rows = []
     for stage, unit, fn, inputs, batches, f in (
@@ -291,10 +304,10 @@ def eager(m: Models, frame: np.ndarray, sizes: Sizes, budget: Budget, fl: dict, 
         ),
     ):
         if stage == "detector_stage" and cpu:  # the stages accept bf16 on CUDA only (check_precision)
-            rows += _sweep(stage, unit, fn, inputs, batches, both[1:], d, sizes, budget, f, ceil)
+            rows += _sweep(stage, unit, fn, inputs, batches, [("fp32", None)], d, sizes, budget, f, ceil)
             continue
-        rows += _sweep(stage, unit, fn, inputs, batches, both[:1], d, sizes, budget, f, ceil)
-        rows += _sweep(stage, unit, fn, inputs, mid(batches), both[1:], d, sizes, budget, f, ceil)
+        rows += _sweep(stage, unit, fn, inputs, batches, main, d, sizes, budget, f, ceil)
+        rows += _sweep(stage, unit, fn, inputs, mid(batches), other, d, sizes, budget, f, ceil)
     for n in sizes.decoder:
         rows += _sweep(
             f"sam_decoder_batched_{n}",
@@ -302,7 +315,7 @@ def eager(m: Models, frame: np.ndarray, sizes: Sizes, budget: Budget, fl: dict, 
             lambda dt: decoder_fn(m, dt),
             lambda _b, n=n: decoder_inputs(m, n),
             [n],
-            both,
+            main + other if not cpu or n == sizes.decoder[0] else main,
             d,
             sizes,
             budget,
@@ -316,22 +329,21 @@ def eager(m: Models, frame: np.ndarray, sizes: Sizes, budget: Budget, fl: dict, 
         lambda dt: decoder_fn(m, dt, per_person=True),
         lambda _b: decoder_inputs(m, n),
         [n],
-        both[:1],
+        main,
         d,
         sizes,
         budget,
         fl["sam_decoder_person"],
         ceil,
     )
-    out = {"rows": rows}
-    b, p = best(rows, f"sam_decoder_batched_{n}", "bf16"), best(rows, f"sam_decoder_per_person_{n}", "bf16")
+    out = {"rows": rows, "precision": precision}
+    b, p = best(rows, f"sam_decoder_batched_{n}", precision), best(rows, f"sam_decoder_per_person_{n}", precision)
     if b and p:
         out["decoder_batched_speedup"] = b["per_s"] / p["per_s"]
     for stage in ("sam_encoder", "pose", "detector_net", "detector_stage"):
-        b16, b32 = best(rows, stage, "bf16"), best(rows, stage, "fp32")
-        if b16 and b32:
-            same = [r for r in rows if r["stage"] == stage and r["status"] == "ok" and r["batch"] == b32["batch"]]
-            r16 = [r for r in same if r["dtype"] == "bf16"]
-            if r16:
-                out[f"{stage}_bf16_over_fp32"] = r16[0]["per_s"] / b32["per_s"]
+        # at the batch size measured in both precisions
+        ok = {(r["dtype"], r["batch"]): r["per_s"] for r in rows if r["stage"] == stage and r["status"] == "ok"}
+        both = sorted(b for dt, b in ok if dt == "bf16" and ("fp32", b) in ok)
+        if both:
+            out[f"{stage}_bf16_over_fp32"] = ok["bf16", both[-1]] / ok["fp32", both[-1]]
     return out

@@ -1,7 +1,9 @@
 """``bench gpu`` variants, each behind its own wall-clock guard and try/except (a failed
 ``torch.compile`` is recorded, never fatal): SDPA attention in SAM's image encoder, ``torch.compile``
 (default mode) of the SAM and pose encoders, CUDA graphs for the batched SAM decoder, channels_last
-for the detector. Each reports its rate and its speedup over the eager bf16 baseline at the same batch.
+for the detector. Each reports its rate and its speedup over the eager baseline at the same batch, in
+the run's precision (bf16 on CUDA; fp32 on a CPU, where a bf16 convolution without bf16 instructions
+is about 200 times slower than fp32 and the quick run only checks that every variant works).
 
 ``Applied`` keeps the variants that won so that the end-to-end phase runs the best combination, and
 undoes them all (``restore``) for the research-style comparison.
@@ -92,17 +94,28 @@ def _guarded(name: str, budget: Budget, need_s: float, fn) -> dict:
     return out
 
 
-def run(m: st.Models, sizes: st.Sizes, budget: Budget, eager: dict, compile_backend: str, applied: Applied) -> dict:
+def run(
+    m: st.Models,
+    sizes: st.Sizes,
+    budget: Budget,
+    eager: dict,
+    compile_backend: str,
+    applied: Applied,
+    precision: str = "bf16",
+) -> dict:
     d, rows = m.device, eager["rows"]
+    low = {"bf16": st.BF16, "fp32": None}[precision]
     reps = sizes.repeats
     enc_b, pose_b, det_b = sizes.encoder[-1], sizes.pose[-2], sizes.detector[-1]
     cuda = d.type == "cuda"
     need = 60.0 if cuda else 5.0  # a compile of ViT-B with inductor takes tens of seconds
-    out: dict = {"compile_backend": compile_backend}
+    out: dict = {"compile_backend": compile_backend, "precision": precision}
 
     def base(stage, b):
         r = [
-            x for x in rows if x["stage"] == stage and x["batch"] == b and x["dtype"] == "bf16" and x["status"] == "ok"
+            x
+            for x in rows
+            if x["stage"] == stage and x["batch"] == b and x["dtype"] == precision and x["status"] == "ok"
         ]
         return r[0]["per_s"] if r else None
 
@@ -116,7 +129,7 @@ def run(m: st.Models, sizes: st.Sizes, budget: Budget, eager: dict, compile_back
         }
 
     enc_in = st.encoder_inputs(m, enc_b)
-    eager_enc = st.encoder_fn(m, st.BF16)
+    eager_enc = st.encoder_fn(m, low)
 
     def sdpa():
         with torch.inference_mode():
@@ -136,13 +149,13 @@ def run(m: st.Models, sizes: st.Sizes, budget: Budget, eager: dict, compile_back
         use_sdpa(True)
         applied.add("sdpa_sam_encoder", lambda: use_sdpa(False))
     out["attention_ops_sam_eager"] = _guarded(
-        "attention ops", budget, 2.0, lambda: {"ops": attention_ops(lambda: st.encoder_fn(m, st.BF16)(enc_in[0]), d)}
+        "attention ops", budget, 2.0, lambda: {"ops": attention_ops(lambda: st.encoder_fn(m, low)(enc_in[0]), d)}
     ).get("ops")
     out["attention_ops_pose"] = _guarded(
         "attention ops",
         budget,
         2.0,
-        lambda: {"ops": attention_ops(lambda: st.pose_fn(m, st.BF16)(st.pose_inputs(m, 2, 1)[0]), d)},
+        lambda: {"ops": attention_ops(lambda: st.pose_fn(m, low)(st.pose_inputs(m, 2, 1)[0]), d)},
     ).get("ops")
 
     def compiled_encoder():
@@ -150,7 +163,7 @@ def run(m: st.Models, sizes: st.Sizes, budget: Budget, eager: dict, compile_back
         orig = sam.image_encoder
         sam.image_encoder = torch.compile(orig, backend=compile_backend, dynamic=False)
         try:
-            r = rate(st.encoder_fn(m, st.BF16), enc_in, enc_b, base("sam_encoder", enc_b))
+            r = rate(st.encoder_fn(m, low), enc_in, enc_b, base("sam_encoder", enc_b))
         except Exception:
             sam.image_encoder = orig
             raise
@@ -175,7 +188,7 @@ def run(m: st.Models, sizes: st.Sizes, budget: Budget, eager: dict, compile_back
             pm.backbone, m.pose._head = orig_bb, orig_head
 
         try:
-            r = rate(st.pose_fn(m, st.BF16), st.pose_inputs(m, pose_b), pose_b, base("pose", pose_b))
+            r = rate(st.pose_fn(m, low), st.pose_inputs(m, pose_b), pose_b, base("pose", pose_b))
         except Exception:
             undo()
             raise
@@ -208,7 +221,7 @@ def run(m: st.Models, sizes: st.Sizes, budget: Budget, eager: dict, compile_back
         model.to(memory_format=torch.channels_last)
         try:
             r = rate(
-                st.detector_fn(m, st.BF16, channels_last=True),
+                st.detector_fn(m, low, channels_last=True),
                 st.detector_inputs(m, det_b),
                 det_b,
                 base("detector_net", det_b),

@@ -40,21 +40,23 @@ def _quick(out, launch: list[str], *more: str, **env) -> subprocess.CompletedPro
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory, shared_data):
+    """The one quick run every test below reads, made as on the GPU machine: the packages it lacks
+    refused at import and the mmcv.ops stand-in in use (a `bmp_ray.video` import of PyAV through the run
+    config once failed the build phase there), with a deadline short of the phases' budgets, as the GPU
+    command's. (One run, not one per test: on a CPU without bf16 instructions a quick run takes minutes.)"""
     out = tmp_path_factory.mktemp("gpu")
-    r = _quick(out, ["-m", "bmp_ray.bench.gpu"])
+    deadline = 0.8 * sum(gpu.PHASES.values()) * gpu.QUICK_BUDGET_SCALE
+    r = _quick(out, ["-c", GUARDED], "--deadline-s", str(deadline), **{gpu_env.FORCE_ENV: "1"})
     return out, json.loads(r.stdout), r.stderr
 
 
 @pytest.mark.timeout(1000)
-def test_quick_run_where_the_gpu_machine_lacks_packages(tmp_path, shared_data):
-    """The one GPU run must not meet an import the machine cannot satisfy: every phase runs with the
-    packages it lacks refused at import, and the mmcv.ops stand-in in use, as there (a `bmp_ray.video`
-    import of PyAV through the run config once failed the build phase there). Its deadline, as the GPU
-    command's, is short of the phases' budgets: the first phase gets its share of the time left, and the
-    later ones more as the run, far quicker than its budgets, gets ahead."""
-    deadline = 0.8 * sum(gpu.PHASES.values()) * gpu.QUICK_BUDGET_SCALE
-    r = _quick(tmp_path, ["-c", GUARDED], "--deadline-s", str(deadline), **{gpu_env.FORCE_ENV: "1"})
-    data = json.loads((tmp_path / "gpu.json").read_text())
+def test_quick_run_where_the_gpu_machine_lacks_packages(quick_run):
+    """Every phase runs where the GPU machine's missing packages are refused; the deadline gives the
+    first phase its share of the time left, and the later ones more as the run, far quicker than its
+    budgets, gets ahead."""
+    out, _, log = quick_run
+    data = json.loads((out / "gpu.json").read_text())
     for name, p in data["phases"].items():
         assert p["status"] in ("ok", "partial"), (name, p.get("error"))
         own = gpu.PHASES[name] * gpu.QUICK_BUDGET_SCALE
@@ -64,7 +66,7 @@ def test_quick_run_where_the_gpu_machine_lacks_packages(tmp_path, shared_data):
     )
     assert 0.7 < first <= 0.8 and last == 1  # the start phase began a few seconds after the run
     assert list(data["phases"]) == list(gpu.PHASES) and data["mmcv_ops_stand_in"] is True
-    assert "absent on the GPU machine" in r.stderr  # the stand-ins met the refusals
+    assert "absent on the GPU machine" in log  # the stand-ins met the refusals
 
 
 @pytest.mark.timeout(1000)
@@ -74,9 +76,9 @@ def test_quick_run_writes_every_phase(quick_run):
     assert list(data["phases"]) == list(gpu.PHASES)
     for name, p in data["phases"].items():
         assert p["status"] in ("ok", "partial"), (name, p.get("error"))
-        assert p["seconds"] >= 0 and p["budget_s"] == gpu.PHASES[name] * gpu.QUICK_BUDGET_SCALE
+        assert p["seconds"] >= 0 and p["budget_s"] > 0
     assert data["phases"]["start"]["versions"]["torch"] and data["phases"]["start"]["device"] == "cpu"
-    assert data["mmcv_ops_stand_in"] is False and data["stand_ins"]["mmcv.ops"] is None  # compiled mmcv here
+    assert data["stand_ins"]["mmcv.ops"]  # forced here, as where mmcv's compiled ops do not import
     assert printed["phases"].keys() == data["phases"].keys()
     table = (out / "gpu.txt").read_text()
     assert table.splitlines()[0].split() == ["phase", "measure", "value", "unit", "goal", "ratio"]
@@ -92,9 +94,16 @@ def test_quick_run_measures_the_stages_and_the_loop(quick_run):
     assert ph["build"]["detector"]["model"] == "rtmdet-ins-tiny"
     assert all(v > 0 for v in ph["build"]["flops_per_item"].values())
     ok = {(r["stage"], r["dtype"]) for r in ph["stages"]["rows"] if r["status"] == "ok"}
-    for stage in ("sam_encoder", "pose", "detector_net", "sam_decoder_batched_4"):
+    for stage in ("sam_encoder", "pose", "detector_net", "sam_decoder_batched_2"):
         assert {(stage, "fp32"), (stage, "bf16")} <= ok
-    assert ("detector_stage", "fp32") in ok and ("sam_decoder_per_person_4", "bf16") in ok
+    assert {("detector_stage", "fp32"), ("sam_decoder_batched_4", "fp32"), ("sam_decoder_per_person_4", "fp32")} <= ok
+    # on a CPU the run's precision is fp32: bf16 (about 200x slower without bf16 instructions) is
+    # measured at one batch size per stage, beside fp32 at that size
+    assert ph["stages"]["precision"] == "fp32" and ph["variants"]["precision"] == "fp32"
+    for stage in ("sam_encoder", "pose", "detector_net"):
+        bf16 = [r["batch"] for r in ph["stages"]["rows"] if r["stage"] == stage and r["dtype"] == "bf16"]
+        assert len(bf16) == 1, (stage, bf16)
+        assert ph["stages"][f"{stage}_bf16_over_fp32"] > 0
     var = ph["variants"]
     for v in ("sdpa_sam_encoder", "compile_sam_encoder", "compile_pose", "channels_last_detector"):
         assert var[v]["status"] == "ok" and var[v]["per_s"] > 0, var[v]
