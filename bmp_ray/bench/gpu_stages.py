@@ -20,6 +20,7 @@ from bmp_ray.models.common import inference
 
 log = logging.getLogger(__name__)
 BF16 = torch.bfloat16
+PRECISIONS = {"bf16": BF16, "fp32": None}  # a run's precision -> the autocast dtype (None: fp32)
 
 
 @dataclasses.dataclass
@@ -268,11 +269,10 @@ def eager(
     bf16 convolution about 200 times slower than fp32: one bf16 row per stage is what the quick CPU run
     can afford, and all it needs to keep the bf16 paths working."""
     d = m.device
-    dtypes = {"bf16": BF16, "fp32": None}
-    if precision not in dtypes:
-        raise ValueError(f"bench gpu: precision: expected one of {sorted(dtypes)}, got {precision!r}")
-    main = [(precision, dtypes[precision])]
-    other = [(k, v) for k, v in dtypes.items() if k != precision]
+    if precision not in PRECISIONS:
+        raise ValueError(f"bench gpu: precision: expected one of {sorted(PRECISIONS)}, got {precision!r}")
+    main = [(precision, PRECISIONS[precision])]
+    other = [(k, v) for k, v in PRECISIONS.items() if k != precision]
     mid = lambda bs: bs[len(bs) // 2 : len(bs) // 2 + 1]  # noqa: E731 - the other precision at one batch size
     cpu = d.type != "cuda"
     rows = []

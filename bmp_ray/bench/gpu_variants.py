@@ -104,7 +104,7 @@ def run(
     precision: str = "bf16",
 ) -> dict:
     d, rows = m.device, eager["rows"]
-    low = {"bf16": st.BF16, "fp32": None}[precision]
+    low = st.PRECISIONS[precision]
     reps = sizes.repeats
     enc_b, pose_b, det_b = sizes.encoder[-1], sizes.pose[-2], sizes.detector[-1]
     cuda = d.type == "cuda"
