@@ -363,6 +363,12 @@ def tracked_rows(results, config) -> tuple[dict, float]:
     t0 = time.process_time()
     out = track(results, config)
     cpu = time.process_time() - t0
+    return output_rows(out), cpu
+
+
+def output_rows(out) -> dict:
+    """``{frame: (ids, xywh)}`` of a ``TrackOutput``: its detected rows with an id and its interpolated
+    rows, as the metrics read them."""
     rows: dict[int, list] = {}
     for r in out.results:
         keep = r.track_ids >= 0
@@ -376,7 +382,22 @@ def tracked_rows(results, config) -> tuple[dict, float]:
         ids = np.concatenate([p[0] for p in parts])
         b = np.concatenate([p[1] for p in parts]).reshape(-1, 4)
         res[f] = (ids, np.c_[b[:, :2], b[:, 2:] - b[:, :2]])
-    return res, cpu
+    return res
+
+
+def ceiling_rows(results, gt: dict, max_gap: int | None) -> dict:
+    """``{frame: (ids, xywh)}`` of the default tracker's pieces linked by their true identity across gaps
+    of at most ``max_gap`` frames (``track_ceiling``), interpolated as the tracker does."""
+    from bmp_ray.track import TrackConfig
+    from bmp_ray.track.interpolate import interpolate
+    from bmp_ray.track.tracker import TrackOutput
+
+    from . import track_ceiling
+
+    cfg = TrackConfig()
+    ids = track_ceiling.ceiling_labels(results, gt, max_gap, cfg)
+    out = [dataclasses.replace(r, track_ids=i) for r, i in zip(results, ids)]
+    return output_rows(TrackOutput(out, interpolate(results, ids, cfg.interpolate_max_gap)))
 
 
 def crowd(gt: dict, size: tuple[int, int], shift: int = 100) -> tuple[dict, tuple[int, int]]:
@@ -400,9 +421,13 @@ def crowd(gt: dict, size: tuple[int, int], shift: int = 100) -> tuple[dict, tupl
     return out, (3 * width, height)
 
 
-def measure(name: str, gt: dict, size, level_name: str, seeds: int, windowed: bool) -> dict:
-    """The figures of one sequence at one level, the mean over ``seeds`` seeds."""
+def measure(name: str, gt: dict, size, level_name: str, seeds: int, windowed: bool, ceiling: bool = False) -> dict:
+    """The figures of one sequence at one level, the mean over ``seeds`` seeds; with ``ceiling``, also
+    ``ceiling_{15,30,all}_{hota,idf1,idsw}``: the tracker's pieces linked by their true identity across
+    gaps of at most 15 and 30 frames, and any gap (``track_ceiling``)."""
     from bmp_ray.track import TrackConfig
+
+    from .track_ceiling import GAPS, gap_key
 
     level = LEVELS[level_name]
     runs = []
@@ -423,6 +448,9 @@ def measure(name: str, gt: dict, size, level_name: str, seeds: int, windowed: bo
         if windowed:
             win, _ = tracked_rows(results, TrackConfig(**WINDOWED))
             row["windowed_hota"] = evaluate(gt, win)["hota"]
+        for g in GAPS if ceiling else ():
+            c = evaluate(gt, ceiling_rows(results, gt, g))
+            row.update({f"ceiling_{gap_key(g)}_{k}": c[k] for k in ("hota", "idf1", "idsw")})
         runs.append(row)
         log.info("%s level %s seed %d: %s", name, level_name, s, row)
     out = {k: float(np.mean([r[k] for r in runs])) for k in runs[0]}
@@ -443,6 +471,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="small and fast (tests): TUD-Stadtmitte's first 60 frames, level A, one seed, no crowd",
     )
     p.add_argument("--data", help="the shared test data folder (default: bmp_ray.testdata.data_dir())")
+    p.add_argument(
+        "--ceiling",
+        action="store_true",
+        help="also the HOTA of the tracker's pieces linked by their true identity across gaps of at most "
+        "15 and 30 frames, and any gap: what linking could reach (ceiling_* keys, a table column)",
+    )
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -465,7 +499,9 @@ def run(args: argparse.Namespace) -> dict:
         if quick:
             gt = {f: v for f, v in gt.items() if f <= 60}
         for level in ("A",) if quick else LEVELS:
-            results.setdefault(name, {})[level] = measure(name, gt, size, level, seeds, windowed=not quick)
+            results.setdefault(name, {})[level] = measure(
+                name, gt, size, level, seeds, windowed=not quick, ceiling=bool(getattr(args, "ceiling", False))
+            )
     out = {
         "benchmark": "track",
         "seeds": seeds,
@@ -549,6 +585,15 @@ def _rows(out: dict) -> list[list]:
     if "crowd" in out:
         c = out["crowd"]
         rows.append([f"crowd ({c['people_per_frame']:.0f} people/frame)", "A"] + ["-"] * 13 + [c["ms_per_frame"]])
+    if any("ceiling_30_hota" in r for lv in out["results"].values() for r in lv.values()):
+        rows[0].append("ceiling HOTA <=15/30/all")
+        cells = [
+            "/".join(f"{r[f'ceiling_{k}_hota']:.1f}" for k in ("15", "30", "all"))
+            for lv in out["results"].values()
+            for r in lv.values()
+        ]
+        for row, cell in zip(rows[1:], cells + ["-"] * len(rows)):
+            row.append(cell)
     return rows
 
 
