@@ -1,20 +1,10 @@
 import argparse
 
 import numpy as np
-import pytest
 
 from bmp_ray.bench import track as bt
 from bmp_ray.bench import track_ceiling as tc
-from bmp_ray.testdata import data_dir
 from tests.track.helpers import frame
-
-
-@pytest.fixture(scope="module")
-def root():
-    r = data_dir()
-    if r is None:
-        pytest.skip("real test data absent: set BMP_RAY_TEST_DATA or put it at ../shared/data")
-    return r
 
 
 def test_true_ids_match_by_iou_and_leave_poor_overlaps_unmatched():
@@ -68,8 +58,8 @@ def test_oracle_link_chains_in_time_order_and_leaves_unknown_pieces_alone():
     assert [x.tolist() for x in out[:8]] == [[0], [0], [5], [0, 5], [0, 5], [5], [0, 5], [0, 5]]
 
 
-def test_ground_truth_as_detections_reaches_the_ceiling_without_a_switch(root):
-    gt = bt.read_mot(root / bt.SEQUENCES["TUD-Stadtmitte"][0])
+def test_ground_truth_as_detections_reaches_the_ceiling_without_a_switch(shared_data):
+    gt = bt.read_mot(shared_data / bt.SEQUENCES["TUD-Stadtmitte"][0])
     gt = {f: v for f, v in gt.items() if f <= 80}
     exact = bt.Level(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
     res = bt.synthesize(gt, (640, 480), exact, 0)
@@ -77,8 +67,8 @@ def test_ground_truth_as_detections_reaches_the_ceiling_without_a_switch(root):
     assert m["idsw"] == 0 and m["hota"] >= 98  # boxes clipped at the frame's border lose a little DetA
 
 
-def test_the_ceiling_grows_with_the_gap_and_is_above_the_tracker(root):
-    gt = bt.read_mot(root / bt.SEQUENCES["dancetrack0026"][0])
+def test_the_ceiling_grows_with_the_gap_and_is_above_the_tracker(shared_data):
+    gt = bt.read_mot(shared_data / bt.SEQUENCES["dancetrack0026"][0])
     gt = {f: v for f, v in gt.items() if f <= 120}
     res = bt.synthesize(gt, (1280, 720), bt.LEVELS["A"], 3)
     hota = {g: bt.evaluate(gt, bt.ceiling_rows(res, gt, g))["hota"] for g in (0, 15, 30, None)}
@@ -87,7 +77,7 @@ def test_the_ceiling_grows_with_the_gap_and_is_above_the_tracker(root):
     assert hota[None] > ours  # the oracle links the same pieces at least as well as the linker
 
 
-def test_bench_with_ceiling_reports_its_keys_and_column(root):
+def test_bench_with_ceiling_reports_its_keys_and_column(shared_data):
     p = argparse.ArgumentParser()
     bt.add_arguments(p)
     out = bt.run(p.parse_args(["--quick", "--ceiling"]))
