@@ -536,6 +536,8 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def _rows(out: dict) -> list[list]:
+    from .track_ceiling import GAPS, gap_key
+
     rows = [
         [
             "sequence",
@@ -585,10 +587,11 @@ def _rows(out: dict) -> list[list]:
     if "crowd" in out:
         c = out["crowd"]
         rows.append([f"crowd ({c['people_per_frame']:.0f} people/frame)", "A"] + ["-"] * 13 + [c["ms_per_frame"]])
-    if any("ceiling_30_hota" in r for lv in out["results"].values() for r in lv.values()):
-        rows[0].append("ceiling HOTA <=15/30/all")
+    keys = [gap_key(g) for g in GAPS]
+    if any(f"ceiling_{keys[0]}_hota" in r for lv in out["results"].values() for r in lv.values()):
+        rows[0].append("ceiling HOTA <=" + "/".join(keys))
         cells = [
-            "/".join(f"{r[f'ceiling_{k}_hota']:.1f}" for k in ("15", "30", "all"))
+            "/".join(f"{r[f'ceiling_{k}_hota']:.1f}" for k in keys)
             for lv in out["results"].values()
             for r in lv.values()
         ]

@@ -10,8 +10,9 @@ began, when at most ``max_gap`` frames lie between them (None: any gap). Pieces 
 as they are. The result then goes through the tracker's own last steps (short tracks dropped, ids by
 first appearance, gaps interpolated) and is scored like the tracker.
 
-So ``ceiling(..., max_gap=30)`` is the best any linker restricted to gaps of 30 frames could do with
-these pieces, and the step from 15 to 30 frames is what the links across 16-30 frames are worth.
+So ``ceiling_labels(..., max_gap=30, ...)`` is about the best any linker restricted to gaps of 30 frames
+could do with these pieces (it makes no wrong link and misses none of the true ones), and the step from
+15 to 30 frames is what the links across 16-30 frames are worth.
 """
 
 from __future__ import annotations
