@@ -304,7 +304,7 @@ def eager(
         ),
     ):
         if stage == "detector_stage" and cpu:  # the stages accept bf16 on CUDA only (check_precision)
-            rows += _sweep(stage, unit, fn, inputs, batches, [("fp32", None)], d, sizes, budget, f, ceil)
+            rows += _sweep(stage, unit, fn, inputs, batches, [("fp32", PRECISIONS["fp32"])], d, sizes, budget, f, ceil)
             continue
         rows += _sweep(stage, unit, fn, inputs, batches, main, d, sizes, budget, f, ceil)
         rows += _sweep(stage, unit, fn, inputs, mid(batches), other, d, sizes, budget, f, ceil)

@@ -389,15 +389,12 @@ def ceiling_rows(results, gt: dict, max_gap: int | None) -> dict:
     """``{frame: (ids, xywh)}`` of the default tracker's pieces linked by their true identity across gaps
     of at most ``max_gap`` frames (``track_ceiling``), interpolated as the tracker does."""
     from bmp_ray.track import TrackConfig
-    from bmp_ray.track.interpolate import interpolate
-    from bmp_ray.track.tracker import TrackOutput
+    from bmp_ray.track.tracker import with_ids
 
     from . import track_ceiling
 
     cfg = TrackConfig()
-    ids = track_ceiling.ceiling_labels(results, gt, max_gap, cfg)
-    out = [dataclasses.replace(r, track_ids=i) for r, i in zip(results, ids)]
-    return output_rows(TrackOutput(out, interpolate(results, ids, cfg.interpolate_max_gap)))
+    return output_rows(with_ids(results, track_ceiling.ceiling_labels(results, gt, max_gap, cfg), cfg))
 
 
 def crowd(gt: dict, size: tuple[int, int], shift: int = 100) -> tuple[dict, tuple[int, int]]:

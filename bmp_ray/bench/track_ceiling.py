@@ -24,8 +24,8 @@ from bmp_ray.result import FrameResult
 from bmp_ray.track import TrackConfig
 from bmp_ray.track.cues import box_iou
 from bmp_ray.track.frames import from_results
-from bmp_ray.track.tracker import pieces
-from bmp_ray.track.tracklets import by_first_appearance, relabel, tracklets
+from bmp_ray.track.tracker import final_ids, pieces
+from bmp_ray.track.tracklets import relabel, tracklets
 
 MATCH_IOU = 0.5  # a detection takes the identity of a ground-truth box it overlaps at least this much
 GAPS = (15, 30, None)  # the gaps the bench reports (None: any)
@@ -90,11 +90,7 @@ def ceiling_labels(results: list[FrameResult], gt: dict, max_gap: int | None, co
     docstring): ids from 1, -1 for detections left untracked."""
     frames = from_results(results, config.keypoint_score, poses=config.pose_weight > 0)
     base = pieces(frames, config)
-    linked = oracle_link(base, piece_identity(base, true_ids(results, gt)), max_gap)
-    short = {v for v, (ts, _) in tracklets(linked).items() if len(ts) < config.min_track_rows}
-    if short:
-        linked = [np.where(np.isin(x, list(short)), -1, x) for x in linked]
-    return by_first_appearance(linked, start=1)
+    return final_ids(oracle_link(base, piece_identity(base, true_ids(results, gt)), max_gap), config)
 
 
 def gap_key(max_gap: int | None) -> str:

@@ -120,10 +120,16 @@ def video_labels(frames: list[Frame], cfg: TrackConfig) -> list[np.ndarray]:
         prev_stop = stop
     if len(spans) > 1 and cfg.link_max_gap:
         out = link(frames, border_cuts(out, base, spans, max(cfg.link_max_gap, cfg.link_sole_max_gap)), cfg)
-    short = {v for v, (ts, _) in tracklets(out).items() if len(ts) < cfg.min_track_rows}
+    return final_ids(out, cfg)
+
+
+def final_ids(labels: list[np.ndarray], cfg: TrackConfig) -> list[np.ndarray]:
+    """The track ids of a linked labelling: tracks with fewer than ``min_track_rows`` detected rows dropped
+    (-1), the rest numbered 1, 2, ... by first appearance."""
+    short = {v for v, (ts, _) in tracklets(labels).items() if len(ts) < cfg.min_track_rows}
     if short:
-        out = [np.where(np.isin(x, list(short)), -1, x) for x in out]
-    return by_first_appearance(out, start=1)
+        labels = [np.where(np.isin(x, list(short)), -1, x) for x in labels]
+    return by_first_appearance(labels, start=1)
 
 
 def track(results: list[FrameResult], config: TrackConfig | None = None) -> TrackOutput:
@@ -146,16 +152,18 @@ def track(results: list[FrameResult], config: TrackConfig | None = None) -> Trac
     results = list(results)
     frames = from_results(results, cfg.keypoint_score, poses=cfg.pose_weight > 0)
     if not cfg.enabled:
-        ids = [np.full(len(r), -1, np.int64) for r in results]
-    else:
-        ids = video_labels(frames, cfg)
+        return TrackOutput(
+            [dataclasses.replace(r, track_ids=np.full(len(r), -1, np.int64)) for r in results],
+            Interpolated.empty(results[0].num_keypoints if results else 17),
+        )
+    return with_ids(results, video_labels(frames, cfg), cfg)
+
+
+def with_ids(results: list[FrameResult], ids: list[np.ndarray], cfg: TrackConfig) -> TrackOutput:
+    """The ``TrackOutput`` of ``results`` given their track ids (per frame, -1 untracked): the ids written
+    in, and the gaps of at most ``interpolate_max_gap`` frames filled."""
     out = [dataclasses.replace(r, track_ids=i) for r, i in zip(results, ids)]
-    inter = (
-        interpolate(results, ids, cfg.interpolate_max_gap)
-        if cfg.enabled
-        else Interpolated.empty(results[0].num_keypoints if results else 17)
-    )
-    return TrackOutput(out, inter)
+    return TrackOutput(out, interpolate(results, ids, cfg.interpolate_max_gap))
 
 
 def track_video(results: list[FrameResult], config: TrackConfig | None = None) -> list[FrameResult]:
