@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import pickle
 from typing import Sequence
 
 import numpy as np
@@ -96,13 +97,16 @@ class FrameState:
     It travels between the pipeline's stages: pickling keeps everything but the frame itself
     (``attach`` puts it back); the people's refined masks pickle as their windows' row runs
     (``masks.to_runs``), decoded when first read; the embedding pickles itself, its tensors as CPU arrays
-    (``models.segmenter.TensorEmbedding``). No full-frame score map is kept: exclusivity works on a
-    bool canvas over the new people's windows, the detector's erase map is painted from the windows.
+    (``models.segmenter.TensorEmbedding``), and stays those pickled bytes until it is read: the stages
+    between two SAM steps pass it on untouched (no conversion from and back to its transport precision).
+    No full-frame score map is kept: exclusivity works on a bool canvas over the new people's windows,
+    the detector's erase map is painted from the windows.
 
     Attributes:
         rgb: (H, W, 3) uint8 RGB frame (not pickled).
         people: accepted people so far.
-        embedding: the frame's segmenter embedding (SAM v1 or 2.1) once computed, else None.
+        embedding: the frame's segmenter embedding (SAM v1 or 2.1) once computed, else None (``embedded``
+            tells which without unpickling it).
         changed: the masked-out image differs from the one last detected on.
         dets, kpts: this round's ``Detections`` and (N, K, 3) keypoints, between the detect, pose and
             segment steps (None otherwise).
@@ -123,8 +127,27 @@ class FrameState:
         self.rgb = rgb
         return self
 
+    @property
+    def embedding(self):
+        e = self._embedding
+        if isinstance(e, bytes):  # as it crossed a stage boundary: unpickled when first read
+            e = self._embedding = pickle.loads(e)
+        return e
+
+    @embedding.setter
+    def embedding(self, e) -> None:
+        self._embedding = e
+
+    @property
+    def embedded(self) -> bool:
+        """The frame's embedding is computed (without unpickling it)."""
+        return self._embedding is not None
+
     def __getstate__(self):
-        return {k: v for k, v in self.__dict__.items() if k != "rgb"}
+        d = {k: v for k, v in self.__dict__.items() if k != "rgb"}
+        if d["_embedding"] is not None and not isinstance(d["_embedding"], bytes):
+            d["_embedding"] = pickle.dumps(d["_embedding"], protocol=5)
+        return d
 
     def __setstate__(self, d):
         self.__dict__.update(d)
@@ -260,7 +283,7 @@ def sam_step(sam, frames: Sequence[FrameState], iteration: int, config: BMPConfi
         survivors = [p for p, a in zip(new, alive[m:]) if a]
         if survivors:
             to_segment.append((s, survivors))
-    need = [s for s, _ in to_segment if s.embedding is None]
+    need = [s for s, _ in to_segment if not s.embedded]
     for s, e in zip(need, sam.embed([s.rgb for s in need]) if need else []):
         s.embedding = e
     for s, new in to_segment:

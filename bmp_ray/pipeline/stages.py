@@ -167,7 +167,7 @@ class PoseStage(_Stage):
             return out
         frames = list(out["frame"])
         for i, s in zip(rows, states):
-            if s.embedding is not None or s.dets is None or not len(s.dets):
+            if s.embedded or s.dets is None or not len(s.dets):
                 frames[i] = np.zeros((0, *s.rgb.shape[:2]), np.uint8)
         out["frame"] = frames
         return out

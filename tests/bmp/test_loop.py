@@ -408,3 +408,33 @@ def test_frame_result_at_another_size_equals_the_result_resized():
             got = frame_result(state, "v", 3, 0.5, size=size)
             want = frame_result(state, "v", 3, 0.5).resized(*size)
             assert (got.height, got.width) == size and pickle.dumps(got) == pickle.dumps(want), size
+
+
+def test_the_embedding_crosses_stages_that_do_not_read_it_as_its_pickled_bytes(monkeypatch):
+    """A pickled ``FrameState`` keeps its embedding as pickled bytes until it is read: a stage that does
+    not read it (detector, pose) passes the same bytes on without unpickling them; the SAM step reads
+    the embedding the SAM step before it held."""
+    import pickle
+
+    import torch
+
+    from bmp_ray.bmp.loop import FrameState
+    from bmp_ray.models import segmenter
+    from bmp_ray.models.sam import Embedding
+
+    unpickled = []
+    setstate = segmenter.TensorEmbedding.__setstate__
+    monkeypatch.setattr(
+        segmenter.TensorEmbedding, "__setstate__", lambda self, d: unpickled.append(1) or setstate(self, d)
+    )
+    rgb = np.zeros((6, 8, 3), np.uint8)
+    state = FrameState(rgb)
+    assert not state.embedded and state.embedding is None
+    state.embedding = Embedding(torch.randn(4, 3, 3), (6, 8), (6, 8), "fp16").held()
+    after_sam = pickle.loads(pickle.dumps(state)).attach(rgb)
+    passed_on = pickle.loads(pickle.dumps(pickle.loads(pickle.dumps(after_sam)).attach(rgb))).attach(rgb)
+    assert passed_on.embedded and unpickled == []
+    assert passed_on.__getstate__()["_embedding"] == after_sam.__getstate__()["_embedding"]
+    read = passed_on.embedding
+    assert len(unpickled) == 1 and isinstance(read, Embedding) and passed_on.embedding is read
+    assert torch.equal(read.features, state.embedding.features) and read.original_size == (6, 8)
