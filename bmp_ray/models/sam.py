@@ -93,10 +93,10 @@ class SamSegmenter(PromptSegmenter):
         sam = self.model
         pts = lbl = box = None
         if points is not None:
-            pts = self.transform.apply_coords_torch(torch.as_tensor(points, device=self.device), emb.original_size)
+            pts = torch.as_tensor(_to_input(points, emb), device=self.device)
             lbl = torch.ones(points.shape[:2], dtype=torch.int, device=self.device)
         if boxes is not None:
-            box = self.transform.apply_boxes_torch(torch.as_tensor(boxes, device=self.device), emb.original_size)
+            box = torch.as_tensor(_to_input(boxes.reshape(-1, 2, 2), emb).reshape(-1, 4), device=self.device)
         with inference(self.device, self.dtype):
             sparse, dense = sam.prompt_encoder(points=None if pts is None else (pts, lbl), boxes=box, masks=None)
             low, iou = sam.mask_decoder(
@@ -107,3 +107,11 @@ class SamSegmenter(PromptSegmenter):
                 multimask_output=False,
             )
         return low[:, 0].float(), iou[:, 0].float().cpu().numpy()
+
+
+def _to_input(xy: np.ndarray, emb: Embedding) -> np.ndarray:
+    """(..., 2) float32 x, y in frame pixels to the resized frame's pixels: ``ResizeLongestSide``'s
+    ``apply_coords_torch`` (float32 times the float32 of each axis' scale, bit-identical), in numpy:
+    none of its tensor copies per decoder call."""
+    (h, w), (nh, nw) = emb.original_size, emb.input_size
+    return np.asarray(xy, np.float32) * np.array([nw / w, nh / h], np.float32)

@@ -86,3 +86,21 @@ def test_windowed_upsampling_equals_sam_postprocess_masks(sam, input_size, origi
         got[i, y0:y1, x0:x1] = m
         assert m.shape == (y1 - y0, x1 - x0)
     assert (got != ref).sum() <= 3 and ref.sum() > 0
+
+
+@pytest.mark.parametrize("size", [(576, 1024), (1080, 1920), (577, 1023), (1024, 576), (7, 9), (2000, 3)])
+def test_prompts_map_to_the_encoder_input_as_segment_anything_maps_them(size):
+    """Points and boxes go to the resized frame's pixels bit-identically to ``ResizeLongestSide``'s
+    ``apply_coords_torch`` / ``apply_boxes_torch`` (the float32 arithmetic of ``SamPredictor``)."""
+    from segment_anything.utils.transforms import ResizeLongestSide
+
+    from bmp_ray.models.sam import Embedding, _to_input
+
+    t = ResizeLongestSide(1024)
+    emb = Embedding(torch.zeros(1), size, t.get_preprocess_shape(*size, 1024))
+    rng = np.random.default_rng(size[0])
+    points = rng.uniform(-5, max(size) + 5, (300, 6, 2)).astype(np.float32)
+    boxes = rng.uniform(-5, max(size) + 5, (300, 4)).astype(np.float32)
+    assert np.array_equal(_to_input(points, emb), t.apply_coords_torch(torch.from_numpy(points), size).numpy())
+    got = _to_input(boxes.reshape(-1, 2, 2), emb).reshape(-1, 4)
+    assert np.array_equal(got, t.apply_boxes_torch(torch.from_numpy(boxes), size).numpy())
