@@ -69,7 +69,7 @@ class SamSegmenter(PromptSegmenter):
         self.mask_threshold = self.model.mask_threshold
 
     def _encode(self, chunk: list[np.ndarray]) -> list[Embedding]:
-        resized = [self.transform.apply_image(f) for f in chunk]
+        resized = [self._resized(f) for f in chunk]
         x = torch.stack(
             [
                 self.model.preprocess(torch.as_tensor(r, device=self.device).permute(2, 0, 1).contiguous()[None])[0]
@@ -82,6 +82,14 @@ class SamSegmenter(PromptSegmenter):
             Embedding(feats[i], f.shape[:2], r.shape[:2], self.transport)
             for i, (f, r) in enumerate(zip(chunk, resized))
         ]
+
+    def _resized(self, frame: np.ndarray) -> np.ndarray:
+        """``ResizeLongestSide.apply_image`` of an (H, W, 3) uint8 frame; a frame already at the encoder's
+        size (a 1024 working frame, ``decode.max_side``) as it is: PIL's resize to the same size is a copy."""
+        t = self.transform
+        if t.get_preprocess_shape(*frame.shape[:2], t.target_length) == frame.shape[:2]:
+            return frame
+        return t.apply_image(frame)
 
     def _resample_key(self, emb: Embedding) -> tuple:
         return emb.input_size, emb.original_size

@@ -104,3 +104,13 @@ def test_prompts_map_to_the_encoder_input_as_segment_anything_maps_them(size):
     assert np.array_equal(_to_input(points, emb), t.apply_coords_torch(torch.from_numpy(points), size).numpy())
     got = _to_input(boxes.reshape(-1, 2, 2), emb).reshape(-1, 4)
     assert np.array_equal(got, t.apply_boxes_torch(torch.from_numpy(boxes), size).numpy())
+
+
+@pytest.mark.parametrize("size", [(576, 1024), (1024, 1024), (1024, 7), (577, 1025), (300, 500)])
+def test_frames_resized_to_the_encoder_as_segment_anything_resizes_them(sam, size):
+    """A frame goes to the encoder's size as ``ResizeLongestSide.apply_image`` takes it; one already
+    at that size (a 1024 working frame) is used as it is, not copied."""
+    frame = np.random.default_rng(size[1]).integers(0, 256, (*size, 3), np.uint8)
+    got, want = sam._resized(frame), sam.transform.apply_image(frame)
+    assert got.shape == want.shape and np.array_equal(got, want)
+    assert (got is frame) == (max(size) == 1024)
