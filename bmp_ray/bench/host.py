@@ -62,7 +62,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="config overrides (both configurations)"
     )
-    p.add_argument("--quick", action="store_true", help="1 frame, 4 people (tests)")
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="timed runs of each configuration; every figure is the median over them (default 3)",
+    )
+    p.add_argument("--quick", action="store_true", help="1 frame, 4 people, 1 run (tests)")
     p.add_argument(
         "--ray-check",
         action="store_true",
@@ -145,14 +151,18 @@ def config_of(args, weights: str, options: list[str] = ()):
     return run_config.load(overrides=[*sets, f"models.max_people={max(1, -(-args.people // it))}"])
 
 
-def measure(chain: Chain, blocks: list[dict], decode_meter: Meter) -> dict:
-    """One timed run of ``chain`` on ``blocks`` after a warm-up on one frame: results and figures."""
+def measure(chain: Chain, blocks: list[dict], decode_meter: Meter, repeats: int = 1) -> dict:
+    """``repeats`` timed runs of ``chain`` on ``blocks`` after a warm-up on one frame: results and
+    figures, each label's time the median over the runs (``Meter.median``)."""
     frames = [b for b in blocks if len(b["frame_index"]) and b["frame_index"][0] != -1]
     warm = [{k: v[:1] for k, v in frames[0].items()}]
-    meter = Meter()
+    runs = []
     with tempfile.TemporaryDirectory() as tmp:
         chain.run(warm, Meter(), os.path.join(tmp, "warm"))
-        results, stored = chain.run(blocks, meter, os.path.join(tmp, "out"))
+        for r in range(repeats):
+            runs.append(Meter())
+            results, stored = chain.run(blocks, runs[-1], os.path.join(tmp, f"out{r}"))
+    meter = Meter.median(runs)
     n = max(len(results), 1)
     for k in decode_meter.cpu:
         meter.cpu[k] += decode_meter.cpu[k]
@@ -293,11 +303,11 @@ def _ray_check(args, config) -> dict[str, float]:
 
 def run(args: argparse.Namespace) -> dict:
     if args.quick:
-        args.frames, args.people = 1, 4
-    if args.frames < 1 or args.people < 1 or args.threads < 1:
+        args.frames, args.people, args.repeats = 1, 4, 1
+    if min(args.frames, args.people, args.threads, args.repeats) < 1:
         raise ValueError(
-            f"bench host: --frames, --people and --threads must be >= 1, got "
-            f"{args.frames}, {args.people}, {args.threads}"
+            f"bench host: --frames, --people, --threads and --repeats must be >= 1, got "
+            f"{args.frames}, {args.people}, {args.threads}, {args.repeats}"
         )
     args.video = data_path("host", args.video, DEFAULT_VIDEO)
     from bmp_ray.pipeline import config as run_config
@@ -321,13 +331,13 @@ def run(args: argparse.Namespace) -> dict:
         blocks = {w: decoded(cfg[w], meters[w]) for w in cfg}
         found = host_store.transport_options(chain.models)
         host_store.apply_options(chain.models, found, "today")
-        today = measure(chain, blocks["today"], meters["today"])
+        today = measure(chain, blocks["today"], meters["today"], args.repeats)
         ref = ref_new = oracle(chain, blocks["today"])
         new, alone = today, {}
         if found or dec:
             ref_new = oracle(chain, blocks["new"])
             host_store.apply_options(chain.models, found, "new")
-            new = measure(chain, blocks["new"], meters["new"])
+            new = measure(chain, blocks["new"], meters["new"], args.repeats)
             alone = each_option(
                 chain,
                 blocks["today"],
@@ -352,6 +362,7 @@ def run(args: argparse.Namespace) -> dict:
         "people_per_frame_today": today["people_per_frame"],
         "models": [args.detector, args.pose, args.sam],
         "threads": args.threads,
+        "repeats": args.repeats,
         "cpu_count": os.cpu_count(),
         "machine": platform.machine(),
         "ray_blocks": host_store.ray_available(),

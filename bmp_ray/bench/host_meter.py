@@ -20,6 +20,8 @@ import time
 import types
 from collections import defaultdict
 
+import numpy as np
+
 FORWARD, DECODE, OTHER = "forward", "decode", "other"
 COMPONENTS = ("preprocessing", "post-processing", "RLE", "serialisation")  # the host work of the goal
 PRE, POST, RLE, SER = COMPONENTS
@@ -82,6 +84,19 @@ class Meter:
         for (c, _), s in getattr(self, which).items():
             out[c] += s
         return dict(out)
+
+    @classmethod
+    def median(cls, meters: list["Meter"]) -> "Meter":
+        """A meter holding, per label, the median of ``meters``' seconds (a label a run did not record
+        counts 0 there) and the first one's call counts: repeated runs of the same work, run-to-run
+        noise left out."""
+        out = cls()
+        for name in ("cpu", "wall", "by_caller"):
+            keys = set().union(*(getattr(m, name) for m in meters))
+            for k in keys:
+                getattr(out, name)[k] = float(np.median([getattr(m, name).get(k, 0.0) for m in meters]))
+        out.calls.update(meters[0].calls)
+        return out
 
     def reset(self) -> None:
         for d in (self.cpu, self.wall, self.calls, self.by_caller):

@@ -43,3 +43,16 @@ def test_class_attributes_are_put_back():
         _Thing().outer()
         assert _Thing.__dict__["inner"] is not original
     assert _Thing.__dict__["inner"] is original and meter.calls["RLE", "inner"] == 1
+
+
+def test_median_of_repeated_runs_is_taken_label_by_label():
+    runs = [Meter() for _ in range(3)]
+    for m, (a, b) in zip(runs, [(1.0, 9.0), (3.0, 1.0), (2.0, 5.0)]):
+        m.cpu["RLE", "x"], m.wall["RLE", "x"], m.cpu["serialisation", "y"] = a, a + 1, b
+        m.calls["RLE", "x"] = 4
+        m.by_caller[("RLE", "x"), None] = a
+    runs[2].cpu["other", "z"] = 6.0  # a label one run did not record counts 0 in the others
+    med = Meter.median(runs)
+    assert dict(med.cpu) == {("RLE", "x"): 2.0, ("serialisation", "y"): 5.0, ("other", "z"): 0.0}
+    assert med.wall["RLE", "x"] == 3.0 and med.calls["RLE", "x"] == 4 and med.by_caller[("RLE", "x"), None] == 2.0
+    assert med.by_component() == {"RLE": 2.0, "serialisation": 5.0, "other": 0.0}
