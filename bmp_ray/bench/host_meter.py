@@ -135,25 +135,15 @@ def timed_pickle(meter: Meter, detail: str) -> types.SimpleNamespace:
 
 def targets(det, pose, sam) -> list[tuple[object, str, str, str]]:
     """What is instrumented, and as what: the stage objects' own functions, the BMP loop's steps and
-    the pipeline stages' transport. ``det``, ``pose``, ``sam``: ``Detector``, ``PoseEstimator``, SAM
-    segmenter. Special methods (``__call__``) are patched on the class: Python looks them up there.
-    A function this checkout does not have is left out (its callers' time then holds its own)."""
-    import importlib
-
-    from bmp_ray import masks
-    from bmp_ray.bmp import loop
-    from bmp_ray.pipeline import parts, stages
-    from bmp_ray.result import FrameResult
-
-    def module(name):
-        try:
-            return importlib.import_module(name)
-        except ImportError:
-            return None
+    the pipeline stages' transport (``loop_targets``). ``det``, ``pose``, ``sam``: ``Detector``,
+    ``PoseEstimator``, SAM segmenter. Special methods (``__call__``) are patched on the class: Python looks
+    them up there. A function this checkout does not have is left out (its callers' time then holds its
+    own)."""
+    from bmp_ray.pipeline import stages
 
     m, pm, sm = det.model, pose.model, sam.model
-    det_masks, pose_mod, segmenter = (module(f"bmp_ray.models.{n}") for n in ("det_masks", "pose", "segmenter"))
-    resample = module("bmp_ray.models.sam_resample")
+    det_masks, pose_mod, segmenter = (_module(f"bmp_ray.models.{n}") for n in ("det_masks", "pose", "segmenter"))
+    resample = _module("bmp_ray.models.sam_resample")
     wanted = [
         # the model forwards (excluded from the host work)
         (m.backbone, "forward", FORWARD, "detector backbone"),
@@ -194,6 +184,21 @@ def targets(det, pose, sam) -> list[tuple[object, str, str, str]]:
         (pose_mod, "decode_udp_dark", POST, "pose heatmap decoding, torch (UDP, DARK)"),
         (sam, "_decode", POST, "SAM prompts to the decoder, IoU to host"),
         (getattr(resample, "MaskResampler", None), "__call__", POST, "SAM mask upsampling in windows"),
+        (det_masks, "changes_to_host", RLE, "detector mask run boundaries, to host"),
+        (getattr(segmenter, "TensorEmbedding", None), "to", SER, "SAM embedding unpacked to the device"),
+    ]
+    return [t for t in wanted + loop_targets() if t[0] is not None and hasattr(t[0], t[1])]
+
+
+def loop_targets() -> list[tuple[object, str, str, str]]:
+    """The model-free part of ``targets``: the BMP loop's steps and rules, the masks' encodings and the
+    part writer (what ``host_masks`` times on people's masks)."""
+    from bmp_ray import masks
+    from bmp_ray.bmp import loop
+    from bmp_ray.pipeline import parts, stages
+    from bmp_ray.result import FrameResult
+
+    wanted = [
         (loop, "pose_nms", POST, "BMP pose NMS"),
         (loop, "select_prompts", POST, "BMP prompt selection"),
         (loop.FrameState, "add_exclusive", POST, "BMP exclusive masks"),
@@ -213,12 +218,19 @@ def targets(det, pose, sam) -> list[tuple[object, str, str, str]]:
         (masks, "from_changes", RLE, "masks.from_changes"),
         (masks, "to_runs", RLE, "masks.to_runs (window masks between stages)"),
         (masks, "from_runs", RLE, "masks.from_runs (window masks between stages)"),
-        (det_masks, "changes_to_host", RLE, "detector mask run boundaries, to host"),
         # serialisation (the stages' pickle module is swapped by ``instrumented``)
-        (getattr(segmenter, "TensorEmbedding", None), "to", SER, "SAM embedding unpacked to the device"),
         (parts, "write_parts", SER, "part writer (Arrow IPC, write)"),
     ]
     return [t for t in wanted if t[0] is not None and hasattr(t[0], t[1])]
+
+
+def _module(name: str):
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
 
 
 def instrumented(det, pose, sam, meter: Meter):

@@ -51,6 +51,14 @@ def test_bench_host_quick_components_bytes_and_oracle(shared_data):
     for key in ("decode.max_side=1024", "decode.frame_transport=i420"):  # the transport alone changes nothing
         assert out["results_vs_oracle_by_option"][key]["vs_oracle_same_frames"]["exact"]
     assert "same_people" in out["results_vs_full_resolution"]
+    assert out["host_ms_any_machine_per_frame"] == pytest.approx(
+        out["host_ms_per_frame"] - out["host_ms_device_ops_per_frame"]
+    )
+    people = out["people_masks"]  # the mask steps again, on people's masks: the same labels swapped in
+    assert people["people_per_frame"] == 4 and set(people["labels"]) <= set(people["host_ms_by_detail"])
+    assert people["host_ms_any_machine_per_frame"] == pytest.approx(
+        out["host_ms_any_machine_per_frame"] - people["bench_ms"] + people["people_ms"]
+    )
     assert set(out["goals"]) and all(isinstance(g["met"], bool) for g in out["goals"].values())
     json.dumps({k: v for k, v in out.items() if k != "rows"})  # what `bmp-ray bench host --json` prints
     assert all(isinstance(out[k], float) for k in out if k.startswith("ratio"))
