@@ -183,29 +183,38 @@ def resize(counts: bytes, height: int, width: int, new_height: int, new_width: i
     at pixel centres (``nearest_sources``), bit-identical to resizing the full frame that way, computed
     on the runs (work grows with the runs and the new width, not with the pixels). ``b""`` (no mask)
     stays ``b""``."""
-    if not counts:
-        return b""
+    return resize_many([counts], height, width, new_height, new_width)[0]
+
+
+def resize_many(counts, height: int, width: int, new_height: int, new_width: int) -> list[bytes]:
+    """``resize`` of each of ``counts`` (one frame's masks), bit-identical, the masks' runs resized
+    together (``_resize_pieces``: a few numpy calls per mask instead of a few dozen)."""
+    counts = list(counts)
     h, w, nh, nw = int(height), int(width), int(new_height), int(new_width)
-    bounds = np.cumsum(rle_counts(counts))
-    on = len(bounds) // 2
-    lo, hi = np.minimum(bounds[0 : 2 * on : 2], h * w), np.minimum(bounds[1 : 2 * on : 2], h * w)
-    keep = hi > lo
-    lo, hi = lo[keep], hi[keep]
-    if lo.size == 0:  # an empty mask (the detector's, often): no piece to resize
-        return from_changes(lo, nh, nw)
-    # split runs at column ends: (column, first row, end row) per piece
-    c0, c1 = lo // h, (hi - 1) // h
-    n = c1 - c0 + 1
-    first = np.repeat(np.cumsum(n) - n, n)
-    col = np.repeat(c0, n) + np.arange(int(n.sum())) - first
-    a = np.maximum(np.repeat(lo, n) - col * h, 0)
-    b = np.minimum(np.repeat(hi, n) - col * h, h)
-    return from_changes(_resized_changes(col, a, b, h, w, nh, nw), nh, nw)
+    have = [i for i, c in enumerate(counts) if c]
+    per_mask = []
+    for i in have:
+        bounds = np.cumsum(rle_counts(counts[i]))
+        on = len(bounds) // 2
+        lo, hi = np.minimum(bounds[0 : 2 * on : 2], h * w), np.minimum(bounds[1 : 2 * on : 2], h * w)
+        keep = hi > lo
+        lo, hi = lo[keep], hi[keep]
+        # split runs at column ends: (column, first row, end row) per piece
+        c0, c1 = lo // h, (hi - 1) // h
+        n = c1 - c0 + 1
+        first = np.repeat(np.cumsum(n) - n, n)
+        col = np.repeat(c0, n) + np.arange(int(n.sum())) - first
+        per_mask.append((col, np.maximum(np.repeat(lo, n) - col * h, 0), np.minimum(np.repeat(hi, n) - col * h, h)))
+    out = [b""] * len(counts)
+    for i, c in zip(have, _compressed(_resize_pieces(per_mask, h, w, nh, nw), nh, nw)):
+        out[i] = c
+    return out
 
 
 def resize_windows(masks, windows, height: int, width: int, new_height: int, new_width: int) -> list[bytes]:
     """``resize`` of each ``encode_windows`` mask of one frame, bit-identical, from the windows: no RLE at
-    (height, width); a window's column runs are read from its transpose (one pass, in column order).
+    (height, width); a window's column runs are read from its transpose (one pass, in column order),
+    and the masks' runs are resized together (``_resize_pieces``).
 
     Args:
         masks: per mask (y1 - y0, x1 - x0) bool or uint8 (non-zero is inside).
@@ -218,7 +227,7 @@ def resize_windows(masks, windows, height: int, width: int, new_height: int, new
             f"resize_windows: expected one window per mask, got {len(masks)} masks and {len(windows)} windows"
         )
     h, w, nh, nw = int(height), int(width), int(new_height), int(new_width)
-    changes = []
+    per_mask = []
     for m, window in zip(masks, windows):
         y0, y1, x0, x1 = (int(v) for v in window)
         m = np.asarray(m)
@@ -235,37 +244,68 @@ def resize_windows(masks, windows, height: int, width: int, new_height: int, new
         edges = np.flatnonzero(flat[1:] != flat[:-1]) + 1
         col = edges // (mh + 2)
         row = edges - col * (mh + 2) - 1
-        changes.append(_resized_changes(x0 + col[0::2], y0 + row[0::2], y0 + row[1::2], h, w, nh, nw))
-    return _compressed(changes, nh, nw)
+        per_mask.append((x0 + col[0::2], y0 + row[0::2], y0 + row[1::2]))
+    return _compressed(_resize_pieces(per_mask, h, w, nh, nw), nh, nw)
 
 
-def _resized_changes(col, a, b, height: int, width: int, new_height: int, new_width: int) -> np.ndarray:
-    """The ``from_changes`` positions of the (new_height, new_width) mask resized from one given by pieces:
-    rows [a, b) of column ``col`` (int arrays), in column order, then row order within a column.
+_PIECES_PER_PASS = 1 << 12  # small masks share a pass (fewer numpy calls); a large one has its own
+
+
+def _resize_pieces(per_mask, height: int, width: int, new_height: int, new_width: int) -> list[np.ndarray]:
+    """``_resized_changes`` of each mask's pieces ``(col, a, b)``: consecutive masks share a pass up to
+    ``_PIECES_PER_PASS`` pieces (a mask of more has its own)."""
+    out, group, size = [], [], 0
+    for p in [*per_mask, None]:
+        if group and (p is None or size + p[0].size > _PIECES_PER_PASS):
+            k = np.repeat(np.arange(len(group)), [g[0].size for g in group])
+            col, a, b = (np.concatenate([g[j] for g in group]) for j in range(3))
+            out += _resized_changes(k, col, a, b, len(group), height, width, new_height, new_width)
+            group, size = [], 0
+        if p is not None:
+            group.append(p)
+            size += p[0].size
+    return out
+
+
+def _resized_changes(k, col, a, b, count: int, height: int, width: int, new_height: int, new_width: int):
+    """Per mask of ``count``, the ``from_changes`` positions of the (new_height, new_width) mask resized
+    from one given by pieces: rows [a, b) of column ``col`` of mask ``k`` (int arrays), in mask order,
+    then column order, then row order within a column.
 
     Each piece covers the target rows whose source row is in [a, b): a contiguous range, since sources
-    rise with targets; it lands in every target column whose source is that column."""
+    rise with targets; it lands in every target column whose source is that column. The masks are laid
+    side by side (mask ``k``'s column ``c`` is column ``k * width + c``), so that one pass resizes them
+    all; a run never goes on from one mask into the next, and each mask's positions are its own."""
     h, w, nh, nw = int(height), int(width), int(new_height), int(new_width)
+    if count == 0:
+        return []
     rows, cols = nearest_sources(h, nh), nearest_sources(w, nw)
     below = np.searchsorted(rows, np.arange(h + 1))  # per source row r: the target rows whose source is < r
     ta, tb = below[a], below[b]
     use = tb > ta
-    col, ta, tb = col[use], ta[use], tb[use]
+    g, ta, tb = (col if count == 1 else np.asarray(k, np.int64) * w + col)[use], ta[use], tb[use]
     # target column by target column (each one's source column's pieces, in row order): increasing, no sort
-    per_col = np.bincount(col, minlength=w)
-    n = per_col[cols]  # pieces per target column
-    offset = (np.cumsum(n) - n) - (np.cumsum(per_col) - per_col)[cols]  # where a target column's pieces go
+    per_col = np.bincount(g, minlength=count * w)
+    src = (np.arange(count, dtype=np.int64)[:, None] * w + cols).reshape(-1)  # each target column's source
+    n = per_col[src]  # pieces per target column
+    offset = (np.cumsum(n) - n) - (np.cumsum(per_col) - per_col)[src]  # where a target column's pieces go
     piece = np.arange(int(n.sum())) - np.repeat(offset, n)
-    base = np.repeat(np.arange(nw, dtype=np.int64) * nh, n)
+    base = np.repeat(np.tile(np.arange(nw, dtype=np.int64) * nh, count), n)  # each mask's own positions
     starts, ends = base + ta[piece], base + tb[piece]
+    cut = np.r_[0, np.cumsum(n.reshape(count, nw).sum(1))]  # mask m's pieces: [cut[m], cut[m + 1])
     changes = np.empty(2 * starts.size, np.int64)
     changes[0::2], changes[1::2] = starts, ends
-    touching = np.flatnonzero(starts[1:] == ends[:-1])  # a run going on in the next piece: no change
-    if touching.size:
-        keep = np.ones(changes.size, bool)
-        keep[2 * touching + 1] = keep[2 * touching + 2] = False
-        changes = changes[keep]
-    return changes[:-1] if changes.size and changes[-1] == nh * nw else changes
+    # no change where a run goes on in the next piece of the same mask, nor after a mask's last pixel
+    touching = starts[1:] == ends[:-1]
+    first = cut[1:-1]
+    touching[first[(first > 0) & (first < starts.size)] - 1] = False  # a mask's last piece, the next one's first
+    touching = np.flatnonzero(touching)
+    last = cut[1:][np.diff(cut) > 0] - 1
+    drop = np.concatenate([2 * touching + 1, 2 * touching + 2, 2 * last[ends[last] == nh * nw] + 1])
+    if drop.size:
+        drop.sort()
+        changes = np.delete(changes, drop)
+    return np.split(changes, 2 * cut[1:-1] - np.searchsorted(drop, 2 * cut[1:-1]))
 
 
 # -- a window mask between the pipeline's stages: its run lengths along the rows, cheap both ways

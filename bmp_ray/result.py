@@ -251,7 +251,7 @@ class FrameResult:
     def resized(self, height: int, width: int) -> "FrameResult":
         """This result in a frame of (height, width) pixels (a working-resolution result in the video's own
         pixels, ``decode.max_side``): boxes scaled, keypoints scaled about pixel centres
-        (``(x + 0.5) * s - 0.5``), masks resized by nearest neighbour at pixel centres (``masks.resize``).
+        (``(x + 0.5) * s - 0.5``), masks resized by nearest neighbour at pixel centres (``masks.resize_many``).
         ``self`` where the size is already that."""
         height, width = int(height), int(width)
         if (height, width) == (self.height, self.width):
@@ -263,14 +263,16 @@ class FrameResult:
         kpts[..., 0] = (kpts[..., 0] + 0.5) * sx - 0.5
         kpts[..., 1] = (kpts[..., 1] + 0.5) * sy - 0.5
         size = (self.height, self.width, height, width)
+        n = len(self.masks)
+        both = _masks.resize_many([*self.masks, *self.det_masks], *size)  # one pass over both kinds
         return dataclasses.replace(
             self,
             height=height,
             width=width,
             boxes=(self.boxes * np.array([sx, sy, sx, sy])).astype(np.float32),
             keypoints=kpts.astype(np.float32),
-            masks=np.array([_masks.resize(c, *size) for c in self.masks] or [], object),
-            det_masks=np.array([_masks.resize(c, *size) for c in self.det_masks] or [], object),
+            masks=np.array(both[:n] or [], object),
+            det_masks=np.array(both[n:] or [], object),
         )
 
     def mask_array(self, refined: bool = True) -> np.ndarray:

@@ -171,7 +171,35 @@ def test_resize_of_runs_across_columns_equals_resizing_the_frame():
         assert masks.resize(c, h, w, nh, nw) == masks.encode(m[rows][:, cols][None])[0], (t, h, w, nh, nw)
 
 
-def test_resize_windows_equals_resizing_the_window_encoding():
+@pytest.fixture(params=[1, 7, None], ids=["pass-per-mask", "passes-of-7-pieces", "default-passes"])
+def pieces_per_pass(request, monkeypatch):
+    """``masks._resize_pieces`` with passes of 1 piece (a mask per pass), 7 pieces, or its default."""
+    if request.param is not None:
+        monkeypatch.setattr(masks, "_PIECES_PER_PASS", request.param)
+
+
+def test_resize_many_equals_resizing_each_frame(pieces_per_pass):
+    """One call for a frame's masks, each resized as alone: absent masks (b""), empty ones, masks full to
+    their last pixel beside masks starting at their first (no run goes on from one mask into the next)."""
+    rng = np.random.default_rng(11)
+    for t in range(300):
+        h, w = (int(v) for v in rng.integers(1, 30, 2))
+        nh, nw = (int(v) for v in rng.integers(1, 70, 2))
+        ms = []
+        for i in range(int(rng.integers(0, 7))):
+            kind = (t + i) % 4
+            m = rng.random((h, w)) > 0.5 if kind == 0 else np.full((h, w), kind == 1)
+            if kind == 3:
+                m[int(rng.integers(0, h)) :, int(rng.integers(0, w)) :] = True
+            ms.append(m)
+        counts = [masks.encode(m[None])[0] if i % 5 != 4 else b"" for i, m in enumerate(ms)]
+        rows, cols = masks.nearest_sources(h, nh), masks.nearest_sources(w, nw)
+        want = [masks.encode(m[rows][:, cols][None])[0] if c else b"" for m, c in zip(ms, counts)]
+        assert masks.resize_many(counts, h, w, nh, nw) == want, (t, h, w, nh, nw)
+    assert masks.resize_many([], 4, 5, 8, 10) == [] and masks.resize_many([b""], 4, 5, 8, 10) == [b""]
+
+
+def test_resize_windows_equals_resizing_the_window_encoding(pieces_per_pass):
     """From the windows, bit-identical to ``resize`` of ``encode_windows``: noisy, full, empty and 0-pixel
     windows, full-height / full-width ones, up and down, bool and uint8 masks."""
     rng = np.random.default_rng(7)

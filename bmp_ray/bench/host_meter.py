@@ -215,6 +215,7 @@ def loop_targets() -> list[tuple[object, str, str, str]]:
         (masks, "encode_windows", RLE, "masks.encode_windows"),
         (masks, "encode_padded", RLE, "masks.encode_padded"),
         (masks, "resize_windows", RLE, "masks.resize_windows (refined masks to the video's pixels)"),
+        (masks, "resize_many", RLE, "masks.resize_many (detector masks to the video's pixels)"),
         (masks, "from_changes", RLE, "masks.from_changes"),
         (masks, "to_runs", RLE, "masks.to_runs (window masks between stages)"),
         (masks, "from_runs", RLE, "masks.from_runs (window masks between stages)"),
