@@ -13,7 +13,9 @@ timed wrappers (``host_meter``), each function's time net of the instrumented ca
 decode (PyAV to RGB rows; excluded from the goal), preprocessing, post-processing, RLE,
 serialisation, and "other" (the stages' row handling no wrapper covers); the model forwards are
 timed and excluded. torch runs on ``--threads`` threads (1 by default: core-ms then also read as
-wall ms).
+wall ms). The figures are a run's steady state: the default 4 frames are one batch of the stages'
+default batch size, and a segment's end rows (its decode summary through every operator, once per
+segment) are timed apart (``host_ms_per_segment``) and spread over the config's ``segment_frames``.
 
 Two configurations on the same video frames and stage objects: "today", every transport option
 the stage objects have (``host_store.OPTIONS``: SAM embedding precision, pose crop backend) and
@@ -57,7 +59,9 @@ TOLERANCE = {"box_px": 0.5, "keypoint_px": 1.0, "keypoint_share": 0.99, "mask_io
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--video", help=f"a 1080p video (default: $BMP_RAY_TEST_DATA/{DEFAULT_VIDEO})")
-    p.add_argument("--frames", type=int, default=2, help="first frames of the video measured (default 2)")
+    p.add_argument(
+        "--frames", type=int, default=4, help="first frames of the video measured (default 4: one batch of the stages)"
+    )
     p.add_argument("--people", type=int, default=20, help="people per frame, over all iterations (default 20)")
     p.add_argument("--weights", help="weights folder (default: synthesize the test variants to a temp dir)")
     p.add_argument("--preset", default="test", help="model preset (default: test)")
@@ -111,8 +115,12 @@ class Chain:
                 lambda: list(stages.decode_rows(rows, config=config or self.config)),
             )()
 
-    def run(self, blocks: list[dict], meter: Meter, out: str) -> tuple[list, dict[str, int]]:
-        """Results of the decoded ``blocks`` and the stored bytes per operator."""
+    def run(
+        self, blocks: list[dict], meter: Meter, out: str, segment_meter: Meter | None = None
+    ) -> tuple[list, dict[str, int]]:
+        """Results of the decoded ``blocks`` and the stored bytes per operator. With ``segment_meter``, a
+        block of end rows only (a segment's decode summary: once per segment, not per frame) is timed
+        there instead of in ``meter``."""
         from bmp_ray.pipeline import parts
 
         stored: dict[str, int] = defaultdict(int)
@@ -123,15 +131,17 @@ class Chain:
             stored[op] += host_store.block_bytes(block)
             return host_store.from_block(block) if host_store.ray_available() else batch
 
-        carry = meter.timed(SER, "Ray Data blocks (batch to Arrow block and back)", carry)
         results = []
-        with host_meter.instrumented(*self.models, meter):
-            for block in blocks:
-                batch = carry("MapBatches(decode_rows)", dict(block))
+        for block in blocks:
+            ends = len(block["frame_index"]) and all(k == parts.END for k in block["frame_index"])
+            m = segment_meter if ends and segment_meter is not None else meter
+            timed = m.timed(SER, "Ray Data blocks (batch to Arrow block and back)", carry)
+            with host_meter.instrumented(*self.models, m):
+                batch = timed("MapBatches(decode_rows)", dict(block))
                 for name, stage in self.stages:
-                    batch = carry(f"MapBatches({name})", meter.timed(OTHER, "stage rows in and out", stage)(batch))
+                    batch = timed(f"MapBatches({name})", m.timed(OTHER, "stage rows in and out", stage)(batch))
                 results += [pickle.loads(b) for b, k in zip(batch["result"], batch["frame_index"]) if k != parts.END]
-                carry("MapBatches(write_parts)", parts.write_parts(batch, out=out))
+                timed("MapBatches(write_parts)", parts.write_parts(batch, out=out))
         return results, dict(stored)
 
 
@@ -156,17 +166,22 @@ def config_of(args, weights: str, options: list[str] = ()):
 
 def measure(chain: Chain, blocks: list[dict], decode_meter: Meter, repeats: int = 1) -> dict:
     """``repeats`` timed runs of ``chain`` on ``blocks`` after a warm-up on one frame: results and
-    figures, each label's time the median over the runs (``Meter.median``)."""
+    figures, each label's time the median over the runs (``Meter.median``). What a segment's end rows
+    cost (once per segment) is added to the per-frame figures over the config's ``segment_frames``
+    frames, as in a run, and reported on its own (``host_ms_per_segment``)."""
     frames = [b for b in blocks if len(b["frame_index"]) and b["frame_index"][0] != -1]
     warm = [{k: v[:1] for k, v in frames[0].items()}]
-    runs = []
+    runs, segment_runs = [], []
     with tempfile.TemporaryDirectory() as tmp:
         chain.run(warm, Meter(), os.path.join(tmp, "warm"))
         for r in range(repeats):
             runs.append(Meter())
-            results, stored = chain.run(blocks, runs[-1], os.path.join(tmp, f"out{r}"))
-    meter = Meter.median(runs)
+            segment_runs.append(Meter())
+            results, stored = chain.run(blocks, runs[-1], os.path.join(tmp, f"out{r}"), segment_runs[-1])
+    meter, segment = Meter.median(runs), Meter.median(segment_runs)
     n = max(len(results), 1)
+    segment_frames = chain.config.decode.segment_frames
+    meter.add(segment, n / segment_frames)
     for k in decode_meter.cpu:
         meter.cpu[k] += decode_meter.cpu[k]
         meter.wall[k] += decode_meter.wall[k]
@@ -183,6 +198,8 @@ def measure(chain: Chain, blocks: list[dict], decode_meter: Meter, repeats: int 
         "size": f"{results[0].width}x{results[0].height}" if results else "",
         "host_ms_per_frame": sum(per[c] for c in host),
         "host_wall_ms_per_frame": sum(per_wall[c] for c in host),
+        "host_ms_per_segment": 1e3 * sum(v for (c, _), v in segment.cpu.items() if c in host),
+        "segment_frames": segment_frames,
         "host_ms_by_component": per,
         "host_wall_ms_by_component": per_wall,
         "host_ms_device_ops_per_frame": device,
@@ -373,6 +390,8 @@ def run(args: argparse.Namespace) -> dict:
         "new_options": [f"{r}.{a}: {t!r} -> {n!r} ({w})" for r, a, t, n, w in found]
         + [f"{k}: {t!r} -> {n!r} ({w})" for k, t, n, w in dec],
         "host_ms_per_frame": new["host_ms_per_frame"],
+        "host_ms_per_segment": new["host_ms_per_segment"],
+        "segment_frames": new["segment_frames"],
         "host_wall_ms_per_frame": new["host_wall_ms_per_frame"],
         "host_ms_by_component": new["host_ms_by_component"],
         "host_ms_device_ops_per_frame": new["host_ms_device_ops_per_frame"],
@@ -387,6 +406,7 @@ def run(args: argparse.Namespace) -> dict:
             k: today[k]
             for k in (
                 "host_ms_per_frame",
+                "host_ms_per_segment",
                 "host_wall_ms_per_frame",
                 "host_ms_by_component",
                 "host_wall_ms_by_component",

@@ -98,6 +98,13 @@ class Meter:
         out.calls.update(meters[0].calls)
         return out
 
+    def add(self, other: "Meter", scale: float = 1.0) -> None:
+        """Add ``other``'s seconds, times ``scale``, to this meter's (label by label)."""
+        for name in ("cpu", "wall", "by_caller"):
+            mine = getattr(self, name)
+            for k, v in getattr(other, name).items():
+                mine[k] += v * scale
+
     def reset(self) -> None:
         for d in (self.cpu, self.wall, self.calls, self.by_caller):
             d.clear()

@@ -19,6 +19,7 @@ def _args(*argv):
 def test_bench_host_quick_components_bytes_and_oracle(shared_data):
     out = host.run(_args("--quick"))
     assert out["benchmark"] == "host" and out["size"] == "1920x1080" and out["frames"] == 1
+    assert out["segment_frames"] == 1800
     assert out["people_per_frame"] >= 2
     for m in (out, out["today"]):
         comp = m["host_ms_by_component"]
@@ -29,6 +30,7 @@ def test_bench_host_quick_components_bytes_and_oracle(shared_data):
         assert sum(comp[c] for c in COMPONENTS) <= m["host_ms_per_frame"]
         assert m["host_ms_per_frame"] == pytest.approx(sum(comp[c] for c in COMPONENTS) + comp["other"])
         assert 0 < m["host_ms_device_ops_per_frame"] < m["host_ms_per_frame"]
+        assert m["host_ms_per_segment"] > 0  # the end rows, timed apart and spread over a segment
         details = m["host_ms_by_detail"]
         assert sum(details.values()) == pytest.approx(sum(comp.values()))
     mb = out["object_store_mb_per_frame"]

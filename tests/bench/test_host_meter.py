@@ -56,3 +56,14 @@ def test_median_of_repeated_runs_is_taken_label_by_label():
     assert dict(med.cpu) == {("RLE", "x"): 2.0, ("serialisation", "y"): 5.0, ("other", "z"): 0.0}
     assert med.wall["RLE", "x"] == 3.0 and med.calls["RLE", "x"] == 4 and med.by_caller[("RLE", "x"), None] == 2.0
     assert med.by_component() == {"RLE": 2.0, "serialisation": 5.0, "other": 0.0}
+
+
+def test_add_scales_another_meters_seconds_into_this_one():
+    a, b = Meter(), Meter()
+    a.cpu["RLE", "x"], a.wall["RLE", "x"] = 1.0, 2.0
+    b.cpu["RLE", "x"], b.cpu["other", "end rows"], b.wall["RLE", "x"] = 4.0, 8.0, 4.0
+    b.by_caller[("RLE", "x"), None] = 4.0
+    a.add(b, 0.25)  # a segment's costs spread over 4 frames' worth
+    assert dict(a.cpu) == {("RLE", "x"): 2.0, ("other", "end rows"): 2.0}
+    assert a.wall["RLE", "x"] == 3.0 and a.by_caller[("RLE", "x"), None] == 1.0
+    assert not a.calls  # calls stay the counts of this meter's own runs
