@@ -15,7 +15,8 @@ the pipeline's SAM stages and part writer:
   (``masks.to_runs``) as it crosses into the second detector stage;
 - iteration 2: ``erase`` (``masks.from_runs``), the state pickled and unpickled twice (into the pose
   and the SAM stage), ``add_exclusive`` of the other 10;
-- ``frame_result`` at the video's size (``masks.resize_windows``), then ``parts.write_parts``.
+- ``frame_result`` at the video's size (``masks.resize_windows``, ``masks.resize_many``), then
+  ``parts.write_parts``.
 
 Each person's SAM mask is its own mask and its detector mask too, its predicted IoU a seeded draw, so
 the exclusive rule has real overlaps to settle. What this leaves out: the same steps' share of the Ray
