@@ -84,12 +84,10 @@ class SamSegmenter(PromptSegmenter):
         without a padded copy per frame and their stack (bit-identical)."""
         sam = self.model
         size = sam.image_encoder.img_size
-        x = torch.empty((len(frames), 3, size, size), dtype=torch.float32, device=self.device)
+        x = torch.zeros((len(frames), 3, size, size), dtype=torch.float32, device=self.device)
         for i, t in enumerate(frames):
             h, w = t.shape[:2]
             torch.div(t.permute(2, 0, 1) - sam.pixel_mean, sam.pixel_std, out=x[i, :, :h, :w])
-            x[i, :, h:] = 0  # the padding (only)
-            x[i, :, :h, w:] = 0
         return x
 
     def _resized(self, frame: np.ndarray) -> np.ndarray:
