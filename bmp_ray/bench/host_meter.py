@@ -175,7 +175,6 @@ def targets(det, pose, sam) -> list[tuple[object, str, str, str]]:
         (sam, "_encode", PRE, "SAM frames to tensors"),
         (getattr(sam, "transform", None), "apply_image", PRE, "SAM resize to the encoder size"),
         (sm, "preprocess", PRE, "SAM normalise, pad"),
-        (sam, "_input_batch", PRE, "SAM normalise, pad"),
         (sam, "segment_windows", PRE, "SAM prompts: group, stack"),
         (stages, "packed", PRE, "frames to I420 planes at decode (decode.frame_transport)"),
         (stages, "unpacked", PRE, "frames from I420 planes to RGB in each stage"),

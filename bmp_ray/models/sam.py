@@ -70,25 +70,18 @@ class SamSegmenter(PromptSegmenter):
 
     def _encode(self, chunk: list[np.ndarray]) -> list[Embedding]:
         resized = [self._resized(f) for f in chunk]
-        x = self._input_batch([torch.as_tensor(r, device=self.device) for r in resized])
+        x = torch.stack(
+            [
+                self.model.preprocess(torch.as_tensor(r, device=self.device).permute(2, 0, 1).contiguous()[None])[0]
+                for r in resized
+            ]
+        )
         with inference(self.device, self.dtype):
             feats = self.model.image_encoder(x).float()
         return [
             Embedding(feats[i], f.shape[:2], r.shape[:2], self.transport)
             for i, (f, r) in enumerate(zip(chunk, resized))
         ]
-
-    def _input_batch(self, frames: list[torch.Tensor]) -> torch.Tensor:
-        """The encoder's (B, 3, S, S) float32 input of (H', W', 3) uint8 frames on the device: ``Sam.preprocess``
-        (``(x - pixel_mean) / pixel_std``, then zeros to the S x S square) computed into one batch tensor,
-        without a padded copy per frame and their stack (bit-identical)."""
-        sam = self.model
-        size = sam.image_encoder.img_size
-        x = torch.zeros((len(frames), 3, size, size), dtype=torch.float32, device=self.device)
-        for i, t in enumerate(frames):
-            h, w = t.shape[:2]
-            torch.div(t.permute(2, 0, 1) - sam.pixel_mean, sam.pixel_std, out=x[i, :, :h, :w])
-        return x
 
     def _resized(self, frame: np.ndarray) -> np.ndarray:
         """``ResizeLongestSide.apply_image`` of an (H, W, 3) uint8 frame; a frame already at the encoder's

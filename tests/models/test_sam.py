@@ -114,15 +114,3 @@ def test_frames_resized_to_the_encoder_as_segment_anything_resizes_them(sam, siz
     got, want = sam._resized(frame), sam.transform.apply_image(frame)
     assert got.shape == want.shape and np.array_equal(got, want)
     assert (got is frame) == (max(size) == 1024)
-
-
-def test_encoder_input_batch_equals_sam_preprocess_of_each_frame(sam):
-    """One batch tensor written in place, bit-identical to ``Sam.preprocess`` (normalise, pad) of each
-    frame alone and their stack."""
-    rng = np.random.default_rng(4)
-    frames = [
-        torch.from_numpy(rng.integers(0, 256, (h, w, 3), np.uint8)) for h, w in ((576, 1024), (1024, 683), (7, 1024))
-    ]
-    want = torch.stack([sam.model.preprocess(f.permute(2, 0, 1).contiguous()[None])[0] for f in frames])
-    got = sam._input_batch(frames)
-    assert got.dtype == torch.float32 and got.shape == (3, 3, 1024, 1024) and torch.equal(got, want)
