@@ -44,6 +44,7 @@ import tempfile
 from collections import defaultdict
 
 import numpy as np
+import pyarrow as pa
 
 from bmp_ray.bench import data_path, host_masks, host_meter, host_store, stages_from
 from bmp_ray.bench.host_meter import COMPONENTS, DECODE, FORWARD, OTHER, SER, Meter
@@ -100,7 +101,7 @@ class Chain:
                 c.iteration = it
                 self.stages.append((operator_name(s, it), c))
 
-    def decode(self, item, meter: Meter, config=None) -> list[dict]:
+    def decode(self, item, meter: Meter, config=None) -> list[pa.Table]:
         """``decode_rows``' blocks of ``item`` with ``config`` (default: the chain's), timed as decode
         except the frames' conversion for transport (preprocessing)."""
         from bmp_ray.pipeline import stages
@@ -108,6 +109,7 @@ class Chain:
         rows = {"item": np.array([pickle.dumps(item)], object)}
         self.item_bytes = host_store.block_bytes(host_store.to_block(rows))  # Ray Data's FromItems block
         pack = [t for t in host_meter.targets(*self.models) if t[:2] == (stages, "packed")]
+        pack += host_meter.transport_targets()  # the rows' Arrow batch is serialisation
         with host_meter.instrument(meter, pack):
             return meter.timed(
                 DECODE,
@@ -116,7 +118,7 @@ class Chain:
             )()
 
     def run(
-        self, blocks: list[dict], meter: Meter, out: str, segment_meter: Meter | None = None
+        self, blocks: list[pa.Table], meter: Meter, out: str, segment_meter: Meter | None = None
     ) -> tuple[list, dict[str, int]]:
         """Results of the decoded ``blocks`` and the stored bytes per operator. With ``segment_meter``, a
         block of end rows only (a segment's decode summary: once per segment, not per frame) is timed
@@ -126,22 +128,24 @@ class Chain:
         stored: dict[str, int] = defaultdict(int)
         stored["FromItems"] = self.item_bytes
 
-        def carry(op: str, batch: dict) -> dict:
+        def carry(op: str, batch, batch_format: str):
             block = host_store.to_block(batch)
             stored[op] += host_store.block_bytes(block)
-            return host_store.from_block(block) if host_store.ray_available() else batch
+            return host_store.from_block(block, batch_format)
 
         results = []
         for block in blocks:
-            ends = len(block["frame_index"]) and all(k == parts.END for k in block["frame_index"])
+            ends = block.num_rows and all(k == parts.END for k in block["frame_index"].to_pylist())
             m = segment_meter if ends and segment_meter is not None else meter
             timed = m.timed(SER, "Ray Data blocks (batch to Arrow block and back)", carry)
             with host_meter.instrumented(*self.models, m):
-                batch = timed("MapBatches(decode_rows)", dict(block))
-                for name, stage in self.stages:
-                    batch = timed(f"MapBatches({name})", m.timed(OTHER, "stage rows in and out", stage)(batch))
+                batch = timed("MapBatches(decode_rows)", block, "pyarrow")
+                for j, (name, stage) in enumerate(self.stages):
+                    emitted = m.timed(OTHER, "stage rows in and out", stage)(batch)
+                    fmt = "pyarrow" if j + 1 < len(self.stages) else "numpy"  # the part writer reads numpy
+                    batch = timed(f"MapBatches({name})", emitted, fmt)
                 results += [pickle.loads(b) for b, k in zip(batch["result"], batch["frame_index"]) if k != parts.END]
-                timed("MapBatches(write_parts)", parts.write_parts(batch, out=out))
+                timed("MapBatches(write_parts)", parts.write_parts(batch, out=out), "numpy")
         return results, dict(stored)
 
 
@@ -164,13 +168,12 @@ def config_of(args, weights: str, options: list[str] = ()):
     return run_config.load(overrides=[*sets, f"models.max_people={max(1, -(-args.people // it))}"])
 
 
-def measure(chain: Chain, blocks: list[dict], decode_meter: Meter, repeats: int = 1) -> dict:
+def measure(chain: Chain, blocks: list[pa.Table], decode_meter: Meter, repeats: int = 1) -> dict:
     """``repeats`` timed runs of ``chain`` on ``blocks`` after a warm-up on one frame: results and
     figures, each label's time the median over the runs (``Meter.median``). What a segment's end rows
     cost (once per segment) is added to the per-frame figures over the config's ``segment_frames``
     frames, as in a run, and reported on its own (``host_ms_per_segment``)."""
-    frames = [b for b in blocks if len(b["frame_index"]) and b["frame_index"][0] != -1]
-    warm = [{k: v[:1] for k, v in frames[0].items()}]
+    warm = _first(blocks)
     runs, segment_runs = [], []
     with tempfile.TemporaryDirectory() as tmp:
         chain.run(warm, Meter(), os.path.join(tmp, "warm"))
@@ -250,12 +253,12 @@ def compare(got, want) -> dict:
     }
 
 
-def _first(blocks: list[dict]) -> list[dict]:
-    first = next(b for b in blocks if b["frame_index"][0] != -1)
-    return [{k: v[:1] for k, v in first.items()}]
+def _first(blocks: list[pa.Table]) -> list[pa.Table]:
+    """The first frame row of ``blocks``, as a block of its own."""
+    return [next(b for b in blocks if b.num_rows and b["frame_index"][0].as_py() != -1).slice(0, 1)]
 
 
-def each_option(chain: Chain, blocks: list[dict], options, ref: list, dec=(), decoded=None) -> dict[str, dict]:
+def each_option(chain: Chain, blocks: list[pa.Table], options, ref: list, dec=(), decoded=None) -> dict[str, dict]:
     """Per option, the chain's results on the first frame with only that option new, against the
     oracle's first frame (which option moves the results, and how far). ``decoded(key)``: the blocks
     decoded with only the decode option ``key`` of ``dec`` new; those results are also checked against the
@@ -280,7 +283,7 @@ def each_option(chain: Chain, blocks: list[dict], options, ref: list, dec=(), de
     return out
 
 
-def oracle(chain: Chain, blocks: list[dict]) -> list:
+def oracle(chain: Chain, blocks: list[pa.Table]) -> list:
     """The single-process ``BMPLoop`` on the frames of ``blocks`` (as the models read them), with the
     chain's stage objects, results in the video's pixels."""
     from bmp_ray.bmp import BMPLoop
@@ -288,7 +291,7 @@ def oracle(chain: Chain, blocks: list[dict]) -> list:
 
     loop = BMPLoop(*chain.models, chain.config.bmp)
     out = []
-    for b in blocks:
+    for b in map(host_store.from_block, blocks):
         rows = [i for i, k in enumerate(b["frame_index"]) if k != -1]
         if rows:
             results = loop(
@@ -387,7 +390,6 @@ def run(args: argparse.Namespace) -> dict:
         "repeats": args.repeats,
         "cpu_count": os.cpu_count(),
         "machine": platform.machine(),
-        "ray_blocks": host_store.ray_available(),
         "new_options": [f"{r}.{a}: {t!r} -> {n!r} ({w})" for r, a, t, n, w in found]
         + [f"{k}: {t!r} -> {n!r} ({w})" for k, t, n, w in dec],
         "host_ms_per_frame": new["host_ms_per_frame"],

@@ -193,8 +193,23 @@ def targets(det, pose, sam) -> list[tuple[object, str, str, str]]:
         (getattr(resample, "MaskResampler", None), "__call__", POST, "SAM mask upsampling in windows"),
         (det_masks, "changes_to_host", RLE, "detector mask run boundaries, to host"),
         (getattr(segmenter, "TensorEmbedding", None), "to", SER, "SAM embedding unpacked to the device"),
+        *transport_targets(),
     ]
     return [t for t in wanted + loop_targets() if t[0] is not None and hasattr(t[0], t[1])]
+
+
+def transport_targets() -> list[tuple[object, str, str, str]]:
+    """How rows cross the stages: the states' pickles and the stages' Arrow batches (read, built,
+    replaced columns); the frames' I420 packing is preprocessing (``targets``)."""
+    from bmp_ray.bmp import loop
+
+    columns = _module("bmp_ray.pipeline.columns")
+    wanted = [
+        (loop.FrameState, "split", SER, "stage rows pickle.dumps"),
+        (loop.FrameState, "joined", SER, "stage rows pickle.loads"),
+        *((columns, f, SER, f"stage batches: Arrow columns, {f}") for f in columns.__all__),
+    ]
+    return [t for t in wanted if t[0] is not None and hasattr(t[0], t[1])]
 
 
 def loop_targets() -> list[tuple[object, str, str, str]]:

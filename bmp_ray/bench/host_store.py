@@ -1,11 +1,10 @@
 """Object-store bytes of the pipeline's rows without Ray running, and the "new" transport options.
 
-Ray Data stores every operator's output batch as a block: a ``dict`` of numpy columns becomes an
-Arrow table (``BlockAccessor.batch_to_block``; the frame column an Arrow tensor column, the pickled
-states a binary column), and the bytes ``bmp-ray bench pipeline`` reports per operator are the sums
-of those blocks' ``size_bytes``. ``block_bytes`` computes the same from the same Ray function, with
-no cluster; where Ray is not installed it builds the Arrow table itself (the same layout for the
-column types the stages emit).
+Ray Data stores every operator's output batch as a block, an Arrow table: the model stages' own
+Arrow batches as they are, a ``dict`` of numpy columns converted (``BlockAccessor.batch_to_block``;
+a frame column an Arrow tensor column, pickled bytes a binary column). The bytes ``bmp-ray bench
+pipeline`` reports per operator are the sums of those blocks' ``size_bytes``; ``block_bytes`` computes
+the same with the same Ray function, with no cluster.
 
 ``transport_options`` lists the transport options the stage objects of this checkout have, and
 ``decode_options`` the decode settings of the run config (each one looked up, none assumed):
@@ -23,58 +22,27 @@ import pyarrow as pa
 log = logging.getLogger(__name__)
 
 
-def _ray_accessor():
-    try:
-        from ray.data.block import BlockAccessor
-    except ImportError:
-        return None
-    return BlockAccessor
+def to_block(batch: dict[str, np.ndarray] | pa.Table) -> pa.Table:
+    """The block Ray Data stores for an operator's output ``batch`` (an Arrow table: the stages' own
+    Arrow batches as they are, a numpy batch converted)."""
+    from ray.data.block import BlockAccessor
+
+    return BlockAccessor.batch_to_block(batch)
 
 
-def arrow_table(batch: dict[str, np.ndarray]) -> pa.Table:
-    """The batch as an Arrow table without Ray, in the layout of Ray's blocks: bytes columns binary,
-    strings string, numbers as they are, (N, ...) arrays of more than one dimension (and lists of
-    arrays) a large list per row (the storage of Ray's tensor column: int64 offsets, values in one
-    buffer)."""
-    cols = {}
-    for k, v in batch.items():
-        v = np.asarray(v) if not isinstance(v, list) else v
-        if isinstance(v, np.ndarray) and v.dtype != object and v.ndim > 1:
-            v = list(v)
-        if isinstance(v, list) and v and all(isinstance(x, np.ndarray) for x in v):
-            sizes = np.array([x.size for x in v], np.int64)
-            values = pa.array(np.concatenate([np.ascontiguousarray(x).reshape(-1) for x in v]))
-            cols[k] = pa.LargeListArray.from_arrays(pa.array(np.concatenate([[0], np.cumsum(sizes)])), values)
-        elif isinstance(v, list) or v.dtype == object:
-            items = list(v)
-            cols[k] = pa.array(items, pa.binary() if items and isinstance(items[0], bytes) else None)
-        else:
-            cols[k] = pa.array(v)
-    return pa.table(cols)
-
-
-def to_block(batch: dict[str, np.ndarray]):
-    """The block Ray Data would store for ``batch`` (an Arrow table)."""
-    acc = _ray_accessor()
-    return acc.batch_to_block(batch) if acc is not None else arrow_table(batch)
-
-
-def block_bytes(block) -> int:
+def block_bytes(block: pa.Table) -> int:
     """Bytes of a block as Ray Data's stats count them (``size_bytes``; Arrow ``nbytes``)."""
-    acc = _ray_accessor()
-    if acc is not None:
-        return int(acc.for_block(block).size_bytes())
-    return int(block.nbytes)
+    from ray.data.block import BlockAccessor
+
+    return int(BlockAccessor.for_block(block).size_bytes())
 
 
-def from_block(block) -> dict[str, np.ndarray]:
-    """The numpy batch the next operator gets from ``block`` (Ray's ``to_batch_format("numpy")``;
-    needs Ray)."""
-    return _ray_accessor().for_block(block).to_batch_format("numpy")
+def from_block(block: pa.Table, batch_format: str = "numpy"):
+    """The batch the next operator gets from ``block`` in its ``batch_format`` (Ray's
+    ``to_batch_format``: "pyarrow" the block itself, "numpy" a dict of numpy columns)."""
+    from ray.data.block import BlockAccessor
 
-
-def ray_available() -> bool:
-    return _ray_accessor() is not None
+    return BlockAccessor.for_block(block).to_batch_format(batch_format)
 
 
 # -- the "new" transport options ------------------------------------------------------------------

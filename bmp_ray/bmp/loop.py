@@ -130,7 +130,7 @@ class FrameState:
     @property
     def embedding(self):
         e = self._embedding
-        if isinstance(e, bytes):  # as it crossed a stage boundary: unpickled when first read
+        if isinstance(e, (bytes, memoryview)):  # as it crossed a stage boundary: unpickled when first read
             e = self._embedding = pickle.loads(e)
         return e
 
@@ -143,10 +143,37 @@ class FrameState:
         """The frame's embedding is computed (without unpickling it)."""
         return self._embedding is not None
 
+    def pickled_embedding(self) -> bytes | memoryview:
+        """The embedding as it crosses processes: its pickled bytes (those it came as, where it was not
+        read since), b"" where there is none."""
+        e = self._embedding
+        if e is None:
+            return b""
+        return e if isinstance(e, (bytes, memoryview)) else pickle.dumps(e, protocol=5)
+
+    def split(self) -> tuple[bytes, bytes | memoryview]:
+        """The state pickled without its embedding, and the embedding's pickled bytes (b"" without one):
+        how the pipeline's stages pass a state on, in two columns, so that the stages which do not read
+        the embedding pass its column on untouched. ``joined`` puts them together again."""
+        e, self._embedding = self._embedding, None
+        try:
+            state = pickle.dumps(self, protocol=5)
+        finally:
+            self._embedding = e
+        return state, self.pickled_embedding()
+
+    @classmethod
+    def joined(cls, state, embedding, rgb: np.ndarray) -> "FrameState":
+        """The state of ``split``'s two parts (bytes-like; an empty ``state``: a new one) on frame ``rgb``;
+        the embedding stays its bytes until read."""
+        s = pickle.loads(state).attach(rgb) if len(state) else cls(rgb)
+        s.embedding = embedding if len(embedding) else None
+        return s
+
     def __getstate__(self):
         d = {k: v for k, v in self.__dict__.items() if k != "rgb"}
-        if d["_embedding"] is not None and not isinstance(d["_embedding"], bytes):
-            d["_embedding"] = pickle.dumps(d["_embedding"], protocol=5)
+        if d["_embedding"] is not None:
+            d["_embedding"] = bytes(self.pickled_embedding())
         return d
 
     def __setstate__(self, d):

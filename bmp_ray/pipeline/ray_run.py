@@ -55,7 +55,7 @@ def build_dataset(items: Sequence[WorkItem], config: RunConfig, out: str | None 
                 ds = ds.map_batches(
                     named,
                     fn_constructor_kwargs={"config": config, "iteration": it},
-                    batch_format="numpy",
+                    batch_format="pyarrow",  # untouched columns pass on as they are (``columns``)
                     **getattr(config, cls.role).remote_args(),
                 )
         if out is not None:

@@ -4,7 +4,8 @@ Every model stage is a Ray Data callable class (model loaded in ``__init__``, ba
 ``__call__(batch)``) around one step of the pure BMP loop (``bmp.loop.detect_step``, ``pose_step``,
 ``sam_step``); the same classes run in a plain unit test. Each class's ``name`` with the iteration
 (``operator_name``) names its Ray Data operator: Detect_1, Pose_1, Sam_1, Detect_2, Pose_2, Sam_2...
-Rows between stages:
+Batches between stages are Arrow tables (Ray Data's ``batch_format="pyarrow"``, ``columns``): a stage
+reads the columns it needs and replaces those it changes; the others go on as the same buffers. Rows:
 
     name         str      output name of the work item (the segment)
     video_id     str
@@ -15,9 +16,13 @@ Rows between stages:
                  ``decode.packed``); after the last pose stage, (0, H, W) where the last SAM stage
                  reads no pixel of it (``PoseStage.emit``); dropped by the last stage
     size         (2,) int64, the frame's own (height, width): the last stage writes its result in it
-    state        bytes    the pickled ``FrameState`` (empty before the first detector)
+    state        bytes    the pickled ``FrameState`` without its embedding (``FrameState.split``; empty
+                 before the first detector)
+    embedding    bytes    the frame's pickled SAM embedding, empty until a SAM stage computed it; written
+                 by the SAM stages only, passed on untouched by the detector and pose stages
     summary      str      JSON decode summary on end rows, "" otherwise
-    result       bytes    the pickled ``FrameResult`` (added by the last stage)
+    result       bytes    the pickled ``FrameResult`` (added by the last stage, which keeps only
+                 name, frame_index, summary and result)
 
 After the last model stage, ``parts.write_parts`` (CPU tasks) turns these rows into part files and
 receipts; only receipts reach the driver.
@@ -35,6 +40,7 @@ import logging
 import pickle
 
 import numpy as np
+import pyarrow as pa
 
 from bmp_ray.bmp.loop import (
     FrameState,
@@ -44,6 +50,7 @@ from bmp_ray.bmp.loop import (
     sam_step,
 )
 from bmp_ray.cluster import route_warnings
+from bmp_ray.pipeline import columns
 from bmp_ray.pipeline.config import RunConfig
 from bmp_ray.pipeline.decode import decode_item, packed, unpacked, working
 from bmp_ray.pipeline.models import build_model
@@ -56,7 +63,8 @@ _PIXEL = np.zeros((1, 1, 3), np.uint8)
 
 
 def decode_rows(batch: dict[str, np.ndarray], *, config: RunConfig):
-    """Ray Data generator UDF: one row per work item in, its frames then one end row out."""
+    """Ray Data generator UDF: one row per work item in, its frames then one end row out (Arrow batches,
+    ``columns``)."""
     route_warnings()
     for blob in batch["item"]:
         item: WorkItem = pickle.loads(blob)
@@ -64,69 +72,73 @@ def decode_rows(batch: dict[str, np.ndarray], *, config: RunConfig):
             if isinstance(part, FrameBatch):
                 n = len(part)
                 part, size = working(part, config.decode.max_side)
-                yield {
-                    "name": np.array([item.name] * n),
-                    "video_id": np.array([item.source.video_id] * n),
-                    "frame_index": part.frame_index,
-                    "pts_s": part.pts_s,
-                    "frame": packed(part.frames, config.decode.frame_transport).copy(),
-                    "size": np.array([size] * n, np.int64),
-                    "state": np.array([b""] * n, object),
-                    "summary": np.array([""] * n),
-                }
+                frames = packed(part.frames, config.decode.frame_transport)
+                yield _rows(item, n, part.frame_index, part.pts_s, frames, size)
             else:
-                yield {
-                    "name": np.array([item.name]),
-                    "video_id": np.array([item.source.video_id]),
-                    "frame_index": np.array([END]),
-                    "pts_s": np.array([0.0]),
-                    "frame": _PIXEL[None],
-                    "size": np.array([[1, 1]], np.int64),
-                    "state": np.array([b""], object),
-                    "summary": np.array([json.dumps(part)]),
-                }
+                yield _rows(item, 1, [END], [0.0], _PIXEL[None], (1, 1), summary=json.dumps(part))
+
+
+def _rows(item: WorkItem, n: int, index, pts, frames, size, summary: str = "") -> pa.Table:
+    return columns.table(
+        {
+            "name": np.array([item.name] * n),
+            "video_id": np.array([item.source.video_id] * n),
+            "frame_index": np.asarray(index, np.int64),
+            "pts_s": np.asarray(pts, np.float64),
+            "frame": frames.copy(),  # not a view of the decoder's arrays
+            "size": np.array([size] * n, np.int64),
+            "state": columns.binary([b""] * n),
+            "embedding": columns.binary([b""] * n),
+            "summary": np.array([summary] * n),
+        }
+    )
 
 
 class _Stage:
-    """One model and one loop step over the frame rows of a batch (end rows pass through)."""
+    """One model and one loop step over the frame rows of a batch (end rows pass through).
+
+    ``__call__`` takes and returns an Arrow batch (Ray Data's ``batch_format="pyarrow"``): the columns the
+    step does not change go on untouched (``columns``)."""
 
     role = ""  # the config section of its model and resources
     name = ""  # the operator's name in Ray Data, before the iteration (``operator_name``)
+    writes_embedding = False  # the stage computes SAM embeddings: it writes the embedding column
 
     def __init__(self, config: RunConfig, iteration: int):
         self.config, self.iteration = config, iteration
         self.model = build_model(self.role, config)
 
-    def _states(self, batch) -> tuple[list[int], list[FrameState]]:
-        rows = [i for i, k in enumerate(batch["frame_index"]) if k != END]
-        states = []
-        for i in rows:
-            blob, rgb = batch["state"][i], self._frame(batch, i)
-            s = pickle.loads(blob).attach(rgb) if len(blob) else FrameState(rgb)
-            states.append(s)
-        return rows, states
+    def _states(self, batch: pa.Table) -> tuple[list[int], list[FrameState]]:
+        rows = np.flatnonzero(columns.numbers(batch, "frame_index") != END).tolist()
+        if not rows:
+            return rows, []
+        frames, blobs, embeddings = (columns.rows(batch, c) for c in ("frame", "state", "embedding"))
+        return rows, [FrameState.joined(blobs[i], embeddings[i], self._frame(frames[i])) for i in rows]
 
-    def _frame(self, batch, i: int) -> np.ndarray:
-        """Row ``i``'s working frame, (H, W, 3) uint8 RGB; where an earlier stage left its pixels behind
+    @staticmethod
+    def _frame(frame: np.ndarray) -> np.ndarray:
+        """A row's working frame, (H, W, 3) uint8 RGB; where an earlier stage left its pixels behind
         (``PoseStage.emit``: a (0, H, W) array), a read-only all-black view of its size."""
-        frame = batch["frame"][i]
         if frame.shape[0] == 0:
             return np.broadcast_to(_PIXEL, (*frame.shape[1:], 3))
         return unpacked(frame)
 
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def __call__(self, batch: pa.Table) -> pa.Table:
         rows, states = self._states(batch)
         if states:
             self.step(states)
         return self.emit(batch, rows, states)
 
-    def emit(self, batch, rows: list[int], states: list[FrameState]) -> dict[str, np.ndarray]:
-        out = dict(batch)
-        blobs = np.array(list(batch["state"]), object)
+    def emit(self, batch: pa.Table, rows: list[int], states: list[FrameState]) -> pa.Table:
+        if not rows:
+            return batch
+        blobs, embeddings = columns.rows(batch, "state"), columns.rows(batch, "embedding")
         for i, s in zip(rows, states):
-            blobs[i] = pickle.dumps(s, protocol=5)
-        out["state"] = blobs
-        return out
+            blobs[i], embeddings[i] = s.split()
+        changed = {"state": columns.binary(blobs)}
+        if self.writes_embedding:
+            changed["embedding"] = columns.binary(embeddings)
+        return columns.replaced(batch, **changed)
 
     def step(self, states: list[FrameState]) -> None:
         raise NotImplementedError
@@ -165,12 +177,13 @@ class PoseStage(_Stage):
         out = super().emit(batch, rows, states)
         if self.iteration < self.config.bmp.iterations or not self.drops_unread:
             return out
-        frames = list(out["frame"])
-        for i, s in zip(rows, states):
-            if s.embedded or s.dets is None or not len(s.dets):
-                frames[i] = np.zeros((0, *s.rgb.shape[:2]), np.uint8)
-        out["frame"] = frames
-        return out
+        drop = {i: s.rgb.shape[:2] for i, s in zip(rows, states) if s.embedded or s.dets is None or not len(s.dets)}
+        if not drop:
+            return out
+        frames = columns.rows(out, "frame")
+        for i, hw in drop.items():
+            frames[i] = np.zeros((0, *hw), np.uint8)
+        return columns.replaced(out, frame=columns.tensors(frames))
 
 
 class SamStage(_Stage):
@@ -181,6 +194,7 @@ class SamStage(_Stage):
     """
 
     role, name = "sam", "Sam"
+    writes_embedding = True
 
     def step(self, states):
         sam_step(self.model, states, self.iteration, self.config.bmp)
@@ -188,14 +202,11 @@ class SamStage(_Stage):
     def emit(self, batch, rows, states):
         if self.iteration < self.config.bmp.iterations:
             return super().emit(batch, rows, states)
-        results = np.array([b""] * len(batch["name"]), object)
+        results = [b""] * batch.num_rows
+        video, index, pts, size = (columns.rows(batch, c) for c in ("video_id", "frame_index", "pts_s", "size"))
         for i, s in zip(rows, states):
-            video, index, pts = str(batch["video_id"][i]), int(batch["frame_index"][i]), float(batch["pts_s"][i])
-            r = frame_result(s, video, index, pts, size=batch["size"][i])  # the video's own pixels
+            r = frame_result(s, video[i], index[i], pts[i], size=size[i])  # the video's own pixels
             results[i] = pickle.dumps(r, protocol=5)
-        return {
-            "name": batch["name"],
-            "frame_index": batch["frame_index"],
-            "summary": batch["summary"],
-            "result": results,
-        }
+        return pa.table({c: batch.column(c) for c in ("name", "frame_index", "summary")}).append_column(
+            "result", columns.binary(results)
+        )

@@ -88,12 +88,6 @@ def test_block_bytes_equal_a_hand_computed_size():
     assert back["frame"].shape == (3, 2, 2, 3)
 
 
-def test_arrow_fallback_counts_the_same_bytes_as_ray(monkeypatch):
-    with_ray = host_store.block_bytes(host_store.to_block(_known_batch()))
-    monkeypatch.setattr(host_store, "_ray_accessor", lambda: None)
-    assert host_store.block_bytes(host_store.to_block(_known_batch())) == with_ray == HAND
-
-
 @pytest.mark.parametrize("flag", ["--frames", "--people", "--threads", "--repeats"])
 def test_counts_below_one_are_refused_naming_them(flag):
     with pytest.raises(ValueError, match="--repeats must be >= 1"):
