@@ -1,5 +1,6 @@
 """The process's memory reuse on CPU (``models.common.reuse_freed_memory``)."""
 
+import os
 import subprocess
 import sys
 
@@ -44,3 +45,25 @@ def _faults(mode: str, where: str, weights) -> int:
 def test_sam_embedding_reuses_freed_memory_instead_of_faulting_it_in(weights_dir, where):
     default, reuse = _faults("default", where, weights_dir), _faults("reuse", where, weights_dir)
     assert default > 10 * reuse, (default, reuse)  # measured: 140k against 3k (main) and 0.1k pages
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_arrow_allocates_through_the_same_malloc():
+    code = (
+        "import pyarrow as pa\n"
+        "from bmp_ray.models.common import reuse_freed_memory\n"
+        "assert reuse_freed_memory()\n"
+        "print(pa.default_memory_pool().backend_name)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.split() == ["system"]  # pyarrow's wheels default to mimalloc
+
+
+def test_actors_start_with_arrows_system_pool():
+    from bmp_ray.models.common import REUSE_MEMORY_ENV
+
+    code = "import pyarrow as pa; print(pa.default_memory_pool().backend_name)"
+    env = {**os.environ, **REUSE_MEMORY_ENV}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.split() == ["system"]
