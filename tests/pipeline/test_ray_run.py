@@ -149,16 +149,21 @@ def test_cpu_stage_actors_reuse_freed_memory(local_ray, test_weights):
 
             frame = np.random.default_rng(0).integers(0, 255, (240, 320, 3), np.uint8)
             self.sam.embed([frame])
-            before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-            self.sam.embed([frame])
-            return {"faults": [resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before]}
+            counts = []
+            for _ in range(3):
+                before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+                self.sam.embed([frame])
+                counts.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+            # The heap may still grow on the second call (measured: 0 to 33k pages, then 0 from the third):
+            # the steady state is the fewest of three calls.
+            return {"faults": [min(counts)]}
 
     def faults(reuse: bool) -> int:
         args = StageResources(reuse_memory=reuse, num_cpus=1).remote_args()
         return int(ray.data.range(1).map_batches(Embed, **args).take_all()[0]["faults"])
 
     default, reuse = faults(False), faults(True)
-    assert default > 10 * reuse, (default, reuse)  # measured: 135k against 0.6k pages
+    assert default > 10 * reuse, (default, reuse)  # measured: 135k against 0 pages
 
 
 def test_inputs_are_probed_in_ray_tasks_with_the_same_segments(local_ray, mixed_inputs, small_config):
