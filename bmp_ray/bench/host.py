@@ -94,6 +94,7 @@ class Chain:
         first = [cls(config, 1) for cls in (DetectStage, PoseStage, SamStage)]
         self.models = tuple(s.model for s in first)
         self.config = config
+        self.replay: host_meter.Replay | None = None  # the forwards recorded or replayed (``measure``)
         self.stages, self.item_bytes = [], 0
         for it in range(1, config.bmp.iterations + 1):
             for s in first:
@@ -138,7 +139,7 @@ class Chain:
             ends = block.num_rows and all(k == parts.END for k in block["frame_index"].to_pylist())
             m = segment_meter if ends and segment_meter is not None else meter
             timed = m.timed(SER, "Ray Data blocks (batch to Arrow block and back)", carry)
-            with host_meter.instrumented(*self.models, m):
+            with host_meter.instrumented(*self.models, m, self.replay):
                 batch = timed("MapBatches(decode_rows)", block, "pyarrow")
                 for j, (name, stage) in enumerate(self.stages):
                     emitted = m.timed(OTHER, "stage rows in and out", stage)(batch)
@@ -172,17 +173,58 @@ def measure(chain: Chain, blocks: list[pa.Table], decode_meter: Meter, repeats: 
     """``repeats`` timed runs of ``chain`` on ``blocks`` after a warm-up on one frame: results and
     figures, each label's time the median over the runs (``Meter.median``). What a segment's end rows
     cost (once per segment) is added to the per-frame figures over the config's ``segment_frames``
-    frames, as in a run, and reported on its own (``host_ms_per_segment``)."""
+    frames, as in a run, and reported on its own (``host_ms_per_segment``).
+
+    Then ``forwards_replayed``: the same figures from ``repeats`` more runs in which the forwards hand
+    back the outputs recorded in one run before them (``host_meter.Replay``), so that the host work runs
+    with warm caches, as on a GPU machine's host; ``results_equal`` says whether those runs' results
+    equal the recorded run's."""
     warm = _first(blocks)
-    runs, segment_runs = [], []
     with tempfile.TemporaryDirectory() as tmp:
         chain.run(warm, Meter(), os.path.join(tmp, "warm"))
-        for r in range(repeats):
-            runs.append(Meter())
-            segment_runs.append(Meter())
-            results, stored = chain.run(blocks, runs[-1], os.path.join(tmp, f"out{r}"), segment_runs[-1])
-    meter, segment = Meter.median(runs), Meter.median(segment_runs)
-    n = max(len(results), 1)
+        results, stored, runs = _runs(chain, blocks, repeats, os.path.join(tmp, "computed"))
+        chain.replay = host_meter.Replay()
+        try:
+            chain.replay.start("record")
+            recorded, _ = chain.run(blocks, Meter(), os.path.join(tmp, "record"), Meter())
+            chain.replay.start("replay")
+            replayed, _, replayed_runs = _runs(chain, blocks, repeats, os.path.join(tmp, "replayed"))
+        finally:
+            chain.replay = None
+    out = {
+        "results": results,
+        "frames": len(results),
+        "people_per_frame": sum(len(r) for r in results) / max(len(results), 1),
+        "size": f"{results[0].width}x{results[0].height}" if results else "",
+        **_figures(chain, runs, decode_meter, len(results)),
+        "object_store_mb_per_frame": {op: b / 1e6 / max(len(results), 1) for op, b in stored.items()},
+        "object_store_bytes": stored,
+    }
+    same = len(recorded) == len(replayed) and all(a.equals(b) for a, b in zip(recorded, replayed))
+    out["forwards_replayed"] = {
+        "results_equal": same,
+        **_figures(chain, replayed_runs, decode_meter, len(replayed)),
+    }
+    return out
+
+
+def _runs(chain: Chain, blocks: list[pa.Table], repeats: int, out: str) -> tuple[list, dict, list[tuple]]:
+    """``repeats`` runs of ``chain`` on ``blocks``: the last run's results and stored bytes, and each
+    run's (frame meter, segment meter)."""
+    runs = []
+    for r in range(repeats):
+        if chain.replay is not None:
+            chain.replay.rewind()
+        runs.append((Meter(), Meter()))
+        results, stored = chain.run(blocks, runs[-1][0], f"{out}{r}", runs[-1][1])
+    return results, stored, runs
+
+
+def _figures(chain: Chain, runs: list[tuple[Meter, Meter]], decode_meter: Meter, frames: int) -> dict:
+    """Per-frame figures of ``runs`` (the median of each label over them, a segment's end rows spread
+    over the config's ``segment_frames``, decoding from ``decode_meter``)."""
+    meter, segment = Meter.median([r[0] for r in runs]), Meter.median([r[1] for r in runs])
+    n = max(frames, 1)
     segment_frames = chain.config.decode.segment_frames
     meter.add(segment, n / segment_frames)
     for k in decode_meter.cpu:
@@ -195,10 +237,6 @@ def measure(chain: Chain, blocks: list[pa.Table], decode_meter: Meter, repeats: 
     details = sorted(((1e3 * s / n, c, d) for (c, d), s in meter.cpu.items()), reverse=True)
     device = sum(ms for ms, c, d in details if d in host_meter.DEVICE_OPS and c in host)
     return {
-        "results": results,
-        "frames": len(results),
-        "people_per_frame": sum(len(r) for r in results) / n,
-        "size": f"{results[0].width}x{results[0].height}" if results else "",
         "host_ms_per_frame": sum(per[c] for c in host),
         "host_wall_ms_per_frame": sum(per_wall[c] for c in host),
         "host_ms_per_segment": 1e3 * sum(v for (c, _), v in segment.cpu.items() if c in host),
@@ -209,8 +247,6 @@ def measure(chain: Chain, blocks: list[pa.Table], decode_meter: Meter, repeats: 
         "host_ms_any_machine_per_frame": sum(per[c] for c in host) - device,
         "host_ms_by_detail": {f"{c}: {d}": ms for ms, c, d in details},
         "host_ms_by_caller": _by_caller(meter, n),
-        "object_store_mb_per_frame": {op: b / 1e6 / n for op, b in stored.items()},
-        "object_store_bytes": stored,
     }
 
 
@@ -400,6 +436,7 @@ def run(args: argparse.Namespace) -> dict:
         "host_ms_device_ops_per_frame": new["host_ms_device_ops_per_frame"],
         "host_ms_any_machine_per_frame": new["host_ms_any_machine_per_frame"],
         "people_masks": people,
+        "forwards_replayed": _replayed(today, new, people),
         "host_wall_ms_by_component": new["host_wall_ms_by_component"],
         "host_ms_by_detail": new["host_ms_by_detail"],
         "host_ms_by_caller": new["host_ms_by_caller"],
@@ -455,7 +492,7 @@ def run(args: argparse.Namespace) -> dict:
         ],
     ]
     out["goals"] = {g[0]: {"target": g[1], "measured": g[2], "met": g[3] == "yes"} for g in goals[1:]}
-    out["rows"] = _rows(today, new, checked, goals, people)
+    out["rows"] = _rows(today, new, checked, goals, out["forwards_replayed"], people)
     return out
 
 
@@ -473,7 +510,30 @@ def _people_masks(args, new: dict) -> dict | None:
     return {**people, **swapped, "host_ms_any_machine_per_frame": any_machine}
 
 
-def _rows(today: dict, new: dict, checked: dict | None, goals: list, people: dict | None = None) -> list[list]:
+def _replayed(today: dict, new: dict, people: dict | None) -> dict:
+    """Both configurations' figures with the forwards replayed (``measure``), the new one's host work on
+    any machine also with the people's mask steps swapped in (as ``_people_masks``)."""
+    keep = (
+        "results_equal",
+        "host_ms_per_frame",
+        "host_ms_by_component",
+        "host_ms_device_ops_per_frame",
+        "host_ms_any_machine_per_frame",
+        "host_ms_by_detail",
+    )
+    out = {k: new["forwards_replayed"][k] for k in keep}
+    out["today"] = {k: today["forwards_replayed"][k] for k in keep}
+    if people is not None:
+        swapped = host_masks.swap(out["host_ms_by_detail"], people["host_ms_by_detail"])
+        out["host_ms_any_machine_people_masks"] = (
+            out["host_ms_any_machine_per_frame"] - swapped["bench_ms"] + swapped["people_ms"]
+        )
+    return out
+
+
+def _rows(
+    today: dict, new: dict, checked: dict | None, goals: list, replayed: dict, people: dict | None = None
+) -> list[list]:
     t, n = today["host_ms_by_component"], new["host_ms_by_component"]
     tw, nw = today["host_wall_ms_by_component"], new["host_wall_ms_by_component"]
     rows = [["host, per frame", "today core-ms", "today wall ms", "new core-ms", "new wall ms"]]
@@ -510,6 +570,22 @@ def _rows(today: dict, new: dict, checked: dict | None, goals: list, people: dic
     if people is not None:
         rows.append(["  the same with people's masks (below)", "", "", people["host_ms_any_machine_per_frame"], ""])
     rows.append([names[FORWARD], t[FORWARD], tw[FORWARD], n[FORWARD], nw[FORWARD]])
+    tr = replayed["today"]
+    rows.append(["forwards replayed (warm caches, as a GPU host)", "", "", "", ""])
+    rows.append(["  host total", tr["host_ms_per_frame"], "", replayed["host_ms_per_frame"], ""])
+    rows.append(
+        [
+            "  host work on any machine",
+            tr["host_ms_any_machine_per_frame"],
+            "",
+            replayed["host_ms_any_machine_per_frame"],
+            "",
+        ]
+    )
+    if "host_ms_any_machine_people_masks" in replayed:
+        rows.append(["  the same with people's masks", "", "", replayed["host_ms_any_machine_people_masks"], ""])
+    same = tr["results_equal"] and replayed["results_equal"]
+    rows.append(["  results equal to the computed run's", "", "", "yes" if same else "NO", ""])
     rows += [
         [""] * 5,
         [

@@ -110,9 +110,76 @@ class Meter:
             d.clear()
 
 
+class Replay:
+    """The model forwards of one run recorded, then replayed in later runs of the same work.
+
+    ``start("record")`` keeps a clone of every forward's output, in call order per forward;
+    ``start("replay")`` hands those clones back in the same order without computing. The host work
+    between the forwards then runs as on a GPU machine's host, whose caches the forwards do not sweep:
+    on this CPU the small calls right after a forward ran 10-100x slower than the same calls alone.
+    A replayed run that calls the forwards in another order, or more often, raises ``RuntimeError``;
+    its results must also equal the recorded run's (``bench host`` checks them).
+    """
+
+    def __init__(self):
+        self.mode = "off"
+        self.outputs: dict[tuple[str, str], list] = defaultdict(list)
+        self._next: dict[tuple[str, str], int] = defaultdict(int)
+
+    def start(self, mode: str) -> None:
+        """``mode``: "record" (forget what was recorded, record anew), "replay" or "off" (compute)."""
+        if mode not in ("off", "record", "replay"):
+            raise ValueError(f"Replay.start: mode must be 'off', 'record' or 'replay', got {mode!r}")
+        if mode == "replay" and not self.outputs:
+            raise RuntimeError("Replay.start('replay'): nothing was recorded; run once with 'record' first")
+        if mode == "record":
+            self.outputs.clear()
+        self.mode = mode
+        self._next.clear()
+
+    def rewind(self) -> None:
+        """Replay from the first recorded call again (each run of the same work)."""
+        self._next.clear()
+
+    def wrap(self, key: tuple[str, str], fn):
+        """``fn`` recorded under ``key`` or replayed from it, as the mode says."""
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            if self.mode == "replay":
+                i, done = self._next[key], self.outputs.get(key, [])
+                if i >= len(done):
+                    raise RuntimeError(f"Replay: {key} called {i + 1} times, recorded {len(done)}")
+                self._next[key] = i + 1
+                return _clone(done[i])
+            out = fn(*args, **kwargs)
+            if self.mode == "record":
+                self.outputs[key].append(_clone(out))
+            return out
+
+        return wrapper
+
+
+def _clone(value):
+    """A copy of a forward's output: tensors cloned, containers rebuilt, anything else deep-copied."""
+    import copy
+
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return value.clone()
+    if isinstance(value, (tuple, list)):
+        out = [_clone(v) for v in value]
+        return type(value)(out) if not hasattr(value, "_fields") else type(value)(*out)
+    if isinstance(value, dict):
+        return type(value)((k, _clone(v)) for k, v in value.items())
+    return copy.deepcopy(value)
+
+
 @contextlib.contextmanager
-def instrument(meter: Meter, targets: list[tuple[object, str, str, str]]):
+def instrument(meter: Meter, targets: list[tuple[object, str, str, str]], replay: Replay | None = None):
     """Replace each ``(owner, attribute, component, detail)`` by its timed wrapper; restore on exit.
+    With ``replay``, the forwards are recorded or replayed there (inside their timers).
 
     An attribute the owner holds itself is put back; one it inherits (a method of its class) is
     removed again, so the owner reads its class's once more.
@@ -122,7 +189,10 @@ def instrument(meter: Meter, targets: list[tuple[object, str, str, str]]):
         for owner, attr, component, detail in targets:
             own = attr in vars(owner)
             saved.append((owner, attr, own, vars(owner).get(attr)))
-            setattr(owner, attr, meter.timed(component, detail, getattr(owner, attr)))
+            fn = getattr(owner, attr)
+            if replay is not None and component == FORWARD:
+                fn = replay.wrap((detail, attr), fn)
+            setattr(owner, attr, meter.timed(component, detail, fn))
         yield meter
     finally:
         for owner, attr, own, value in reversed(saved):
@@ -256,10 +326,11 @@ def _module(name: str):
         return None
 
 
-def instrumented(det, pose, sam, meter: Meter):
-    """``instrument(meter, targets(...))`` with the stages' ``pickle`` module timed as serialisation."""
+def instrumented(det, pose, sam, meter: Meter, replay: Replay | None = None):
+    """``instrument(meter, targets(...), replay)`` with the stages' ``pickle`` module timed as
+    serialisation."""
     stack = contextlib.ExitStack()
-    stack.enter_context(instrument(meter, targets(det, pose, sam)))
+    stack.enter_context(instrument(meter, targets(det, pose, sam), replay))
     from bmp_ray.pipeline import stages
 
     stack.enter_context(_swap(stages, "pickle", timed_pickle(meter, "stage rows")))

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from bmp_ray.bench import host, host_store
+from bmp_ray.bench import host, host_masks, host_store
 from bmp_ray.bench.host_meter import COMPONENTS
 
 
@@ -60,6 +60,18 @@ def test_bench_host_quick_components_bytes_and_oracle(shared_data):
     assert people["people_per_frame"] == 4 and set(people["labels"]) <= set(people["host_ms_by_detail"])
     assert people["host_ms_any_machine_per_frame"] == pytest.approx(
         out["host_ms_any_machine_per_frame"] - people["bench_ms"] + people["people_ms"]
+    )
+    replayed = out["forwards_replayed"]  # the forwards' recorded outputs handed back: the same results
+    for r, m in ((replayed, out), (replayed["today"], out["today"])):
+        assert r["results_equal"]
+        assert r["host_ms_by_component"]["forward"] < m["host_ms_by_component"]["forward"] / 5
+        assert 0 < r["host_ms_device_ops_per_frame"] < r["host_ms_per_frame"]
+        assert r["host_ms_any_machine_per_frame"] == pytest.approx(
+            r["host_ms_per_frame"] - r["host_ms_device_ops_per_frame"]
+        )
+    swapped = host_masks.swap(replayed["host_ms_by_detail"], people["host_ms_by_detail"])
+    assert replayed["host_ms_any_machine_people_masks"] == pytest.approx(
+        replayed["host_ms_any_machine_per_frame"] - swapped["bench_ms"] + swapped["people_ms"]
     )
     assert set(out["goals"]) and all(isinstance(g["met"], bool) for g in out["goals"].values())
     json.dumps({k: v for k, v in out.items() if k != "rows"})  # what `bmp-ray bench host --json` prints

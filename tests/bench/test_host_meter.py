@@ -1,6 +1,9 @@
 import time
 
-from bmp_ray.bench.host_meter import Meter, instrument
+import pytest
+import torch
+
+from bmp_ray.bench.host_meter import FORWARD, Meter, Replay, instrument
 
 
 def _spin(seconds: float) -> None:
@@ -67,3 +70,45 @@ def test_add_scales_another_meters_seconds_into_this_one():
     assert dict(a.cpu) == {("RLE", "x"): 2.0, ("other", "end rows"): 2.0}
     assert a.wall["RLE", "x"] == 3.0 and a.by_caller[("RLE", "x"), None] == 1.0
     assert not a.calls  # calls stay the counts of this meter's own runs
+
+
+class _Model:
+    def __init__(self):
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        return (torch.full((2,), float(x)), {"n": [x]})
+
+
+def test_replay_hands_back_the_recorded_outputs_in_order_without_computing():
+    m, meter, replay = _Model(), Meter(), Replay()
+    with instrument(meter, [(m, "forward", FORWARD, "model")], replay):
+        replay.start("record")
+        recorded = [m.forward(i) for i in (1, 2)]
+        replay.start("replay")
+        first = m.forward(7)  # the argument is not read: the first recorded output comes back
+        first[0].add_(100)  # a clone: changing it changes nothing recorded
+        replay.rewind()
+        again = [m.forward(0), m.forward(0)]
+        with pytest.raises(RuntimeError, match=r"called 3 times, recorded 2"):
+            m.forward(0)
+    assert m.calls == 2 and meter.calls[FORWARD, "model"] == 6
+    assert torch.equal(first[0], torch.full((2,), 101.0))
+    for got, want in zip(again, recorded):
+        assert torch.equal(got[0], want[0]) and got[1] == want[1] and got[0] is not want[0]
+
+
+def test_replay_refuses_a_mode_it_does_not_know_and_a_replay_of_nothing():
+    with pytest.raises(ValueError, match="'off', 'record' or 'replay', got 'again'"):
+        Replay().start("again")
+    with pytest.raises(RuntimeError, match="nothing was recorded"):
+        Replay().start("replay")
+
+
+def test_only_forwards_are_replayed():
+    m, meter, replay = _Model(), Meter(), Replay()
+    with instrument(meter, [(m, "forward", "preprocessing", "not a forward")], replay):
+        replay.start("record")
+        m.forward(1)
+        assert not replay.outputs
