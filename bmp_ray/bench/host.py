@@ -28,6 +28,11 @@ working frames move them).
 With random weights SAM's masks are speckle over the whole frame, which inflates every mask step;
 ``host_masks`` runs those steps again on real people's masks (the shared COCO / OCHuman instances),
 and ``people_masks`` reports the host work on any machine with those labels swapped in.
+Each configuration then runs again with every forward handing back the output it gave in one recorded
+run (``forwards_replayed``, ``host_meter.Replay``): the host work with its caches warm, as on a GPU
+machine's host, whose caches the forwards do not sweep; the results must equal the recorded run's.
+The recorded run also counts the torch operators each step dispatches (``torch_ops_per_frame``,
+``host_meter.OpCounter``): each one that computes is a kernel launch on a GPU.
 Goals: host work at most 20 core-ms per frame outside decoding and forwards; object-store bytes per
 frame at most a quarter of today's; results equal to the oracle (today: exactly; new: within
 ``TOLERANCE``).
@@ -186,7 +191,9 @@ def measure(chain: Chain, blocks: list[pa.Table], decode_meter: Meter, repeats: 
         chain.replay = host_meter.Replay()
         try:
             chain.replay.start("record")
-            recorded, _ = chain.run(blocks, Meter(), os.path.join(tmp, "record"), Meter())
+            counted = Meter()
+            with host_meter.OpCounter(counted) as ops:
+                recorded, _ = chain.run(blocks, counted, os.path.join(tmp, "record"), Meter())
             chain.replay.start("replay")
             replayed, _, replayed_runs = _runs(chain, blocks, repeats, os.path.join(tmp, "replayed"))
         finally:
@@ -200,12 +207,32 @@ def measure(chain: Chain, blocks: list[pa.Table], decode_meter: Meter, repeats: 
         "object_store_mb_per_frame": {op: b / 1e6 / max(len(results), 1) for op, b in stored.items()},
         "object_store_bytes": stored,
     }
+    out["torch_ops_per_frame"] = _op_counts(ops, len(recorded))
     same = len(recorded) == len(replayed) and all(a.equals(b) for a, b in zip(recorded, replayed))
     out["forwards_replayed"] = {
         "results_equal": same,
         **_figures(chain, replayed_runs, decode_meter, len(replayed)),
     }
     return out
+
+
+def _op_counts(ops: host_meter.OpCounter, frames: int) -> dict:
+    """Per frame: the torch operators that compute (kernel launches on a GPU) in the forwards, in the
+    steps that run on the stage's device and in the rest, by label; and the scalar reads."""
+    n = max(frames, 1)
+    by = {f"{c}: {d}": k / n for (c, d), k in sorted(ops.ops.items(), key=lambda kv: -kv[1])}
+
+    def total(which) -> float:
+        return sum(k for (c, d), k in ops.ops.items() if which(c, d)) / n
+
+    return {
+        "forwards": total(lambda c, d: c == FORWARD),
+        "device_ops": total(lambda c, d: c != FORWARD and d in host_meter.DEVICE_OPS),
+        "any_machine": total(lambda c, d: c != FORWARD and d not in host_meter.DEVICE_OPS),
+        "scalar_reads": sum(ops.scalar_reads.values()) / n,
+        "by_detail": by,
+        "scalar_reads_by_detail": {f"{c}: {d}": k / n for (c, d), k in ops.scalar_reads.items() if k},
+    }
 
 
 def _runs(chain: Chain, blocks: list[pa.Table], repeats: int, out: str) -> tuple[list, dict, list[tuple]]:
@@ -437,6 +464,7 @@ def run(args: argparse.Namespace) -> dict:
         "host_ms_any_machine_per_frame": new["host_ms_any_machine_per_frame"],
         "people_masks": people,
         "forwards_replayed": _replayed(today, new, people),
+        "torch_ops_per_frame": {**new["torch_ops_per_frame"], "today": today["torch_ops_per_frame"]},
         "host_wall_ms_by_component": new["host_wall_ms_by_component"],
         "host_ms_by_detail": new["host_ms_by_detail"],
         "host_ms_by_caller": new["host_ms_by_caller"],
@@ -586,6 +614,15 @@ def _rows(
         rows.append(["  the same with people's masks", "", "", replayed["host_ms_any_machine_people_masks"], ""])
     same = tr["results_equal"] and replayed["results_equal"]
     rows.append(["  results equal to the computed run's", "", "", "yes" if same else "NO", ""])
+    to, no = today["torch_ops_per_frame"], new["torch_ops_per_frame"]
+    rows.append(["torch operators per frame (kernel launches on a GPU)", "today", "", "new", ""])
+    for key, name in (
+        ("forwards", "model forwards"),
+        ("device_ops", "steps on the stage device"),
+        ("any_machine", "the other host steps"),
+        ("scalar_reads", "scalar reads (.item())"),
+    ):
+        rows.append([f"  {name}", to[key], "", no[key], ""])
     rows += [
         [""] * 5,
         [

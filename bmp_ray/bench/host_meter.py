@@ -154,10 +154,62 @@ class Replay:
                 return _clone(done[i])
             out = fn(*args, **kwargs)
             if self.mode == "record":
-                self.outputs[key].append(_clone(out))
+                from torch.utils._python_dispatch import _disable_current_modes
+
+                with _disable_current_modes():  # the copies are no forward's work (``OpCounter``)
+                    self.outputs[key].append(_clone(out))
             return out
 
         return wrapper
+
+
+class OpCounter:
+    """The torch operators each label of ``meter`` dispatches while active (``with OpCounter(meter)``):
+    on a GPU each one that computes is a kernel launch, host work of its own (``bench host``'s
+    ``torch_ops_per_frame``). Counted: operators that write memory (a new tensor or an in-place change);
+    not counted: views and operators that hand an input's memory back (a ``.to`` to the device it is
+    on, ``.contiguous()`` of a contiguous tensor), told by the outputs' storage rather than by the
+    schema (``contiguous`` is declared aliasing, and copies when its input is not contiguous). On a CPU
+    a transfer to the host is such a no-op, so ``.cpu()`` is not counted (one per step on a GPU).
+    Scalar reads (``.item()``, a synchronisation on a GPU) are counted apart. Only calls inside one of
+    ``meter``'s labels count."""
+
+    def __init__(self, meter: Meter):
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        counter = self
+
+        class _Mode(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                out = func(*args, **(kwargs or {}))
+                counter._count(func, args, kwargs or {}, out)
+                return out
+
+        self.meter, self._mode = meter, _Mode()
+        self.ops: dict[tuple[str, str], int] = defaultdict(int)
+        self.scalar_reads: dict[tuple[str, str], int] = defaultdict(int)
+
+    def __enter__(self) -> OpCounter:
+        self._mode.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._mode.__exit__(*exc)
+
+    def _count(self, func, args, kwargs, out) -> None:
+        import torch
+        from torch.utils._pytree import tree_leaves
+
+        if not self.meter._stack:
+            return
+        label = self.meter._stack[-1][2]
+        outs = [t for t in tree_leaves(out) if isinstance(t, torch.Tensor)]
+        if not outs:
+            self.scalar_reads[label] += func.overloadpacket in (torch.ops.aten.item, torch.ops.aten._local_scalar_dense)
+            return
+        given = {t.untyped_storage().data_ptr() for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)}
+        if func._schema.is_mutable or any(t.untyped_storage().data_ptr() not in given for t in outs):
+            self.ops[label] += 1
 
 
 def _clone(value):

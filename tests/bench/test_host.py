@@ -73,6 +73,10 @@ def test_bench_host_quick_components_bytes_and_oracle(shared_data):
     assert replayed["host_ms_any_machine_people_masks"] == pytest.approx(
         replayed["host_ms_any_machine_per_frame"] - swapped["bench_ms"] + swapped["people_ms"]
     )
+    for ops in (out["torch_ops_per_frame"], out["torch_ops_per_frame"]["today"]):  # counted in the recorded run
+        assert ops["forwards"] > ops["device_ops"] > 0 and ops["scalar_reads"] >= 0
+        assert ops["forwards"] + ops["device_ops"] + ops["any_machine"] == pytest.approx(sum(ops["by_detail"].values()))
+        assert ops["by_detail"]["forward: SAM mask decoder"] > 0
     assert set(out["goals"]) and all(isinstance(g["met"], bool) for g in out["goals"].values())
     json.dumps({k: v for k, v in out.items() if k != "rows"})  # what `bmp-ray bench host --json` prints
     assert all(isinstance(out[k], float) for k in out if k.startswith("ratio"))

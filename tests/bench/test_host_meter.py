@@ -112,3 +112,37 @@ def test_only_forwards_are_replayed():
         replay.start("record")
         m.forward(1)
         assert not replay.outputs
+
+
+def test_op_counter_counts_what_computes_per_label_and_scalar_reads_apart():
+    from bmp_ray.bench.host_meter import OpCounter
+
+    def step():
+        x = torch.zeros(6)  # 1: a fill
+        y = (x + 1).reshape(2, 3).t()  # 2: the add; the reshape and the transpose are views
+        y = y.contiguous()  # 3: a copy
+        x.add_(1)  # 4: in place
+        x.to("cpu")  # already there: handed back, nothing computed
+        return float(y.sum())  # 5: the sum, and a scalar read
+
+    meter = Meter()
+    timed = meter.timed("post-processing", "step", step)
+    with OpCounter(meter) as ops:
+        torch.ones(2)  # outside every label: not counted
+        timed()
+        with torch.inference_mode():
+            timed()
+    assert dict(ops.ops) == {("post-processing", "step"): 10}
+    assert dict(ops.scalar_reads) == {("post-processing", "step"): 2}
+    torch.ones(2)  # the counter is off again
+    assert dict(ops.ops) == {("post-processing", "step"): 10}
+
+
+def test_recorded_outputs_are_copied_outside_the_op_counter():
+    m, meter, replay = _Model(), Meter(), Replay()
+    from bmp_ray.bench.host_meter import OpCounter
+
+    with instrument(meter, [(m, "forward", FORWARD, "model")], replay), OpCounter(meter) as ops:
+        replay.start("record")
+        m.forward(1)
+    assert dict(ops.ops) == {(FORWARD, "model"): 1}  # the forward's fill, not the clone
