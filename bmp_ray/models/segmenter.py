@@ -27,6 +27,9 @@ from bmp_ray.models.common import check_frames, check_precision
 from bmp_ray.settings import PRECISIONS
 
 TRANSPORTS = PRECISIONS  # the precisions an embedding is held and pickled in
+# default frames per encoder pass and people per decoder call, by device type ("cpu": every other one)
+ENCODER_BATCH = {"cuda": 8, "cpu": 1}
+DECODER_BATCH = {"cuda": 64, "cpu": 2}
 Window = tuple[tuple[int, int, int, int], np.ndarray]
 
 
@@ -171,8 +174,9 @@ class PromptSegmenter:
         transport: str = "fp32",
     ):
         self.device = check_device(device)
-        encoder_batch = encoder_batch if encoder_batch is not None else (8 if self.device.type == "cuda" else 1)
-        decoder_batch = decoder_batch if decoder_batch is not None else (64 if self.device.type == "cuda" else 2)
+        kind = "cuda" if self.device.type == "cuda" else "cpu"
+        encoder_batch = encoder_batch if encoder_batch is not None else ENCODER_BATCH[kind]
+        decoder_batch = decoder_batch if decoder_batch is not None else DECODER_BATCH[kind]
         for name, v in (("encoder_batch", encoder_batch), ("decoder_batch", decoder_batch)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name}: expected an integer >= 1, got {v!r}")
