@@ -141,6 +141,8 @@ class Chain:
             return host_store.from_block(block, batch_format)
 
         results = []
+        if self.replay is not None:
+            self.replay.rewind()  # each run of the same work replays from its first forward
         for block in blocks:
             ends = block.num_rows and all(k == parts.END for k in block["frame_index"].to_pylist())
             m = segment_meter if ends and segment_meter is not None else meter
@@ -246,8 +248,6 @@ def _runs(chain: Chain, blocks: list[pa.Table], repeats: int, out: str) -> tuple
     run's (frame meter, segment meter)."""
     runs = []
     for r in range(repeats):
-        if chain.replay is not None:
-            chain.replay.rewind()
         runs.append((Meter(), Meter()))
         results, stored = chain.run(blocks, runs[-1][0], f"{out}{r}", runs[-1][1])
     return results, stored, runs
@@ -540,8 +540,13 @@ def _people_masks(args, new: dict) -> dict | None:
         return None
     people = host_masks.measure(root, frames=args.frames, people=args.people, repeats=args.repeats)
     swapped = host_masks.swap(new["host_ms_by_detail"], people["host_ms_by_detail"])
-    any_machine = new["host_ms_any_machine_per_frame"] - swapped["bench_ms"] + swapped["people_ms"]
-    return {**people, **swapped, "host_ms_any_machine_per_frame": any_machine}
+    return {**people, **swapped, "host_ms_any_machine_per_frame": _any_machine_people(new, swapped)}
+
+
+def _any_machine_people(figures: dict, swapped: dict) -> float:
+    """``figures``' host work on any machine with the mask-step labels of ``swapped`` (``host_masks.swap``
+    of its ``host_ms_by_detail``) measured on people's masks."""
+    return figures["host_ms_any_machine_per_frame"] - swapped["bench_ms"] + swapped["people_ms"]
 
 
 def _replayed(today: dict, new: dict, people: dict | None) -> dict:
@@ -560,9 +565,7 @@ def _replayed(today: dict, new: dict, people: dict | None) -> dict:
     out["today"] = {k: today["forwards_replayed"][k] for k in keep}
     if people is not None:
         swapped = host_masks.swap(out["host_ms_by_detail"], people["host_ms_by_detail"])
-        out["host_ms_any_machine_people_masks"] = (
-            out["host_ms_any_machine_per_frame"] - swapped["bench_ms"] + swapped["people_ms"]
-        )
+        out["host_ms_any_machine_people_masks"] = _any_machine_people(out, swapped)
     return out
 
 
