@@ -70,18 +70,23 @@ class SamSegmenter(PromptSegmenter):
 
     def _encode(self, chunk: list[np.ndarray]) -> list[Embedding]:
         resized = [self._resized(f) for f in chunk]
-        x = torch.stack(
-            [
-                self.model.preprocess(torch.as_tensor(r, device=self.device).permute(2, 0, 1).contiguous()[None])[0]
-                for r in resized
-            ]
-        )
+        x = self._input_batch(resized)
         with inference(self.device, self.dtype):
             feats = self.model.image_encoder(x).float()
         return [
             Embedding(feats[i], f.shape[:2], r.shape[:2], self.transport)
             for i, (f, r) in enumerate(zip(chunk, resized))
         ]
+
+    def _input_batch(self, resized: list[np.ndarray]) -> torch.Tensor:
+        """(B, 3, S, S) float32 encoder input on the device: each (H', W', 3) uint8 resized frame moved
+        there, normalised and padded (``Sam.preprocess``), and stacked."""
+        return torch.stack(
+            [
+                self.model.preprocess(torch.as_tensor(r, device=self.device).permute(2, 0, 1).contiguous()[None])[0]
+                for r in resized
+            ]
+        )
 
     def _resized(self, frame: np.ndarray) -> np.ndarray:
         """``ResizeLongestSide.apply_image`` of an (H, W, 3) uint8 frame; a frame already at the encoder's
