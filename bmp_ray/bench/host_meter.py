@@ -37,6 +37,7 @@ DEVICE_OPS = frozenset(
         "pose flip-test batch",
         "pose flip-test average",
         "pose heatmap decoding, torch (UDP, DARK)",
+        "SAM frames to the device, stacked",
         "SAM normalise, pad",
         "SAM mask upsampling in windows",
     }
@@ -212,6 +213,45 @@ class OpCounter:
             self.ops[label] += 1
 
 
+def dispatch_us(calls: int = 300, passes: int = 5) -> float:
+    """Host CPU per torch operator on tiny CPU tensors, in µs (the median over ``passes`` of ``calls``
+    rounds of ten operators of the kinds the device steps issue: arithmetic, comparison, ``where``,
+    clamp, indexing, ``cat``, a reduction, a cast, bilinear resampling), in inference mode on one
+    thread as the stages run. What an operator costs the host apart from its work: on a GPU each one
+    also pays its kernel launch, so operators x this is a lower bound of the device steps' host cost."""
+    import torch
+    import torch.nn.functional as F
+
+    a, b, idx = torch.rand(1, 1, 4, 4), torch.rand(1, 1, 4, 4), torch.tensor([0])
+    ops = (
+        lambda: a + b,
+        lambda: a * b,
+        lambda: a > b,
+        lambda: torch.where(a > 0.5, a, b),  # two operators
+        lambda: a.clamp(0.1, 0.9),
+        lambda: a[idx],
+        lambda: torch.cat([a, b]),
+        lambda: a.sum(),
+        lambda: F.interpolate(a, size=(8, 8), mode="bilinear", align_corners=False),
+    )
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.inference_mode():
+            for f in ops:
+                f()
+            times = []
+            for _ in range(passes):
+                t = time.process_time()
+                for _ in range(calls):
+                    for f in ops:
+                        f()
+                times.append((time.process_time() - t) / (calls * (len(ops) + 1)))
+    finally:
+        torch.set_num_threads(threads)
+    return float(np.median(times)) * 1e6
+
+
 def _clone(value):
     """A copy of a forward's output: tensors cloned, containers rebuilt, anything else deep-copied."""
     import copy
@@ -293,8 +333,9 @@ def targets(det, pose, sam) -> list[tuple[object, str, str, str]]:
         (pose, "heatmaps", PRE, "pose normalise, to/from device"),
         (pose, "_heatmaps_of", PRE, "pose normalise, batches"),
         (pose, "_forward", PRE, "pose flip-test batch"),
-        (sam, "embed", PRE, "SAM frames to tensors"),
-        (sam, "_encode", PRE, "SAM frames to tensors"),
+        (sam, "embed", PRE, "SAM frames to encoder batches"),
+        (sam, "_encode", PRE, "SAM frames to encoder batches"),
+        (sam, "_input_batch", PRE, "SAM frames to the device, stacked"),
         (getattr(sam, "transform", None), "apply_image", PRE, "SAM resize to the encoder size"),
         (sm, "preprocess", PRE, "SAM normalise, pad"),
         (sam, "segment_windows", PRE, "SAM prompts: group, stack"),

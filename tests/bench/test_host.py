@@ -73,6 +73,15 @@ def test_bench_host_quick_components_bytes_and_oracle(shared_data):
     assert replayed["host_ms_any_machine_people_masks"] == pytest.approx(
         replayed["host_ms_any_machine_per_frame"] - swapped["bench_ms"] + swapped["people_ms"]
     )
+    low = replayed["gpu_host_lower_bound"]  # the glue on people's masks and the device steps' dispatch
+    assert low["host_ms_any_machine"] == replayed["host_ms_any_machine_people_masks"]
+    assert low["device_step_operators"] == out["torch_ops_per_frame"]["device_ops"]
+    assert 0 < low["dispatch_us_per_operator"] < 1000
+    assert low["host_ms_per_frame"] == pytest.approx(
+        low["host_ms_any_machine"] + low["device_step_operators"] * low["dispatch_us_per_operator"] / 1e3
+    )
+    bound = out["goals"]["  the same on a GPU host, lower bound"]
+    assert bound["measured"] == low["host_ms_per_frame"] and not bound["met"]  # a lower bound never meets it
     for ops in (out["torch_ops_per_frame"], out["torch_ops_per_frame"]["today"]):  # counted in the recorded run
         assert ops["forwards"] > ops["device_ops"] > 0 and ops["scalar_reads"] >= 0
         assert ops["forwards"] + ops["device_ops"] + ops["any_machine"] == pytest.approx(sum(ops["by_detail"].values()))

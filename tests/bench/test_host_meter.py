@@ -3,6 +3,7 @@ import time
 import pytest
 import torch
 
+from bmp_ray.bench import host_meter
 from bmp_ray.bench.host_meter import FORWARD, Meter, Replay, instrument
 
 
@@ -146,3 +147,14 @@ def test_recorded_outputs_are_copied_outside_the_op_counter():
         replay.start("record")
         m.forward(1)
     assert dict(ops.ops) == {(FORWARD, "model"): 1}  # the forward's fill, not the clone
+
+
+def test_dispatch_cost_per_operator_is_measured_on_one_thread_and_threads_restored():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        us = host_meter.dispatch_us(calls=20, passes=3)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+    assert 0.05 < us < 1000  # microseconds: a tiny operator's host cost, far from a millisecond
