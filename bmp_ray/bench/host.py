@@ -506,6 +506,7 @@ def run(args: argparse.Namespace) -> dict:
     if checked is not None:
         out["ray_object_store_mb_per_frame"] = checked
         out["ratio_ray_check"] = sum(checked.values()) / total["today"] if total["today"] else 0.0
+    low = out["forwards_replayed"]["gpu_host_lower_bound"]["host_ms_per_frame"]
     goals = [
         ["goal", "target", "measured", "met"],
         [
@@ -515,12 +516,10 @@ def run(args: argparse.Namespace) -> dict:
             "yes" if new["host_ms_per_frame"] <= HOST_GOAL_MS else "no",
         ],
         [
-            "  the same on a GPU host, lower bound",
+            "host core-ms/frame on a GPU host, lower bound",
             f"<= {HOST_GOAL_MS:g}",
-            out["forwards_replayed"]["gpu_host_lower_bound"]["host_ms_per_frame"],
-            "no"
-            if out["forwards_replayed"]["gpu_host_lower_bound"]["host_ms_per_frame"] > HOST_GOAL_MS
-            else "the GPU run decides",
+            low,
+            "no" if low > HOST_GOAL_MS else "the GPU run decides",
         ],
         [
             "object-store bytes/frame new/today",

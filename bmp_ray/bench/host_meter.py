@@ -216,7 +216,7 @@ class OpCounter:
 def dispatch_us(calls: int = 300, passes: int = 5) -> float:
     """Host CPU per torch operator on tiny CPU tensors, in µs (the median over ``passes`` of ``calls``
     rounds of ten operators of the kinds the device steps issue: arithmetic, comparison, ``where``,
-    clamp, indexing, ``cat``, a reduction, a cast, bilinear resampling), in inference mode on one
+    clamp, indexing, ``cat``, a reduction, bilinear resampling), in inference mode on one
     thread as the stages run. What an operator costs the host apart from its work: on a GPU each one
     also pays its kernel launch, so operators x this is a lower bound of the device steps' host cost."""
     import torch
